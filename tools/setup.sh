@@ -1,0 +1,178 @@
+#!/bin/bash
+# setup.sh - install what streamfs needs, build it, then mount it or test it.
+#
+#   tools/setup.sh mount [MOUNTPOINT]   mount at MOUNTPOINT (default /mnt/streamfs)
+#   tools/setup.sh test                 run the C unit tests and the pytest suites
+#
+# Only packages that are missing are installed (apt-get, Debian 12); the build
+# goes to build/ (STREAMFS_BUILD overrides).  The data folder is
+# ${XDG_DATA_HOME:-$HOME/.local/share}/streamfs unless STREAMFS_DATA is set.
+# Every streamfs mount the tests make is unmounted on exit, also on failure.
+set -euo pipefail
+ulimit -c 0
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${STREAMFS_BUILD:-$REPO/build}
+PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
+          libleveldb-dev libssl-dev python3-pytest python3-xattr attr
+          redis-server python3-docutils util-linux)
+
+say() { printf 'setup.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+usage() {
+	cat <<EOF
+usage: tools/setup.sh mount [MOUNTPOINT]   install, build and mount streamfs
+       tools/setup.sh test                 install, build and run all tests
+EOF
+}
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo "$@"
+	else
+		die "need root to run: $*"
+	fi
+}
+
+install_missing() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+			grep -q '^install ok installed$' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing ${missing[*]}"
+	as_root apt-get update
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+build() {
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		meson setup "$BUILD" "$REPO"
+	fi
+	meson compile -C "$BUILD"
+}
+
+check_fuse() {
+	[ -e /dev/fuse ] || as_root modprobe fuse 2>/dev/null || true
+	[ -e /dev/fuse ] || die "/dev/fuse is missing: this machine (or container) has no FUSE"
+}
+
+# Mount points below $1 (deepest first) as "mountpoint fstype" lines.
+mounts_under() {
+	awk -v top="$1/" 'index($2, top) == 1 { print $2, $3 }' /proc/mounts |
+		awk '{ print length($1), $0 }' | sort -rn | cut -d' ' -f2-
+}
+
+unmount_under() {
+	local mnt type
+	mounts_under "$1" | while read -r mnt type; do
+		say "unmounting $mnt ($type)"
+		case $type in
+		fuse*) fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt" ;;
+		*) umount -l "$mnt" ;;
+		esac
+	done
+}
+
+# ------------------------------------------------------------------- mount
+
+cmd_mount() {
+	local mnt=${1:-/mnt/streamfs}
+	local data=${STREAMFS_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/streamfs}
+	local daemon=$BUILD/fs/streamfs i
+
+	install_missing
+	build
+	check_fuse
+	mkdir -p "$data"
+	if [ ! -d "$mnt" ]; then
+		# fusermount3 wants a non-root user to own the mount point.
+		mkdir -p "$mnt" 2>/dev/null ||
+			{ as_root mkdir -p "$mnt" && as_root chown "$(id -u):$(id -g)" "$mnt"; }
+	fi
+	mnt=$(cd "$mnt" && pwd -P)
+	data=$(cd "$data" && pwd -P)
+	case $data/ in "$mnt"/*) die "the data folder $data must not be inside the mount point $mnt" ;; esac
+
+	if mountpoint -q "$mnt"; then
+		if awk -v m="$mnt" '$2 == m && $3 ~ /^fuse/ && ($3 ~ /streamfs/ || $1 ~ /streamfs/) { f = 1 } END { exit !f }' /proc/mounts; then
+			say "streamfs is already mounted at $mnt; unmount it with: fusermount3 -u $mnt"
+			return 0
+		fi
+		die "$mnt is already a mount point of something else"
+	fi
+
+	# If the mount does not come up, take down whatever half-started.
+	trap "mountpoint -q $(printf %q "$mnt") && fusermount3 -u -z $(printf %q "$mnt")" EXIT
+	"$daemon" "$data" "$mnt" || die "streamfs failed to mount $mnt (exit $?)"
+	for i in $(seq 100); do
+		mountpoint -q "$mnt" && break
+		sleep 0.1
+	done
+	mountpoint -q "$mnt" || die "streamfs did not mount $mnt"
+	sleep 0.2
+	stat "$mnt" >/dev/null || die "streamfs mounted $mnt but does not answer"
+	trap - EXIT
+
+	cat <<EOF
+streamfs is mounted at $mnt
+  data folder: $data
+  try:         mkdir $mnt/plant && echo hello >> $mnt/plant/temp && tail $mnt/plant/temp
+  unmount:     fusermount3 -u $mnt
+EOF
+}
+
+# ------------------------------------------------------------------- test
+
+cmd_test() {
+	local tmp rc=0 prc=0
+
+	install_missing
+	build
+	check_fuse
+
+	# Every temporary file and mount of the tests lives below $tmp, so the
+	# trap can find and unmount all of them whatever happens.
+	tmp=$(mktemp -d /tmp/streamfs-setup.XXXXXX)
+	chmod 755 "$tmp"
+	trap "cleanup_test $(printf %q "$tmp")" EXIT
+	trap 'exit 130' INT TERM
+
+	meson test -C "$BUILD" --print-errorlogs || rc=$?
+	[ "$rc" -eq 0 ] || say "C unit tests failed (exit $rc)"
+
+	cd "$REPO"
+	TMPDIR=$tmp STREAMFS_BUILD=$BUILD /usr/bin/python3 -m pytest -v tests/ || prc=$?
+	case $prc in
+	0) ;;
+	5) say "pytest collected no tests"; rc=1 ;;
+	*) say "pytest failed (exit $prc)"; rc=1 ;;
+	esac
+	[ "$rc" -eq 0 ] && say "all tests passed"
+	return "$rc"
+}
+
+cleanup_test() {
+	local tmp=$1
+	unmount_under "$tmp"
+	sleep 0.2
+	if [ -n "$(mounts_under "$tmp")" ]; then
+		say "mounts remain below $tmp; leaving it in place"
+	else
+		rm -rf --one-file-system "$tmp"
+	fi
+}
+
+# ------------------------------------------------------------------- main
+
+case ${1:-} in
+mount) shift; cmd_mount "$@" ;;
+test) shift; [ $# -eq 0 ] || { usage >&2; exit 2; }; cmd_test ;;
+-h|--help) usage ;;
+*) usage >&2; exit 2 ;;
+esac
