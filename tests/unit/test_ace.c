@@ -359,6 +359,10 @@ static void test_names(void)
 	CHECK(ace_user_id("no_such_user_xyz", 16, &uid) == ACE_E_USER);
 	CHECK(ace_user_id("4294967295", 10, &uid) == ACE_E_USER);
 	CHECK(ace_user_id(NULL, 0, &uid) == ACE_E_INVAL);
+	CHECK(ace_user_id("root", 4, NULL) == ACE_E_INVAL);
+	CHECK(ace_group_id("root", 4, NULL) == ACE_E_INVAL);
+	CHECK(ace_user_name(0, NULL, 10) == ACE_E_INVAL);
+	CHECK(ace_group_name(0, buf, 0) == ACE_E_INVAL);
 	CHECK(ace_group_id("root", 4, &gid) == 0 && gid == 0);
 	CHECK(ace_group_id("no_such_group_xyz", 17, &gid) == ACE_E_GROUP);
 	CHECK(ace_user_name(0, buf, sizeof(buf)) == 0 && strcmp(buf, "root") == 0);
@@ -553,7 +557,146 @@ static void test_list_errors(void)
 	CHECK(ace_list_parse("p", 1, ACE_OBJ_ANY, NULL, NULL) == ACE_E_INVAL);
 	CHECK(ace_list_parse("produce", 7, ACE_OBJ_ANY, &l, NULL) ==
 	      ACE_E_SYNTAX);
+	ace_list_clear(NULL);
 }
+
+/* ========================================================================
+ * Running out of memory
+ *
+ * glibc lets a program replace malloc; this one passes every call on to
+ * glibc's own allocator, except that once armed it fails the Nth allocation
+ * and counts blocks still live, so every error path can be made to run and
+ * checked for leaks.  Sanitizer builds bring their own allocator, so there
+ * (and off glibc) the test is skipped.
+ */
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
+	__has_feature(thread_sanitizer)
+#define NO_MALLOC_HOOK 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+	!defined(__GLIBC__)
+#define NO_MALLOC_HOOK 1
+#endif
+
+#ifndef NO_MALLOC_HOOK
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+extern void __libc_free(void *p);
+
+static int armed;        /* counting and failing */
+static long fail_at;     /* allocations left before the one that fails */
+static long live;        /* blocks allocated minus blocks freed, while armed */
+static int failed_one;   /* an allocation was failed */
+
+/* Whether this allocation is the one to fail. */
+static int fail_now(void)
+{
+	if (!armed || fail_at-- != 0)
+		return 0;
+	failed_one = 1;
+	return 1;
+}
+
+void *malloc(size_t size)
+{
+	void *p = fail_now() ? NULL : __libc_malloc(size);
+
+	live += armed && p;
+	return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+	void *p = fail_now() ? NULL : __libc_calloc(n, size);
+
+	live += armed && p;
+	return p;
+}
+
+void *realloc(void *old, size_t size)
+{
+	void *p;
+
+	if (fail_now())
+		return NULL;
+	p = __libc_realloc(old, size);
+	live += armed && p && !old;
+	return p;
+}
+
+void free(void *p)
+{
+	live -= armed && p;
+	__libc_free(p);
+}
+
+/* Whether rc is an acceptable result when an allocation may have failed:
+ * success, ACE_E_NOMEM, ACE_E_LOOKUP (NSS said it ran out), or "unknown"
+ * (glibc's getgrnam_r answers "no such group" when its own fopen cannot
+ * allocate, so a name may look unknown while memory is exhausted). */
+static int oom_result(int rc)
+{
+	return rc == 0 || rc == ACE_E_NOMEM || rc == ACE_E_LOOKUP ||
+	       rc == ACE_E_USER || rc == ACE_E_GROUP;
+}
+
+/* Parse, print by name and list-parse with allocation n failing; each must
+ * give an oom_result and leave no block behind.  Returns whether an
+ * allocation was failed. */
+static int run_with_failure(long n)
+{
+	const char *in = "u:root | (g:adm & !p) | u:65534 & g:nogroup";
+	const char *list = "produce=u:root|g:0,consume=!u:nobody,admin=p";
+	ace_t *a = NULL;
+	ace_list_t l;
+	ace_error_t e, e2;
+	char *t = NULL;
+	int rc, rc2, rc3 = 0;
+
+	armed = 1, fail_at = n, live = 0, failed_one = 0;
+	rc = ace_parse(in, strlen(in), &a, &e);
+	rc2 = ace_list_parse(list, strlen(list), ACE_OBJ_STREAM, &l, &e2);
+	if (rc == 0)
+		rc3 = ace_to_text(a, ACE_TEXT_NAMES, &t);
+	free(t);
+	ace_free(a);
+	if (rc2 == 0)
+		ace_list_clear(&l);
+	armed = 0;
+	if (!CHECK(oom_result(rc) && oom_result(rc2) &&
+		   (rc3 == 0 || rc3 == ACE_E_NOMEM)))
+		fprintf(stderr, "  allocation %ld failed: %d %s / %d %s / %d\n",
+			n, rc, e.msg, rc2, e2.msg, rc3);
+	CHECK(failed_one || (rc == 0 && rc2 == 0 && rc3 == 0));
+	if (!CHECK(live == 0))
+		fprintf(stderr, "  allocation %ld failed: %ld blocks leaked\n",
+			n, live);
+	return failed_one;
+}
+
+static void test_out_of_memory(void)
+{
+	long n;
+
+	run_with_failure(-1); /* warm NSS's one-time state up */
+	if (!run_with_failure(0)) {
+		printf("skipped: malloc cannot be replaced here\n");
+		return;
+	}
+	for (n = 1; n < 10000 && run_with_failure(n); n++)
+		;
+	CHECK(n > 10 && n < 10000);
+}
+#else
+static void test_out_of_memory(void)
+{
+	printf("skipped: out-of-memory test (sanitizer or non-glibc build)\n");
+}
+#endif
 
 /* ========================================================================
  * Concurrency: parse, print by name and evaluate from several threads
@@ -620,6 +763,7 @@ int main(void)
 	test_list();
 	test_list_errors();
 	test_threads();
+	test_out_of_memory();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
