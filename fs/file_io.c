@@ -1,0 +1,255 @@
+/* file_io.c - open files: open, read, write, flush, release, fsync,
+ * fallocate, lseek and poll, each dispatched by the file's kind.  A file
+ * without a kind gets one at its first write (topic through an O_APPEND
+ * handle, blob otherwise) or at a truncate to a non-zero size. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static int open_perm(struct caller *c, const struct sf_inode *in, int flags)
+{
+	int want = 0;
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY: want = PERM_R; break;
+	case O_WRONLY: want = PERM_W; break;
+	default: want = PERM_R | PERM_W; break;
+	}
+	if (flags & O_TRUNC)
+		want |= PERM_W;
+	return perm_check(c, in->mode, in->uid, in->gid, want);
+}
+
+int io_open_node(struct node *n, const struct sf_inode *in,
+		 struct fuse_file_info *fi)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->node = n;
+	h->flags = fi->flags;
+	h->fd = -1;
+	if (in->kind == SF_KIND_BLOB)
+		fi->keep_cache = 1;
+	else if (in->kind == SF_KIND_TOPIC || (fi->flags & O_APPEND))
+		fi->direct_io = 1;
+	n->nopen++;
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct caller c;
+	struct sf_inode in;
+	caller_init(&c, req);
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0 && S_ISDIR(in.mode))
+		r = -EISDIR;
+	if (r == 0)
+		r = open_perm(&c, &in, fi->flags);
+	if (r == 0 && (fi->flags & O_TRUNC)) {
+		if (is_topic(&in))
+			r = -EPERM;     /* topics are append-only */
+		else if (in.kind == SF_KIND_BLOB)
+			r = store_blob_truncate(fs.store, ino, 0);
+	}
+	struct node *n = r == 0 ? node_get(ino) : NULL;
+	if (r == 0 && !n)
+		r = -ENOMEM;
+	if (r == 0)
+		r = io_open_node(n, &in, fi);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_open(req, fi) != 0)
+		io_release(NULL, ino, fi);
+}
+
+/* Give a file without a kind the kind its first write decides. */
+static int decide_kind(struct handle *h, struct sf_inode *in)
+{
+	if (in->kind != SF_KIND_NONE)
+		return 0;
+	in->kind = (h->flags & O_APPEND) ? SF_KIND_TOPIC : SF_KIND_BLOB;
+	return inode_save(in);
+}
+
+void io_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (in.kind == SF_KIND_TOPIC)
+		topic_read(req, h, size, off);
+	else if (in.kind == SF_KIND_BLOB)
+		blob_read(req, h, size, off);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+void io_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0)
+		r = decide_kind(h, &in);
+	if (r == 0)
+		r = in.kind == SF_KIND_TOPIC ? topic_write(h, &in, buf, size, off)
+					     : blob_write(h, buf, size, off);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+void io_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	int r = 0;
+	if (h->plen > 0) {
+		r = store_get_inode(fs.store, ino, &in);
+		if (r == 0)
+			r = topic_flush(h, &in);
+	}
+	fuse_reply_err(req, -r);
+}
+
+void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct node *n = h->node;
+	struct sf_inode in;
+	if (h->plen > 0 && (store_get_inode(fs.store, ino, &in) < 0 ||
+			    topic_flush(h, &in) < 0))
+		fprintf(stderr, "streamfs: error: topic %llu: a partial line "
+			"of %zu bytes could not be appended at close\n",
+			(unsigned long long)ino, h->plen);
+	topic_forget_poll(h);
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->pending);
+	free(h);
+	if (--n->nopen == 0) {
+		free(n->topic);
+		n->topic = NULL;
+	}
+	node_release_if_unused(n);
+	if (req)
+		fuse_reply_err(req, 0);
+}
+
+void io_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0 && in.kind == SF_KIND_BLOB) {
+		int fd = blob_fd(h);
+		r = fd < 0 ? fd : (datasync ? fdatasync(fd) : fsync(fd)) < 0
+			   ? -errno : 0;
+	} else if (r == 0) {
+		r = store_sync(fs.store);
+	}
+	fuse_reply_err(req, -r);
+}
+
+void io_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0 && is_topic(&in))
+		r = -EPERM;             /* topics are append-only */
+	if (r == 0 && in.kind == SF_KIND_NONE) {
+		in.kind = SF_KIND_BLOB;
+		r = inode_save(&in);
+	}
+	if (r == 0)
+		r = store_space_check(fs.store, (uint64_t)length);
+	int fd = r == 0 ? blob_fd(h) : r;
+	if (fd < 0)
+		r = fd;
+	else if (fallocate(fd, mode, offset, length) < 0)
+		r = -errno;
+	fuse_reply_err(req, -r);
+}
+
+static off_t topic_seek(const struct sf_topic *t, off_t off, int whence)
+{
+	if ((uint64_t)off >= t->size)
+		return -ENXIO;
+	if (whence == SEEK_DATA)
+		return (uint64_t)off < t->start ? (off_t)t->start : off;
+	return (uint64_t)off < t->start ? off : (off_t)t->size;
+}
+
+void io_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	off_t res;
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r < 0) {
+		res = r;
+	} else if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		res = -EINVAL;
+	} else if (in.kind == SF_KIND_TOPIC) {
+		struct sf_topic *t = topic_state(h->node);
+		res = t ? topic_seek(t, off, whence) : -ENOMEM;
+	} else if (in.kind == SF_KIND_BLOB) {
+		int fd = blob_fd(h);
+		res = fd < 0 ? fd : lseek(fd, off, whence);
+		if (res < 0 && fd >= 0)
+			res = -errno;
+	} else {
+		res = -ENXIO;
+	}
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+void io_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	     struct fuse_pollhandle *ph)
+{
+	struct handle *h = handle_of(fi);
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r < 0) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (in.kind == SF_KIND_BLOB) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT |
+				     POLLWRNORM);
+		return;
+	}
+	/* Topics and files that may become one wait for data. */
+	fuse_reply_poll(req, (unsigned)topic_poll(h, ph));
+}

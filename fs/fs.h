@@ -1,0 +1,179 @@
+/* fs.h - what the files of the daemon share: the filesystem state, the
+ * inode table's nodes, open-file handles, and each file's entry points.
+ *
+ * Locking: one mutex, fs.lock, is held by every operation handler for the
+ * whole of its work on nodes, handles and the store (ops.c takes it).
+ * The notify thread has its own queue lock, notify.lock, always taken
+ * after fs.lock when both are needed.  Lock order: fs.lock -> notify.lock.
+ */
+#ifndef STREAMFS_FS_H
+#define STREAMFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "perm.h"
+#include "store.h"
+
+#define ENTRY_TIMEOUT 1.0
+#define ATTR_TIMEOUT 1.0        /* topics and files without a kind: 0 */
+#define NAME_MAX_BYTES 255
+#define SYMLINK_MAX 4095
+#define XATTR_VALUE_MAX 65536
+
+/* A node: an inode the kernel holds references to, or that is open. */
+struct node {
+	uint64_t ino;
+	uint64_t nlookup;        /* kernel references (lookup - forget) */
+	uint32_t nopen;          /* open handles */
+	bool unlinked;           /* last name gone; purge when unreferenced */
+	struct sf_topic *topic;  /* topic state while open, else NULL */
+	struct sf_policy *policy;/* directories: cached policies, or NULL */
+	struct handle *pollers;  /* handles waiting in poll() for data */
+	struct node *hnext;      /* hash chain */
+};
+
+/* An open file. */
+struct handle {
+	struct node *node;
+	int flags;               /* open(2) flags */
+	int fd;                  /* blob: backing file, else -1 */
+	char *pending;           /* topic, line framing: partial line held */
+	size_t plen, pcap;
+	uint64_t rpos;           /* topic: where the last read ended */
+	struct fuse_pollhandle *ph;  /* kernel waiting for POLLIN */
+	struct handle *poll_next;
+};
+
+struct fs {
+	pthread_mutex_t lock;
+	struct store *store;
+	struct fuse_session *se;
+	uint64_t reserve;
+	bool multithread;
+	/* inode table (inode.c) */
+	struct node **tab;
+	size_t tab_size;
+	size_t nnodes;
+};
+
+extern struct fs fs;
+
+/* ---- inode.c: the node table ---- */
+int node_table_init(void);
+void node_table_free(void);
+struct node *node_find(uint64_t ino);
+/* Find or add the node of ino (nlookup 0). NULL if out of memory. */
+struct node *node_get(uint64_t ino);
+/* The kernel forgot n references; frees the node when nothing holds it. */
+void node_forget(uint64_t ino, uint64_t n);
+/* Free a node nothing refers to any more (purging an unlinked inode). */
+void node_release_if_unused(struct node *n);
+
+/* ---- caller.c ---- */
+void caller_init(struct caller *c, fuse_req_t req);
+
+/* ---- namespace.c ---- */
+void fill_attr(const struct sf_inode *in, struct stat *st);
+int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st);
+double attr_timeout_of(const struct sf_inode *in);
+void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ns_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ns_forget_multi(fuse_req_t req, size_t count,
+		     struct fuse_forget_data *forgets);
+void ns_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int to_set, struct fuse_file_info *fi);
+void ns_readlink(fuse_req_t req, fuse_ino_t ino);
+void ns_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev);
+void ns_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode);
+void ns_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ns_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ns_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void ns_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ns_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void ns_releasedir(fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi);
+void ns_statfs(fuse_req_t req, fuse_ino_t ino);
+void ns_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi);
+/* Create an inode of the given mode in parent and reply with its entry
+ * (used by mknod, mkdir, symlink and create). */
+int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
+	    mode_t mode, dev_t rdev, const char *target,
+	    struct sf_inode *out);
+/* The policies of directory dir (cached on its node while it has one). */
+int ns_policy(uint64_t dir, struct sf_policy *out);
+void ns_policy_changed(uint64_t dir);
+/* Reply with an entry for in, adding one kernel reference. */
+void reply_entry(fuse_req_t req, const struct sf_inode *in);
+
+/* ---- file.c-like entry points: open/read/write by kind ---- */
+void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* After a create: open the new file (fills fi), 0 or -errno. */
+int io_open_node(struct node *n, const struct sf_inode *in,
+		 struct fuse_file_info *fi);
+void io_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void io_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void io_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void io_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+void io_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi);
+void io_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi);
+void io_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	     struct fuse_pollhandle *ph);
+
+/* ---- topic_io.c ---- */
+/* The topic state of a node, loaded on first use while it is open. */
+struct sf_topic *topic_state(struct node *n);
+int topic_write(struct handle *h, const struct sf_inode *in,
+		const char *buf, size_t size, off_t off);
+int topic_flush(struct handle *h, const struct sf_inode *in);
+void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
+int topic_poll(struct handle *h, struct fuse_pollhandle *ph);
+void topic_forget_poll(struct handle *h);
+
+/* ---- blob_io.c ---- */
+int blob_fd(struct handle *h);
+void blob_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
+int blob_write(struct handle *h, const char *buf, size_t size, off_t off);
+
+/* ---- xattr.c ---- */
+void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size);
+void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* ---- notify.c: waking pollers from a thread of our own ---- */
+int notify_start(struct fuse_session *se);
+void notify_stop(void);
+/* Queue a wake-up of every handle polling n (call with fs.lock held). */
+void notify_pollers(struct node *n);
+void notify_queue(struct fuse_pollhandle *ph);
+
+/* Store helpers used across files. */
+int inode_save(const struct sf_inode *in);
+void touch_ctime(struct sf_inode *in);
+void touch_mtime(struct sf_inode *in);
+bool is_topic(const struct sf_inode *in);
+
+#endif

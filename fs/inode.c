@@ -1,0 +1,135 @@
+/* inode.c - the inode table: the kernel's node ids are our inode numbers;
+ * a node lives while the kernel holds references to it (lookup count) or
+ * it is open.  Every reply that hands the kernel an entry adds one to its
+ * lookup count; forget subtracts; the last reference of an unlinked inode
+ * purges it from the store.  All under fs.lock. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "fs.h"
+
+static size_t slot(uint64_t ino, size_t size)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 20) & (size - 1);
+}
+
+int node_table_init(void)
+{
+	fs.tab_size = 1 << 16;
+	fs.tab = calloc(fs.tab_size, sizeof(*fs.tab));
+	if (!fs.tab)
+		return -1;
+	struct node *root = node_get(FUSE_ROOT_ID);
+	if (!root)
+		return -1;
+	root->nlookup = 1;      /* the kernel's implicit reference */
+	return 0;
+}
+
+static void node_destroy(struct node *n)
+{
+	free(n->topic);
+	free(n->policy);
+	free(n);
+}
+
+void node_table_free(void)
+{
+	for (size_t i = 0; i < fs.tab_size; i++) {
+		struct node *n = fs.tab[i];
+		while (n) {
+			struct node *next = n->hnext;
+			node_destroy(n);
+			n = next;
+		}
+	}
+	free(fs.tab);
+	fs.tab = NULL;
+}
+
+struct node *node_find(uint64_t ino)
+{
+	struct node *n = fs.tab[slot(ino, fs.tab_size)];
+	while (n && n->ino != ino)
+		n = n->hnext;
+	return n;
+}
+
+static void grow(void)
+{
+	size_t size = fs.tab_size * 2;
+	struct node **tab = calloc(size, sizeof(*tab));
+	if (!tab)
+		return;                 /* keep the longer chains */
+	for (size_t i = 0; i < fs.tab_size; i++) {
+		struct node *n = fs.tab[i];
+		while (n) {
+			struct node *next = n->hnext;
+			size_t s = slot(n->ino, size);
+			n->hnext = tab[s];
+			tab[s] = n;
+			n = next;
+		}
+	}
+	free(fs.tab);
+	fs.tab = tab;
+	fs.tab_size = size;
+}
+
+struct node *node_get(uint64_t ino)
+{
+	struct node *n = node_find(ino);
+	if (n)
+		return n;
+	if (fs.nnodes >= fs.tab_size)
+		grow();
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->ino = ino;
+	size_t s = slot(ino, fs.tab_size);
+	n->hnext = fs.tab[s];
+	fs.tab[s] = n;
+	fs.nnodes++;
+	return n;
+}
+
+static void unhash(struct node *n)
+{
+	struct node **pp = &fs.tab[slot(n->ino, fs.tab_size)];
+	while (*pp != n)
+		pp = &(*pp)->hnext;
+	*pp = n->hnext;
+	fs.nnodes--;
+}
+
+void node_release_if_unused(struct node *n)
+{
+	if (n->nlookup > 0 || n->nopen > 0 || n->ino == FUSE_ROOT_ID)
+		return;
+	if (n->unlinked) {
+		int r = store_purge_inode(fs.store, n->ino);
+		if (r < 0)
+			fprintf(stderr, "streamfs: error: cannot purge inode "
+				"%llu: %d (purged at the next mount)\n",
+				(unsigned long long)n->ino, r);
+	}
+	unhash(n);
+	node_destroy(n);
+}
+
+void node_forget(uint64_t ino, uint64_t count)
+{
+	struct node *n = node_find(ino);
+	if (!n)
+		return;
+	if (count > n->nlookup) {
+		fprintf(stderr, "streamfs: error: forget of %llu below zero "
+			"(%llu > %llu)\n", (unsigned long long)ino,
+			(unsigned long long)count,
+			(unsigned long long)n->nlookup);
+		abort();
+	}
+	n->nlookup -= count;
+	node_release_if_unused(n);
+}

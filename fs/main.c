@@ -1,0 +1,286 @@
+/* main.c - the streamfs daemon: parse the command line, open the store,
+ * mount, serve, and unwind in reverse.
+ *
+ *   streamfs [-f] [-d] [-o OPTS] [DATADIR] MOUNTPOINT
+ *
+ * Without -f the daemon detaches only once the store is open and the mount
+ * is live, so any failure (a store already mounted, a bad mount point)
+ * reaches the terminal with a non-zero exit status.  Caveat: partial lines
+ * still held by files open at unmount time are lost, as unflushed writes
+ * would be. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+
+struct fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+extern const struct fuse_lowlevel_ops streamfs_ops;
+
+#define DEFAULT_RESERVE (4ull << 20)
+
+struct settings {
+	char *pos[2];           /* positional arguments */
+	int npos;
+	int threads;
+	char *reserve;
+};
+
+static const struct fuse_opt option_spec[] = {
+	{ "threads", offsetof(struct settings, threads), 1 },
+	{ "reserve=%s", offsetof(struct settings, reserve), 0 },
+	FUSE_OPT_END
+};
+
+static int option_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct settings *s = data;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (s->npos == 2) {
+		fprintf(stderr, "streamfs: too many arguments: %s\n", arg);
+		return -1;
+	}
+	s->pos[s->npos++] = strdup(arg);
+	return 0;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] [DATADIR] MOUNTPOINT\n\n"
+	       "Mount a streamfs store kept in DATADIR (default "
+	       "$XDG_DATA_HOME/streamfs or ~/.local/share/streamfs).\n\n"
+	       "streamfs options:\n"
+	       "    -o threads             serve requests from several "
+	       "threads (default: one)\n"
+	       "    -o reserve=BYTES       free space kept back in DATADIR "
+	       "(default 4194304)\n"
+	       "    -o allow_other         let other users use the mount\n\n",
+	       prog);
+}
+
+static char *default_datadir(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char buf[PATH_MAX];
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/streamfs", xdg);
+	else
+		snprintf(buf, sizeof(buf), "%s/.local/share/streamfs",
+			 home && *home ? home : "/tmp");
+	return strdup(buf);
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- detaching ---- */
+
+/* Fork; the parent waits for the child's word and exits with it. */
+static int detach_start(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		char c = 1;
+		close(p[1]);
+		ssize_t n = read(p[0], &c, 1);
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static void detach_finish(int fd, const char *datadir)
+{
+	char log[PATH_MAX], c = 0;
+	int null = open("/dev/null", O_RDWR);
+	snprintf(log, sizeof(log), "%s/streamfs.log", datadir);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		close(null);
+	}
+	if (lfd >= 0) {
+		dup2(lfd, 2);
+		close(lfd);
+	}
+	if (chdir("/") < 0)
+		fprintf(stderr, "streamfs: warning: chdir /: %s\n",
+			strerror(errno));
+	if (write(fd, &c, 1) != 1)
+		fprintf(stderr, "streamfs: warning: parent gone\n");
+	close(fd);
+}
+
+/* ---- main ---- */
+
+static int resolve_paths(struct settings *s, char **datadir, char **mnt)
+{
+	char buf[PATH_MAX];
+	char *d = s->npos == 2 ? s->pos[0] : default_datadir();
+	*mnt = s->pos[s->npos - 1];
+	int r = mkdir_p(d);
+	if (r < 0 || !realpath(d, buf)) {
+		fprintf(stderr, "streamfs: cannot use data folder %s: %s\n",
+			d, strerror(r < 0 ? -r : errno));
+		return -1;
+	}
+	if (d != s->pos[0])
+		free(d);
+	*datadir = strdup(buf);
+	char m[PATH_MAX];
+	if (realpath(*mnt, m)) {
+		size_t n = strlen(m);
+		if (strncmp(*datadir, m, n) == 0 &&
+		    ((*datadir)[n] == '/' || (*datadir)[n] == 0)) {
+			fprintf(stderr, "streamfs: the data folder %s lies "
+				"inside the mount point %s\n", *datadir, m);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts co;
+	struct settings s = { 0 };
+	char *datadir = NULL, *mnt = NULL, err[512] = "";
+	int ret = 1, status_fd = -1;
+
+	if (fuse_opt_parse(&args, &s, option_spec, option_proc) < 0)
+		return 1;
+	if (s.npos > 0)
+		fuse_opt_add_arg(&args, s.pos[s.npos - 1]);
+	if (fuse_parse_cmdline(&args, &co) != 0)
+		return 1;
+	if (co.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 0;
+	}
+	if (co.show_version) {
+		printf("streamfs %s\n", PACKAGE_VERSION);
+		fuse_lowlevel_version();
+		return 0;
+	}
+	if (s.npos == 0) {
+		fprintf(stderr, "streamfs: no mount point given (see "
+			"--help)\n");
+		return 1;
+	}
+	fs.reserve = DEFAULT_RESERVE;
+	if (s.reserve && parse_size(s.reserve, &fs.reserve) < 0) {
+		fprintf(stderr, "streamfs: invalid reserve=%s\n", s.reserve);
+		return 1;
+	}
+	fs.multithread = s.threads;
+	if (resolve_paths(&s, &datadir, &mnt) < 0)
+		return 1;
+
+	char fsname[PATH_MAX + 64];
+	snprintf(fsname, sizeof(fsname), "-osubtype=streamfs,fsname=%s",
+		 datadir);
+	fuse_opt_add_arg(&args, fsname);
+
+	if (!co.foreground && (status_fd = detach_start()) < 0) {
+		fprintf(stderr, "streamfs: cannot detach: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	int r = store_open(datadir, fs.reserve, &fs.store, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "streamfs: %s\n", err);
+		goto out;
+	}
+	if (node_table_init() < 0)
+		goto out_store;
+	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
+				 NULL);
+	if (!fs.se)
+		goto out_nodes;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, co.mountpoint) != 0)
+		goto out_signals;
+	if (notify_start(fs.se) < 0)
+		goto out_unmount;
+	if (status_fd >= 0) {
+		detach_finish(status_fd, datadir);
+		status_fd = -1;
+	}
+	if (fs.multithread) {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(cfg, 0);
+		fuse_loop_cfg_set_max_threads(cfg, 8);
+		ret = fuse_session_loop_mt(fs.se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	} else {
+		ret = fuse_session_loop(fs.se);
+	}
+	ret = ret != 0;
+	notify_stop();
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_nodes:
+	pthread_mutex_lock(&fs.lock);
+	node_table_free();
+	pthread_mutex_unlock(&fs.lock);
+out_store:
+	store_close(fs.store);
+out:
+	if (status_fd >= 0)
+		close(status_fd);       /* the parent reads EOF: failure */
+	free(co.mountpoint);
+	free(datadir);
+	free(s.pos[0]);
+	free(s.pos[1]);
+	free(s.reserve);
+	fuse_opt_free_args(&args);
+	return ret;
+}

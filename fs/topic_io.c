@@ -1,0 +1,218 @@
+/* topic_io.c - topic I/O: framing writes into messages, holding a partial
+ * line per open file, appending through the store, reading byte ranges,
+ * and waking readers that wait in poll().
+ *
+ * Line framing: the complete lines of a write become one record (one index
+ * entry, one message per line); the rest waits in the handle until a later
+ * write ends it or the file is closed.  So lines of concurrent writers never
+ * interleave, whatever sizes their writes have. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct sf_topic *topic_state(struct node *n)
+{
+	if (n->topic)
+		return n->topic;
+	struct sf_topic *t = malloc(sizeof(*t));
+	if (!t)
+		return NULL;
+	if (store_topic_load(fs.store, n->ino, t) < 0) {
+		free(t);
+		return NULL;
+	}
+	n->topic = t;
+	return t;
+}
+
+static int hold(struct handle *h, const char *p, size_t n)
+{
+	if (h->plen + n > h->pcap) {
+		size_t cap = h->pcap ? h->pcap : 256;
+		while (cap < h->plen + n)
+			cap *= 2;
+		char *b = realloc(h->pending, cap);
+		if (!b)
+			return -ENOMEM;
+		h->pending = b;
+		h->pcap = cap;
+	}
+	memcpy(h->pending + h->plen, p, n);
+	h->plen += n;
+	return 0;
+}
+
+static int append(struct handle *h, const struct sf_inode *in,
+		  const struct sf_policy *p, const struct iovec *iov,
+		  int iovcnt, size_t len, uint32_t nmsgs)
+{
+	struct sf_topic *t = topic_state(h->node);
+	if (!t)
+		return -EIO;
+	int r = store_topic_append(fs.store, in->ino, in->parent, t, iov,
+				   iovcnt, len, nmsgs,
+				   p->durability == SF_DUR_ALWAYS);
+	if (r == 0)
+		notify_pollers(h->node);
+	return r;
+}
+
+/* Count the lines ending in buf[0..end) and check each against max; the
+ * first line also carries the `held` bytes before buf. */
+static int count_lines(const char *buf, size_t end, size_t held,
+		       uint64_t max, uint32_t *nmsgs)
+{
+	size_t start = 0;
+	uint32_t n = 0;
+	while (start < end) {
+		const char *nl = memchr(buf + start, '\n', end - start);
+		size_t stop = (size_t)(nl - buf) + 1;
+		if (stop - start + (n == 0 ? held : 0) > max)
+			return -EMSGSIZE;
+		n++;
+		start = stop;
+	}
+	*nmsgs = n;
+	return 0;
+}
+
+static int write_lines(struct handle *h, const struct sf_inode *in,
+		       const struct sf_policy *p, const char *buf, size_t size)
+{
+	const char *last = memrchr(buf, '\n', size);
+	size_t done = last ? (size_t)(last - buf) + 1 : 0;
+	size_t rest = size - done;
+	uint32_t nmsgs = 0;
+	int r = 0;
+	if ((done ? rest : h->plen + rest) > p->max_message)
+		r = -EMSGSIZE;
+	else
+		r = count_lines(buf, done, h->plen, p->max_message, &nmsgs);
+	if (r < 0) {
+		/* The kernel splits writes over 1 MiB: if the line being held
+		 * turns out too long, none of it may be stored. */
+		if (h->plen + (last ? (size_t)(memchr(buf, '\n', size) -
+					       (void *)buf) : size) >=
+		    p->max_message)
+			h->plen = 0;
+		return r;
+	}
+	if (r == 0 && done) {
+		struct iovec iov[2] = { { h->pending, h->plen },
+					{ (void *)buf, done } };
+		r = append(h, in, p, iov + (h->plen ? 0 : 1),
+			   h->plen ? 2 : 1, h->plen + done, nmsgs);
+		if (r == 0)
+			h->plen = 0;
+	}
+	if (r == 0 && rest)
+		r = hold(h, buf + done, rest);
+	return r < 0 ? r : (int)size;
+}
+
+int topic_write(struct handle *h, const struct sf_inode *in,
+		const char *buf, size_t size, off_t off)
+{
+	struct sf_topic *t = topic_state(h->node);
+	struct sf_policy p;
+	if (!t || ns_policy(in->parent, &p) < 0)
+		return -EIO;
+	/* Without O_APPEND a write must land exactly at the end. */
+	if (!(h->flags & O_APPEND) && (uint64_t)off != t->size + h->plen)
+		return -EPERM;
+	if (size == 0)
+		return 0;
+	if (p.framing == SF_FRAMING_LINE)
+		return write_lines(h, in, &p, buf, size);
+	if (size > p.max_message)
+		return -EMSGSIZE;
+	struct iovec iov = { (void *)buf, size };
+	int r = append(h, in, &p, &iov, 1, size, 1);
+	return r < 0 ? r : (int)size;
+}
+
+int topic_flush(struct handle *h, const struct sf_inode *in)
+{
+	struct sf_policy p;
+	if (h->plen == 0)
+		return 0;
+	if (ns_policy(in->parent, &p) < 0)
+		return -EIO;
+	struct iovec iov = { h->pending, h->plen };
+	int r = append(h, in, &p, &iov, 1, h->plen, 1);
+	if (r == 0)
+		h->plen = 0;
+	return r;
+}
+
+void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off)
+{
+	static __thread struct sf_readbuf rb;
+	struct sf_topic *t = topic_state(h->node);
+	int r = t ? store_topic_read(fs.store, h->node->ino, t, (uint64_t)off,
+				     size, &rb) : -EIO;
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	h->rpos = (uint64_t)off + rb.bytes;
+	if (rb.iovcnt == 0)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_iov(req, rb.iov, rb.iovcnt);
+	/* Do not let one huge read pin a huge buffer. */
+	if (rb.cap > (8u << 20))
+		store_readbuf_free(&rb);
+}
+
+int topic_poll(struct handle *h, struct fuse_pollhandle *ph)
+{
+	struct sf_topic *t = topic_state(h->node);
+	int ev = (h->flags & O_ACCMODE) != O_RDONLY ? POLLOUT | POLLWRNORM : 0;
+	if (!t || h->rpos < t->size) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		return ev | POLLIN | POLLRDNORM;
+	}
+	if (ph) {
+		if (h->ph)
+			fuse_pollhandle_destroy(h->ph);
+		else {
+			h->poll_next = h->node->pollers;
+			h->node->pollers = h;
+		}
+		h->ph = ph;
+	}
+	return ev;
+}
+
+void topic_forget_poll(struct handle *h)
+{
+	if (!h->ph)
+		return;
+	struct handle **pp = &h->node->pollers;
+	while (*pp && *pp != h)
+		pp = &(*pp)->poll_next;
+	if (*pp)
+		*pp = h->poll_next;
+	fuse_pollhandle_destroy(h->ph);
+	h->ph = NULL;
+}
+
+void notify_pollers(struct node *n)
+{
+	struct handle *h = n->pollers;
+	n->pollers = NULL;
+	while (h) {
+		struct handle *next = h->poll_next;
+		notify_queue(h->ph);
+		h->ph = NULL;
+		h->poll_next = NULL;
+		h = next;
+	}
+}

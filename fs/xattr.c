@@ -1,0 +1,375 @@
+/* xattr.c - extended attributes: the mount's control surface.
+ *
+ * user.streamfs.* names are ours: a file's kind, a topic's info and seek
+ * answers, a stream's policies (docs/design.md lists them).  Other user.*
+ * names are stored as given.  Other namespaces are not supported. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "fs.h"
+
+#define PREFIX_LEN (sizeof(SF_POLICY_PREFIX) - 1)
+
+static const char *const kind_names[] = { NULL, "topic", "blob" };
+
+static bool is_ours(const char *name)
+{
+	return strncmp(name, SF_POLICY_PREFIX, PREFIX_LEN) == 0;
+}
+
+static bool is_policy(const char *sub)
+{
+	for (int i = 0; sf_policy_names[i]; i++)
+		if (strcmp(sub, sf_policy_names[i]) == 0)
+			return true;
+	return false;
+}
+
+static void reply_value(fuse_req_t req, const char *val, size_t len,
+			size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+/* ---- reading ---- */
+
+static int topic_info(struct node *n, const struct sf_inode *in, char *buf,
+		      size_t cap)
+{
+	struct sf_topic tmp, *t = n && n->topic ? n->topic : &tmp;
+	if (t == &tmp) {
+		int r = store_topic_load(fs.store, in->ino, &tmp);
+		if (r < 0)
+			return r;
+	}
+	long long last = t->next_msg > t->first_msg ?
+			 (long long)t->next_msg - 1 : -1;
+	return snprintf(buf, cap,
+		"messages=%" PRIu64 "\nfirst_message=%" PRIu64 "\n"
+		"last_message=%lld\nfirst_offset=%" PRIu64 "\n"
+		"size=%" PRIu64 "\nfirst_time=%" PRId64 "\n"
+		"last_time=%" PRId64 "\n",
+		t->next_msg - t->first_msg, t->first_msg, last, t->start,
+		t->size, t->first_ns, t->last_ns);
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
+		      size_t cap)
+{
+	struct sf_topic t;
+	uint64_t arg, off;
+	int r = store_topic_load(fs.store, in->ino, &t);
+	if (r < 0)
+		return r;
+	if (strncmp(q, "message.", 8) == 0 && parse_u64(q + 8, &arg) == 0)
+		r = store_topic_seek_message(fs.store, in->ino, &t, arg, &off);
+	else if (strncmp(q, "time.", 5) == 0 && parse_u64(q + 5, &arg) == 0)
+		r = store_topic_seek_time(fs.store, in->ino, &t,
+					  (int64_t)arg, &off);
+	else
+		return -EINVAL;
+	return r < 0 ? r : snprintf(buf, cap, "%" PRIu64, off);
+}
+
+/* The value of one of our names into buf: its length or -errno. */
+static int our_value(const struct sf_inode *in, const char *sub, char *buf,
+		     size_t cap)
+{
+	if (strcmp(sub, "kind") == 0) {
+		if (!S_ISREG(in->mode) || in->kind == SF_KIND_NONE)
+			return -ENODATA;
+		return snprintf(buf, cap, "%s", kind_names[in->kind]);
+	}
+	if (is_policy(sub)) {
+		struct sf_policy p;
+		if (!S_ISDIR(in->mode))
+			return -ENODATA;
+		int r = ns_policy(in->ino, &p);
+		return r < 0 ? r : policy_format(sub, &p, buf, cap);
+	}
+	if (!is_topic(in))
+		return -ENODATA;
+	if (strcmp(sub, "info") == 0)
+		return topic_info(node_find(in->ino), in, buf, cap);
+	if (strncmp(sub, "seek.", 5) == 0)
+		return topic_seek(in, sub + 5, buf, cap);
+	return -ENODATA;
+}
+
+void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size)
+{
+	struct caller c;
+	struct sf_inode in;
+	char buf[512];
+	caller_init(&c, req);
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0 && strncmp(name, "user.", 5) != 0)
+		r = -ENODATA;
+	if (r == 0)
+		r = perm_check(&c, in.mode, in.uid, in.gid, PERM_R);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (is_ours(name)) {
+		r = our_value(&in, name + PREFIX_LEN, buf, sizeof(buf));
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			reply_value(req, buf, (size_t)r, size);
+		return;
+	}
+	char *val;
+	size_t len;
+	r = store_get_xattr(fs.store, ino, name, &val, &len);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	reply_value(req, val, len, size);
+	free(val);
+}
+
+/* ---- listing ---- */
+
+struct namelist {
+	char *buf;
+	size_t len, cap;
+};
+
+static int push_name(struct namelist *l, const char *name, size_t len)
+{
+	if (l->len + len + 1 > l->cap) {
+		size_t cap = (l->cap ? l->cap * 2 : 256) + len + 1;
+		char *b = realloc(l->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		l->buf = b;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, name, len);
+	l->buf[l->len + len] = 0;
+	l->len += len + 1;
+	return 0;
+}
+
+/* Stored names, except ours: those are listed by what the inode is. */
+static int add_stored(const char *name, size_t len, void *arg)
+{
+	if (len >= PREFIX_LEN && memcmp(name, SF_POLICY_PREFIX,
+					PREFIX_LEN) == 0)
+		return 0;
+	return push_name(arg, name, len);
+}
+
+static int add_ours(struct namelist *l, const struct sf_inode *in)
+{
+	char name[64];
+	int r = 0;
+	if (S_ISDIR(in->mode)) {
+		for (int i = 0; r == 0 && sf_policy_names[i]; i++) {
+			int n = snprintf(name, sizeof(name), SF_POLICY_PREFIX
+					 "%s", sf_policy_names[i]);
+			r = push_name(l, name, (size_t)n);
+		}
+	} else if (S_ISREG(in->mode) && in->kind != SF_KIND_NONE) {
+		r = push_name(l, SF_POLICY_PREFIX "kind", PREFIX_LEN + 4);
+		if (r == 0 && in->kind == SF_KIND_TOPIC)
+			r = push_name(l, SF_POLICY_PREFIX "info",
+				      PREFIX_LEN + 4);
+	}
+	return r;
+}
+
+void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct sf_inode in;
+	struct namelist l = { 0 };
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0)
+		r = add_ours(&l, &in);
+	if (r == 0)
+		r = store_list_xattr(fs.store, ino, add_stored, &l);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_value(req, l.buf, l.len, size);
+	free(l.buf);
+}
+
+/* ---- writing ---- */
+
+static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
+		    size_t len)
+{
+	uint32_t kind = 0;
+	for (uint32_t k = 1; k <= 2; k++)
+		if (strlen(kind_names[k]) == len &&
+		    memcmp(val, kind_names[k], len) == 0)
+			kind = k;
+	if (!S_ISREG(in->mode) || kind == 0)
+		return -EINVAL;
+	int r = perm_check(c, in->mode, in->uid, in->gid, PERM_W);
+	if (r < 0 || in->kind == kind)
+		return r;
+	if (in->kind != SF_KIND_NONE)
+		return -EPERM;          /* a kind never changes */
+	in->kind = kind;
+	touch_ctime(in);
+	return inode_save(in);
+}
+
+/* Set (val != NULL) or reset to its default (val == NULL) a policy. */
+static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
+		      const char *name, const char *val, size_t len)
+{
+	struct sf_policy p;
+	char canon[64];
+	if (!S_ISDIR(in->mode))
+		return -EINVAL;
+	if (perm_owner(c, in->uid) < 0)
+		return -EACCES;         /* admin falls back to the owner */
+	int r = ns_policy(in->ino, &p);
+	if (r == 0 && val)
+		r = policy_parse(sub, val, len, &p);
+	if (r < 0)
+		return r == -ENOENT ? -EINVAL : r;
+	struct store_batch *b = store_batch_new();
+	if (val) {
+		int n = policy_format(sub, &p, canon, sizeof(canon));
+		store_put_xattr(b, in->ino, name, canon, (size_t)n);
+	} else {
+		store_del_xattr(b, in->ino, name);
+	}
+	touch_ctime(in);
+	store_put_inode(b, in);
+	r = store_commit(fs.store, b, false);
+	store_batch_free(b);
+	ns_policy_changed(in->ino);
+	return r;
+}
+
+static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
+		    const char *val, size_t len)
+{
+	const char *sub = name + PREFIX_LEN;
+	if (strcmp(sub, "kind") == 0)
+		return set_kind(c, in, val, len);
+	if (is_policy(sub))
+		return set_policy(c, in, sub, name, val, len);
+	if (strcmp(sub, "info") == 0 || strncmp(sub, "seek.", 5) == 0)
+		return -EPERM;          /* answers, not settings */
+	return -EINVAL;
+}
+
+/* Linux allows user.* attributes on files and directories only. */
+static int user_xattr_allowed(struct caller *c, const struct sf_inode *in)
+{
+	if (!S_ISREG(in->mode) && !S_ISDIR(in->mode))
+		return -EPERM;
+	return perm_check(c, in->mode, in->uid, in->gid, PERM_W);
+}
+
+void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags)
+{
+	struct caller c;
+	struct sf_inode in;
+	caller_init(&c, req);
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0 && strncmp(name, "user.", 5) != 0)
+		r = -EOPNOTSUPP;
+	if (r == 0 && is_ours(name)) {
+		r = set_ours(&c, &in, name, value, size);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (r == 0)
+		r = user_xattr_allowed(&c, &in);
+	if (r == 0 && size > XATTR_VALUE_MAX)
+		r = -E2BIG;
+	if (r == 0 && strlen(name) > NAME_MAX_BYTES)
+		r = -ERANGE;
+	if (r == 0 && (flags & (XATTR_CREATE | XATTR_REPLACE))) {
+		char *old;
+		size_t len;
+		int e = store_get_xattr(fs.store, ino, name, &old, &len);
+		if (e == 0)
+			free(old);
+		if (e == 0 && (flags & XATTR_CREATE))
+			r = -EEXIST;
+		else if (e == -ENODATA && (flags & XATTR_REPLACE))
+			r = -ENODATA;
+		else if (e < 0 && e != -ENODATA)
+			r = e;
+	}
+	if (r == 0) {
+		struct store_batch *b = store_batch_new();
+		store_put_xattr(b, ino, name, value, size);
+		touch_ctime(&in);
+		store_put_inode(b, &in);
+		r = store_commit(fs.store, b, false);
+		store_batch_free(b);
+	}
+	fuse_reply_err(req, -r);
+}
+
+void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct caller c;
+	struct sf_inode in;
+	caller_init(&c, req);
+	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0 && strncmp(name, "user.", 5) != 0)
+		r = -EOPNOTSUPP;
+	if (r == 0 && is_ours(name)) {
+		const char *sub = name + PREFIX_LEN;
+		if (is_policy(sub))
+			r = set_policy(&c, &in, sub, name, NULL, 0);
+		else if (strcmp(sub, "kind") == 0 || strcmp(sub, "info") == 0)
+			r = -EPERM;
+		else
+			r = -ENODATA;
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (r == 0)
+		r = user_xattr_allowed(&c, &in);
+	char *old;
+	size_t len;
+	if (r == 0 && (r = store_get_xattr(fs.store, ino, name, &old,
+					   &len)) == 0)
+		free(old);
+	if (r == 0) {
+		struct store_batch *b = store_batch_new();
+		store_del_xattr(b, ino, name);
+		touch_ctime(&in);
+		store_put_inode(b, &in);
+		r = store_commit(fs.store, b, false);
+		store_batch_free(b);
+	}
+	fuse_reply_err(req, -r);
+}

@@ -1,0 +1,68 @@
+/* crc32c.c - CRC-32C (Castagnoli), the checksum of every segment record.
+ *
+ * Uses the SSE4.2 crc32 instruction when the processor has it, a table
+ * otherwise; both give the same result. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint32_t table[256];
+static int table_ready;
+
+static void table_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		table[i] = c;
+	}
+	table_ready = 1;
+}
+
+static uint32_t crc_soft(uint32_t crc, const unsigned char *p, size_t n)
+{
+	if (!table_ready)
+		table_init();
+	while (n--)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc_hw(uint32_t crc, const unsigned char *p, size_t n)
+{
+	uint64_t c = crc;
+	while (n && ((uintptr_t)p & 7)) {
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+		n--;
+	}
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
+
+uint32_t crc32c(uint32_t crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	crc = ~crc;
+#if defined(__x86_64__)
+	static int hw = -1;
+	if (hw < 0)
+		hw = __builtin_cpu_supports("sse4.2");
+	if (hw)
+		return ~crc_hw(crc, p, len);
+#endif
+	return ~crc_soft(crc, p, len);
+}

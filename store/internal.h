@@ -1,0 +1,164 @@
+/* internal.h - what the files of store/ share and fs/ never sees: the
+ * store handle, key encoding, the record header and the segment table.
+ *
+ * Lock order: none here; the caller (fs/) holds its one lock around every
+ * store call.
+ */
+#ifndef STREAMFS_STORE_INTERNAL_H
+#define STREAMFS_STORE_INTERNAL_H
+
+#include <leveldb/c.h>
+
+#include "store.h"
+
+/* ---- the handle ---- */
+
+struct seg_writer;
+struct seg_reader;
+
+struct store {
+	char *datadir;
+	int segdirfd;                   /* DATADIR/segments */
+	int blobdirfd;                  /* DATADIR/blobs */
+	leveldb_t *db;
+	leveldb_options_t *opts;
+	leveldb_cache_t *cache;
+	leveldb_filterpolicy_t *filter;
+	leveldb_readoptions_t *ropts;
+	leveldb_readoptions_t *ropts_scan;      /* fill_cache off */
+	leveldb_writeoptions_t *wopts;
+	leveldb_writeoptions_t *wopts_sync;
+
+	uint64_t next_ino;              /* next number to hand out */
+	uint64_t ino_limit;             /* numbers below this are reserved */
+
+	uint64_t reserve;               /* free bytes kept back */
+	uint64_t free_est;              /* free bytes at the last check */
+	uint64_t spent;                 /* bytes written since that check */
+	int64_t checked_ns;             /* when that check was made */
+
+	/* Segment writers by stream, most recently used first. */
+	struct seg_writer **wtab;
+	size_t wtab_size;
+	size_t nwriters;
+	struct seg_writer *wlru;        /* most recently used */
+	/* Read descriptors for sealed segments, by (stream, seq). */
+	struct seg_reader **rtab;
+	size_t rtab_size;
+	size_t nreaders;
+	struct seg_reader *rlru;
+};
+
+int64_t store_now_ns(void);
+/* Translate a LevelDB error string into -EIO, logging it once; frees err. */
+int store_db_error(const char *what, char *err);
+
+/* ---- keys (keys.c) ----
+ * One prefix byte per kind of record, numbers big-endian so that LevelDB's
+ * byte order is numeric order; see docs/format.md. */
+
+#define KEY_INODE    'I'   /* I ino                  -> inode record */
+#define KEY_DIRENT   'D'   /* D dir name             -> ino, type */
+#define KEY_XATTR    'X'   /* X ino name             -> value */
+#define KEY_SYMLINK  'L'   /* L ino                  -> target */
+#define KEY_INDEX    'T'   /* T ino byte_off         -> index entry */
+#define KEY_SEGSTATE 'S'   /* S stream               -> active segment */
+#define KEY_SEGUSER  'W'   /* W stream seq topic     -> "" */
+#define KEY_ORPHAN   'O'   /* O ino                  -> "" */
+#define KEY_META     'M'   /* M name                 -> value */
+
+#define KEY_MAX (1 + 8 + 256 + 8)
+
+void put_be64(char *p, uint64_t v);
+uint64_t get_be64(const char *p);
+void put_le32(char *p, uint32_t v);
+uint32_t get_le32(const char *p);
+void put_le64(char *p, uint64_t v);
+uint64_t get_le64(const char *p);
+
+size_t key_u64(char *k, char kind, uint64_t a);
+size_t key_u64_u64(char *k, char kind, uint64_t a, uint64_t b);
+size_t key_u64_u64_u64(char *k, char kind, uint64_t a, uint64_t b,
+		       uint64_t c);
+size_t key_u64_name(char *k, char kind, uint64_t a, const char *name);
+
+#define INODE_REC_SIZE 80
+void inode_encode(char *buf, const struct sf_inode *in);
+int inode_decode(const char *buf, size_t len, uint64_t ino,
+		 struct sf_inode *in);
+
+/* One index entry: one write call's record of a topic. */
+struct idx_entry {
+	uint64_t off;           /* topic byte offset (from the key) */
+	uint64_t seg_stream;    /* where the record lies */
+	uint64_t seg_seq;
+	uint64_t seg_off;       /* offset of the record header */
+	uint32_t len;           /* payload bytes */
+	uint32_t nmsgs;
+	uint64_t msg;           /* message offset of the first message */
+	int64_t ns;             /* arrival time */
+};
+#define IDX_VAL_SIZE 48
+void idx_encode(char *buf, const struct idx_entry *e);
+int idx_decode(const char *key, size_t klen, const char *val, size_t vlen,
+	       struct idx_entry *e);
+
+/* Active-segment state of a stream, as the S record keeps it. */
+struct seg_state {
+	uint64_t seq;           /* active segment number */
+	uint64_t end;           /* bytes of it the index accounts for */
+	uint64_t synced;        /* bytes of it known to be on disk */
+};
+#define SEGSTATE_SIZE 24
+void segstate_encode(char *buf, const struct seg_state *s);
+int segstate_decode(const char *buf, size_t len, struct seg_state *s);
+
+/* ---- records in segments (segment.c) ----
+ * magic, crc32c of everything after the crc field, payload length, message
+ * count, topic, topic byte offset, first message offset, arrival ns. */
+
+#define REC_MAGIC 0x31524653u       /* "SFR1" little-endian */
+#define REC_HDR 48
+#define SEG_MAX (64ull << 20)       /* roll to a new segment beyond this */
+#define IOV_MAX_APPEND 8          /* payload pieces per record */
+
+struct rec_header {
+	uint32_t magic;
+	uint32_t crc;
+	uint32_t len;
+	uint32_t nmsgs;
+	uint64_t topic;
+	uint64_t off;
+	uint64_t msg;
+	int64_t ns;
+};
+void rec_encode(char *hdr, const struct rec_header *h);
+void rec_decode(const char *hdr, struct rec_header *h);
+/* crc over header bytes 8..47 (crc field excluded) and the payload. */
+uint32_t rec_crc(const char *hdr, const struct iovec *iov, int iovcnt);
+/* 0 if the header and payload (len bytes right after it) are whole and
+ * checked, -EIO if not. */
+int rec_check(const char *rec, size_t avail, struct rec_header *h);
+
+/* Append hdr+payload to the active segment of stream; returns where. */
+int seg_append(struct store *st, uint64_t stream, char *hdr,
+	       const struct iovec *iov, int iovcnt, size_t len, bool sync,
+	       uint64_t *seq, uint64_t *off, struct seg_state *state);
+/* Forget the last append of stream (the index could not record it). */
+void seg_unappend(struct store *st, uint64_t stream, uint64_t off);
+/* A descriptor to read segment (stream, seq); owned by the table. */
+int seg_fd(struct store *st, uint64_t stream, uint64_t seq);
+/* fdatasync every segment written since the last call; records the synced
+ * positions in batch. */
+int seg_sync_all(struct store *st, leveldb_writebatch_t *batch);
+void seg_close_all(struct store *st);
+/* Path of a segment relative to segdirfd. */
+void seg_path(char *buf, size_t cap, uint64_t stream, uint64_t seq);
+
+/* ---- recovery (recover.c) ---- */
+int store_recover(struct store *st, char *err, size_t errlen);
+
+/* ---- crc32c.c ---- */
+uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,179 @@
+/* keys.c - encoding of LevelDB keys and values: inode records, directory
+ * entries, index entries, segment states.  Keys are big-endian so that byte
+ * order is numeric order; values are little-endian with fixed layouts
+ * described in docs/format.md. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+void put_be64(char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+uint64_t get_be64(const char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}
+
+void put_le32(char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+uint32_t get_le32(const char *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}
+
+void put_le64(char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+uint64_t get_le64(const char *p)
+{
+	return get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
+}
+
+size_t key_u64(char *k, char kind, uint64_t a)
+{
+	k[0] = kind;
+	put_be64(k + 1, a);
+	return 9;
+}
+
+size_t key_u64_u64(char *k, char kind, uint64_t a, uint64_t b)
+{
+	key_u64(k, kind, a);
+	put_be64(k + 9, b);
+	return 17;
+}
+
+size_t key_u64_u64_u64(char *k, char kind, uint64_t a, uint64_t b,
+		       uint64_t c)
+{
+	key_u64_u64(k, kind, a, b);
+	put_be64(k + 17, c);
+	return 25;
+}
+
+/* Names are at most 255 bytes (checked by the caller). */
+size_t key_u64_name(char *k, char kind, uint64_t a, const char *name)
+{
+	size_t n = strnlen(name, 255);
+	key_u64(k, kind, a);
+	memcpy(k + 9, name, n);
+	return 9 + n;
+}
+
+/* ---- inode record: version 1, 80 bytes ---- */
+
+static void put_ts(char *p, const struct timespec *ts)
+{
+	put_le64(p, (uint64_t)ts->tv_sec);
+	put_le32(p + 8, (uint32_t)ts->tv_nsec);
+}
+
+static void get_ts(const char *p, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)get_le64(p);
+	ts->tv_nsec = get_le32(p + 8);
+}
+
+void inode_encode(char *b, const struct sf_inode *in)
+{
+	memset(b, 0, INODE_REC_SIZE);
+	b[0] = 1;                               /* version */
+	b[1] = (char)in->kind;
+	put_le32(b + 4, in->mode);
+	put_le32(b + 8, in->uid);
+	put_le32(b + 12, in->gid);
+	put_le32(b + 16, in->nlink);
+	put_le64(b + 20, in->parent);
+	put_le64(b + 28, in->rdev);
+	put_ts(b + 36, &in->atime);
+	put_ts(b + 48, &in->mtime);
+	put_ts(b + 60, &in->ctime);
+}
+
+int inode_decode(const char *b, size_t len, uint64_t ino, struct sf_inode *in)
+{
+	if (len != INODE_REC_SIZE || b[0] != 1)
+		return -EIO;
+	memset(in, 0, sizeof(*in));
+	in->ino = ino;
+	in->kind = (unsigned char)b[1];
+	in->mode = get_le32(b + 4);
+	in->uid = get_le32(b + 8);
+	in->gid = get_le32(b + 12);
+	in->nlink = get_le32(b + 16);
+	in->parent = get_le64(b + 20);
+	in->rdev = get_le64(b + 28);
+	get_ts(b + 36, &in->atime);
+	get_ts(b + 48, &in->mtime);
+	get_ts(b + 60, &in->ctime);
+	return 0;
+}
+
+/* ---- index entry: 48 bytes ---- */
+
+void idx_encode(char *b, const struct idx_entry *e)
+{
+	put_le64(b, e->seg_stream);
+	put_le64(b + 8, e->seg_seq);
+	put_le64(b + 16, e->seg_off);
+	put_le32(b + 24, e->len);
+	put_le32(b + 28, e->nmsgs);
+	put_le64(b + 32, e->msg);
+	put_le64(b + 40, (uint64_t)e->ns);
+}
+
+int idx_decode(const char *key, size_t klen, const char *b, size_t vlen,
+	       struct idx_entry *e)
+{
+	if (klen != 17 || key[0] != KEY_INDEX || vlen != IDX_VAL_SIZE)
+		return -EIO;
+	e->off = get_be64(key + 9);
+	e->seg_stream = get_le64(b);
+	e->seg_seq = get_le64(b + 8);
+	e->seg_off = get_le64(b + 16);
+	e->len = get_le32(b + 24);
+	e->nmsgs = get_le32(b + 28);
+	e->msg = get_le64(b + 32);
+	e->ns = (int64_t)get_le64(b + 40);
+	return 0;
+}
+
+/* ---- segment state: 24 bytes ---- */
+
+void segstate_encode(char *b, const struct seg_state *s)
+{
+	put_le64(b, s->seq);
+	put_le64(b + 8, s->end);
+	put_le64(b + 16, s->synced);
+}
+
+int segstate_decode(const char *b, size_t len, struct seg_state *s)
+{
+	if (len != SEGSTATE_SIZE)
+		return -EIO;
+	s->seq = get_le64(b);
+	s->end = get_le64(b + 8);
+	s->synced = get_le64(b + 16);
+	return 0;
+}

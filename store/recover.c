@@ -1,0 +1,268 @@
+/* recover.c - bringing the store back to a consistent state when it opens.
+ *
+ * After a crash the index (LevelDB) and the segments can disagree only at
+ * the tail of each stream's active segment: sealed segments were synced
+ * before the roll (segment.c).  For every stream whose active segment is
+ * not known to be wholly on disk, the unsynced region is read record by
+ * record and each checksum verified:
+ *   - a torn or damaged tail is cut off;
+ *   - whole records past what the index knows are indexed again (the
+ *     writer may not have had its answer, but the message is complete);
+ *   - index entries that point past the last good record are dropped, so
+ *     the topic ends at its last whole message.
+ * Inodes that were unlinked while still open (orphans) are purged. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct scan {
+	uint64_t stream, seq;
+	int fd;
+	char *buf;
+	size_t cap;
+	unsigned reindexed, skipped;
+};
+
+/* Read the record at pos into sc->buf: 1 if whole and checked, 0 if not. */
+static int read_record(struct scan *sc, uint64_t pos, uint64_t size,
+		       struct rec_header *h)
+{
+	char hdr[REC_HDR];
+	if (size - pos < REC_HDR ||
+	    pread(sc->fd, hdr, REC_HDR, pos) != REC_HDR)
+		return 0;
+	rec_decode(hdr, h);
+	if (h->magic != REC_MAGIC || h->len > size - pos - REC_HDR)
+		return 0;
+	size_t n = REC_HDR + h->len;
+	if (n > sc->cap) {
+		char *b = realloc(sc->buf, n);
+		if (!b)
+			return -ENOMEM;
+		sc->buf = b;
+		sc->cap = n;
+	}
+	if (pread(sc->fd, sc->buf, n, pos) != (ssize_t)n)
+		return 0;
+	return rec_check(sc->buf, n, h) == 0;
+}
+
+/* Index a whole record found past the index's end, if it continues its
+ * topic exactly; otherwise leave it as dead bytes. */
+static int reindex(struct store *st, struct scan *sc, uint64_t pos,
+		   const struct rec_header *h)
+{
+	struct sf_inode in;
+	struct sf_topic t;
+	if (store_get_inode(st, h->topic, &in) < 0 ||
+	    in.kind != SF_KIND_TOPIC ||
+	    store_topic_load(st, h->topic, &t) < 0 ||
+	    t.size != h->off || t.next_msg != h->msg) {
+		sc->skipped++;
+		return 0;
+	}
+	struct idx_entry e = {
+		.off = h->off, .seg_stream = sc->stream, .seg_seq = sc->seq,
+		.seg_off = pos, .len = h->len, .nmsgs = h->nmsgs,
+		.msg = h->msg, .ns = h->ns,
+	};
+	char k[KEY_MAX], v[IDX_VAL_SIZE], *err = NULL;
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	idx_encode(v, &e);
+	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, h->topic,
+						 h->off), v, sizeof(v));
+	leveldb_writebatch_put(b, k, key_u64_u64_u64(k, KEY_SEGUSER,
+		sc->stream, sc->seq, h->topic), "", 0);
+	leveldb_write(st->db, st->wopts, b, &err);
+	leveldb_writebatch_destroy(b);
+	if (err)
+		return store_db_error("recover", err);
+	sc->reindexed++;
+	return 0;
+}
+
+/* Drop index entries of topics that wrote into this segment which point
+ * at or past good_end. */
+static int drop_entries_past(struct store *st, struct scan *sc,
+			     uint64_t good_end, unsigned *dropped)
+{
+	char p[KEY_MAX], k[KEY_MAX];
+	size_t plen = key_u64_u64(p, KEY_SEGUSER, sc->stream, sc->seq);
+	leveldb_iterator_t *users = leveldb_create_iterator(st->db, st->ropts);
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	for (leveldb_iter_seek(users, p, plen); leveldb_iter_valid(users);
+	     leveldb_iter_next(users)) {
+		size_t klen;
+		const char *uk = leveldb_iter_key(users, &klen);
+		if (klen != 25 || memcmp(uk, p, plen) != 0)
+			break;
+		uint64_t topic = get_be64(uk + 17);
+		leveldb_iterator_t *it = leveldb_create_iterator(st->db,
+								 st->ropts);
+		leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, topic + 1));
+		if (leveldb_iter_valid(it))
+			leveldb_iter_prev(it);
+		else
+			leveldb_iter_seek_to_last(it);
+		while (leveldb_iter_valid(it)) {
+			size_t kl, vl;
+			const char *ik = leveldb_iter_key(it, &kl);
+			const char *iv = leveldb_iter_value(it, &vl);
+			struct idx_entry e;
+			if (kl != 17 || ik[0] != KEY_INDEX ||
+			    get_be64(ik + 1) != topic ||
+			    idx_decode(ik, kl, iv, vl, &e) < 0 ||
+			    e.seg_stream != sc->stream ||
+			    e.seg_seq != sc->seq || e.seg_off < good_end)
+				break;
+			leveldb_writebatch_delete(b, ik, kl);
+			(*dropped)++;
+			leveldb_iter_prev(it);
+		}
+		leveldb_iter_destroy(it);
+	}
+	leveldb_iter_destroy(users);
+	char *err = NULL;
+	leveldb_write(st->db, st->wopts, b, &err);
+	leveldb_writebatch_destroy(b);
+	return err ? store_db_error("recover", err) : 0;
+}
+
+static int save_state(struct store *st, uint64_t stream,
+		      const struct seg_state *s)
+{
+	char k[KEY_MAX], v[SEGSTATE_SIZE], *err = NULL;
+	segstate_encode(v, s);
+	leveldb_put(st->db, st->wopts, k, key_u64(k, KEY_SEGSTATE, stream), v,
+		    sizeof(v), &err);
+	return err ? store_db_error("recover", err) : 0;
+}
+
+static int recover_stream(struct store *st, uint64_t stream,
+			  struct seg_state *s)
+{
+	struct scan sc = { .stream = stream, .seq = s->seq, .fd = -1 };
+	char path[64];
+	struct stat sb;
+	seg_path(path, sizeof(path), stream, s->seq);
+	sc.fd = openat(st->segdirfd, path, O_RDWR | O_CLOEXEC);
+	if (sc.fd < 0 && errno != ENOENT)
+		return -errno;
+	uint64_t size = 0;
+	if (sc.fd >= 0 && fstat(sc.fd, &sb) == 0)
+		size = (uint64_t)sb.st_size;
+	if (size == s->end && s->synced == s->end) {
+		if (sc.fd >= 0)
+			close(sc.fd);
+		return 0;
+	}
+	uint64_t pos = s->synced <= size ? s->synced : 0;
+	int r = 0;
+	while (sc.fd >= 0) {
+		struct rec_header h;
+		r = read_record(&sc, pos, size, &h);
+		if (r <= 0)
+			break;
+		if (pos >= s->end && (r = reindex(st, &sc, pos, &h)) < 0)
+			break;
+		pos += REC_HDR + h.len;
+	}
+	unsigned dropped = 0;
+	if (r == 0 && pos < s->end)
+		r = drop_entries_past(st, &sc, pos, &dropped);
+	if (r == 0 && sc.fd >= 0 && pos < size) {
+		if (ftruncate(sc.fd, pos) < 0)
+			r = -errno;
+	}
+	if (r == 0 && sc.fd >= 0 && fdatasync(sc.fd) < 0)
+		r = -errno;
+	if (r == 0) {
+		if (pos != s->end || size != pos || sc.reindexed || dropped)
+			fprintf(stderr, "streamfs: recovery: stream %llu "
+				"segment %llu: %llu bytes good, %llu cut, %u "
+				"records indexed again, %u index entries "
+				"dropped, %u records left unindexed\n",
+				(unsigned long long)stream,
+				(unsigned long long)s->seq,
+				(unsigned long long)pos,
+				(unsigned long long)(size - pos),
+				sc.reindexed, dropped, sc.skipped);
+		s->end = s->synced = pos;
+		r = save_state(st, stream, s);
+	}
+	if (sc.fd >= 0)
+		close(sc.fd);
+	free(sc.buf);
+	return r;
+}
+
+static int recover_segments(struct store *st)
+{
+	char p[1] = { KEY_SEGSTATE };
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	int r = 0;
+	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = leveldb_iter_key(it, &kl);
+		const char *v = leveldb_iter_value(it, &vl);
+		struct seg_state s;
+		if (kl != 9 || k[0] != KEY_SEGSTATE)
+			break;
+		r = segstate_decode(v, vl, &s);
+		if (r == 0)
+			r = recover_stream(st, get_be64(k + 1), &s);
+	}
+	leveldb_iter_destroy(it);
+	return r;
+}
+
+static int purge_orphans(struct store *st)
+{
+	char p[1] = { KEY_ORPHAN };
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	for (leveldb_iter_seek(it, p, 1); leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t kl;
+		const char *k = leveldb_iter_key(it, &kl);
+		if (kl != 9 || k[0] != KEY_ORPHAN)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *ni = realloc(inos, cap * sizeof(*ni));
+			if (!ni) {
+				r = -ENOMEM;
+				break;
+			}
+			inos = ni;
+		}
+		inos[n++] = get_be64(k + 1);
+	}
+	leveldb_iter_destroy(it);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = store_purge_inode(st, inos[i]);
+	free(inos);
+	return r;
+}
+
+int store_recover(struct store *st, char *err, size_t errlen)
+{
+	int r = purge_orphans(st);
+	if (r == 0)
+		r = recover_segments(st);
+	if (r == 0)
+		r = store_sync(st);
+	if (r < 0)
+		snprintf(err, errlen, "recovery of %s failed: %s",
+			 st->datadir, strerror(-r));
+	return r;
+}

@@ -1,0 +1,429 @@
+/* segment.c - append-only segment files that hold message bytes.
+ *
+ * Each stream (directory inode) has its own numbered segments under
+ * DATADIR/segments/<stream>/<seq>, shared by all of its topics.  A record is
+ * a 48-byte header (with a CRC-32C) followed by the payload of one write
+ * call.  The active segment of a stream rolls to the next number beyond
+ * SEG_MAX; the sealed one is synced first, so only an active segment can
+ * ever have an unsynced tail (recover.c relies on this).
+ *
+ * The table keeps a bounded number of writers (active segments, one
+ * descriptor each) and readers (sealed segments), least recently used
+ * first out, so descriptors never grow with streams or topics. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_WRITERS 64
+#define MAX_READERS 256
+#define TAB_SIZE 1024           /* hash buckets, a power of two */
+
+struct seg_writer {
+	uint64_t stream;
+	struct seg_state s;
+	int fd;
+	bool dirty;                     /* written since the last sync */
+	struct seg_writer *hnext;
+	struct seg_writer *prev, *next; /* LRU, most recent first */
+};
+
+struct seg_reader {
+	uint64_t stream, seq;
+	int fd;
+	struct seg_reader *hnext;
+	struct seg_reader *prev, *next;
+};
+
+static size_t bucket(uint64_t a, uint64_t b)
+{
+	uint64_t h = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full);
+	return (size_t)(h >> 32) & (TAB_SIZE - 1);
+}
+
+void seg_path(char *buf, size_t cap, uint64_t stream, uint64_t seq)
+{
+	snprintf(buf, cap, "%016llx/%016llx", (unsigned long long)stream,
+		 (unsigned long long)seq);
+}
+
+/* ---- records ---- */
+
+void rec_encode(char *b, const struct rec_header *h)
+{
+	put_le32(b, h->magic);
+	put_le32(b + 4, h->crc);
+	put_le32(b + 8, h->len);
+	put_le32(b + 12, h->nmsgs);
+	put_le64(b + 16, h->topic);
+	put_le64(b + 24, h->off);
+	put_le64(b + 32, h->msg);
+	put_le64(b + 40, (uint64_t)h->ns);
+}
+
+void rec_decode(const char *b, struct rec_header *h)
+{
+	h->magic = get_le32(b);
+	h->crc = get_le32(b + 4);
+	h->len = get_le32(b + 8);
+	h->nmsgs = get_le32(b + 12);
+	h->topic = get_le64(b + 16);
+	h->off = get_le64(b + 24);
+	h->msg = get_le64(b + 32);
+	h->ns = (int64_t)get_le64(b + 40);
+}
+
+uint32_t rec_crc(const char *hdr, const struct iovec *iov, int iovcnt)
+{
+	uint32_t c = crc32c(0, hdr + 8, REC_HDR - 8);
+	for (int i = 0; i < iovcnt; i++)
+		c = crc32c(c, iov[i].iov_base, iov[i].iov_len);
+	return c;
+}
+
+int rec_check(const char *rec, size_t avail, struct rec_header *h)
+{
+	if (avail < REC_HDR)
+		return -EIO;
+	rec_decode(rec, h);
+	if (h->magic != REC_MAGIC || h->len > avail - REC_HDR)
+		return -EIO;
+	struct iovec iov = { (void *)(rec + REC_HDR), h->len };
+	return rec_crc(rec, &iov, 1) == h->crc ? 0 : -EIO;
+}
+
+/* ---- LRU lists ---- */
+
+#define LRU_UNLINK(head, e) do {                                  \
+		if ((e)->prev) (e)->prev->next = (e)->next;       \
+		else (head) = (e)->next;                          \
+		if ((e)->next) (e)->next->prev = (e)->prev;       \
+		(e)->prev = (e)->next = NULL;                     \
+	} while (0)
+#define LRU_PUSH(head, e) do {                                    \
+		(e)->prev = NULL;                                 \
+		(e)->next = (head);                               \
+		if (head) (head)->prev = (e);                     \
+		(head) = (e);                                     \
+	} while (0)
+
+static int tables_init(struct store *st)
+{
+	if (st->wtab)
+		return 0;
+	st->wtab = calloc(TAB_SIZE, sizeof(*st->wtab));
+	st->rtab = calloc(TAB_SIZE, sizeof(*st->rtab));
+	return st->wtab && st->rtab ? 0 : -ENOMEM;
+}
+
+/* ---- writers ---- */
+
+static struct seg_writer *writer_find(struct store *st, uint64_t stream)
+{
+	struct seg_writer *w = st->wtab[bucket(stream, 0)];
+	while (w && w->stream != stream)
+		w = w->hnext;
+	return w;
+}
+
+static void writer_unhash(struct store *st, struct seg_writer *w)
+{
+	struct seg_writer **pp = &st->wtab[bucket(w->stream, 0)];
+	while (*pp != w)
+		pp = &(*pp)->hnext;
+	*pp = w->hnext;
+}
+
+static void writer_drop(struct store *st, struct seg_writer *w)
+{
+	if (w->dirty && fdatasync(w->fd) == 0)
+		w->s.synced = w->s.end;
+	close(w->fd);
+	writer_unhash(st, w);
+	LRU_UNLINK(st->wlru, w);
+	st->nwriters--;
+	free(w);
+}
+
+static void writer_evict(struct store *st)
+{
+	struct seg_writer *w = st->wlru;
+	while (w && w->next)
+		w = w->next;
+	if (w)
+		writer_drop(st, w);
+}
+
+/* Open segment seq of stream for appending; O_TRUNC only for a segment the
+ * index cannot refer to yet (a fresh roll). */
+static int open_segment(struct store *st, uint64_t stream, uint64_t seq,
+			bool fresh)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "%016llx", (unsigned long long)stream);
+	if (mkdirat(st->segdirfd, path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	seg_path(path, sizeof(path), stream, seq);
+	int flags = O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0);
+	int fd = openat(st->segdirfd, path, flags, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fresh) {
+		/* Make the new name durable along with its data. */
+		snprintf(path, sizeof(path), "%016llx",
+			 (unsigned long long)stream);
+		int dfd = openat(st->segdirfd, path, O_RDONLY | O_DIRECTORY);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return fd;
+}
+
+static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
+{
+	char k[KEY_MAX], *err = NULL;
+	size_t len;
+	char *v = leveldb_get(st->db, st->ropts, k,
+			      key_u64(k, KEY_SEGSTATE, stream), &len, &err);
+	if (err)
+		return store_db_error("get", err);
+	int r = 0;
+	if (v)
+		r = segstate_decode(v, len, s);
+	else
+		*s = (struct seg_state){ .seq = 0, .end = 0, .synced = 0 };
+	leveldb_free(v);
+	return r;
+}
+
+static struct seg_writer *writer_get(struct store *st, uint64_t stream,
+				     int *err)
+{
+	*err = tables_init(st);
+	if (*err)
+		return NULL;
+	struct seg_writer *w = writer_find(st, stream);
+	if (w) {
+		LRU_UNLINK(st->wlru, w);
+		LRU_PUSH(st->wlru, w);
+		return w;
+	}
+	if (st->nwriters >= MAX_WRITERS)
+		writer_evict(st);
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	w->stream = stream;
+	*err = load_state(st, stream, &w->s);
+	bool fresh = w->s.seq == 0;
+	if (fresh)
+		w->s.seq = 1;
+	if (*err == 0) {
+		w->fd = open_segment(st, stream, w->s.seq, fresh);
+		if (w->fd < 0)
+			*err = w->fd;
+	}
+	if (*err) {
+		free(w);
+		return NULL;
+	}
+	size_t bk = bucket(stream, 0);
+	w->hnext = st->wtab[bk];
+	st->wtab[bk] = w;
+	LRU_PUSH(st->wlru, w);
+	st->nwriters++;
+	return w;
+}
+
+/* Seal the active segment (synced) and start the next one. */
+static int writer_roll(struct store *st, struct seg_writer *w)
+{
+	if (fdatasync(w->fd) < 0)
+		return -errno;
+	int fd = open_segment(st, w->stream, w->s.seq + 1, true);
+	if (fd < 0)
+		return fd;
+	close(w->fd);
+	w->fd = fd;
+	w->s.seq++;
+	w->s.end = w->s.synced = 0;
+	w->dirty = false;
+	return 0;
+}
+
+int seg_append(struct store *st, uint64_t stream, char *hdr,
+	       const struct iovec *iov, int iovcnt, size_t len, bool sync,
+	       uint64_t *seq, uint64_t *off, struct seg_state *state)
+{
+	int r;
+	struct seg_writer *w = writer_get(st, stream, &r);
+	if (!w)
+		return r;
+	if (w->s.end > 0 && w->s.end + REC_HDR + len > SEG_MAX) {
+		r = writer_roll(st, w);
+		if (r < 0)
+			return r;
+	}
+	struct iovec v[IOV_MAX_APPEND + 1];
+	if (iovcnt > IOV_MAX_APPEND)
+		return -EINVAL;
+	v[0].iov_base = hdr;
+	v[0].iov_len = REC_HDR;
+	memcpy(v + 1, iov, iovcnt * sizeof(*iov));
+	size_t want = REC_HDR + len, done = 0;
+	while (done < want) {
+		ssize_t n = pwritev(w->fd, v, iovcnt + 1, w->s.end + done);
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			if (ftruncate(w->fd, w->s.end) < 0)
+				fprintf(stderr, "streamfs: error: cannot cut "
+					"back a failed segment write\n");
+			return r;
+		}
+		done += n;
+		/* Drop what has been written from the vector. */
+		int i = 0;
+		size_t skip = n;
+		while (i <= iovcnt && skip >= v[i].iov_len)
+			skip -= v[i++].iov_len;
+		if (done < want) {
+			memmove(v, v + i, (iovcnt + 1 - i) * sizeof(*v));
+			iovcnt -= i;
+			v[0].iov_base = (char *)v[0].iov_base + skip;
+			v[0].iov_len -= skip;
+		}
+	}
+	*seq = w->s.seq;
+	*off = w->s.end;
+	w->s.end += want;
+	w->dirty = true;
+	if (sync) {
+		if (fdatasync(w->fd) < 0) {
+			r = -errno;
+			seg_unappend(st, stream, *off);
+			return r;
+		}
+		w->s.synced = w->s.end;
+		w->dirty = false;
+	}
+	*state = w->s;
+	return 0;
+}
+
+void seg_unappend(struct store *st, uint64_t stream, uint64_t off)
+{
+	struct seg_writer *w = writer_find(st, stream);
+	if (!w)
+		return;
+	if (ftruncate(w->fd, off) < 0)
+		fprintf(stderr, "streamfs: error: cannot cut back segment "
+			"%llx/%llx\n", (unsigned long long)stream,
+			(unsigned long long)w->s.seq);
+	w->s.end = off;
+	if (w->s.synced > off)
+		w->s.synced = off;
+}
+
+int seg_sync_all(struct store *st, leveldb_writebatch_t *batch)
+{
+	int r = 0;
+	for (struct seg_writer *w = st->wlru; w; w = w->next) {
+		if (!w->dirty)
+			continue;
+		if (fdatasync(w->fd) < 0) {
+			r = -errno;
+			continue;
+		}
+		w->dirty = false;
+		w->s.synced = w->s.end;
+		char k[KEY_MAX], v[SEGSTATE_SIZE];
+		segstate_encode(v, &w->s);
+		leveldb_writebatch_put(batch, k,
+				       key_u64(k, KEY_SEGSTATE, w->stream),
+				       v, sizeof(v));
+	}
+	return r;
+}
+
+/* ---- readers ---- */
+
+static struct seg_reader *reader_find(struct store *st, uint64_t stream,
+				      uint64_t seq)
+{
+	struct seg_reader *r = st->rtab[bucket(stream, seq)];
+	while (r && (r->stream != stream || r->seq != seq))
+		r = r->hnext;
+	return r;
+}
+
+static void reader_drop(struct store *st, struct seg_reader *r)
+{
+	struct seg_reader **pp = &st->rtab[bucket(r->stream, r->seq)];
+	while (*pp != r)
+		pp = &(*pp)->hnext;
+	*pp = r->hnext;
+	LRU_UNLINK(st->rlru, r);
+	close(r->fd);
+	st->nreaders--;
+	free(r);
+}
+
+int seg_fd(struct store *st, uint64_t stream, uint64_t seq)
+{
+	int r = tables_init(st);
+	if (r)
+		return r;
+	struct seg_writer *w = writer_find(st, stream);
+	if (w && w->s.seq == seq)
+		return w->fd;
+	struct seg_reader *rd = reader_find(st, stream, seq);
+	if (rd) {
+		LRU_UNLINK(st->rlru, rd);
+		LRU_PUSH(st->rlru, rd);
+		return rd->fd;
+	}
+	if (st->nreaders >= MAX_READERS) {
+		struct seg_reader *last = st->rlru;
+		while (last->next)
+			last = last->next;
+		reader_drop(st, last);
+	}
+	char path[64];
+	seg_path(path, sizeof(path), stream, seq);
+	int fd = openat(st->segdirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rd = calloc(1, sizeof(*rd));
+	if (!rd) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rd->stream = stream;
+	rd->seq = seq;
+	rd->fd = fd;
+	size_t bk = bucket(stream, seq);
+	rd->hnext = st->rtab[bk];
+	st->rtab[bk] = rd;
+	LRU_PUSH(st->rlru, rd);
+	st->nreaders++;
+	return fd;
+}
+
+void seg_close_all(struct store *st)
+{
+	if (!st->wtab)
+		return;
+	while (st->wlru)
+		writer_drop(st, st->wlru);
+	while (st->rlru)
+		reader_drop(st, st->rlru);
+}

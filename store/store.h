@@ -1,0 +1,196 @@
+/* store.h - the only interface fs/ sees of the streamfs store.
+ *
+ * The store keeps the namespace, attributes, policies and topic indices in
+ * LevelDB, message bytes in append-only segment files, and blob bytes in
+ * plain files, all below one data folder.  Every function returns 0 (or a
+ * count) on success and -errno on failure; none of them talks to FUSE.
+ *
+ * Thread safety: a struct store is not locked internally; the caller
+ * (fs/) serialises all calls with its own lock.
+ */
+#ifndef STREAMFS_STORE_H
+#define STREAMFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+struct store;
+struct store_batch;
+
+/* The kind of a regular file: decided by its first write, then fixed. */
+enum sf_kind { SF_KIND_NONE = 0, SF_KIND_TOPIC = 1, SF_KIND_BLOB = 2 };
+
+/* An inode record as LevelDB keeps it. */
+struct sf_inode {
+	uint64_t ino;
+	uint32_t mode;          /* file type and permission bits */
+	uint32_t uid, gid;
+	uint32_t nlink;         /* directories: 2 + subdirectories */
+	uint32_t kind;          /* regular files: enum sf_kind */
+	uint64_t parent;        /* topics: the stream whose policies apply */
+	uint64_t rdev;
+	struct timespec atime, mtime, ctime;
+};
+
+/* A topic's state, derived from its index (never stored on its own). */
+struct sf_topic {
+	uint64_t size;          /* end offset: where the next message starts */
+	uint64_t start;         /* first live byte */
+	uint64_t next_msg;      /* message offset the next message gets */
+	uint64_t first_msg;     /* message offset of the first live message */
+	int64_t first_ns;       /* arrival of the first live message, 0 if none */
+	int64_t last_ns;        /* arrival of the last message, 0 if none */
+	uint64_t seg_stream;    /* the segment this topic last wrote into */
+	uint64_t seg_seq;
+};
+
+/* Stream policies (SPEC §4). */
+enum sf_framing { SF_FRAMING_LINE = 0, SF_FRAMING_WRITE = 1 };
+enum sf_durability { SF_DUR_OS = 0, SF_DUR_BATCH = 1, SF_DUR_ALWAYS = 2 };
+
+struct sf_policy {
+	uint32_t framing;
+	uint32_t durability;
+	uint64_t max_message;
+	uint64_t ttl_s;
+	uint64_t retention_bytes;
+};
+
+#define SF_POLICY_PREFIX "user.streamfs."
+#define SF_MAX_MESSAGE_DEFAULT (1u << 20)
+#define SF_MAX_MESSAGE_LIMIT (64u << 20)
+
+/* Scratch space for one topic read; reused across reads by one thread. */
+struct sf_readbuf {
+	char *buf;
+	size_t cap;
+	struct iovec *iov;
+	int iovcnt;
+	int iovcap;
+	size_t bytes;           /* total bytes described by iov */
+};
+
+/* ---- opening and closing (db.c) ---- */
+
+/* Open (creating if needed) the store in DATADIR and recover it.  On failure
+ * returns -errno and writes a one-line reason to err. -EBUSY means another
+ * process has the store open (already mounted). */
+int store_open(const char *datadir, uint64_t reserve, struct store **out,
+	       char *err, size_t errlen);
+/* Make everything durable and close. */
+void store_close(struct store *st);
+
+/* A fresh inode number; never reused. */
+uint64_t store_alloc_ino(struct store *st);
+
+/* Free space of the data folder's filesystem. */
+int store_statfs(struct store *st, struct statvfs *sv);
+/* -ENOSPC if writing `need` more bytes would eat into the reserve. */
+int store_space_check(struct store *st, uint64_t need);
+
+/* ---- namespace records (db.c) ---- */
+
+int store_get_inode(struct store *st, uint64_t ino, struct sf_inode *out);
+/* The inode a directory entry names: 0, -ENOENT or -EIO. */
+int store_lookup(struct store *st, uint64_t dir, const char *name,
+		 uint64_t *ino);
+/* 1 if the directory has no entries, 0 if it has, -errno on error. */
+int store_dir_is_empty(struct store *st, uint64_t dir);
+/* A symlink's target, malloc'd and NUL-terminated, in *out. */
+int store_get_symlink(struct store *st, uint64_t ino, char **out);
+/* An attribute's value, malloc'd, in *val / *len; -ENODATA if absent. */
+int store_get_xattr(struct store *st, uint64_t ino, const char *name,
+		    char **val, size_t *len);
+/* Calls fn for each attribute name of ino; stops early when fn returns
+ * non-zero and returns that value. */
+int store_list_xattr(struct store *st, uint64_t ino,
+		     int (*fn)(const char *name, size_t len, void *arg),
+		     void *arg);
+
+/* Directory listing, resumable by position. */
+struct store_dirit;
+struct store_dirit *store_dirit_open(struct store *st, uint64_t dir);
+/* Next entry: 1 and fills the out values, 0 at the end, -errno on error.
+ * The name stays valid until the next call. */
+int store_dirit_next(struct store_dirit *it, const char **name, size_t *nlen,
+		     uint64_t *ino, uint32_t *dtype);
+void store_dirit_close(struct store_dirit *it);
+
+/* ---- atomic batches of namespace changes (db.c) ---- */
+
+struct store_batch *store_batch_new(void);
+void store_batch_free(struct store_batch *b);
+void store_put_inode(struct store_batch *b, const struct sf_inode *in);
+void store_del_inode(struct store_batch *b, uint64_t ino);
+void store_put_dirent(struct store_batch *b, uint64_t dir, const char *name,
+		      uint64_t ino, uint32_t dtype);
+void store_del_dirent(struct store_batch *b, uint64_t dir, const char *name);
+void store_put_xattr(struct store_batch *b, uint64_t ino, const char *name,
+		     const void *val, size_t len);
+void store_del_xattr(struct store_batch *b, uint64_t ino, const char *name);
+void store_put_symlink(struct store_batch *b, uint64_t ino,
+		       const char *target);
+void store_put_orphan(struct store_batch *b, uint64_t ino);
+void store_del_orphan(struct store_batch *b, uint64_t ino);
+/* Apply a batch atomically; with sync, durably. */
+int store_commit(struct store *st, struct store_batch *b, bool sync);
+
+/* Remove everything an inode owns (attributes, symlink target, topic index,
+ * blob file, orphan mark) and the inode record. */
+int store_purge_inode(struct store *st, uint64_t ino);
+
+/* ---- topics (topic.c) ---- */
+
+int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t);
+/* Append one record of `nmsgs` messages, `len` bytes gathered from iov, to
+ * topic ino in the segments of `stream`.  Updates *t.  On failure nothing
+ * is appended (-ENOSPC, -EIO, ...). */
+int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
+		       struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		       size_t len, uint32_t nmsgs, bool sync);
+/* Describe bytes [off, off+len) of a topic in rb->iov (zeros for expired
+ * bytes).  Every record served is checked against its checksum first;
+ * a damaged one gives -EIO. */
+int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
+		     uint64_t off, size_t len, struct sf_readbuf *rb);
+void store_readbuf_free(struct sf_readbuf *rb);
+/* Byte offset where message msg starts: 0, or -ENXIO if there is none. */
+int store_topic_seek_message(struct store *st, uint64_t ino,
+			     const struct sf_topic *t, uint64_t msg,
+			     uint64_t *off);
+/* Byte offset of the first message that arrived at or after ns (the
+ * topic's size when none did). */
+int store_topic_seek_time(struct store *st, uint64_t ino,
+			  const struct sf_topic *t, int64_t ns, uint64_t *off);
+/* Make every append so far durable (segments, then LevelDB). */
+int store_sync(struct store *st);
+
+/* ---- blobs (blob.c) ---- */
+
+/* Open the blob file of ino with open(2) flags (O_CREAT creates it). */
+int store_blob_open(struct store *st, uint64_t ino, int flags);
+int store_blob_stat(struct store *st, uint64_t ino, struct stat *out);
+int store_blob_truncate(struct store *st, uint64_t ino, off_t size);
+int store_blob_unlink(struct store *st, uint64_t ino);
+
+/* ---- policies (policy.c) ---- */
+
+extern const char *const sf_policy_names[];   /* NULL-terminated */
+void policy_defaults(struct sf_policy *p);
+/* Parse one policy value (name without the prefix) into p.  -ENOENT if
+ * name is not a policy, -EINVAL if the value is malformed (p unchanged). */
+int policy_parse(const char *name, const char *val, size_t len,
+		 struct sf_policy *p);
+/* Canonical text of one policy into buf; returns its length. */
+int policy_format(const char *name, const struct sf_policy *p, char *buf,
+		  size_t cap);
+/* The policies stored on directory dir (defaults for those not set). */
+int store_get_policy(struct store *st, uint64_t dir, struct sf_policy *p);
+
+#endif

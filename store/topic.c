@@ -1,0 +1,427 @@
+/* topic.c - topics: appending records, deriving a topic's state from its
+ * index, reading byte ranges with every record checked, and turning a
+ * message offset or a time into a byte offset.
+ *
+ * The index has one entry per write call, keyed by (topic, byte offset), so
+ * a range read is one LevelDB seek followed by a scan, and byte offsets
+ * never change. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define IOV_MODE_MAX 256        /* entries served in place, not compacted */
+
+static const char zeros[65536];
+
+/* ---- the index ---- */
+
+static int iter_entry(leveldb_iterator_t *it, uint64_t ino,
+		      struct idx_entry *e)
+{
+	char p[9];
+	size_t klen, vlen;
+	if (!leveldb_iter_valid(it))
+		return 0;
+	key_u64(p, KEY_INDEX, ino);
+	const char *k = leveldb_iter_key(it, &klen);
+	if (klen < 9 || memcmp(k, p, 9) != 0)
+		return 0;
+	const char *v = leveldb_iter_value(it, &vlen);
+	return idx_decode(k, klen, v, vlen, e) < 0 ? -EIO : 1;
+}
+
+/* Position it at the entry that holds byte off: 1, 0 if none, -EIO. */
+static int seek_entry(leveldb_iterator_t *it, uint64_t ino, uint64_t off,
+		      struct idx_entry *e)
+{
+	char k[KEY_MAX];
+	leveldb_iter_seek(it, k, key_u64_u64(k, KEY_INDEX, ino, off));
+	int r = iter_entry(it, ino, e);
+	if (r < 0 || (r == 1 && e->off == off))
+		return r;
+	if (leveldb_iter_valid(it))
+		leveldb_iter_prev(it);
+	else
+		leveldb_iter_seek_to_last(it);
+	r = iter_entry(it, ino, e);
+	if (r == 1 && !(e->off <= off && off < e->off + e->len))
+		return 0;
+	return r;
+}
+
+int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
+{
+	char k[KEY_MAX];
+	struct idx_entry e;
+	memset(t, 0, sizeof(*t));
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, ino));
+	int r = iter_entry(it, ino, &e);
+	if (r == 1) {
+		t->start = e.off;
+		t->first_msg = e.msg;
+		t->first_ns = e.ns;
+		leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, ino + 1));
+		if (leveldb_iter_valid(it))
+			leveldb_iter_prev(it);
+		else
+			leveldb_iter_seek_to_last(it);
+		r = iter_entry(it, ino, &e);
+	}
+	if (r == 1) {
+		t->size = e.off + e.len;
+		t->next_msg = e.msg + e.nmsgs;
+		t->last_ns = e.ns;
+		t->seg_stream = e.seg_stream;
+		t->seg_seq = e.seg_seq;
+	}
+	leveldb_iter_destroy(it);
+	return r < 0 ? r : 0;
+}
+
+/* ---- appending ---- */
+
+int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
+		       struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		       size_t len, uint32_t nmsgs, bool sync)
+{
+	int r = store_space_check(st, len + REC_HDR + 256);
+	if (r < 0)
+		return r;
+	int64_t now = store_now_ns();
+	if (now < t->last_ns)
+		now = t->last_ns;       /* arrival times never go back */
+	struct rec_header h = {
+		.magic = REC_MAGIC, .len = (uint32_t)len, .nmsgs = nmsgs,
+		.topic = ino, .off = t->size, .msg = t->next_msg, .ns = now,
+	};
+	char hdr[REC_HDR];
+	rec_encode(hdr, &h);
+	h.crc = rec_crc(hdr, iov, iovcnt);
+	rec_encode(hdr, &h);
+
+	struct idx_entry e = {
+		.off = t->size, .seg_stream = stream, .len = (uint32_t)len,
+		.nmsgs = nmsgs, .msg = t->next_msg, .ns = now,
+	};
+	struct seg_state ss;
+	r = seg_append(st, stream, hdr, iov, iovcnt, len, sync, &e.seg_seq,
+		       &e.seg_off, &ss);
+	if (r < 0)
+		return r;
+
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	char k[KEY_MAX], v[IDX_VAL_SIZE], s[SEGSTATE_SIZE], *err = NULL;
+	idx_encode(v, &e);
+	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, ino, e.off),
+			       v, sizeof(v));
+	segstate_encode(s, &ss);
+	leveldb_writebatch_put(b, k, key_u64(k, KEY_SEGSTATE, stream), s,
+			       sizeof(s));
+	if (t->seg_stream != stream || t->seg_seq != e.seg_seq)
+		leveldb_writebatch_put(b, k,
+			key_u64_u64_u64(k, KEY_SEGUSER, stream, e.seg_seq,
+					ino), "", 0);
+	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
+	leveldb_writebatch_destroy(b);
+	if (err) {
+		seg_unappend(st, stream, e.seg_off);
+		return store_db_error("append", err);
+	}
+	if (t->next_msg == t->first_msg && t->size == t->start)
+		t->first_ns = now;
+	t->size += len;
+	t->next_msg += nmsgs;
+	t->last_ns = now;
+	t->seg_stream = stream;
+	t->seg_seq = e.seg_seq;
+	return 0;
+}
+
+int store_sync(struct store *st)
+{
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	char *err = NULL;
+	int r = seg_sync_all(st, b);
+	leveldb_writebatch_put(b, "Msync", 5, "", 0);
+	leveldb_write(st->db, st->wopts_sync, b, &err);
+	leveldb_writebatch_destroy(b);
+	if (err)
+		return store_db_error("sync", err);
+	return r;
+}
+
+/* ---- reading ---- */
+
+static int rb_reserve(struct sf_readbuf *rb, size_t bytes, int iovs)
+{
+	if (bytes > rb->cap) {
+		char *n = realloc(rb->buf, bytes);
+		if (!n)
+			return -ENOMEM;
+		rb->buf = n;
+		rb->cap = bytes;
+	}
+	if (iovs > rb->iovcap) {
+		struct iovec *n = realloc(rb->iov, iovs * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		rb->iov = n;
+		rb->iovcap = iovs;
+	}
+	return 0;
+}
+
+void store_readbuf_free(struct sf_readbuf *rb)
+{
+	free(rb->buf);
+	free(rb->iov);
+	memset(rb, 0, sizeof(*rb));
+}
+
+static int rb_push(struct sf_readbuf *rb, const void *p, size_t n)
+{
+	if (rb->iovcnt == rb->iovcap &&
+	    rb_reserve(rb, 0, rb->iovcap ? rb->iovcap * 2 : 16) < 0)
+		return -ENOMEM;
+	rb->iov[rb->iovcnt].iov_base = (void *)p;
+	rb->iov[rb->iovcnt].iov_len = n;
+	rb->iovcnt++;
+	rb->bytes += n;
+	return 0;
+}
+
+static int push_zeros(struct sf_readbuf *rb, uint64_t n)
+{
+	while (n > 0) {
+		size_t c = n < sizeof(zeros) ? n : sizeof(zeros);
+		if (rb_push(rb, zeros, c) < 0)
+			return -ENOMEM;
+		n -= c;
+	}
+	return 0;
+}
+
+/* The entries that cover [off, end), in order. */
+struct entry_list {
+	struct idx_entry *e;
+	size_t n, cap;
+};
+
+static int collect_entries(struct store *st, uint64_t ino, uint64_t off,
+			   uint64_t end, struct entry_list *l)
+{
+	struct idx_entry e;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	int r = seek_entry(it, ino, off, &e);
+	while (r == 1 && e.off < end) {
+		if (l->n == l->cap) {
+			size_t c = l->cap ? l->cap * 2 : 64;
+			struct idx_entry *ne = realloc(l->e, c * sizeof(*ne));
+			if (!ne) {
+				r = -ENOMEM;
+				break;
+			}
+			l->e = ne;
+			l->cap = c;
+		}
+		l->e[l->n++] = e;
+		leveldb_iter_next(it);
+		r = iter_entry(it, ino, &e);
+	}
+	leveldb_iter_destroy(it);
+	if (r < 0)
+		return r;
+	/* The index of a topic is contiguous: a gap means damage. */
+	uint64_t at = l->n ? l->e[0].off : end;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->e[i].off != at)
+			return -EIO;
+		at += l->e[i].len;
+	}
+	return at >= end ? 0 : -EIO;
+}
+
+static bool contiguous(const struct idx_entry *a, const struct idx_entry *b)
+{
+	return a->seg_stream == b->seg_stream && a->seg_seq == b->seg_seq &&
+	       a->seg_off + REC_HDR + a->len == b->seg_off;
+}
+
+static int damaged(uint64_t ino, const struct idx_entry *e)
+{
+	fprintf(stderr, "streamfs: error: damaged record of topic %llu at "
+		"byte %llu (segment %016llx/%016llx offset %llu); not served\n",
+		(unsigned long long)ino, (unsigned long long)e->off,
+		(unsigned long long)e->seg_stream,
+		(unsigned long long)e->seg_seq,
+		(unsigned long long)e->seg_off);
+	return -EIO;
+}
+
+/* Read the records of l into rb->buf, one pread per contiguous span. */
+static int read_spans(struct store *st, const struct entry_list *l,
+		      struct sf_readbuf *rb)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < l->n; i++)
+		total += REC_HDR + l->e[i].len;
+	int r = rb_reserve(rb, total, 0);
+	if (r < 0)
+		return r;
+	size_t pos = 0;
+	for (size_t i = 0; i < l->n;) {
+		size_t j = i + 1, n = REC_HDR + l->e[i].len;
+		while (j < l->n && contiguous(&l->e[j - 1], &l->e[j]))
+			n += REC_HDR + l->e[j++].len;
+		int fd = seg_fd(st, l->e[i].seg_stream, l->e[i].seg_seq);
+		if (fd < 0)
+			return fd == -ENOENT ? -EIO : fd;
+		ssize_t got = pread(fd, rb->buf + pos, n, l->e[i].seg_off);
+		if (got != (ssize_t)n)
+			return got < 0 ? -errno : -EIO;
+		pos += n;
+		i = j;
+	}
+	return 0;
+}
+
+int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
+		     uint64_t off, size_t len, struct sf_readbuf *rb)
+{
+	rb->iovcnt = 0;
+	rb->bytes = 0;
+	if (off >= t->size || len == 0)
+		return 0;
+	uint64_t end = off + len > t->size ? t->size : off + len;
+	if (off < t->start) {
+		uint64_t z = (end < t->start ? end : t->start) - off;
+		if (push_zeros(rb, z) < 0)
+			return -ENOMEM;
+		off += z;
+	}
+	if (off >= end)
+		return 0;
+	struct entry_list l = { 0 };
+	int r = collect_entries(st, ino, off, end, &l);
+	if (r == 0)
+		r = read_spans(st, &l, rb);
+	bool compact = l.n > IOV_MODE_MAX;
+	size_t pos = 0, w = 0;
+	for (size_t i = 0; r == 0 && i < l.n; i++) {
+		struct idx_entry *e = &l.e[i];
+		struct rec_header h;
+		char *rec = rb->buf + pos;
+		if (rec_check(rec, REC_HDR + e->len, &h) < 0 ||
+		    h.len != e->len || h.topic != ino || h.off != e->off) {
+			r = damaged(ino, e);
+			break;
+		}
+		uint64_t s = off > e->off ? off : e->off;
+		uint64_t n = (end < e->off + e->len ? end : e->off + e->len) - s;
+		char *p = rec + REC_HDR + (s - e->off);
+		if (compact) {
+			memmove(rb->buf + w, p, n);
+			w += n;
+		} else {
+			r = rb_push(rb, p, n);
+		}
+		pos += REC_HDR + e->len;
+	}
+	if (r == 0 && compact)
+		r = rb_push(rb, rb->buf, w);
+	free(l.e);
+	return r;
+}
+
+/* ---- seeking ---- */
+
+/* The first entry for which pred holds, by bisection over byte offsets;
+ * pred must be false then true along the topic.  1 if found, 0 if none. */
+static int bisect(struct store *st, uint64_t ino, const struct sf_topic *t,
+		  bool (*pred)(const struct idx_entry *, const void *),
+		  const void *arg, struct idx_entry *out)
+{
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	uint64_t lo = t->start, hi = t->size;
+	int r = 0;
+	while (lo < hi) {
+		struct idx_entry e;
+		r = seek_entry(it, ino, lo + (hi - lo) / 2, &e);
+		if (r <= 0) {
+			r = r < 0 ? r : -EIO;
+			break;
+		}
+		r = 0;
+		if (pred(&e, arg))
+			hi = e.off;
+		else
+			lo = e.off + e.len;
+	}
+	if (r == 0 && lo < t->size)
+		r = seek_entry(it, ino, lo, out);
+	leveldb_iter_destroy(it);
+	return r;
+}
+
+static bool holds_msg(const struct idx_entry *e, const void *arg)
+{
+	return e->msg + e->nmsgs > *(const uint64_t *)arg;
+}
+
+static bool arrived_by(const struct idx_entry *e, const void *arg)
+{
+	return e->ns >= *(const int64_t *)arg;
+}
+
+int store_topic_seek_message(struct store *st, uint64_t ino,
+			     const struct sf_topic *t, uint64_t msg,
+			     uint64_t *off)
+{
+	struct idx_entry e = { 0 };
+	if (msg >= t->next_msg)
+		return -ENXIO;
+	if (msg < t->first_msg) {
+		*off = t->start;
+		return 0;
+	}
+	int r = bisect(st, ino, t, holds_msg, &msg, &e);
+	if (r <= 0)
+		return r < 0 ? r : -EIO;
+	*off = e.off;
+	if (msg == e.msg)
+		return 0;
+	/* Several lines in one record: count newlines to the message. */
+	struct sf_readbuf rb = { 0 };
+	struct sf_topic one = *t;
+	r = store_topic_read(st, ino, &one, e.off, e.len, &rb);
+	uint64_t want = msg - e.msg, seen = 0, at = 0;
+	for (int i = 0; r == 0 && i < rb.iovcnt && seen < want; i++) {
+		const char *p = rb.iov[i].iov_base;
+		for (size_t j = 0; j < rb.iov[i].iov_len && seen < want; j++)
+			if (p[j] == '\n' && ++seen == want)
+				at += j + 1;
+		if (seen < want)
+			at += rb.iov[i].iov_len;
+	}
+	store_readbuf_free(&rb);
+	if (r == 0 && seen < want)
+		r = -EIO;
+	*off = e.off + at;
+	return r;
+}
+
+int store_topic_seek_time(struct store *st, uint64_t ino,
+			  const struct sf_topic *t, int64_t ns, uint64_t *off)
+{
+	struct idx_entry e = { 0 };
+	int r = bisect(st, ino, t, arrived_by, &ns, &e);
+	if (r < 0)
+		return r;
+	*off = r == 1 ? e.off : t->size;
+	return 0;
+}
