@@ -1,0 +1,96 @@
+/*
+ * tool.c - one-line errors and strict number parsing for the streamfs
+ * command-line tools (see tool.h).
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tool_name = "streamfs-tool";
+
+/* Write S with control characters replaced, so one message is one line. */
+static void put_clean(const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, stderr);
+}
+
+static void vmessage(const char *what, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", tool_name);
+	if (what) {
+		put_clean(what);
+		fputs(": ", stderr);
+	}
+	vfprintf(stderr, fmt, ap);
+}
+
+void tool_error(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(what, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int tool_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(cmd, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see '%s%s%s --help')\n", tool_name,
+		cmd ? " " : "", cmd ? cmd : "");
+	return TOOL_USAGE;
+}
+
+int tool_bad_option(const char *cmd, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return tool_usage_error(cmd, "option '%s' needs a value", arg);
+	if (optopt && strncmp(arg, "--", 2) != 0)
+		return tool_usage_error(cmd, "unknown option '-%c'", optopt);
+	return tool_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+int tool_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int tool_parse_i64(const char *s, int64_t *out)
+{
+	uint64_t mag;
+	int neg = *s == '-';
+	int rc = tool_parse_u64(s + neg, &mag);
+
+	if (rc)
+		return rc;
+	if (mag > (uint64_t)INT64_MAX + neg)
+		return -ERANGE;
+	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+	return 0;
+}

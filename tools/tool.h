@@ -1,0 +1,42 @@
+/*
+ * tool.h - what the streamfs command-line tools share: the one-line error
+ * format ("PROG: WHAT: what went wrong"), exit statuses, and strict parsing
+ * of numbers given on the command line.
+ */
+#ifndef STREAMFS_TOOL_H
+#define STREAMFS_TOOL_H
+
+#include <stdint.h>
+
+/* Exit statuses: 0 success, 1 an operation failed, 2 the command line was
+ * wrong (nothing was touched). */
+enum { TOOL_FAIL = 1, TOOL_USAGE = 2 };
+
+/* The program's name in messages; set once by main(). */
+extern const char *tool_name;
+
+/* Print "PROG: WHAT: MESSAGE" as one line on stderr.  WHAT is usually a
+ * path; control characters in it are shown as '?' so the message stays one
+ * line.  WHAT may be NULL. */
+void tool_error(const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Print "PROG: CMD: MESSAGE (see 'PROG CMD --help')" as one line on stderr
+ * and return TOOL_USAGE.  CMD may be NULL for the top level. */
+int tool_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Report the option getopt_long() just refused (it returned '?' or ':',
+ * with opterr = 0 and an optstring starting with ':') and return
+ * TOOL_USAGE. */
+int tool_bad_option(const char *cmd, int c, char **argv);
+
+/* Parse S as a decimal number with nothing else around it (no sign, no
+ * spaces).  Returns 0, -EINVAL when S is not such a number, or -ERANGE
+ * when it does not fit in 64 bits. */
+int tool_parse_u64(const char *s, uint64_t *out);
+
+/* Like tool_parse_u64() for a signed number (a leading '-' allowed). */
+int tool_parse_i64(const char *s, int64_t *out);
+
+#endif
