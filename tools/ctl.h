@@ -1,0 +1,20 @@
+/*
+ * ctl.h - the subcommands of streamctl.  Each takes the arguments after
+ * "streamctl" (argv[0] is the subcommand's name), answers --help itself,
+ * and returns the exit status (tool.h).
+ */
+#ifndef STREAMFS_CTL_H
+#define STREAMFS_CTL_H
+
+#include <stddef.h>
+
+int ctl_info(int argc, char **argv);
+int ctl_policy(int argc, char **argv);
+int ctl_create_topic(int argc, char **argv);
+int ctl_seek(int argc, char **argv);
+
+/* The stream policies, in the order they are listed. */
+#define CTL_POLICY_COUNT 5
+extern const char *const ctl_policy_names[CTL_POLICY_COUNT];
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * ctl_info.c - "streamctl info PATH...": for a topic its message count,
+ * first and last message offsets, first live byte, size and arrival times
+ * (attribute user.streamfs.info); for a stream its policies; for a blob its
+ * kind and size.  Output is "key: value" lines, one record per PATH.
+ */
+#include "ctl.h"
+#include "timefmt.h"
+#include "tool.h"
+#include "xattr_util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Width of the key column: the longest key, "retention_bytes:". */
+#define KEY_WIDTH 16
+
+/* The keys of user.streamfs.info, in the order they are printed. */
+enum {
+	I_MESSAGES, I_FIRST_MESSAGE, I_LAST_MESSAGE, I_FIRST_OFFSET, I_SIZE,
+	I_FIRST_TIME, I_LAST_TIME, I_COUNT
+};
+
+static const char *const info_keys[I_COUNT] = {
+	"messages", "first_message", "last_message", "first_offset", "size",
+	"first_time", "last_time",
+};
+
+struct topic_info {
+	int64_t v[I_COUNT];
+	unsigned have;		/* bit i set: key i was present */
+};
+
+static const char usage_text[] =
+	"Usage: streamctl info PATH...\n"
+	"\n"
+	"Show what each PATH holds:\n"
+	"  topic   messages, first_message and last_message (message offsets),\n"
+	"          first_offset (first live byte), size (end offset in bytes),\n"
+	"          first_time and last_time (arrival, ISO-8601 UTC)\n"
+	"  stream  its policies (see 'streamctl policy')\n"
+	"  blob    its size\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help   show this help\n";
+
+static void print_field(const char *key, const char *value)
+{
+	char label[KEY_WIDTH + 2];
+
+	snprintf(label, sizeof(label), "%s:", key);
+	printf("%-*s %s\n", KEY_WIDTH, label, value);
+}
+
+/* Start the record of PATH: a blank line after the previous record. */
+static void begin_record(const char *path)
+{
+	static int records;
+
+	if (records++)
+		putchar('\n');
+	print_field("path", path);
+}
+
+static void print_number(const char *key, int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	print_field(key, buf);
+}
+
+/* Parse "key=value" lines; unknown keys are skipped (a newer daemon may
+ * say more).  0, or -EBADMSG for a line that is not key=number. */
+static int parse_info(char *text, struct topic_info *ti)
+{
+	char *save = NULL;
+
+	memset(ti, 0, sizeof(*ti));
+	for (char *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		int64_t v;
+		if (!eq || tool_parse_i64(eq + 1, &v))
+			return -EBADMSG;
+		*eq = '\0';
+		for (int i = 0; i < I_COUNT; i++) {
+			if (strcmp(line, info_keys[i]) == 0) {
+				ti->v[i] = v;
+				ti->have |= 1u << i;
+			}
+		}
+	}
+	return 0;
+}
+
+/* One info value: "-" when the daemon did not say or the topic is empty,
+ * times as ISO-8601. */
+static void print_info_value(const struct topic_info *ti, int i)
+{
+	char buf[TIMEFMT_ISO_SIZE];
+	int empty = (ti->have & 1u << I_MESSAGES) && ti->v[I_MESSAGES] == 0;
+	int is_time = i == I_FIRST_TIME || i == I_LAST_TIME;
+	int per_message = is_time || i == I_FIRST_MESSAGE ||
+			  i == I_LAST_MESSAGE;
+
+	if (!(ti->have & 1u << i) || (empty && per_message) ||
+	    (is_time && ti->v[i] < 0)) {
+		print_field(info_keys[i], "-");
+	} else if (is_time) {
+		timefmt_iso((uint64_t)ti->v[i], buf);
+		print_field(info_keys[i], buf);
+	} else {
+		print_number(info_keys[i], ti->v[i]);
+	}
+}
+
+static int info_topic(const char *path)
+{
+	struct topic_info ti;
+	char *text;
+	int rc = sfs_get(path, "info", &text);
+
+	if (rc) {
+		tool_error(path, "cannot read topic info: %s", sfs_strerror(rc));
+		return TOOL_FAIL;
+	}
+	rc = parse_info(text, &ti);
+	free(text);
+	if (rc) {
+		tool_error(path, "malformed topic info from the daemon");
+		return TOOL_FAIL;
+	}
+	begin_record(path);
+	print_field("kind", "topic");
+	for (int i = 0; i < I_COUNT; i++)
+		print_info_value(&ti, i);
+	return 0;
+}
+
+static int info_stream(const char *path)
+{
+	char *values[CTL_POLICY_COUNT] = { NULL };
+	int rc = 0;
+	size_t i;
+
+	/* Read everything first, so a failure prints nothing half-done. */
+	for (i = 0; i < CTL_POLICY_COUNT && !rc; i++)
+		rc = sfs_get_word(path, ctl_policy_names[i], &values[i]);
+	if (rc) {
+		tool_error(path, "cannot read policy %s: %s",
+			   ctl_policy_names[i - 1], sfs_strerror(rc));
+	} else {
+		begin_record(path);
+		print_field("kind", "stream");
+		for (i = 0; i < CTL_POLICY_COUNT; i++)
+			print_field(ctl_policy_names[i], values[i]);
+	}
+	for (i = 0; i < CTL_POLICY_COUNT; i++)
+		free(values[i]);
+	return rc ? TOOL_FAIL : 0;
+}
+
+/* A regular file: a topic, a blob, or a file that has no kind yet. */
+static int info_file(const char *path, const struct stat *st)
+{
+	char *kind;
+	int rc = sfs_get_word(path, "kind", &kind);
+
+	if (rc == -ENODATA) {
+		begin_record(path);
+		print_field("kind", "none (never written)");
+		print_number("size", (int64_t)st->st_size);
+		return 0;
+	}
+	if (rc) {
+		tool_error(path, "cannot read kind: %s", sfs_strerror(rc));
+		return TOOL_FAIL;
+	}
+	if (strcmp(kind, "topic") == 0) {
+		rc = info_topic(path);
+	} else {
+		begin_record(path);
+		print_field("kind", kind);
+		print_number("size", (int64_t)st->st_size);
+	}
+	free(kind);
+	return rc;
+}
+
+static int info_one(const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) < 0) {
+		tool_error(path, "%s", strerror(errno));
+		return TOOL_FAIL;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		tool_error(path, "not a stream, topic or blob");
+		return TOOL_FAIL;
+	}
+	rc = sfs_check_path(path, S_ISDIR(st.st_mode));
+	if (rc) {
+		tool_error(path, "%s", sfs_strerror(rc));
+		return TOOL_FAIL;
+	}
+	return S_ISDIR(st.st_mode) ? info_stream(path) : info_file(path, &st);
+}
+
+int ctl_info(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, status = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c != 'h')
+			return tool_bad_option("info", c, argv);
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (optind == argc)
+		return tool_usage_error("info", "no PATH given");
+	for (int i = optind; i < argc; i++)
+		if (info_one(argv[i]))
+			status = TOOL_FAIL;
+	return status;
+}
