@@ -9,6 +9,7 @@
 #include "tool.h"
 #include "xattr_util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -22,8 +23,8 @@
 
 /* ------------------------------------------------------------ values */
 
-/* Parse "N" or "N<suffix>" where SUFFIXES[i] multiplies by MULS[i].
- * 0, or -1 when malformed or too large. */
+/* Parse "N" or "N<suffix>" where SUFFIXES[i] (either case) multiplies by
+ * MULS[i].  0, or -1 when malformed or too large. */
 static int parse_scaled(const char *s, const char *suffixes,
 			const unsigned long long *muls, uint64_t *out)
 {
@@ -35,7 +36,7 @@ static int parse_scaled(const char *s, const char *suffixes,
 	if (digits == 0 || digits >= sizeof(num))
 		return -1;
 	if (s[digits]) {
-		const char *hit = strchr(suffixes, s[digits]);
+		const char *hit = strchr(suffixes, tolower((unsigned char)s[digits]));
 		if (!hit || s[digits + 1])
 			return -1;
 		mul = muls[hit - suffixes];
@@ -51,9 +52,9 @@ static int parse_scaled(const char *s, const char *suffixes,
 static int parse_bytes(const char *s, uint64_t *out)
 {
 	static const unsigned long long muls[] = { 1ull << 10, 1ull << 20,
-						   1ull << 30 };
+						   1ull << 30, 1ull << 40 };
 
-	return parse_scaled(s, "kmg", muls, out);
+	return parse_scaled(s, "kmgt", muls, out);
 }
 
 static int valid_framing(const char *s)
@@ -82,10 +83,11 @@ static int valid_retention(const char *s)
 
 static int valid_ttl(const char *s)
 {
-	static const unsigned long long muls[] = { 1, 60, 3600, 86400 };
+	static const unsigned long long muls[] = { 1, 60, 3600, 86400,
+						   7 * 86400 };
 	uint64_t v;
 
-	return parse_scaled(s, "smhd", muls, &v) == 0;
+	return parse_scaled(s, "smhdw", muls, &v) == 0;
 }
 
 /* ------------------------------------------------------------ the table */
@@ -99,10 +101,11 @@ struct policy {
 static const struct policy policies[CTL_POLICY_COUNT] = {
 	{ "framing", valid_framing, "line or write" },
 	{ "max_message", valid_max_message,
-	  "bytes from 1 to 64m, optional suffix k, m or g" },
-	{ "ttl", valid_ttl, "0, N, Ns, Nm, Nh or Nd" },
+	  "bytes from 1 to 64m, optional suffix k, m, g or t" },
+	{ "ttl", valid_ttl, "seconds, optional suffix s, m, h, d or w; 0 = "
+	  "forever" },
 	{ "retention_bytes", valid_retention,
-	  "bytes, optional suffix k, m or g; 0 = no cap" },
+	  "bytes, optional suffix k, m, g or t; 0 = no cap" },
 	{ "durability", valid_durability, "os, batch or always" },
 };
 
@@ -345,10 +348,12 @@ static const char usage_text[] =
 	"\n"
 	"Policies:\n"
 	"  framing=line|write            one message per line, or per write()\n"
-	"  max_message=BYTES             largest message (1 to 64m; k, m, g)\n"
-	"  ttl=0|N|Ns|Nm|Nh|Nd           messages expire after this; 0 = never\n"
+	"  max_message=BYTES             largest message, 1 to 64m\n"
+	"  ttl=SECONDS                   messages expire after this; 0 = never\n"
 	"  retention_bytes=BYTES         per-topic size cap; 0 = none\n"
 	"  durability=os|batch|always    when appends reach the disk\n"
+	"BYTES take a suffix k, m, g or t (powers of 1024); SECONDS a suffix\n"
+	"s, m, h, d or w (7d = a week).\n"
 	"\n"
 	"Options:\n"
 	"  -R, --recursive   also every stream below PATH\n"
