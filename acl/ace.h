@@ -75,12 +75,20 @@ typedef struct ace ace_t;
 
 /* Who is asking: the caller's uid, primary gid and supplementary groups
  * (as fuse_req_getgroups returns them; groups may be NULL when ngroups is 0,
- * and may repeat gid). */
+ * and may repeat gid).
+ *
+ * Finding the supplementary groups can be costly (FUSE reads /proc), so they
+ * may instead come from load_groups: when it is not NULL, groups and ngroups
+ * are ignored and ace_eval calls load_groups(ctx, &groups, &n) at most once,
+ * and only when a g: term does not match gid.  It returns 0 with the groups
+ * set (they must stay valid until ace_eval returns), or a negative error. */
 typedef struct ace_caller {
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups;
 	size_t ngroups;
+	int (*load_groups)(void *ctx, const gid_t **groups, size_t *n);
+	void *ctx;
 } ace_caller_t;
 
 /* ------------------------------------------------------------------------
@@ -98,9 +106,12 @@ int ace_parse(const char *text, size_t len, ace_t **out, ace_error_t *err);
 /* Free a tree from ace_parse.  NULL is allowed. */
 void ace_free(ace_t *ace);
 
-/* Evaluate a tree for a caller: 1 if the expression holds, 0 if not.
- * There is no special case for root: the caller of this function decides
- * whether root bypasses ACEs (SPEC §5 says it does). */
+/* Evaluate a tree for a caller: 1 if the expression holds, 0 if not, or
+ * the negative error of who->load_groups when the groups were needed and
+ * could not be loaded (deny then: with '!', guessing "no groups" could
+ * grant).  A NULL tree or caller gives 0.  There is no special case for
+ * root: the caller of this function decides whether root bypasses ACEs
+ * (SPEC §5 says it does). */
 int ace_eval(const ace_t *ace, const ace_caller_t *who);
 
 /* Flags of ace_to_text. */

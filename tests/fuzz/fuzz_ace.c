@@ -125,6 +125,21 @@ static char *print(const ace_t *t, int flags, const char *in, size_t size)
 	return s;
 }
 
+/* A load_groups hook handing out the groups in ctx (a struct lazy). */
+struct lazy {
+	const gid_t *groups;
+	size_t n;
+};
+
+static int lazy_groups(void *ctx, const gid_t **groups, size_t *n)
+{
+	const struct lazy *l = ctx;
+
+	*groups = l->groups;
+	*n = l->n;
+	return 0;
+}
+
 /* Callers to compare evaluations with: fixed ones, and one whose ids come
  * from the input so that its numbers can match the expression's. */
 static void compare_evals(const ace_t *a, const ace_t *b, const char *in,
@@ -139,11 +154,16 @@ static void compare_evals(const ace_t *a, const ace_t *b, const char *in,
 		{ .uid = size ? (uint8_t)in[0] % 8 : 0,
 		  .gid = size > 1 ? (uint8_t)in[1] % 8 : 0 },
 	};
+	struct lazy l = { groups, 4 };
+	ace_caller_t lazy = { .uid = 1000, .gid = 1000,
+			      .load_groups = lazy_groups, .ctx = &l };
 	size_t i;
 
 	for (i = 0; i < 5; i++)
 		if (ace_eval(a, &who[i]) != ace_eval(b, &who[i]))
 			fault("re-parsed tree evaluates differently", in, size);
+	if (ace_eval(a, &lazy) != ace_eval(a, &who[2]))
+		fault("lazy groups evaluate differently", in, size);
 }
 
 /* Print a in both forms and re-parse them: same canonical text, same

@@ -442,6 +442,61 @@ static void test_eval(void)
 	CHECK(holds("g:4", &bare) == 0);
 }
 
+/* A load_groups hook that counts its calls and can fail. */
+struct loader {
+	const gid_t *groups;
+	size_t n;
+	int calls;
+	int result; /* returned; the groups are set only when 0 */
+};
+
+static int load_cb(void *ctx, const gid_t **groups, size_t *n)
+{
+	struct loader *l = ctx;
+
+	l->calls++;
+	if (l->result == 0) {
+		*groups = l->groups;
+		*n = l->n;
+	}
+	return l->result;
+}
+
+static void test_eval_lazy_groups(void)
+{
+	gid_t supp[] = { 4, 27 }, ignored[] = { 5 };
+	struct loader ld = { .groups = supp, .n = 2 };
+	ace_caller_t who = { .uid = 1001, .gid = 1001, .groups = ignored,
+			     .ngroups = 1, .load_groups = load_cb, .ctx = &ld };
+
+	/* loaded only when a g: term does not match the primary gid */
+	CHECK(holds("u:1001 | g:27", &who) == 1 && ld.calls == 0);
+	CHECK(holds("g:1001", &who) == 1 && ld.calls == 0);
+	CHECK(holds("u:1 & g:27", &who) == 0 && ld.calls == 0);
+	CHECK(holds("g:27", &who) == 1 && ld.calls == 1);
+	ld.calls = 0;
+	CHECK(holds("g:5 | g:6 | !g:4 | g:27", &who) == 1 && ld.calls == 1);
+	ld.calls = 0;
+	CHECK(holds("g:5", &who) == 0 && ld.calls == 1); /* groups ignored */
+
+	/* a failed load is returned, never guessed: "!g:5" must not grant */
+	ld.result = -5;
+	CHECK(holds("!g:5", &who) == -5);
+	CHECK(holds("g:5 | u:1001", &who) == -5);
+	CHECK(holds("u:1001 | g:5", &who) == 1);
+	CHECK(holds("!(u:1 & g:5)", &who) == 1);
+	CHECK(holds("!(g:5 & u:1)", &who) == -5);
+	CHECK(holds("!!g:5", &who) == -5);
+	ld.result = 7; /* a hook outside its contract */
+	CHECK(holds("g:5", &who) == ACE_E_LOOKUP);
+
+	/* a hook that gives no array gives no groups */
+	ld.result = 0;
+	ld.groups = NULL;
+	CHECK(holds("g:4", &who) == 0);
+	CHECK(holds("!g:4", &who) == 1);
+}
+
 /* ========================================================================
  * Permission lists
  */
@@ -759,6 +814,7 @@ int main(void)
 	test_error_api();
 	test_names();
 	test_eval();
+	test_eval_lazy_groups();
 	test_perm_names();
 	test_list();
 	test_list_errors();
