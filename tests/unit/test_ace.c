@@ -282,6 +282,8 @@ static void test_error_limits(void)
 	char *s = malloc(ACE_MAX_LEN + 2);
 	size_t i;
 
+	if (!CHECK(s != NULL))
+		return;
 	/* exactly ACE_MAX_LEN bytes is accepted, one more is not */
 	memset(s, ' ', ACE_MAX_LEN + 1);
 	s[0] = 'p';
