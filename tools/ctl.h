@@ -17,4 +17,10 @@ int ctl_seek(int argc, char **argv);
 #define CTL_POLICY_COUNT 5
 extern const char *const ctl_policy_names[CTL_POLICY_COUNT];
 
+/* Read every policy of stream PATH into VALUES, in the order of
+ * ctl_policy_names (malloc'd; release with ctl_free_policies()).  0, or
+ * TOOL_FAIL after one error line about PATH (VALUES then holds nothing). */
+int ctl_read_policies(const char *path, char *values[CTL_POLICY_COUNT]);
+void ctl_free_policies(char *values[CTL_POLICY_COUNT]);
+
 #endif

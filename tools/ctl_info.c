@@ -145,25 +145,16 @@ static int info_topic(const char *path)
 
 static int info_stream(const char *path)
 {
-	char *values[CTL_POLICY_COUNT] = { NULL };
-	int rc = 0;
-	size_t i;
+	char *values[CTL_POLICY_COUNT];
 
-	/* Read everything first, so a failure prints nothing half-done. */
-	for (i = 0; i < CTL_POLICY_COUNT && !rc; i++)
-		rc = sfs_get_word(path, ctl_policy_names[i], &values[i]);
-	if (rc) {
-		tool_error(path, "cannot read policy %s: %s",
-			   ctl_policy_names[i - 1], sfs_strerror(rc));
-	} else {
-		begin_record(path);
-		print_field("kind", "stream");
-		for (i = 0; i < CTL_POLICY_COUNT; i++)
-			print_field(ctl_policy_names[i], values[i]);
-	}
-	for (i = 0; i < CTL_POLICY_COUNT; i++)
-		free(values[i]);
-	return rc ? TOOL_FAIL : 0;
+	if (ctl_read_policies(path, values))
+		return TOOL_FAIL;
+	begin_record(path);
+	print_field("kind", "stream");
+	for (size_t i = 0; i < CTL_POLICY_COUNT; i++)
+		print_field(ctl_policy_names[i], values[i]);
+	ctl_free_policies(values);
+	return 0;
 }
 
 /* A regular file: a topic, a blob, or a file that has no kind yet. */

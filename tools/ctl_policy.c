@@ -170,26 +170,42 @@ static void begin_output(struct job *job, const char *path)
 	printf("%s%s:\n", job->records++ ? "\n" : "", path);
 }
 
-/* Print every policy of PATH, reading them all before printing any. */
-static int list_all(struct job *job, const char *path)
+int ctl_read_policies(const char *path, char *values[CTL_POLICY_COUNT])
 {
-	char *values[CTL_POLICY_COUNT] = { NULL };
 	int rc = 0;
 	size_t i;
 
+	memset(values, 0, CTL_POLICY_COUNT * sizeof(*values));
 	for (i = 0; i < CTL_POLICY_COUNT && !rc; i++)
 		rc = sfs_get_word(path, policies[i].name, &values[i]);
-	if (rc) {
-		tool_error(path, "cannot read policy %s: %s",
-			   policies[i - 1].name, sfs_strerror(rc));
-	} else {
-		begin_output(job, path);
-		for (i = 0; i < CTL_POLICY_COUNT; i++)
-			printf("%s=%s\n", policies[i].name, values[i]);
-	}
-	for (i = 0; i < CTL_POLICY_COUNT; i++)
+	if (!rc)
+		return 0;
+	tool_error(path, "cannot read policy %s: %s", policies[i - 1].name,
+		   sfs_strerror(rc));
+	ctl_free_policies(values);
+	return TOOL_FAIL;
+}
+
+void ctl_free_policies(char *values[CTL_POLICY_COUNT])
+{
+	for (size_t i = 0; i < CTL_POLICY_COUNT; i++) {
 		free(values[i]);
-	return rc ? TOOL_FAIL : 0;
+		values[i] = NULL;
+	}
+}
+
+/* Print every policy of PATH, reading them all before printing any. */
+static int list_all(struct job *job, const char *path)
+{
+	char *values[CTL_POLICY_COUNT];
+
+	if (ctl_read_policies(path, values))
+		return TOOL_FAIL;
+	begin_output(job, path);
+	for (size_t i = 0; i < CTL_POLICY_COUNT; i++)
+		printf("%s=%s\n", policies[i].name, values[i]);
+	ctl_free_policies(values);
+	return 0;
 }
 
 static int set_one(const char *path, const struct spec *sp)
