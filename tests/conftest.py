@@ -25,7 +25,7 @@ import time
 import pytest
 
 from util import (DAEMON, FUSERMOUNT, OTHER_GID, OTHER_UID, PYTHON,
-                  force_unmount, is_mounted, is_streamfs, mounts, mounts_under)
+                  force_unmount, is_mounted, mounts, mounts_under)
 
 PREFIX = shlex.split(os.environ.get("STREAMFS_PREFIX", ""))
 # valgrind and sanitizer builds are slow to start.
@@ -44,15 +44,18 @@ def pytest_configure(config):
 # ---------------------------------------------------------------- stale mounts
 
 def _stale_mounts():
-    """streamfs mounts, and tmpfs data folders, left below the temporary
-    directory by an aborted run."""
+    """Mounts left by an aborted run: everything below a session directory
+    (BASE_PREFIX + pid) of the temporary directory whose pytest process is
+    gone.  Mounts of a test session still running beside us are left alone,
+    and so is anything outside those directories."""
     tmp = os.path.realpath(tempfile.gettempdir()).rstrip("/") + "/"
+    owner = re.compile(re.escape(tmp + BASE_PREFIX) + r"(\d+)-[^/]+/")
     found = []
     for source, mnt, fstype in mounts():
-        if not mnt.startswith(tmp):
+        mt = owner.match(mnt)
+        if not mt or os.path.exists("/proc/" + mt.group(1)):
             continue
-        if is_streamfs(source, fstype) or (
-                fstype == "tmpfs" and BASE_PREFIX in mnt):
+        if fstype.startswith("fuse") or fstype == "tmpfs":
             found.append((mnt, fstype))
     found.sort(key=lambda x: -len(x[0]))
     return found
@@ -72,7 +75,7 @@ def base_dir():
     a second user can reach them (pytest's own tmp_path is mode 0700)."""
     global _base
     if _base is None:
-        _base = tempfile.mkdtemp(prefix=BASE_PREFIX)
+        _base = tempfile.mkdtemp(prefix="%s%d-" % (BASE_PREFIX, os.getpid()))
         os.chmod(_base, 0o755)
     return _base
 
@@ -242,6 +245,17 @@ class Mount:
 
 def _sanitize(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+
+
+@pytest.fixture
+def scratch(request):
+    """A fresh world-searchable directory below this session's directory,
+    for mount points and other mounts (so an aborted run's leftovers can be
+    found and cleaned by the next one)."""
+    d = tempfile.mkdtemp(prefix=_sanitize(request.node.name) + "-",
+                         dir=base_dir())
+    os.chmod(d, 0o755)
+    return d
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ unknown and malformed attributes, and a full disk."""
 import errno
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -118,11 +119,11 @@ def test_reading_the_info_of_a_non_topic(mount):
 # ---------------------------------------------------------------- full disk
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(scratch):
     """A 32 MiB tmpfs for the data folder."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    d = tmp_path / "small"
+    d = Path(scratch) / "small"
     d.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs",
                     str(d)], check=True)

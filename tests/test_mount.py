@@ -1,6 +1,7 @@
 """Issue 2, point 2: mounting, unmounting, options, one mount per data folder."""
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -37,9 +38,9 @@ def test_unmount_keeps_data_and_daemon_exits_cleanly(mount):
     assert read(mount.mnt + "/s/t") == b"one\n"
 
 
-def test_second_mount_of_same_data_is_refused(mount, tmp_path):
+def test_second_mount_of_same_data_is_refused(mount, scratch):
     append(mount.mnt + "/t", b"kept\n")
-    other = tmp_path / "mnt2"
+    other = Path(scratch) / "mnt2"
     other.mkdir()
     try:
         p = subprocess.Popen([str(DAEMON), "-f", mount.data, str(other)],
@@ -80,9 +81,9 @@ def daemons_serving(mnt):
     return found
 
 
-def test_daemonizes_without_f(tmp_path, mount_factory):
+def test_daemonizes_without_f(tmp_path, scratch, mount_factory):
     data = tmp_path / "bgdata"
-    mnt = tmp_path / "bgmnt"
+    mnt = Path(scratch) / "bgmnt"
     data.mkdir()
     mnt.mkdir()
     try:

@@ -127,20 +127,26 @@ except OSError:
 LINE = re.compile(rb"w(\d) (\d{7}) (p*)\Z")
 
 
-def check_after_crash(path, writers, records):
-    data = read(path)
-    assert os.stat(path).st_size == len(data)
+def check_after_crash(path, ids, records, tail=b""):
+    """Every message of the topic intact, the messages of each writer in ids
+    a gap-free prefix at least as long as what its fsync returned for;
+    tail was appended after the crash.  Returns messages per writer."""
+    whole = read(path)
+    assert os.stat(path).st_size == len(whole)
+    assert whole.endswith(tail)
+    data = whole[:len(whole) - len(tail)]
     lines = data.split(b"\n")
     assert lines[-1] == b"", "the topic ends in a partial message: %r" % \
         lines[-1][-80:]
-    seen = {k: [] for k in range(writers)}
+    seen = {k: [] for k in ids}
     for line in lines[:-1]:
         mt = LINE.match(line)
         assert mt, "torn message %r" % line[:100]
         k, i = int(mt.group(1)), int(mt.group(2))
         assert len(mt.group(3)) == i % 37, "damaged message %r" % line
+        assert k in seen, "message of an unknown writer %r" % line
         seen[k].append(i)
-    for k in range(writers):
+    for k in ids:
         durable = int(records[k].read_text()) if records[k].exists() else 0
         got = seen[k]
         assert got == list(range(len(got))), \
@@ -148,38 +154,48 @@ def check_after_crash(path, writers, records):
         assert len(got) >= durable, \
             "writer %d: fsync returned for %d messages, %d survived" % (
                 k, durable, len(got))
-    assert info(path)["messages"] == len(lines) - 1
+    assert info(path)["messages"] == len(lines) - 1 + tail.count(b"\n")
     return {k: len(v) for k, v in seen.items()}
 
 
 def test_kill9_during_appends_loses_nothing_fsynced(mount, tmp_path):
+    """Two crash rounds; in each, four writers append to two topics of one
+    stream (so they share segments) and fsync every few dozen lines."""
     mount.expect_log(RECOVERY_LOG)
     m = mount.mnt
     os.mkdir(m + "/s")
-    path = m + "/s/t"
-    writers = 4
-    records = [tmp_path / ("durable%d" % k) for k in range(writers)]
-    procs = [subprocess.Popen([PYTHON, "-c", CRASH_WRITER, path, str(k),
-                               str(50 + 13 * k), str(records[k])],
-                              stderr=subprocess.PIPE)
-             for k in range(writers)]
-    try:
-        # Let them get going, then crash the daemon in the middle.
-        assert wait_for(lambda: all(r.exists() for r in records), 60), \
-            "writers made no progress"
-        time.sleep(1.0)
-        mount.kill9()
-    finally:
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
-    mount.start()
-    counts = check_after_crash(path, writers, records)
-    print("messages per writer after the crash:", counts)
+    topics = [m + "/s/t0", m + "/s/t1"]
+    records = {}
+    for rnd in range(2):
+        ids = range(4 * rnd, 4 * rnd + 4)
+        for k in ids:
+            records[k] = tmp_path / ("durable%d" % k)
+        procs = [subprocess.Popen([PYTHON, "-c", CRASH_WRITER, topics[k % 2],
+                                   str(k), str(50 + 13 * (k % 4)),
+                                   str(records[k])],
+                                  stderr=subprocess.DEVNULL)
+                 for k in ids]
+        try:
+            # Let them get going, then crash the daemon in the middle.
+            assert wait_for(lambda: all(records[k].exists() for k in ids),
+                            60), "writers made no progress"
+            time.sleep(0.5 + rnd)
+            mount.kill9()
+        finally:
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.send_signal(signal.SIGKILL)
+                    p.wait()
+        mount.start()
+        for t, path in enumerate(topics):
+            mine = [k for k in records if k % 2 == t]
+            counts = check_after_crash(path, mine, records)
+            print("round %d, %s: messages per writer %s"
+                  % (rnd, os.path.basename(path), counts))
     # The topic still takes appends, at the right offsets.
+    path = topics[0]
     size = os.stat(path).st_size
     n = info(path)["messages"]
     append(path, b"after crash\n")
@@ -187,7 +203,9 @@ def test_kill9_during_appends_loses_nothing_fsynced(mount, tmp_path):
     assert read(path)[size:] == b"after crash\n"
     # And a clean remount agrees.
     mount.restart()
-    check_after_crash(path, writers, records)
+    check_after_crash(path, [k for k in records if k % 2 == 0], records,
+                      tail=b"after crash\n")
+    check_after_crash(topics[1], [k for k in records if k % 2 == 1], records)
 
 
 def test_kill9_keeps_namespace_blobs_and_policies(mount):

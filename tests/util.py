@@ -52,11 +52,14 @@ def run(argv, check=True, timeout=120, input=None, binary=False):
 
 
 def errno_of(fn, *args, **kw):
-    """Call fn; return 0 if it succeeded, else the OSError's errno."""
+    """Call fn; return 0 if it succeeded, else the OSError's errno.  A
+    descriptor that os.open returned by mistake is closed again."""
     try:
-        fn(*args, **kw)
+        res = fn(*args, **kw)
     except OSError as e:
         return e.errno
+    if fn is os.open:
+        os.close(res)
     return 0
 
 
