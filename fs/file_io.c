@@ -108,6 +108,7 @@ void io_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
 	int r = store_get_inode(fs.store, ino, &in);
+	h->writer = fuse_req_ctx(req)->pid;
 	if (r == 0)
 		r = decide_kind(h, &in);
 	if (r == 0)
@@ -119,12 +120,15 @@ void io_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_write(req, (size_t)r);
 }
 
+/* close(2) of any descriptor of the file sends a flush, also the copy a
+ * forked child closes at exec; only the writer's own close ends its held
+ * line (release ends it in any case). */
 void io_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
 	int r = 0;
-	if (h->plen > 0) {
+	if (h->plen > 0 && fuse_req_ctx(req)->pid == h->writer) {
 		r = store_get_inode(fs.store, ino, &in);
 		if (r == 0)
 			r = topic_flush(h, &in);

@@ -43,6 +43,9 @@ struct handle {
 	int fd;                  /* blob: backing file, else -1 */
 	char *pending;           /* topic, line framing: partial line held */
 	size_t plen, pcap;
+	bool skip;               /* topic: dropping the rest of a line */
+	bool split;              /* topic: last write was a full-sized piece */
+	pid_t writer;            /* topic: who wrote last (see io_flush) */
 	uint64_t rpos;           /* topic: where the last read ended */
 	struct fuse_pollhandle *ph;  /* kernel waiting for POLLIN */
 	struct handle *poll_next;
@@ -54,6 +57,7 @@ struct fs {
 	struct fuse_session *se;
 	uint64_t reserve;
 	bool multithread;
+	struct fuse_conn_info *conn;  /* the session's negotiated settings */
 	/* inode table (inode.c) */
 	struct node **tab;
 	size_t tab_size;

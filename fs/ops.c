@@ -23,6 +23,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	fs.conn = conn;         /* libfuse settles max_write after init */
 }
 
 static void op_destroy(void *userdata)

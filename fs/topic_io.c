@@ -81,6 +81,9 @@ static int count_lines(const char *buf, size_t end, size_t held,
 	return 0;
 }
 
+static int topic_write_framed(struct handle *h, const struct sf_inode *in,
+			      const char *buf, size_t size, off_t off);
+
 static int write_lines(struct handle *h, const struct sf_inode *in,
 		       const struct sf_policy *p, const char *buf, size_t size)
 {
@@ -89,19 +92,33 @@ static int write_lines(struct handle *h, const struct sf_inode *in,
 	size_t rest = size - done;
 	uint32_t nmsgs = 0;
 	int r = 0;
-	if ((done ? rest : h->plen + rest) > p->max_message)
+	/* A line held without its newline must stay below max_message, or
+	 * it could only ever become a message that is too long.  (The kernel
+	 * hands writes over 1 MiB to us in 1 MiB pieces, so this is what
+	 * refuses an oversized line in its first piece.) */
+	size_t first = last ? (size_t)((const char *)memchr(buf, '\n', size)
+				       - buf) + 1 : size;
+	if (h->skip) {
+		/* The rest of a line already refused: refused as well, up to
+		 * and including the write that ends it. */
+		h->skip = last == NULL;
+		return -EMSGSIZE;
+	}
+	if (h->plen + first > p->max_message - (last ? 0 : 1)) {
+		/* The held line itself is too long: none of it is kept.  If
+		 * the held part came in a full-sized piece of a write the
+		 * kernel split, the writer was told it was taken and will
+		 * send the rest again: that is refused too. */
+		h->skip = h->plen > 0 && h->split;
+		h->plen = 0;
+		return -EMSGSIZE;
+	}
+	if ((done ? rest : h->plen + rest) >= p->max_message)
 		r = -EMSGSIZE;
 	else
 		r = count_lines(buf, done, h->plen, p->max_message, &nmsgs);
-	if (r < 0) {
-		/* The kernel splits writes over 1 MiB: if the line being held
-		 * turns out too long, none of it may be stored. */
-		if (h->plen + (last ? (size_t)(memchr(buf, '\n', size) -
-					       (void *)buf) : size) >=
-		    p->max_message)
-			h->plen = 0;
+	if (r < 0)
 		return r;
-	}
 	if (r == 0 && done) {
 		struct iovec iov[2] = { { h->pending, h->plen },
 					{ (void *)buf, done } };
@@ -115,8 +132,8 @@ static int write_lines(struct handle *h, const struct sf_inode *in,
 	return r < 0 ? r : (int)size;
 }
 
-int topic_write(struct handle *h, const struct sf_inode *in,
-		const char *buf, size_t size, off_t off)
+static int topic_write_framed(struct handle *h, const struct sf_inode *in,
+			      const char *buf, size_t size, off_t off)
 {
 	struct sf_topic *t = topic_state(h->node);
 	struct sf_policy p;
@@ -134,6 +151,16 @@ int topic_write(struct handle *h, const struct sf_inode *in,
 	struct iovec iov = { (void *)buf, size };
 	int r = append(h, in, &p, &iov, 1, size, 1);
 	return r < 0 ? r : (int)size;
+}
+
+int topic_write(struct handle *h, const struct sf_inode *in,
+		const char *buf, size_t size, off_t off)
+{
+	int r = topic_write_framed(h, in, buf, size, off);
+	/* A direct write is cut into pieces of max_write bytes less the
+	 * buffer's offset in its first page. */
+	h->split = size + 4096 > fs.conn->max_write;
+	return r;
 }
 
 int topic_flush(struct handle *h, const struct sf_inode *in)

@@ -87,7 +87,8 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 		r = store_topic_seek_message(fs.store, in->ino, &t, arg, &off);
 	else if (strncmp(q, "time.", 5) == 0 && parse_u64(q + 5, &arg) == 0)
 		r = store_topic_seek_time(fs.store, in->ino, &t,
-					  (int64_t)arg, &off);
+					  arg > INT64_MAX ? INT64_MAX
+							  : (int64_t)arg, &off);
 	else
 		return -EINVAL;
 	return r < 0 ? r : snprintf(buf, cap, "%" PRIu64, off);
