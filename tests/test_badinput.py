@@ -125,8 +125,10 @@ def small_disk(scratch):
         pytest.skip("mounting a tmpfs needs root")
     d = Path(scratch) / "small"
     d.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs",
-                    str(d)], check=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs",
+                        str(d)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
     try:
         yield d
     finally:

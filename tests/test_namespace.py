@@ -394,6 +394,36 @@ def test_touch_permissions(mount, other_user):
     assert os.stat(d + "/open").st_mtime != 1
 
 
+def test_umask_applies_to_new_files_and_directories(mount):
+    m = mount.mnt
+    sh("cd %s && umask 027 && mkdir d && echo x > b && echo y >> t && "
+       "touch e" % m)
+    assert stat.S_IMODE(os.stat(m + "/d").st_mode) == 0o750
+    for name in ("b", "t", "e"):
+        assert stat.S_IMODE(os.stat(m + "/" + name).st_mode) == 0o640, name
+    fd = os.open(m + "/exact", os.O_WRONLY | os.O_CREAT, 0o604)
+    os.close(fd)
+    assert stat.S_IMODE(os.stat(m + "/exact").st_mode) == \
+        0o604 & ~current_umask()
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_ctime_follows_metadata_changes(mount):
+    m = mount.mnt
+    sh("printf x > %s/b && mkdir %s/d" % (m, m))
+    for change in ("chmod 600 {m}/b", "chown 1:1 {m}/b", "ln {m}/b {m}/b2",
+                   "mv {m}/b2 {m}/d/b3", "setfattr -n user.a -v 1 {m}/b"):
+        before = os.stat(m + "/b").st_ctime_ns
+        time.sleep(0.02)
+        sh(change.format(m=m))
+        assert os.stat(m + "/b").st_ctime_ns > before, change
+
+
 # ---------------------------------------------------------------- df
 
 def test_df_reports_the_data_folders_space(mount):

@@ -111,6 +111,21 @@ def test_write_not_at_end_is_eperm_and_changes_nothing(mount):
     assert read(p) == old + b"third\n"
 
 
+def test_append_handle_ignores_the_offset(mount):
+    # As on a local file, a write through an O_APPEND handle lands at the
+    # end whatever offset the caller gave.
+    p = topic(mount)
+    old = read(p)
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    try:
+        assert os.pwrite(fd, b"at zero\n", 0) == 8
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, b"after seek\n")
+    finally:
+        os.close(fd)
+    assert read(p) == old + b"at zero\nafter seek\n"
+
+
 def test_truncate_is_eperm(mount):
     p = topic(mount)
     old = read(p)

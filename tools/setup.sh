@@ -141,13 +141,14 @@ cmd_test() {
 	tmp=$(mktemp -d /tmp/streamfs-setup.XXXXXX)
 	chmod 755 "$tmp"
 	trap "cleanup_test $(printf %q "$tmp")" EXIT
-	trap 'exit 130' INT TERM
+	trap on_signal INT TERM
 
-	meson test -C "$BUILD" --print-errorlogs || rc=$?
+	in_background meson test -C "$BUILD" --print-errorlogs || rc=$?
 	[ "$rc" -eq 0 ] || say "C unit tests failed (exit $rc)"
 
 	cd "$REPO"
-	TMPDIR=$tmp STREAMFS_BUILD=$BUILD /usr/bin/python3 -m pytest -v tests/ || prc=$?
+	TMPDIR=$tmp STREAMFS_BUILD=$BUILD \
+		in_background /usr/bin/python3 -m pytest -v tests/ || prc=$?
 	case $prc in
 	0) ;;
 	5) say "pytest collected no tests"; rc=1 ;;
@@ -155,6 +156,25 @@ cmd_test() {
 	esac
 	[ "$rc" -eq 0 ] && say "all tests passed"
 	return "$rc"
+}
+
+# Run a command as a child we can stop: bash runs a trap only after a
+# foreground command ends, but interrupts `wait` at once.
+child=
+in_background() {
+	local rc=0
+	"$@" &
+	child=$!
+	wait "$child" || rc=$?
+	child=
+	return "$rc"
+}
+
+on_signal() {
+	say "interrupted; stopping the tests and unmounting"
+	[ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true
+	[ -z "$child" ] || wait "$child" 2>/dev/null || true
+	exit 130
 }
 
 cleanup_test() {
