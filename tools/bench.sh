@@ -26,6 +26,9 @@
 # the table in last-table.txt). Every mount and process started here is
 # unmounted/stopped on exit, on error and on Ctrl-C.
 
+# The whole script is one { } block, so bash parses all of it before running:
+# editing or checking out this file during a run cannot derail the run.
+{
 set -u -o pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,6 +105,8 @@ cleanup() {
 	rm -f "$BASE/pids"
 	rm -rf "$TMP"
 	if [ $KEEP = 0 ] && [ -d "$BASE" ]; then
+		[ -d "$BASE/plain/e-stream" ] &&
+			log "removing the data folders (a million plain files take minutes)"
 		rm -rf "$BASE/plain" "$BASE/sfs-data" "$BASE/sfs-mnt" "$BASE/pt-mnt" \
 		       "$BASE/e-data" "$BASE/e-mnt" "$BASE/redis"
 	fi
@@ -211,7 +216,8 @@ bench_once() {
 	case $out in *size_mismatch=*)
 		warn "$sys $1: file size $(field "$out" size), expected $(field "$out" size_mismatch)" ;;
 	esac
-	if [ -n "$want_kind" ] && [ "$(field "$out" kind)" != "$want_kind" ]; then
+	if [ -n "$want_kind" ] && [ -n "$(field "$out" size)" ] &&
+	   [ "$(field "$out" kind)" != "$want_kind" ]; then
 		warn "$sys $1: kind is '$(field "$out" kind)', expected $want_kind"
 	fi
 	if [ "$want_kind" = topic ] && [ -n "$(field "$out" indexed)" ] &&
@@ -235,7 +241,7 @@ measure() {
 		vals+="$(field "$out" "$unit")"$'\n'
 	done
 	V[$key:$sys]=$(printf '%s' "$vals" | median)
-	log "  $key $sys: ${V[$key:$sys]} ${unit/_per_s//s}"
+	log "  $key $sys: ${V[$key:$sys]} ${unit/_per_s//s} (runs: $(printf '%s' "$vals" | tr '\n' ' '))"
 }
 
 rm_file() { rm -f "$1"; }
@@ -406,7 +412,6 @@ run_e() {
 
 case $SKIP in *" e "*) ;; *)
 	run_e "$BASE/plain/e-stream" native
-	rm -rf "$BASE/plain/e-stream"
 	if [ -n "$SFS" ]; then
 		log "streamfs (default) for (e): $BASE/e-mnt (data $BASE/e-data)"
 		if mount_fs streamfs-e "$BASE/e-mnt" "$SFS" -f "$BASE/e-data" "$BASE/e-mnt"; then
@@ -570,3 +575,5 @@ table() {
 echo
 table | tee "$BASE/last-table.txt"
 log "table saved in $BASE/last-table.txt, raw figures in $RAW"
+exit 0
+}

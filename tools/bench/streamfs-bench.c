@@ -400,6 +400,11 @@ static void run_topics(const struct opts *o, const char *dir)
 	}
 	t1 = now();
 	report("topics", o->count, o->count * MSG_SIZE, t1 - t0);
+	/* The last topic created must hold exactly its one line. */
+	if (o->count > 0) {
+		topic_path(path, sizeof(path), dir, o->count - 1);
+		verify(path, MSG_SIZE, o->verify);
+	}
 	printf("\n");
 }
 
