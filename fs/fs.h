@@ -18,7 +18,7 @@
 #include "perm.h"
 #include "store.h"
 
-#define ENTRY_TIMEOUT 1.0
+#define ENTRY_TIMEOUT 86400.0  /* every name change goes through this mount */
 #define ATTR_TIMEOUT 1.0        /* topics and files without a kind: 0 */
 #define NAME_MAX_BYTES 255
 #define SYMLINK_MAX 4095
