@@ -220,10 +220,9 @@ bench_once() {
 	   [ "$(field "$out" kind)" != "$want_kind" ]; then
 		warn "$sys $1: kind is '$(field "$out" kind)', expected $want_kind"
 	fi
-	if [ "$want_kind" = topic ] && [ -n "$(field "$out" indexed)" ] &&
-	   [ "$(field "$out" indexed)" != "$(field "$out" msgs)" ]; then
-		warn "$sys $1: $(field "$out" indexed) messages indexed, $(field "$out" msgs) written"
-	fi
+	case $out in *index_mismatch=*)
+		warn "$sys $1: $(field "$out" indexed) messages indexed, $(field "$out" index_mismatch) expected" ;;
+	esac
 	printf '%s\n' "$out"
 }
 
@@ -270,8 +269,15 @@ if [ ! -x "$BUILD/fs/streamfs" ]; then
 		warn "streamfs build failed (see $LOGDIR/build.log): $(grep -m1 -E 'ERROR|error:' "$LOGDIR/build.log")"
 fi
 [ -x "$BUILD/fs/streamfs" ] && SFS=$BUILD/fs/streamfs
+# Which source the build was made from, and its commit when it is a git tree.
+SRC=$(sed -n 's/.*"source": *"\([^"]*\)".*/\1/p' "$BUILD/meson-info/meson-info.json" 2>/dev/null | head -n1)
+SRC=${SRC:-$REPO}
+SRC_REV=$(git -C "$SRC" log -1 --format=%h 2>/dev/null)
+[ -n "$SRC_REV" ] && [ -n "$(git -C "$SRC" status --porcelain -- fs store acl 2>/dev/null)" ] &&
+	SRC_REV="$SRC_REV+local changes"
+SRC_REV=${SRC_REV:-not a git tree}
 if [ -n "$SFS" ]; then
-	log "streamfs: $SFS ($(git -C "$REPO" log -1 --format='%h %s' 2>/dev/null | cut -c1-60))"
+	log "streamfs: $SFS, built from $SRC ($SRC_REV)"
 else
 	warn "no streamfs binary: streamfs columns are empty"
 fi
@@ -514,8 +520,8 @@ table() {
 	printf '# %s; %s CPUs; kernel %s; data on %s (%s)\n' \
 		"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
 		"$(nproc)" "$(uname -r)" "$BASE" "$(findmnt -n -o FSTYPE --target "$BASE")"
-	printf '# streamfs %s; median of %s run(s); messages are 100 bytes\n' \
-		"$(git -C "$REPO" log -1 --format=%h 2>/dev/null)" "$REPS"
+	printf '# streamfs from %s (%s); median of %s run(s); messages are 100 bytes\n' \
+		"$SRC" "$SRC_REV" "$REPS"
 	printf '# sizes: a=%s msgs, b=%s, c=%s msgs, d=%s, e=%s topics / %s appends\n\n' \
 		"$A_N" "$B_BYTES" "$C_N" "$D_BYTES" "$E_TOPICS" "$E_APPENDS"
 	printf '| pattern | unit | native | pt_ll -s | pt_ll mt | blob | topic | topic -o threads | redis XADD | topic / pt best | threads / pt best | target |\n'

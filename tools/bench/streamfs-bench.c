@@ -177,9 +177,11 @@ static int open_flags(const struct opts *o)
 
 /*
  * Prints " size=S" and, where the file is a streamfs topic, " indexed=M"
- * (its message count from user.streamfs.info); flags a size other than want.
+ * (its message count from user.streamfs.info) and its kind. A size other than
+ * want adds " size_mismatch=WANT", an index count other than want_msgs adds
+ * " index_mismatch=WANT_MSGS".
  */
-static void verify(const char *path, uint64_t want, int on)
+static void verify(const char *path, uint64_t want, uint64_t want_msgs, int on)
 {
 	struct stat st;
 	char info[1024];
@@ -198,9 +200,13 @@ static void verify(const char *path, uint64_t want, int on)
 
 		info[n] = '\0';
 		m = strstr(info, "messages=");
-		if (m)
-			printf(" indexed=%" PRIu64,
-			       (uint64_t)strtoull(m + 9, NULL, 10));
+		if (m) {
+			uint64_t got = strtoull(m + 9, NULL, 10);
+
+			printf(" indexed=%" PRIu64, got);
+			if (got != want_msgs)
+				printf(" index_mismatch=%" PRIu64, want_msgs);
+		}
 	}
 	n = getxattr(path, "user.streamfs.kind", info, sizeof(info) - 1);
 	if (n > 0) {
@@ -243,7 +249,7 @@ static void run_write(const struct opts *o, const char *path)
 		die("close", path);
 	t1 = now();
 	report("write", o->count, o->count * MSG_SIZE, t1 - t0);
-	verify(path, o->count * MSG_SIZE, o->verify);
+	verify(path, o->count * MSG_SIZE, o->count, o->verify);
 	printf("\n");
 }
 
@@ -286,7 +292,7 @@ static void run_batch(const struct opts *o, const char *path)
 		die("close", path);
 	t1 = now();
 	report("batch", msgs, nwrites * BATCH_SIZE, t1 - t0);
-	verify(path, nwrites * BATCH_SIZE, o->verify);
+	verify(path, nwrites * BATCH_SIZE, msgs, o->verify);
 	printf("\n");
 	free(buf);
 }
@@ -322,7 +328,7 @@ static void run_echo(const struct opts *o, const char *path)
 	}
 	t1 = now();
 	report("echo", o->count, o->count * MSG_SIZE, t1 - t0);
-	verify(path, total * MSG_SIZE, o->verify);
+	verify(path, total * MSG_SIZE, total, o->verify);
 	printf("\n");
 }
 
@@ -403,7 +409,7 @@ static void run_topics(const struct opts *o, const char *dir)
 	/* The last topic created must hold exactly its one line. */
 	if (o->count > 0) {
 		topic_path(path, sizeof(path), dir, o->count - 1);
-		verify(path, MSG_SIZE, o->verify);
+		verify(path, MSG_SIZE, 1, o->verify);
 	}
 	printf("\n");
 }
