@@ -4,15 +4,22 @@
 
 #include "perm.h"
 
+int perm_load_groups(struct caller *c)
+{
+	if (!c->groups_loaded && c->load_groups) {
+		c->groups_err = c->load_groups(c);
+		if (c->groups_err < 0)
+			c->ngroups = 0;
+		c->groups_loaded = true;
+	}
+	return c->groups_err;
+}
+
 bool perm_in_group(struct caller *c, gid_t gid)
 {
 	if (c->gid == gid)
 		return true;
-	if (!c->groups_loaded && c->load_groups) {
-		if (c->load_groups(c) < 0)
-			c->ngroups = 0;
-		c->groups_loaded = true;
-	}
+	perm_load_groups(c);
 	for (int i = 0; i < c->ngroups; i++)
 		if (c->groups[i] == gid)
 			return true;

@@ -18,6 +18,7 @@ struct caller {
 	gid_t gid;
 	pid_t pid;
 	bool groups_loaded;
+	int groups_err;         /* why loading failed, 0 if it did not */
 	int ngroups;
 	gid_t groups[CALLER_MAX_GROUPS];
 	int (*load_groups)(struct caller *c);
@@ -26,6 +27,9 @@ struct caller {
 
 enum { PERM_R = 4, PERM_W = 2, PERM_X = 1 };
 
+/* Load the supplementary groups once: 0, or the loader's error (then the
+ * caller counts as having none, which mode bits may use but ACEs may not). */
+int perm_load_groups(struct caller *c);
 /* true if the caller's primary or supplementary groups include gid. */
 bool perm_in_group(struct caller *c, gid_t gid);
 /* 0 if mode bits of a file (mode, uid, gid) grant want (PERM_* ored) to

@@ -22,6 +22,7 @@ void caller_init(struct caller *c, fuse_req_t req)
 	c->gid = ctx->gid;
 	c->pid = ctx->pid;
 	c->groups_loaded = false;
+	c->groups_err = 0;
 	c->ngroups = 0;
 	c->load_groups = load_groups;
 	c->ctx = req;

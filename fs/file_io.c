@@ -17,19 +17,6 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
-static int open_perm(struct caller *c, const struct sf_inode *in, int flags)
-{
-	int want = 0;
-	switch (flags & O_ACCMODE) {
-	case O_RDONLY: want = PERM_R; break;
-	case O_WRONLY: want = PERM_W; break;
-	default: want = PERM_R | PERM_W; break;
-	}
-	if (flags & O_TRUNC)
-		want |= PERM_W;
-	return perm_check(c, in->mode, in->uid, in->gid, want);
-}
-
 int io_open_node(struct node *n, const struct sf_inode *in,
 		 struct fuse_file_info *fi)
 {
@@ -57,7 +44,7 @@ void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r == 0 && S_ISDIR(in.mode))
 		r = -EISDIR;
 	if (r == 0)
-		r = open_perm(&c, &in, fi->flags);
+		r = may_open(&c, &in, fi->flags);
 	if (r == 0 && (fi->flags & O_TRUNC)) {
 		if (is_topic(&in))
 			r = -EPERM;     /* topics are append-only */
@@ -77,11 +64,24 @@ void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		io_release(NULL, ino, fi);
 }
 
-/* Give a file without a kind the kind its first write decides. */
-static int decide_kind(struct handle *h, struct sf_inode *in)
+/* Give a file without a kind the kind its first write decides.  Making a
+ * topic takes the stream's topic permission and produce. */
+static int decide_kind(fuse_req_t req, struct handle *h, struct sf_inode *in)
 {
+	struct caller c;
+	struct sf_inode dir;
 	if (in->kind != SF_KIND_NONE)
 		return 0;
+	if (h->flags & O_APPEND) {
+		caller_init(&c, req);
+		int r = store_get_inode(fs.store, in->parent, &dir);
+		if (r == 0)
+			r = may_topic(&c, &dir);
+		if (r == 0)
+			r = may_produce(&c, in);
+		if (r < 0)
+			return r;
+	}
 	in->kind = (h->flags & O_APPEND) ? SF_KIND_TOPIC : SF_KIND_BLOB;
 	return inode_save(in);
 }
@@ -110,7 +110,7 @@ void io_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	int r = store_get_inode(fs.store, ino, &in);
 	h->writer = fuse_req_ctx(req)->pid;
 	if (r == 0)
-		r = decide_kind(h, &in);
+		r = decide_kind(req, h, &in);
 	if (r == 0)
 		r = in.kind == SF_KIND_TOPIC ? topic_write(h, &in, buf, size, off)
 					     : blob_write(h, buf, size, off);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ace.h"
 #include "perm.h"
 #include "store.h"
 
@@ -24,6 +25,13 @@
 #define SYMLINK_MAX 4095
 #define XATTR_VALUE_MAX 65536
 
+/* A stream's settings, cached on its directory's node. */
+#define STREAM_PERMS (ACE_PERM_COPY + 1)
+struct stream_cfg {
+	struct sf_policy policy;
+	ace_t *ace[STREAM_PERMS];       /* NULL: mode bits decide */
+};
+
 /* A node: an inode the kernel holds references to, or that is open. */
 struct node {
 	uint64_t ino;
@@ -31,7 +39,7 @@ struct node {
 	uint32_t nopen;          /* open handles */
 	bool unlinked;           /* last name gone; purge when unreferenced */
 	struct sf_topic *topic;  /* topic state while open, else NULL */
-	struct sf_policy *policy;/* directories: cached policies, or NULL */
+	struct stream_cfg *stream; /* directories: cached settings, or NULL */
 	struct handle *pollers;  /* handles waiting in poll() for data */
 	struct node *hnext;      /* hash chain */
 };
@@ -113,14 +121,25 @@ void ns_statfs(fuse_req_t req, fuse_ino_t ino);
 void ns_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi);
-/* Create an inode of the given mode in parent and reply with its entry
- * (used by mknod, mkdir, symlink and create). */
+/* Create an inode of the given mode in parent (used by mknod, mkdir,
+ * symlink and create); `topic` when the create is for appending, so the
+ * stream's topic permission decides. */
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
-	    mode_t mode, dev_t rdev, const char *target,
+	    mode_t mode, dev_t rdev, const char *target, bool topic,
 	    struct sf_inode *out);
+/* ---- permission.c: what each operation asks of the caller ---- */
 /* The policies of directory dir (cached on its node while it has one). */
 int ns_policy(uint64_t dir, struct sf_policy *out);
+/* Forget the cached settings of dir (its policies or ACEs changed). */
 void ns_policy_changed(uint64_t dir);
+void stream_cfg_free(struct stream_cfg *cfg);
+/* Each returns 0 if the caller may, -EACCES if not. */
+int may_produce(struct caller *c, const struct sf_inode *topic);
+int may_consume(struct caller *c, const struct sf_inode *topic);
+int may_topic(struct caller *c, const struct sf_inode *dir);
+int may_admin(struct caller *c, const struct sf_inode *dir);
+int may_blob(struct caller *c, const struct sf_inode *blob, int want);
+int may_open(struct caller *c, const struct sf_inode *in, int flags);
 /* Reply with an entry for in, adding one kernel reference. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in);
 

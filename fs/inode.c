@@ -29,7 +29,7 @@ int node_table_init(void)
 static void node_destroy(struct node *n)
 {
 	free(n->topic);
-	free(n->policy);
+	stream_cfg_free(n->stream);
 	free(n);
 }
 

@@ -275,13 +275,13 @@ static int set_size(struct caller *c, struct sf_inode *in, off_t size,
 		return -EISDIR;
 	if (!S_ISREG(in->mode))
 		return -EINVAL;
+	if (in->kind == SF_KIND_TOPIC)
+		return -EPERM;          /* topics are append-only */
 	if (!fi) {
-		int r = perm_check(c, in->mode, in->uid, in->gid, PERM_W);
+		int r = may_blob(c, in, PERM_W);
 		if (r < 0)
 			return r;
 	}
-	if (in->kind == SF_KIND_TOPIC)
-		return -EPERM;          /* topics are append-only */
 	if (in->kind == SF_KIND_NONE) {
 		if (size == 0)
 			return 0;
@@ -386,22 +386,36 @@ void ns_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- making inodes ---- */
 
+static void copy_xattr(struct store_batch *b, uint64_t from, uint64_t to,
+		       const char *name)
+{
+	char *v;
+	size_t len;
+	if (store_get_xattr(fs.store, from, name, &v, &len) == 0) {
+		store_put_xattr(b, to, name, v, len);
+		free(v);
+	}
+}
+
+/* A new stream starts with a copy of its parent's policies and ACEs. */
 static void copy_policies(struct store_batch *b, uint64_t from, uint64_t to)
 {
-	char name[64], *v;
-	size_t len;
+	char name[64];
 	for (int i = 0; sf_policy_names[i]; i++) {
 		snprintf(name, sizeof(name), SF_POLICY_PREFIX "%s",
 			 sf_policy_names[i]);
-		if (store_get_xattr(fs.store, from, name, &v, &len) == 0) {
-			store_put_xattr(b, to, name, v, len);
-			free(v);
-		}
+		copy_xattr(b, from, to, name);
+	}
+	for (int i = 0; i < STREAM_PERMS; i++) {
+		snprintf(name, sizeof(name), SF_POLICY_PREFIX "ace.%s",
+			 ace_perm_name(i));
+		copy_xattr(b, from, to, name);
 	}
 }
 
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
-	    mode_t mode, dev_t rdev, const char *target, struct sf_inode *out)
+	    mode_t mode, dev_t rdev, const char *target, bool topic,
+	    struct sf_inode *out)
 {
 	struct caller c;
 	struct sf_inode dir, *in = out;
@@ -411,7 +425,9 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r == 0 && target && strlen(target) > SYMLINK_MAX)
 		r = -ENAMETOOLONG;
 	if (r == 0)
-		r = get_dir(&c, parent, &dir, PERM_W | PERM_X);
+		r = get_dir(&c, parent, &dir, topic ? 0 : PERM_W | PERM_X);
+	if (r == 0 && topic)
+		r = may_topic(&c, &dir);
 	if (r == 0 && dir.nlink == 0)
 		r = -ENOENT;            /* removed while in use */
 	if (r == 0) {
@@ -457,7 +473,7 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
 			   const char *target)
 {
 	struct sf_inode in;
-	int r = ns_make(req, parent, name, mode, rdev, target, &in);
+	int r = ns_make(req, parent, name, mode, rdev, target, false, &in);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -491,8 +507,10 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi)
 {
 	struct sf_inode in;
+	/* A create for appending makes a topic: the stream's topic
+	 * permission decides, not only the directory's w bit. */
 	int r = ns_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL,
-			&in);
+			(fi->flags & O_APPEND) != 0, &in);
 	struct node *n = r == 0 ? node_get(in.ino) : NULL;
 	if (r == 0 && !n)
 		r = -ENOMEM;
@@ -520,6 +538,16 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 /* ---- removing names ---- */
+
+/* May the caller add or remove the entry of `in` in dir: a topic by the
+ * stream's topic permission, anything else by the directory's w and x. */
+static int may_change_entry(struct caller *c, const struct sf_inode *dir,
+			    const struct sf_inode *in)
+{
+	if (is_topic(in))
+		return may_topic(c, dir);
+	return perm_check(c, dir->mode, dir->uid, dir->gid, PERM_W | PERM_X);
+}
 
 /* Drop one link of in (already decremented by the caller); purge it now if
  * nothing refers to it, else mark it an orphan for later. Returns true if
@@ -559,11 +587,13 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	caller_init(&c, req);
 	int r = name_check(name);
 	if (r == 0)
-		r = get_dir(&c, parent, &dir, PERM_W | PERM_X);
+		r = get_dir(&c, parent, &dir, 0);
 	if (r == 0)
 		r = store_lookup(fs.store, parent, name, &ino);
 	if (r == 0)
 		r = store_get_inode(fs.store, ino, &in);
+	if (r == 0)
+		r = may_change_entry(&c, &dir, &in);
 	if (r == 0 && want_dir && !S_ISDIR(in.mode))
 		r = -ENOTDIR;
 	if (r == 0 && !want_dir && S_ISDIR(in.mode))
@@ -640,13 +670,17 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 	if (r == 0)
 		r = name_check(name) ? -ENAMETOOLONG : name_check(newname);
 	if (r == 0)
-		r = get_dir(&o->c, parent, &o->p, PERM_W | PERM_X);
+		r = get_dir(&o->c, parent, &o->p, 0);
 	if (r == 0)
-		r = get_dir(&o->c, newparent, &o->np, PERM_W | PERM_X);
+		r = get_dir(&o->c, newparent, &o->np, 0);
 	if (r == 0)
 		r = store_lookup(fs.store, parent, name, &o->src_ino);
 	if (r == 0)
 		r = store_get_inode(fs.store, o->src_ino, &o->src);
+	if (r == 0)
+		r = may_change_entry(&o->c, &o->p, &o->src);
+	if (r == 0)
+		r = may_change_entry(&o->c, &o->np, &o->src);
 	if (r == 0)
 		r = perm_sticky(&o->c, o->p.mode, o->p.uid, o->src.uid);
 	if (r < 0)
@@ -676,6 +710,8 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 		if (r == 0)
 			r = perm_sticky(&o->c, o->np.mode, o->np.uid,
 					o->dst.uid);
+		if (r == 0 && is_topic(&o->dst))
+			r = may_topic(&o->c, &o->np);
 	}
 	if (r == 0 && S_ISDIR(o->src.mode) && parent != newparent) {
 		r = check_not_below(newparent, o->src_ino);
@@ -904,26 +940,4 @@ void ns_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (r == 0 && mask != F_OK)
 		r = perm_check(&c, in.mode, in.uid, in.gid, mask & 7);
 	fuse_reply_err(req, -r);
-}
-
-int ns_policy(uint64_t dir, struct sf_policy *out)
-{
-	struct node *n = node_find(dir);
-	if (n && n->policy) {
-		*out = *n->policy;
-		return 0;
-	}
-	int r = store_get_policy(fs.store, dir, out);
-	if (r == 0 && n && (n->policy = malloc(sizeof(*out))))
-		*n->policy = *out;
-	return r;
-}
-
-void ns_policy_changed(uint64_t dir)
-{
-	struct node *n = node_find(dir);
-	if (n) {
-		free(n->policy);
-		n->policy = NULL;
-	}
 }

@@ -21,6 +21,24 @@ static bool is_ours(const char *name)
 	return strncmp(name, SF_POLICY_PREFIX, PREFIX_LEN) == 0;
 }
 
+/* The permission an "ace.PERM" name sets on in, or -EINVAL if it is no
+ * permission of that kind of object (stream perms on directories, blob
+ * perms on files that are not topics). */
+static int ace_perm_of(const struct sf_inode *in, const char *sub)
+{
+	if (strncmp(sub, "ace.", 4) != 0)
+		return -ENOENT;
+	int perm = ace_perm_lookup(sub + 4, strlen(sub + 4));
+	if (perm < 0)
+		return -EINVAL;
+	int obj = ace_perm_object(perm);
+	if (S_ISDIR(in->mode) && obj == ACE_OBJ_STREAM)
+		return perm;
+	if (S_ISREG(in->mode) && !is_topic(in) && obj == ACE_OBJ_BLOB)
+		return perm;
+	return -EINVAL;
+}
+
 static bool is_policy(const char *sub)
 {
 	for (int i = 0; sf_policy_names[i]; i++)
@@ -98,6 +116,22 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 		     size_t cap)
 {
+	if (strncmp(sub, "ace.", 4) == 0) {
+		char *v;
+		size_t len;
+		if (ace_perm_of(in, sub) < 0)
+			return -ENODATA;
+		char name[64];
+		snprintf(name, sizeof(name), SF_POLICY_PREFIX "%s", sub);
+		int r = store_get_xattr(fs.store, in->ino, name, &v, &len);
+		if (r < 0)
+			return r;
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(buf, v, len);
+		free(v);
+		return (int)len;
+	}
 	if (strcmp(sub, "kind") == 0) {
 		if (!S_ISREG(in->mode) || in->kind == SF_KIND_NONE)
 			return -ENODATA;
@@ -124,12 +158,14 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct caller c;
 	struct sf_inode in;
-	char buf[512];
+	char buf[ACE_MAX_LEN * 4];      /* an expression in canonical form */
 	caller_init(&c, req);
 	int r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -ENODATA;
-	if (r == 0)
+	if (r == 0 && is_topic(&in) && is_ours(name))
+		r = may_consume(&c, &in);       /* info and seek: reading */
+	else if (r == 0)
 		r = perm_check(&c, in.mode, in.uid, in.gid, PERM_R);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -177,11 +213,14 @@ static int push_name(struct namelist *l, const char *name, size_t len)
 	return 0;
 }
 
-/* Stored names, except ours: those are listed by what the inode is. */
+/* Stored names, except ours: those are listed by what the inode is (but
+ * the ACEs that are set are stored names). */
 static int add_stored(const char *name, size_t len, void *arg)
 {
 	if (len >= PREFIX_LEN && memcmp(name, SF_POLICY_PREFIX,
-					PREFIX_LEN) == 0)
+					PREFIX_LEN) == 0 &&
+	    !(len > PREFIX_LEN + 4 &&
+	      memcmp(name + PREFIX_LEN, "ace.", 4) == 0))
 		return 0;
 	return push_name(arg, name, len);
 }
@@ -233,11 +272,19 @@ static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
 			kind = k;
 	if (!S_ISREG(in->mode) || kind == 0)
 		return -EINVAL;
+	struct sf_inode dir;
 	int r = perm_check(c, in->mode, in->uid, in->gid, PERM_W);
 	if (r < 0 || in->kind == kind)
 		return r;
 	if (in->kind != SF_KIND_NONE)
 		return -EPERM;          /* a kind never changes */
+	if (kind == SF_KIND_TOPIC) {
+		r = store_get_inode(fs.store, in->parent, &dir);
+		if (r == 0)
+			r = may_topic(c, &dir);
+		if (r < 0)
+			return r;
+	}
 	in->kind = kind;
 	touch_ctime(in);
 	return inode_save(in);
@@ -251,9 +298,9 @@ static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
 	char canon[64];
 	if (!S_ISDIR(in->mode))
 		return -EINVAL;
-	if (perm_owner(c, in->uid) < 0)
-		return -EACCES;         /* admin falls back to the owner */
-	int r = ns_policy(in->ino, &p);
+	int r = may_admin(c, in);
+	if (r == 0)
+		r = ns_policy(in->ino, &p);
 	if (r == 0 && val)
 		r = policy_parse(sub, val, len, &p);
 	if (r < 0)
@@ -273,10 +320,54 @@ static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
 	return r;
 }
 
+/* Set (val != NULL) or remove an ACE.  A stream's need its admin
+ * permission, a blob's its owner (or root). */
+static int set_ace(struct caller *c, struct sf_inode *in, int perm,
+		   const char *name, const char *val, size_t len)
+{
+	int r = S_ISDIR(in->mode) ? may_admin(c, in)
+				  : (perm_owner(c, in->uid) < 0 ? -EACCES : 0);
+	ace_t *ace = NULL;
+	char *canon = NULL;
+	ace_error_t err;
+	if (r == 0 && val && ace_parse(val, len, &ace, &err) < 0)
+		r = -EINVAL;
+	if (r == 0 && ace && ace_to_text(ace, ACE_TEXT_NUMERIC, &canon) < 0)
+		r = -ENOMEM;
+	ace_free(ace);
+	if (r == 0 && !val) {
+		char *old;
+		size_t olen;
+		r = store_get_xattr(fs.store, in->ino, name, &old, &olen);
+		if (r == 0)
+			free(old);
+	}
+	if (r == 0) {
+		struct store_batch *b = store_batch_new();
+		if (canon)
+			store_put_xattr(b, in->ino, name, canon, strlen(canon));
+		else
+			store_del_xattr(b, in->ino, name);
+		touch_ctime(in);
+		store_put_inode(b, in);
+		r = store_commit(fs.store, b, false);
+		store_batch_free(b);
+		ns_policy_changed(in->ino);
+	}
+	free(canon);
+	(void)perm;
+	return r;
+}
+
 static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
 		    const char *val, size_t len)
 {
 	const char *sub = name + PREFIX_LEN;
+	int perm = ace_perm_of(in, sub);
+	if (perm >= 0)
+		return set_ace(c, in, perm, name, val, len);
+	if (perm == -EINVAL)
+		return -EINVAL;
 	if (strcmp(sub, "kind") == 0)
 		return set_kind(c, in, val, len);
 	if (is_policy(sub))
@@ -348,7 +439,12 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
 		const char *sub = name + PREFIX_LEN;
-		if (is_policy(sub))
+		int perm = ace_perm_of(&in, sub);
+		if (perm >= 0)
+			r = set_ace(&c, &in, perm, name, NULL, 0);
+		else if (perm == -EINVAL)
+			r = -ENODATA;
+		else if (is_policy(sub))
 			r = set_policy(&c, &in, sub, name, NULL, 0);
 		else if (strcmp(sub, "kind") == 0 || strcmp(sub, "info") == 0)
 			r = -EPERM;
