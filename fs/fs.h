@@ -193,6 +193,12 @@ void notify_stop(void);
 void notify_pollers(struct node *n);
 void notify_queue(struct fuse_pollhandle *ph);
 
+/* ---- group_commit.c: durability=batch ---- */
+int group_commit_start(void);
+void group_commit_stop(void);
+/* An append under durability=batch waits for the next group sync. */
+void group_commit_mark(void);
+
 /* Store helpers used across files. */
 int inode_save(const struct sf_inode *in);
 void touch_ctime(struct sf_inode *in);

@@ -246,6 +246,8 @@ int main(int argc, char **argv)
 		goto out_signals;
 	if (notify_start(fs.se) < 0)
 		goto out_unmount;
+	if (group_commit_start() < 0)
+		goto out_notify;
 	if (status_fd >= 0) {
 		detach_finish(status_fd, datadir);
 		status_fd = -1;
@@ -260,6 +262,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop(fs.se);
 	}
 	ret = ret != 0;
+	group_commit_stop();
+out_notify:
 	notify_stop();
 out_unmount:
 	fuse_session_unmount(fs.se);

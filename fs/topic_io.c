@@ -57,6 +57,8 @@ static int append(struct handle *h, const struct sf_inode *in,
 	int r = store_topic_append(fs.store, in->ino, in->parent, t, iov,
 				   iovcnt, len, nmsgs,
 				   p->durability == SF_DUR_ALWAYS);
+	if (r == 0 && p->durability == SF_DUR_BATCH)
+		group_commit_mark();
 	if (r == 0)
 		notify_pollers(h->node);
 	return r;
