@@ -114,6 +114,37 @@ def test_times_advance(mount):
     assert st.st_ctime_ns > dir_m
 
 
+def test_large_directory_listing_and_rm_rf(mount):
+    # rm -rf deletes while it reads the directory: listing positions must
+    # survive removals, or entries are skipped and rmdir fails.
+    d = mount.mnt + "/big"
+    os.mkdir(d)
+    sh("cd %s && seq -w 1 3000 | xargs touch && mkdir sub && "
+       "for i in 1 2 3; do echo $i >> topic$i; done" % d)
+    names = os.listdir(d)
+    assert len(names) == 3004 == len(set(names))
+    assert sh("ls %s | wc -l" % d).stdout.strip() == "3004"
+    assert sh("find %s -type f | wc -l" % d).stdout.strip() == "3003"
+    sh("rm -rf %s" % d)
+    assert os.listdir(mount.mnt) == []
+
+
+def test_readdir_agrees_with_stat(mount):
+    m = mount.mnt
+    sh("mkdir {m}/d && echo t >> {m}/t && echo b > {m}/b && ln -s b {m}/l"
+       .format(m=m))
+    entries = {e.name: e for e in os.scandir(m)}
+    assert sorted(entries) == ["b", "d", "l", "t"]
+    for name, e in entries.items():
+        st = os.lstat(os.path.join(m, name))
+        assert e.inode() == st.st_ino, name
+        assert e.is_dir(follow_symlinks=False) == stat.S_ISDIR(st.st_mode)
+        assert e.is_symlink() == stat.S_ISLNK(st.st_mode)
+        assert e.is_file(follow_symlinks=False) == stat.S_ISREG(st.st_mode)
+    assert sorted(sh("ls -a %s" % m).stdout.split()) == \
+        [".", "..", "b", "d", "l", "t"]
+
+
 # ---------------------------------------------------------------- mv
 
 def test_mv_topic_within_and_across_streams_keeps_data_and_offsets(mount):
@@ -330,6 +361,11 @@ def test_permission_bits_are_enforced(mount, other_user):
     sh("echo secret > %s/private && chmod 600 %s/private" % (m, m))
     sh("echo x >> %s/topic && chmod 644 %s/topic" % (m, m))
     assert other_user.call("open(%r).read()" % (m + "/private")) == "EACCES"
+    assert other_user.call("assert not os.access(%r, os.R_OK)"
+                           % (m + "/private")) == "OK"
+    assert other_user.call("assert os.access(%r, os.R_OK) and "
+                           "not os.access(%r, os.W_OK)"
+                           % (m + "/topic", m + "/topic")) == "OK"
     assert other_user.call("open(%r).read()" % (m + "/topic")) == "OK"
     assert other_user.call("os.open(%r, os.O_WRONLY|os.O_APPEND)"
                            % (m + "/topic")) == "EACCES"
