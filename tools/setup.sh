@@ -51,7 +51,11 @@ install_missing() {
 }
 
 build() {
-	if [ ! -f "$BUILD/build.ninja" ]; then
+	if [ -f "$BUILD/build.ninja" ]; then
+		:
+	elif [ -d "$BUILD/meson-private" ]; then
+		meson setup --wipe "$BUILD" "$REPO"     # an earlier setup failed
+	else
 		meson setup "$BUILD" "$REPO"
 	fi
 	meson compile -C "$BUILD"
@@ -83,7 +87,8 @@ unmount_under() {
 
 cmd_mount() {
 	local mnt=${1:-/mnt/streamfs}
-	local data=${STREAMFS_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/streamfs}
+	local home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+	local data=${STREAMFS_DATA:-${XDG_DATA_HOME:-$home/.local/share}/streamfs}
 	local daemon=$BUILD/fs/streamfs i
 
 	install_missing
