@@ -87,6 +87,18 @@ int sfs_set(const char *path, const char *name, const char *value)
 	return 0;
 }
 
+int sfs_remove(const char *path, const char *name)
+{
+	char full[XATTR_NAME_MAX + 1];
+	int rc = full_name(full, name);
+
+	if (rc)
+		return rc;
+	if (removexattr(path, full) < 0)
+		return neg_errno();
+	return 0;
+}
+
 int sfs_check_stream(const char *dir)
 {
 	struct statfs sf;

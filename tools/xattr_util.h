@@ -23,6 +23,10 @@ int sfs_get_word(const char *path, const char *name, char **value);
  * -EPERM for a change it does not allow). */
 int sfs_set(const char *path, const char *name, const char *value);
 
+/* Remove attribute SFS_XATTR_PREFIX NAME of PATH.  Returns 0 or -errno
+ * (-ENODATA when it was not set). */
+int sfs_remove(const char *path, const char *name);
+
 /* Check that directory DIR is a stream of a streamfs mount: a FUSE file
  * system whose directories answer the policy attributes.  Returns 0,
  * -ENOTSUP when it is not, or the -errno of reaching DIR. */
