@@ -585,13 +585,15 @@ static int parse_set(struct job *job, const char *arg)
 			status = TOOL_FAIL;
 			break;
 		}
-		/* Names are replaced by ids here, and an id can be longer
-		 * than the name: the daemon takes at most ACE_MAX_LEN. */
+		/* The stored form can be longer than what was typed (ids
+		 * for names, a space each side of every operator), and the
+		 * daemon parses it again: it must fit ACE_MAX_LEN too. */
 		if (strlen(text) > ACE_MAX_LEN) {
 			tool_error(NULL, "the expression for %s is %zu bytes "
-				   "once names are replaced by ids, over the "
-				   "limit of %d", ace_perm_name(p),
-				   strlen(text), ACE_MAX_LEN);
+				   "in its stored form (ids, spaces around "
+				   "operators), over the limit of %d",
+				   ace_perm_name(p), strlen(text),
+				   ACE_MAX_LEN);
 			free(text);
 			status = TOOL_USAGE;
 			break;
