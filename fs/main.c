@@ -183,41 +183,42 @@ static int resolve_paths(struct settings *s, char **datadir, char **mnt)
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts co;
+	struct fuse_cmdline_opts co = { 0 };
 	struct settings s = { 0 };
 	char *datadir = NULL, *mnt = NULL, err[512] = "";
 	int ret = 1, status_fd = -1;
 
 	if (fuse_opt_parse(&args, &s, option_spec, option_proc) < 0)
-		return 1;
+		goto out;
 	if (s.npos > 0)
 		fuse_opt_add_arg(&args, s.pos[s.npos - 1]);
 	if (fuse_parse_cmdline(&args, &co) != 0)
-		return 1;
-	if (co.show_help) {
-		usage(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
-		return 0;
-	}
-	if (co.show_version) {
-		printf("streamfs %s\n", PACKAGE_VERSION);
-		fuse_lowlevel_version();
-		return 0;
+		goto out;
+	if (co.show_help || co.show_version) {
+		if (co.show_help) {
+			usage(argv[0]);
+			fuse_cmdline_help();
+			fuse_lowlevel_help();
+		} else {
+			printf("streamfs %s\n", PACKAGE_VERSION);
+			fuse_lowlevel_version();
+		}
+		ret = 0;
+		goto out;
 	}
 	if (s.npos == 0) {
 		fprintf(stderr, "streamfs: no mount point given (see "
 			"--help)\n");
-		return 1;
+		goto out;
 	}
 	fs.reserve = DEFAULT_RESERVE;
 	if (s.reserve && parse_size(s.reserve, &fs.reserve) < 0) {
 		fprintf(stderr, "streamfs: invalid reserve=%s\n", s.reserve);
-		return 1;
+		goto out;
 	}
 	fs.multithread = s.threads;
 	if (resolve_paths(&s, &datadir, &mnt) < 0)
-		return 1;
+		goto out;
 
 	char fsname[PATH_MAX + 64];
 	snprintf(fsname, sizeof(fsname), "-osubtype=streamfs,fsname=%s",

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,24 +180,52 @@ int topic_flush(struct handle *h, const struct sf_inode *in)
 	return r;
 }
 
+/* Each serving thread keeps one read buffer; a worker thread that exits
+ * (libfuse's pool shrinks) frees its own. */
+static pthread_key_t rb_key;
+static pthread_once_t rb_once = PTHREAD_ONCE_INIT;
+
+static void rb_destroy(void *p)
+{
+	store_readbuf_free(p);
+	free(p);
+}
+
+static void rb_key_init(void)
+{
+	pthread_key_create(&rb_key, rb_destroy);
+}
+
+static struct sf_readbuf *thread_readbuf(void)
+{
+	pthread_once(&rb_once, rb_key_init);
+	struct sf_readbuf *rb = pthread_getspecific(rb_key);
+	if (!rb && (rb = calloc(1, sizeof(*rb))) &&
+	    pthread_setspecific(rb_key, rb) != 0) {
+		free(rb);
+		rb = NULL;
+	}
+	return rb;
+}
+
 void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
-	static __thread struct sf_readbuf rb;
+	struct sf_readbuf *rb = thread_readbuf();
 	struct sf_topic *t = topic_state(h->node);
-	int r = t ? store_topic_read(fs.store, h->node->ino, t, (uint64_t)off,
-				     size, &rb) : -EIO;
+	int r = t && rb ? store_topic_read(fs.store, h->node->ino, t,
+					   (uint64_t)off, size, rb) : -EIO;
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	h->rpos = (uint64_t)off + rb.bytes;
-	if (rb.iovcnt == 0)
+	h->rpos = (uint64_t)off + rb->bytes;
+	if (rb->iovcnt == 0)
 		fuse_reply_buf(req, NULL, 0);
 	else
-		fuse_reply_iov(req, rb.iov, rb.iovcnt);
+		fuse_reply_iov(req, rb->iov, rb->iovcnt);
 	/* Do not let one huge read pin a huge buffer. */
-	if (rb.cap > (8u << 20))
-		store_readbuf_free(&rb);
+	if (rb->cap > (8u << 20))
+		store_readbuf_free(rb);
 }
 
 int topic_poll(struct handle *h, struct fuse_pollhandle *ph)
