@@ -396,6 +396,13 @@ def _eff_blob(content):
     return check
 
 
+def _eff_first_write(b, a, data, ident):
+    e = a["S/e"]
+    return (_expect(e["data"] == b"w0\n", "S/e holds %r" % e["data"])
+            or _expect(e["xattrs"].get(PFX + "kind") == b"blob",
+                       "S/e kind %r" % e["xattrs"].get(PFX + "kind")))
+
+
 def _eff_blob_read(b, a, data, ident):
     return (_expect(data == b"blob0\n", "read %r" % data)
             or _same(b, a, data, ident))
@@ -454,6 +461,11 @@ OPS = [
        lambda m: m.dir(X) and m.write(), _eff_blob(b"XYob0\n")),
     Op("blob-truncate", ("write",), "os.truncate(c + '/S/b', 2)",
        lambda m: m.dir(X) and m.write(), _eff_blob(b"bl")),
+    # The empty file e carries the blob expressions too: its first write
+    # without O_APPEND makes it a blob.
+    Op("blob-first-write", ("write",),
+       _WRITE % ("/S/e", "os.O_WRONLY", "os.write(fd, b'w0\\n')"),
+       lambda m: m.dir(X) and m.write(), _eff_first_write),
     # Listings follow the directory's mode bits only, whatever the ACEs.
     Op("list", (), "return '\\n'.join(sorted(os.listdir(c + '/S'))).encode()",
        lambda m: m.dir(R), _eff_list),
@@ -513,8 +525,9 @@ def build_cell(container, variant, aces):
         os.chown(c + "/S/" + f, fuid, fgid)
         os.chmod(c + "/S/" + f, fmode)
     for perm, text in aces.items():
-        target = c + "/S/b" if perm in BLOB_PERMS else c + "/S"
-        os.setxattr(target, ACE + perm, text.encode())
+        for target in ((c + "/S/b", c + "/S/e") if perm in BLOB_PERMS
+                       else (c + "/S",)):
+            os.setxattr(target, ACE + perm, text.encode())
     dmode, duid, dgid = variant.dir
     os.chown(c + "/S", duid, dgid)
     os.chmod(c + "/S", dmode)
@@ -568,6 +581,7 @@ def diff(before, after):
             fields = [f for f in set(before[k]) | set(after[k])
                       if before[k].get(f) != after[k].get(f)]
             out.append("%s: %s" % (k or ".", ", ".join(
+                ("%s changed" % f) if f in ("mtime", "ctime") else
                 "%s %r -> %r" % (f, before[k].get(f), after[k].get(f))
                 for f in sorted(fields))))
     return "; ".join(out)
@@ -616,3 +630,22 @@ def describe(op, variant, aces, ident):
     ace = ",".join("%s=%s" % kv for kv in sorted(aces.items())) or "no ACE"
     return "%-13s mode=%-6s %-45s as %s" % (op.name, variant.label, ace,
                                             ident.label)
+
+
+def run_argv(ident, argv, timeout=60):
+    """Run a program as ident; the CompletedProcess (text)."""
+    return subprocess.run(ident.argv(argv), capture_output=True, text=True,
+                          timeout=timeout, cwd="/",
+                          env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def kind_of(path):
+    try:
+        return os.getxattr(path, PFX + "kind").decode()
+    except OSError:
+        return None
