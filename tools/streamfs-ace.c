@@ -15,9 +15,10 @@
  * sent the canonical numeric text it stores.
  *
  * Caveat: changes to several paths (or several permissions of one path) are
- * separate attribute writes, not one transaction.  A failure part way (say
- * EACCES on the third path) leaves the earlier paths changed; the error line
- * names the path where it stopped.
+ * separate attribute writes, not one transaction.  A refusal by the daemon
+ * (say EACCES on the third path) stops the rest of that path's list, but
+ * the other paths are still changed, as chmod goes on after a failure; the
+ * error line names the path that was refused.
  */
 #include "ace.h"
 #include "tool.h"
