@@ -470,3 +470,16 @@ def test_non_owner_without_admin_gets_a_clear_error(mount, other_user):
                          "admin": "u:0"}
     r = other_user.run([ACE, "produce=p", s])
     assert "permission denied (needs admin)" in fails(r, 1)
+
+
+@allow_other
+def test_a_refused_path_does_not_stop_the_others(mount, other_user):
+    mine = stream(mount, "mine")
+    theirs = stream(mount, "theirs")
+    ace("admin=u:%d" % OTHER_UID, mine)
+    r = other_user.run([ACE, "consume=p,produce=p", theirs, mine])
+    assert fails(r, 1) == "streamfs-ace: %s: permission denied (needs " \
+                          "admin)" % theirs
+    assert stored(theirs) == {}
+    assert stored(mine) == {"admin": "u:%d" % OTHER_UID, "consume": "p",
+                            "produce": "p"}
