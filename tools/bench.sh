@@ -107,8 +107,7 @@ cleanup() {
 	if [ $KEEP = 0 ] && [ -d "$BASE" ]; then
 		[ -d "$BASE/plain/e-stream" ] &&
 			log "removing the data folders (a million plain files take minutes)"
-		rm -rf "$BASE/plain" "$BASE/sfs-data" "$BASE/sfs-mnt" "$BASE/pt-mnt" \
-		       "$BASE/e-data" "$BASE/e-mnt" "$BASE/redis"
+		rm -rf --one-file-system "$BASE"/plain "$BASE"/*-data "$BASE"/*-mnt "$BASE/redis"
 	fi
 }
 trap cleanup EXIT
@@ -228,32 +227,44 @@ bench_once() {
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
 
-# measure KEY SYSTEM UNIT SETUP CMD...: REPS runs of the pattern; before each,
-# SETUP (a shell function name or ":") runs with the path as argument. The
-# median of UNIT (msgs_per_s or mb_per_s) goes to V[KEY:SYSTEM].
-measure() {
-	local key=$1 sys=$2 unit=$3 setup=$4 r out vals=""
-	shift 4
-	for ((r = 1; r <= REPS; r++)); do
-		$setup "${@: -1}"
-		out=$(bench_once "$sys" "$@") || { V[$key:$sys]=FAIL; return 1; }
-		vals+="$(field "$out" "$unit")"$'\n'
-	done
+declare -A RUNS   # RUNS[pattern:system] = the figures of each run, one a line
+declare -A DIR    # DIR[system] = the directory it is measured in ("" = absent)
+
+# finish KEY SYSTEM UNIT: V[KEY:SYSTEM] = the median of its runs (FAIL when
+# any run failed), and the runs in the log.
+finish() {
+	local key=$1 sys=$2 unit=$3 vals=${RUNS[$1:$2]:-}
+	[ "${V[$key:$sys]:-}" = FAIL ] && return
+	[ -n "$vals" ] || return
 	V[$key:$sys]=$(printf '%s' "$vals" | median)
 	log "  $key $sys: ${V[$key:$sys]} ${unit/_per_s//s} (runs: $(printf '%s' "$vals" | tr '\n' ' '))"
 }
 
-rm_file() { rm -f "$1"; }
-drop_for_read() { drop_caches; }
+# one_run KEY SYSTEM UNIT PATTERN-ARGS...: one run; its UNIT joins RUNS.
+one_run() {
+	local key=$1 sys=$2 unit=$3 out
+	shift 3
+	if out=$(bench_once "$sys" "$@"); then
+		RUNS[$key:$sys]+="$(field "$out" "$unit")"$'\n'
+	else
+		V[$key:$sys]=FAIL
+	fi
+}
+
+# rotated R: SYSTEMS starting at position R, so no system always runs first
+# (the load of a shared machine drifts; every round measures all systems).
+rotated() {
+	local n=${#SYSTEMS[@]} i
+	for ((i = 0; i < n; i++)); do echo "${SYSTEMS[(i + $1) % n]}"; done
+}
 
 # ---------------------------------------------------------------------------
 # Set-up: directories, the measuring program, passthrough_ll, streamfs
 # ---------------------------------------------------------------------------
 mkdir -p "$BASE" "$LOGDIR"
 clean_stale
-rm -rf "$BASE/plain" "$BASE/sfs-data" "$BASE/sfs-mnt" "$BASE/pt-mnt" \
-       "$BASE/e-data" "$BASE/e-mnt" "$BASE/redis"
-mkdir -p "$BASE/plain" "$BASE/sfs-data" "$BASE/sfs-mnt" "$BASE/pt-mnt"
+rm -rf --one-file-system "$BASE"/plain "$BASE"/*-data "$BASE"/*-mnt "$BASE/redis"
+mkdir -p "$BASE/plain"
 : > "$RAW"
 : > "$LOGDIR/build.log"
 log "data folders under $BASE ($(df -P "$BASE" | awk 'NR==2 {print $1}'), $(findmnt -n -o FSTYPE --target "$BASE"))"
@@ -309,84 +320,98 @@ fi
 SYSTEMS=(native pt_s pt_mt blob topic topic_mt)
 
 # ---------------------------------------------------------------------------
-# (a), (b), (c) on one mounted (or plain) directory
+# (a)-(d): every system mounted at once, measured round by round
 # ---------------------------------------------------------------------------
-# write_patterns DIR SYSTEM MODE: MODE is append or trunc (blob)
-write_patterns() {
-	local dir=$1 sys=$2 mode=$3 blob=""
-	[ "$mode" = trunc ] && blob=--blob
-	case $SKIP in *" a "*) ;; *)
-		measure a "$sys" msgs_per_s rm_file write -m "$mode" -n $A_N "$dir/a-$sys" ;;
-	esac
-	rm -f "$dir/a-$sys"
-	case $SKIP in *" b "*) ;; *)
-		measure b "$sys" mb_per_s rm_file batch -m "$mode" -b $B_BYTES "$dir/b-$sys" ;;
-	esac
-	rm -f "$dir/b-$sys"
-	case $SKIP in *" c "*) ;; *)
-		measure c "$sys" msgs_per_s rm_file echo $blob -n $C_N "$dir/c-$sys" ;;
-	esac
-	rm -f "$dir/c-$sys"
-}
-
-# read_pattern DIR SYSTEM FILE
-read_pattern() {
-	case $SKIP in *" d "*) return 0 ;; esac
-	measure d "$2" mb_per_s drop_for_read read "$1/$3"
-}
-
-# native
-log "native: $BASE/plain"
-write_patterns "$BASE/plain" native append
-case $SKIP in *" d "*) ;; *)
-	log "writing the ${D_BYTES} read file (plain)"
-	bench_once native-fill batch -b $D_BYTES "$BASE/plain/d-read" > /dev/null
-	read_pattern "$BASE/plain" native d-read ;;
-esac
-
-# passthrough_ll over the plain directory, -s and multithreaded
+DIR[native]=$BASE/plain
+declare -A MPIDS   # system -> daemon pid
+declare -A MNTS    # system -> mount point
 if [ -n "$PT" ]; then
 	for sys in pt_s pt_mt; do
 		flags=""; label=multithreaded
 		[ $sys = pt_s ] && { flags=-s; label="-s (single-threaded)"; }
-		log "passthrough_ll $label: $BASE/pt-mnt (source $BASE/plain)"
-		if mount_fs "$sys" "$BASE/pt-mnt" "$PT" -f $flags -o source="$BASE/plain" "$BASE/pt-mnt"; then
-			pid=$MPID
-			write_patterns "$BASE/pt-mnt" $sys append
-			read_pattern "$BASE/pt-mnt" $sys d-read
-			umount_fs "$BASE/pt-mnt" "$pid"
+		mnt=$BASE/$sys-mnt
+		log "passthrough_ll $label: $mnt (source $BASE/plain)"
+		if mount_fs "$sys" "$mnt" "$PT" -f $flags -o source="$BASE/plain" "$mnt"; then
+			DIR[$sys]=$mnt MPIDS[$sys]=$MPID MNTS[$sys]=$mnt
 		else
 			warn "passthrough_ll $label did not mount"
 		fi
 	done
 fi
-rm -f "$BASE/plain/d-read"
-
-# streamfs, default mode then -o threads, on one data folder
 if [ -n "$SFS" ]; then
-	for mode in default threads; do
-		opts=(); sys=topic
-		[ $mode = threads ] && { opts=(-o threads); sys=topic_mt; }
-		log "streamfs ($mode): $BASE/sfs-mnt (data $BASE/sfs-data)"
-		if ! mount_fs "streamfs-$mode" "$BASE/sfs-mnt" "$SFS" -f "${opts[@]}" "$BASE/sfs-data" "$BASE/sfs-mnt"; then
-			warn "streamfs ($mode) did not mount: $SFS -f ${opts[*]} $BASE/sfs-data $BASE/sfs-mnt (log $LOGDIR/streamfs-$mode.log)"
+	for sys in topic topic_mt; do
+		opts=(); label=default data=$BASE/sfs-data mnt=$BASE/sfs-mnt
+		[ $sys = topic_mt ] && { opts=(-o threads); label="-o threads"
+			data=$BASE/sfs-mt-data mnt=$BASE/sfs-mt-mnt; }
+		mkdir -p "$data"
+		log "streamfs ($label): $mnt (data $data)"
+		if ! mount_fs "streamfs-$sys" "$mnt" "$SFS" -f "${opts[@]}" "$data" "$mnt"; then
+			warn "streamfs ($label) did not mount: $SFS -f ${opts[*]} $data $mnt (log $LOGDIR/streamfs-$sys.log)"
 			continue
 		fi
-		pid=$MPID
-		mkdir -p "$BASE/sfs-mnt/bench" || warn "streamfs ($mode): mkdir of a stream failed"
-		[ $mode = default ] && write_patterns "$BASE/sfs-mnt/bench" blob trunc
-		write_patterns "$BASE/sfs-mnt/bench" $sys append
-		case $SKIP in *" d "*) ;; *)
-			if [ ! -e "$BASE/sfs-mnt/bench/d-read" ]; then
-				log "writing the ${D_BYTES} read topic (64 KiB appends)"
-				bench_once topic-fill batch -b $D_BYTES "$BASE/sfs-mnt/bench/d-read" > /dev/null
-			fi
-			read_pattern "$BASE/sfs-mnt/bench" $sys d-read ;;
-		esac
-		log "streamfs ($mode) peak RSS after (a)-(d): $(awk '/VmHWM/ {print $2, $3}' /proc/"$pid"/status 2>/dev/null)"
-		umount_fs "$BASE/sfs-mnt" "$pid"
+		MPIDS[$sys]=$MPID MNTS[$sys]=$mnt
+		if mkdir -p "$mnt/bench"; then
+			DIR[$sys]=$mnt/bench
+			[ $sys = topic ] && DIR[blob]=$mnt/bench
+		else
+			warn "streamfs ($label): mkdir $mnt/bench (a stream) failed"
+		fi
 	done
 fi
+
+# args_for KEY SYSTEM: the measuring program's arguments, in ARGS.
+args_for() {
+	local key=$1 sys=$2 dir=${DIR[$2]} mode=append blob=()
+	[ $sys = blob ] && { mode=trunc; blob=(--blob); }
+	case $key in
+	a) ARGS=(write -m $mode -n $A_N "$dir/a-$sys") ;;
+	b) ARGS=(batch -m $mode -b $B_BYTES "$dir/b-$sys") ;;
+	c) ARGS=(echo "${blob[@]}" -n $C_N "$dir/c-$sys") ;;
+	d) ARGS=(read "$dir/d-read") ;;
+	esac
+}
+
+for key in a b c d; do
+	case $SKIP in *" $key "*) continue ;; esac
+	unit=msgs_per_s
+	case $key in b|d) unit=mb_per_s ;; esac
+	if [ $key = d ]; then
+		log "writing the ${D_BYTES} read file (plain) and topics (64 KiB appends)"
+		bench_once native-fill batch -b $D_BYTES "$BASE/plain/d-read" > /dev/null
+		for sys in topic topic_mt; do
+			[ -n "${DIR[$sys]:-}" ] &&
+				{ bench_once $sys-fill batch -b $D_BYTES "${DIR[$sys]}/d-read" > /dev/null ||
+				  V[d:$sys]=FAIL; }
+		done
+	fi
+	log "pattern ($key), $REPS round(s)"
+	for ((r = 0; r < REPS; r++)); do
+		for sys in $(rotated $r); do
+			[ -n "${DIR[$sys]:-}" ] || continue
+			[ "${V[$key:$sys]:-}" = FAIL ] && continue
+			[ $key = d ] && [ $sys = blob ] && continue
+			args_for $key $sys
+			if [ $key = d ]; then
+				drop_caches
+			else
+				rm -f "${ARGS[-1]}"
+			fi
+			one_run $key $sys $unit "${ARGS[@]}"
+			[ $key = d ] || rm -f "${ARGS[-1]}"
+		done
+	done
+	for sys in "${SYSTEMS[@]}"; do finish $key $sys $unit; done
+done
+
+for sys in pt_s pt_mt topic topic_mt; do
+	[ -n "${MPIDS[$sys]:-}" ] || continue
+	case $sys in topic*)
+		log "streamfs $sys: peak RSS after (a)-(d) $(awk '/VmHWM/ {print $2, $3}' /proc/"${MPIDS[$sys]}"/status 2>/dev/null)" ;;
+	esac
+	kill -0 "${MPIDS[$sys]}" 2>/dev/null || warn "$sys: the daemon (pid ${MPIDS[$sys]}) had exited before unmount"
+	umount_fs "${MNTS[$sys]}" "${MPIDS[$sys]}"
+done
+rm -f "$BASE/plain/d-read"
 
 # ---------------------------------------------------------------------------
 # (e) one stream with many topics (fresh mount, so VmHWM is this part's own)
