@@ -325,12 +325,15 @@ class Op:
     directory; return bytes to report data), the permissions it needs, the
     model's decision, and the effect an allowed run must have."""
 
-    def __init__(self, name, perms, body, allowed, effect):
+    def __init__(self, name, perms, body, allowed, effect, no_cross=()):
         self.name = name
         self.perms = perms
         self.body = body
         self.allowed = allowed
         self.effect = effect
+        # Permissions whose bearing on the operation the contract leaves
+        # open: the matrix sets no expression of theirs for it.
+        self.no_cross = no_cross
 
 
 def _same(before, after, data, ident):
@@ -363,6 +366,13 @@ def _eff_create(b, a, data, ident):
 def _eff_become(b, a, data, ident):
     e = a["S/e"]
     return (_expect(e["data"] == b"e0\n", "S/e holds %r" % e["data"])
+            or _expect(e["xattrs"].get(PFX + "kind") == b"topic",
+                       "S/e kind %r" % e["xattrs"].get(PFX + "kind")))
+
+
+def _eff_kind(b, a, data, ident):
+    e = a["S/e"]
+    return (_expect(e["data"] == b"", "S/e holds %r" % e["data"])
             or _expect(e["xattrs"].get(PFX + "kind") == b"topic",
                        "S/e kind %r" % e["xattrs"].get(PFX + "kind")))
 
@@ -437,6 +447,12 @@ OPS = [
     Op("first-append", ("topic", "produce"),
        _WRITE % ("/S/e", "os.O_WRONLY | os.O_APPEND", "os.write(fd, b'e0\\n')"),
        lambda m: m.dir(X) and m.topic() and m.produce(), _eff_become),
+    # The admin tool's explicit create: an attribute write on the empty
+    # file (its w bit), making a topic (the stream's topic permission).
+    Op("set-kind-topic", ("topic",),
+       "os.setxattr(c + '/S/e', %r, b'topic')" % (PFX + "kind"),
+       lambda m: m.dir(X) and m.topic() and mode_allows(m.i, m.v.file, W),
+       _eff_kind, no_cross=("produce",)),
     Op("delete-topic", ("topic",), "os.unlink(c + '/S/t')",
        lambda m: m.dir(X) and m.topic(), _eff_delete),
     Op("rename-topic", ("topic",), "os.rename(c + '/S/t', c + '/S/t2')",

@@ -82,7 +82,8 @@ def cells_for(op, idents):
     # nothing: "p" grants nothing where mode bits deny, an expression
     # matching nobody denies nothing where they allow.
     strict = V["owner"] if op.name == "list" else V["closed"]
-    others = [p for p in ac.STREAM_PERMS if p not in op.perms]
+    others = [p for p in ac.STREAM_PERMS
+              if p not in op.perms and p not in op.no_cross]
     if op.name.startswith("blob-"):
         others += [p for p in ac.BLOB_PERMS if p not in op.perms]
     for perm in others:
