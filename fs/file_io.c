@@ -83,7 +83,7 @@ static int decide_kind(fuse_req_t req, struct handle *h, struct sf_inode *in)
 			return r;
 	}
 	in->kind = (h->flags & O_APPEND) ? SF_KIND_TOPIC : SF_KIND_BLOB;
-	return inode_save(in);
+	return kind_save(in);
 }
 
 void io_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -201,6 +201,8 @@ void group_commit_mark(void);
 
 /* Store helpers used across files. */
 int inode_save(const struct sf_inode *in);
+/* Save an inode whose kind was just decided (a topic loses blob ACEs). */
+int kind_save(const struct sf_inode *in);
 void touch_ctime(struct sf_inode *in);
 void touch_mtime(struct sf_inode *in);
 bool is_topic(const struct sf_inode *in);

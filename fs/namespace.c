@@ -41,6 +41,20 @@ int inode_save(const struct sf_inode *in)
 	return r;
 }
 
+int kind_save(const struct sf_inode *in)
+{
+	struct store_batch *b = store_batch_new();
+	store_put_inode(b, in);
+	if (is_topic(in)) {
+		/* A topic answers to its stream's expressions only. */
+		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.read");
+		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.write");
+	}
+	int r = store_commit(fs.store, b, false);
+	store_batch_free(b);
+	return r;
+}
+
 static int name_check(const char *name)
 {
 	return strlen(name) > NAME_MAX_BYTES ? -ENAMETOOLONG : 0;
@@ -428,6 +442,13 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = get_dir(&c, parent, &dir, topic ? 0 : PERM_W | PERM_X);
 	if (r == 0 && topic)
 		r = may_topic(&c, &dir);
+	if (r == 0 && topic) {
+		/* The create is for appending: the caller must also be able
+		 * to produce, or it would leave an empty file behind. */
+		struct sf_inode will = { .mode = mode, .uid = c.uid,
+					 .gid = c.gid, .parent = parent };
+		r = may_produce(&c, &will);
+	}
 	if (r == 0 && dir.nlink == 0)
 		r = -ENOENT;            /* removed while in use */
 	if (r == 0) {
@@ -507,10 +528,12 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi)
 {
 	struct sf_inode in;
-	/* A create for appending makes a topic: the stream's topic
-	 * permission decides, not only the directory's w bit. */
+	/* A create for appending makes a topic: the stream's topic and
+	 * produce permissions decide, not only the directory's w bit. */
+	bool topic = (fi->flags & O_APPEND) && (fi->flags & O_ACCMODE) !=
+					       O_RDONLY;
 	int r = ns_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL,
-			(fi->flags & O_APPEND) != 0, &in);
+			topic, &in);
 	struct node *n = r == 0 ? node_get(in.ino) : NULL;
 	if (r == 0 && !n)
 		r = -ENOMEM;
@@ -789,6 +812,10 @@ void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		r = -ENOENT;
 	if (r == 0)
 		r = get_dir(&c, newparent, &dir, PERM_W | PERM_X);
+	/* A file with two names can no longer become a topic (a topic has one
+	 * stream): linking decides it is a blob. */
+	if (r == 0 && S_ISREG(in.mode) && in.kind == SF_KIND_NONE)
+		in.kind = SF_KIND_BLOB;
 	if (r == 0) {
 		r = store_lookup(fs.store, newparent, newname, &other);
 		r = r == 0 ? -EEXIST : r == -ENOENT ? 0 : r;

@@ -33,6 +33,8 @@ struct sf_topic *topic_state(struct node *n)
 
 static int hold(struct handle *h, const char *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (h->plen + n > h->pcap) {
 		size_t cap = h->pcap ? h->pcap : 256;
 		while (cap < h->plen + n)

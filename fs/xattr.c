@@ -287,7 +287,7 @@ static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
 	}
 	in->kind = kind;
 	touch_ctime(in);
-	return inode_save(in);
+	return kind_save(in);
 }
 
 /* Set (val != NULL) or reset to its default (val == NULL) a policy. */
@@ -334,6 +334,10 @@ static int set_ace(struct caller *c, struct sf_inode *in, int perm,
 		r = -EINVAL;
 	if (r == 0 && ace && ace_to_text(ace, ACE_TEXT_NUMERIC, &canon) < 0)
 		r = -ENOMEM;
+	/* What is stored must parse again: names become numbers and spaces
+	 * are added, so the canonical text can outgrow the limit. */
+	if (r == 0 && canon && strlen(canon) > ACE_MAX_LEN)
+		r = -EINVAL;
 	ace_free(ace);
 	if (r == 0 && !val) {
 		char *old;

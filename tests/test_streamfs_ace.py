@@ -323,9 +323,6 @@ def test_daemon_refuses_unfit_attributes(mount):
     assert stored(s) == stored(b) == stored(t) == {}
 
 
-@pytest.mark.xfail(reason="daemon bug: setxattr stores a canonical text "
-                   "over 4096 bytes that its permission check cannot parse "
-                   "back, so the expression denies everyone", strict=False)
 def test_daemon_refuses_a_stored_form_over_the_limit(mount):
     s = stream(mount, "s")
     typed = "|".join(["p"] * 2048).encode()         # 4095 bytes
@@ -333,9 +330,6 @@ def test_daemon_refuses_a_stored_form_over_the_limit(mount):
     assert stored(s) == {}
 
 
-@pytest.mark.xfail(reason="daemon bug: read/write expressions set on a file "
-                   "without a kind stay listed after it becomes a topic, "
-                   "but cannot be read or removed", strict=False)
 def test_expressions_of_a_file_that_becomes_a_topic(mount):
     s = stream(mount, "s")
     f = os.path.join(s, "f")
