@@ -4,8 +4,9 @@
 #   tools/setup.sh mount [MOUNTPOINT]   mount at MOUNTPOINT (default /mnt/streamfs)
 #   tools/setup.sh test                 run the C unit tests and the pytest suites
 #
-# Only packages that are missing are installed (apt-get, Debian 12); the build
-# goes to build/ (STREAMFS_BUILD overrides).  The data folder is
+# The test command also fuzzes the ACE parser for STREAMFS_FUZZ_SECONDS
+# (default 60).  Only packages that are missing are installed (apt-get,
+# Debian 12); the build goes to build/ (STREAMFS_BUILD overrides).  The data folder is
 # ${XDG_DATA_HOME:-$HOME/.local/share}/streamfs unless STREAMFS_DATA is set.
 # Every streamfs mount the tests make is unmounted on exit, also on failure.
 set -euo pipefail
@@ -15,7 +16,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${STREAMFS_BUILD:-$REPO/build}
 PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           libleveldb-dev libssl-dev python3-pytest python3-xattr attr
-          redis-server python3-docutils util-linux)
+          redis-server python3-docutils util-linux strace
+          clang libclang-rt-14-dev)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -150,6 +152,10 @@ cmd_test() {
 
 	in_background meson test -C "$BUILD" --print-errorlogs || rc=$?
 	[ "$rc" -eq 0 ] || say "C unit tests failed (exit $rc)"
+
+	# A short fuzz run of the ACE parser (ASan, UBSan, leaks).
+	FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz-ace.sh" \
+		"${STREAMFS_FUZZ_SECONDS:-60}" || { say "ACE fuzz run failed"; rc=1; }
 
 	cd "$REPO"
 	TMPDIR=$tmp STREAMFS_BUILD=$BUILD \
