@@ -12,7 +12,6 @@ the permission has no expression.  An allowed cell must succeed and have
 exactly its effect; a denied one must fail with EACCES and leave the
 snapshot unchanged.
 """
-import errno
 import grp
 import os
 import pwd
@@ -228,7 +227,7 @@ def evaluate(text, ident):
     return v
 
 
-# ---------------------------------------------------------------- mode variants
+# ------------------------------------------------------------ mode variants
 
 R, W, X = 4, 2, 1
 
@@ -445,7 +444,8 @@ OPS = [
                                                         m.i.gid)),
        _eff_create),
     Op("first-append", ("topic", "produce"),
-       _WRITE % ("/S/e", "os.O_WRONLY | os.O_APPEND", "os.write(fd, b'e0\\n')"),
+       _WRITE % ("/S/e", "os.O_WRONLY | os.O_APPEND",
+                 "os.write(fd, b'e0\\n')"),
        lambda m: m.dir(X) and m.topic() and m.produce(), _eff_become),
     # The admin tool's explicit create: an attribute write on the empty
     # file (its w bit), making a topic (the stream's topic permission).
@@ -490,30 +490,45 @@ OPS_BY_NAME = {o.name: o for o in OPS}
 
 
 def program(body):
-    """A python3 -c program: run body with c = argv[1]; print OK (and the
-    returned bytes in hex) or the errno name of the OSError."""
+    """A python3 -c program: run body once for each argument c; print one
+    line for each: OK (and the returned bytes in hex) or the errno name of
+    the OSError it raised."""
     return ("import errno, os, sys\n"
             "def op(c):\n" + "".join("    %s\n" % l for l in body.splitlines())
-            + "try:\n"
-            "    out = op(sys.argv[1])\n"
-            "except OSError as e:\n"
-            "    print(errno.errorcode.get(e.errno, e.errno)); sys.exit(0)\n"
-            "print('OK', out.hex() if isinstance(out, bytes) else '')\n")
+            + "for c in sys.argv[1:]:\n"
+            "    try:\n"
+            "        out = op(c)\n"
+            "    except OSError as e:\n"
+            "        print(errno.errorcode.get(e.errno, e.errno),\n"
+            "              flush=True)\n"
+            "        continue\n"
+            "    print('OK', out.hex() if isinstance(out, bytes) else '',\n"
+            "          flush=True)\n")
 
 
-def run_as(ident, body, *args, timeout=60):
-    """Run an operation body as ident: ("OK", data) or (ERRNAME, None)."""
+def run_batch(ident, body, dirs, timeout=120):
+    """Run an operation body as ident once for each directory, in one
+    process: a list of ("OK", data) or (ERRNAME, None), one per dir."""
     r = subprocess.run(ident.argv([PY, "-S", "-c", program(body)] +
-                                  list(args)),
+                                  list(dirs)),
                        capture_output=True, text=True, timeout=timeout,
                        cwd="/", env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
-    out = r.stdout.split()
-    if r.returncode != 0 or not out:
-        return ("CRASH(%d): %s" % (r.returncode, r.stderr.strip()[-300:]),
-                None)
-    if out[0] == "OK":
-        return "OK", bytes.fromhex(out[1]) if len(out) > 1 else b""
-    return out[0], None
+    res = []
+    for line in r.stdout.splitlines():
+        out = line.split()
+        if out and out[0] == "OK":
+            res.append(("OK", bytes.fromhex(out[1]) if len(out) > 1
+                        else b""))
+        elif out:
+            res.append((out[0], None))
+    crash = ("CRASH(%d): %s" % (r.returncode, r.stderr.strip()[-300:]), None)
+    return res[:len(dirs)] + [crash] * (len(dirs) - len(res))
+
+
+def run_as(ident, body, c, timeout=60):
+    """Run an operation body as ident with c: ("OK", data) or
+    (ERRNAME, None)."""
+    return run_batch(ident, body, [c], timeout)[0]
 
 
 # ---------------------------------------------------------------- fixtures
@@ -616,30 +631,37 @@ class Tally:
                 % (cls.cells, cls.allowed, cls.denied, cls.failed))
 
 
-def try_cell(mnt, n, op, variant, aces, ident):
-    """Build, run and check one cell; returns (expected_ok, problem or
-    None).  n names the cell's container below the mount."""
-    c = "%s/c%d" % (mnt, n)
-    build_cell(c, variant, aces)
-    before = snapshot(c)
-    want = op.allowed(Model(variant, aces, ident))
-    got, data = run_as(ident, op.body, c)
-    after = snapshot(c)
-    problem = None
-    if want:
-        if got != "OK":
-            problem = "expected success, got %s" % got
+def try_cells(dirs, op, cells, ident):
+    """Build, run and check cells (variant, aces) of op for one identity;
+    the operation runs once per cell, all in one process as ident, each in
+    its own new container (dirs, one per cell).  Returns a list of
+    (expected_ok, problem or None), one per cell."""
+    before = []
+    for c, (variant, aces) in zip(dirs, cells):
+        build_cell(c, variant, aces)
+        before.append(snapshot(c))
+    results = run_batch(ident, op.body, dirs)
+    out = []
+    for c, (variant, aces), b, (got, data) in zip(dirs, cells, before,
+                                                    results):
+        after = snapshot(c)
+        want = op.allowed(Model(variant, aces, ident))
+        problem = None
+        if want:
+            if got != "OK":
+                problem = "expected success, got %s" % got
+            else:
+                problem = op.effect(b, after, data, ident)
+                if problem:
+                    problem = "succeeded but " + problem
         else:
-            problem = op.effect(before, after, data, ident)
-            if problem:
-                problem = "succeeded but " + problem
-    else:
-        if got != "EACCES":
-            problem = "expected EACCES, got %s" % got
-        if before != after:
-            problem = ((problem + "; ") if problem else "") + \
-                "side effect: " + diff(before, after)
-    return want, problem
+            if got != "EACCES":
+                problem = "expected EACCES, got %s" % got
+            if b != after:
+                problem = ((problem + "; ") if problem else "") + \
+                    "side effect: " + diff(b, after)
+        out.append((want, problem))
+    return out
 
 
 def describe(op, variant, aces, ident):
