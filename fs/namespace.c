@@ -197,17 +197,27 @@ void reply_entry(fuse_req_t req, const struct sf_inode *in)
 	}
 }
 
+/* The directory parent (checked for want) and its entry name. */
+static int get_child(struct caller *c, fuse_ino_t parent, const char *name,
+		     int want, struct sf_inode *dir, struct sf_inode *in)
+{
+	uint64_t ino;
+	int r = name_check(name);
+	if (r == 0)
+		r = get_dir(c, parent, dir, want);
+	if (r == 0)
+		r = store_lookup(fs.store, parent, name, &ino);
+	if (r == 0)
+		r = store_get_inode(fs.store, ino, in);
+	return r;
+}
+
 void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct caller c;
 	struct sf_inode dir, in;
-	uint64_t ino;
 	caller_init(&c, req);
-	int r = name_check(name);
-	if (r == 0)
-		r = get_dir(&c, parent, &dir, PERM_X);
-	if (r == 0)
-		r = store_lookup(fs.store, parent, name, &ino);
+	int r = get_child(&c, parent, name, PERM_X, &dir, &in);
 	if (r == -ENOENT) {
 		struct fuse_entry_param e;
 		memset(&e, 0, sizeof(e));
@@ -215,8 +225,6 @@ void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (r == 0)
-		r = store_get_inode(fs.store, ino, &in);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -605,16 +613,10 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 			bool want_dir)
 {
 	struct caller c;
-	struct sf_inode dir, in;
-	uint64_t ino;
+	struct sf_inode dir, in = { 0 };
 	caller_init(&c, req);
-	int r = name_check(name);
-	if (r == 0)
-		r = get_dir(&c, parent, &dir, 0);
-	if (r == 0)
-		r = store_lookup(fs.store, parent, name, &ino);
-	if (r == 0)
-		r = store_get_inode(fs.store, ino, &in);
+	int r = get_child(&c, parent, name, 0, &dir, &in);
+	uint64_t ino = in.ino;
 	if (r == 0)
 		r = may_change_entry(&c, &dir, &in);
 	if (r == 0 && want_dir && !S_ISDIR(in.mode))

@@ -262,6 +262,22 @@ void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- writing ---- */
 
+/* Store (val != NULL) or delete attribute name of in, with its ctime. */
+static int xattr_change(struct sf_inode *in, const char *name,
+			const void *val, size_t len)
+{
+	struct store_batch *b = store_batch_new();
+	if (val)
+		store_put_xattr(b, in->ino, name, val, len);
+	else
+		store_del_xattr(b, in->ino, name);
+	touch_ctime(in);
+	store_put_inode(b, in);
+	int r = store_commit(fs.store, b, false);
+	store_batch_free(b);
+	return r;
+}
+
 static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
 		    size_t len)
 {
@@ -305,25 +321,16 @@ static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
 		r = policy_parse(sub, val, len, &p);
 	if (r < 0)
 		return r == -ENOENT ? -EINVAL : r;
-	struct store_batch *b = store_batch_new();
-	if (val) {
-		int n = policy_format(sub, &p, canon, sizeof(canon));
-		store_put_xattr(b, in->ino, name, canon, (size_t)n);
-	} else {
-		store_del_xattr(b, in->ino, name);
-	}
-	touch_ctime(in);
-	store_put_inode(b, in);
-	r = store_commit(fs.store, b, false);
-	store_batch_free(b);
+	int n = val ? policy_format(sub, &p, canon, sizeof(canon)) : 0;
+	r = xattr_change(in, name, val ? canon : NULL, (size_t)n);
 	ns_policy_changed(in->ino);
 	return r;
 }
 
 /* Set (val != NULL) or remove an ACE.  A stream's need its admin
  * permission, a blob's its owner (or root). */
-static int set_ace(struct caller *c, struct sf_inode *in, int perm,
-		   const char *name, const char *val, size_t len)
+static int set_ace(struct caller *c, struct sf_inode *in, const char *name,
+		   const char *val, size_t len)
 {
 	int r = S_ISDIR(in->mode) ? may_admin(c, in)
 				  : (perm_owner(c, in->uid) < 0 ? -EACCES : 0);
@@ -347,19 +354,10 @@ static int set_ace(struct caller *c, struct sf_inode *in, int perm,
 			free(old);
 	}
 	if (r == 0) {
-		struct store_batch *b = store_batch_new();
-		if (canon)
-			store_put_xattr(b, in->ino, name, canon, strlen(canon));
-		else
-			store_del_xattr(b, in->ino, name);
-		touch_ctime(in);
-		store_put_inode(b, in);
-		r = store_commit(fs.store, b, false);
-		store_batch_free(b);
+		r = xattr_change(in, name, canon, canon ? strlen(canon) : 0);
 		ns_policy_changed(in->ino);
 	}
 	free(canon);
-	(void)perm;
 	return r;
 }
 
@@ -369,7 +367,7 @@ static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
 	const char *sub = name + PREFIX_LEN;
 	int perm = ace_perm_of(in, sub);
 	if (perm >= 0)
-		return set_ace(c, in, perm, name, val, len);
+		return set_ace(c, in, name, val, len);
 	if (perm == -EINVAL)
 		return -EINVAL;
 	if (strcmp(sub, "kind") == 0)
@@ -422,14 +420,8 @@ void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		else if (e < 0 && e != -ENODATA)
 			r = e;
 	}
-	if (r == 0) {
-		struct store_batch *b = store_batch_new();
-		store_put_xattr(b, ino, name, value, size);
-		touch_ctime(&in);
-		store_put_inode(b, &in);
-		r = store_commit(fs.store, b, false);
-		store_batch_free(b);
-	}
+	if (r == 0)
+		r = xattr_change(&in, name, value ? value : "", size);
 	fuse_reply_err(req, -r);
 }
 
@@ -445,7 +437,7 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		const char *sub = name + PREFIX_LEN;
 		int perm = ace_perm_of(&in, sub);
 		if (perm >= 0)
-			r = set_ace(&c, &in, perm, name, NULL, 0);
+			r = set_ace(&c, &in, name, NULL, 0);
 		else if (perm == -EINVAL)
 			r = -ENODATA;
 		else if (is_policy(sub))
@@ -464,13 +456,7 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (r == 0 && (r = store_get_xattr(fs.store, ino, name, &old,
 					   &len)) == 0)
 		free(old);
-	if (r == 0) {
-		struct store_batch *b = store_batch_new();
-		store_del_xattr(b, ino, name);
-		touch_ctime(&in);
-		store_put_inode(b, &in);
-		r = store_commit(fs.store, b, false);
-		store_batch_free(b);
-	}
+	if (r == 0)
+		r = xattr_change(&in, name, NULL, 0);
 	fuse_reply_err(req, -r);
 }
