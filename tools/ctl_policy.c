@@ -262,17 +262,6 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir);
-	int slash = n && dir[n - 1] == '/';
-	char *p = malloc(n + strlen(name) + 2);
-
-	if (p)
-		sprintf(p, "%s%s%s", dir, slash ? "" : "/", name);
-	return p;
-}
-
 static int is_subdir(const char *dir, const struct dirent *de)
 {
 	struct stat st;
@@ -283,7 +272,7 @@ static int is_subdir(const char *dir, const struct dirent *de)
 		return 0;
 	if (de->d_type != DT_UNKNOWN)
 		return de->d_type == DT_DIR;
-	p = join(dir, de->d_name);
+	p = tool_join(dir, de->d_name);
 	yes = p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 	free(p);
 	return yes;
@@ -344,7 +333,7 @@ static int walk(struct job *job, const char *path)
 		status = TOOL_FAIL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *sub = join(path, names[i]);
+		char *sub = tool_join(path, names[i]);
 		if (!sub || walk(job, sub))
 			status = TOOL_FAIL;
 		free(sub);

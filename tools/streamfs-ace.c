@@ -303,17 +303,6 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir);
-	int slash = n && dir[n - 1] == '/';
-	char *p = malloc(n + strlen(name) + 2);
-
-	if (p)
-		sprintf(p, "%s%s%s", dir, slash ? "" : "/", name);
-	return p;
-}
-
 /* The entries of DIR except "." and "..", sorted, so output and the order
  * of changes do not depend on the file system's order.  0 or -errno. */
 static int read_names(const char *dir, char ***names, size_t *count)
@@ -372,7 +361,7 @@ static int walk(struct job *job, const char *dir, const struct stat *st)
 		status = TOOL_FAIL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *sub = join(dir, names[i]);
+		char *sub = tool_join(dir, names[i]);
 		struct stat sst;
 		enum object obj;
 

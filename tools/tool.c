@@ -1,6 +1,6 @@
 /*
- * tool.c - one-line errors and strict number parsing for the streamfs
- * command-line tools (see tool.h).
+ * tool.c - one-line errors, strict number parsing and path joining for the
+ * streamfs command-line tools (see tool.h).
  */
 #include "tool.h"
 
@@ -93,4 +93,15 @@ int tool_parse_i64(const char *s, int64_t *out)
 		return -ERANGE;
 	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
 	return 0;
+}
+
+char *tool_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+	int slash = n && dir[n - 1] == '/';
+	char *p = malloc(n + strlen(name) + 2);
+
+	if (p)
+		sprintf(p, "%s%s%s", dir, slash ? "" : "/", name);
+	return p;
 }

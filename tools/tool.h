@@ -1,7 +1,7 @@
 /*
  * tool.h - what the streamfs command-line tools share: the one-line error
- * format ("PROG: WHAT: what went wrong"), exit statuses, and strict parsing
- * of numbers given on the command line.
+ * format ("PROG: WHAT: what went wrong"), exit statuses, strict parsing
+ * of numbers given on the command line, and path joining.
  */
 #ifndef STREAMFS_TOOL_H
 #define STREAMFS_TOOL_H
@@ -38,5 +38,9 @@ int tool_parse_u64(const char *s, uint64_t *out);
 
 /* Like tool_parse_u64() for a signed number (a leading '-' allowed). */
 int tool_parse_i64(const char *s, int64_t *out);
+
+/* "DIR/NAME" in a malloc'd string (the caller frees it); no '/' is added
+ * when DIR already ends in one.  NULL when out of memory. */
+char *tool_join(const char *dir, const char *name);
 
 #endif
