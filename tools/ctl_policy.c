@@ -257,66 +257,20 @@ static int apply(struct job *job, const char *path)
 
 /* ------------------------------------------------------------ recursion */
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
+/* tool_list_dir()'s filter for streams: subdirectories, not symlinks to
+ * them. */
 static int is_subdir(const char *dir, const struct dirent *de)
 {
 	struct stat st;
 	char *p;
 	int yes;
 
-	if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-		return 0;
 	if (de->d_type != DT_UNKNOWN)
 		return de->d_type == DT_DIR;
 	p = tool_join(dir, de->d_name);
 	yes = p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 	free(p);
 	return yes;
-}
-
-/* The names of DIR's subdirectories (not following symlinks), sorted.
- * 0 or -errno. */
-static int list_subdirs(const char *dir, char ***names, size_t *count)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0, cap = 0;
-	char **v = NULL;
-	int rc = 0;
-
-	*names = NULL;
-	*count = 0;
-	if (!d)
-		return -errno;
-	while (!rc && (errno = 0, de = readdir(d))) {
-		if (!is_subdir(dir, de))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		if (!(v[n] = strdup(de->d_name)))
-			rc = -ENOMEM;
-		else
-			n++;
-	}
-	if (!rc && errno)
-		rc = -errno;
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_names);
-	*names = v;
-	*count = n;
-	return rc;
 }
 
 /* apply() to PATH and every stream below it; go on after failures, as
@@ -326,7 +280,7 @@ static int walk(struct job *job, const char *path)
 	char **names;
 	size_t n;
 	int status = apply(job, path);
-	int rc = list_subdirs(path, &names, &n);
+	int rc = tool_list_dir(path, is_subdir, &names, &n);
 
 	if (rc) {
 		tool_error(path, "cannot list substreams: %s", strerror(-rc));

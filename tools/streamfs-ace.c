@@ -24,7 +24,6 @@
 #include "tool.h"
 #include "xattr_util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -298,53 +297,6 @@ static int do_object(struct job *job, const char *path, enum object obj)
 
 /* ------------------------------------------------------------ recursion */
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The entries of DIR except "." and "..", sorted, so output and the order
- * of changes do not depend on the file system's order.  0 or -errno. */
-static int read_names(const char *dir, char ***names, size_t *count)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0, cap = 0;
-	char **v = NULL;
-	int rc = 0;
-
-	*names = NULL;
-	*count = 0;
-	if (!d)
-		return -errno;
-	while (!rc && (errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			char **nv = realloc(v, ncap * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if (!(v[n] = strdup(de->d_name)))
-			rc = -ENOMEM;
-		else
-			n++;
-	}
-	if (!rc && errno)
-		rc = -errno;
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_names);
-	*names = v;
-	*count = n;
-	return rc;
-}
-
 /* Stream DIR (stat ST) and everything below it: streams and blobs get the
  * permissions that fit them; topics, symlinks and other files are passed
  * over, and so are directories of another file system mounted below.  Goes
@@ -354,7 +306,7 @@ static int walk(struct job *job, const char *dir, const struct stat *st)
 	char **names;
 	size_t n;
 	int status = do_object(job, dir, OBJ_STREAM);
-	int rc = read_names(dir, &names, &n);
+	int rc = tool_list_dir(dir, NULL, &names, &n);
 
 	if (rc) {
 		tool_error(dir, "cannot list: %s", sfs_strerror(rc));

@@ -1,9 +1,10 @@
 /*
- * tool.c - one-line errors, strict number parsing and path joining for the
- * streamfs command-line tools (see tool.h).
+ * tool.c - one-line errors, strict number parsing, path joining and sorted
+ * directory listings for the streamfs command-line tools (see tool.h).
  */
 #include "tool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -104,4 +105,52 @@ char *tool_join(const char *dir, const char *name)
 	if (p)
 		sprintf(p, "%s%s%s", dir, slash ? "" : "/", name);
 	return p;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tool_list_dir(const char *dir, tool_dir_filter *keep, char ***names,
+		  size_t *count)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+	char **v = NULL;
+	int rc = 0;
+
+	*names = NULL;
+	*count = 0;
+	if (!d)
+		return -errno;
+	while (!rc && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (keep && !keep(dir, de))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			char **nv = realloc(v, ncap * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if (!(v[n] = strdup(de->d_name)))
+			rc = -ENOMEM;
+		else
+			n++;
+	}
+	if (!rc && errno)
+		rc = -errno;
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*names = v;
+	*count = n;
+	return rc;
 }

@@ -1,12 +1,16 @@
 /*
  * tool.h - what the streamfs command-line tools share: the one-line error
  * format ("PROG: WHAT: what went wrong"), exit statuses, strict parsing
- * of numbers given on the command line, and path joining.
+ * of numbers given on the command line, path joining and sorted directory
+ * listings.
  */
 #ifndef STREAMFS_TOOL_H
 #define STREAMFS_TOOL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+struct dirent;
 
 /* Exit statuses: 0 success, 1 an operation failed, 2 the command line was
  * wrong (nothing was touched). */
@@ -42,5 +46,19 @@ int tool_parse_i64(const char *s, int64_t *out);
 /* "DIR/NAME" in a malloc'd string (the caller frees it); no '/' is added
  * when DIR already ends in one.  NULL when out of memory. */
 char *tool_join(const char *dir, const char *name);
+
+/* A filter for tool_list_dir(): nonzero to keep entry DE of directory DIR.
+ * It may change errno. */
+typedef int tool_dir_filter(const char *dir, const struct dirent *de);
+
+/* The names of DIR's entries other than "." and ".." (and of those, only
+ * the ones KEEP keeps, unless KEEP is NULL), sorted by strcmp() so output
+ * does not depend on the file system's order.  *NAMES is a malloc'd array
+ * of *COUNT malloc'd strings, or NULL when *COUNT is 0; the caller frees
+ * each name and the array.  Returns 0, or -errno when DIR cannot be opened
+ * or read or memory runs out; *NAMES and *COUNT then hold the names read
+ * until then, sorted. */
+int tool_list_dir(const char *dir, tool_dir_filter *keep, char ***names,
+		  size_t *count);
 
 #endif
