@@ -112,7 +112,8 @@ class Ident:
                                                            self.gid))))
             self.groups_arg = ["--init-groups"]
         elif groups:
-            self.groups = tuple(gid(g) for g in groups)
+            self.groups = tuple(g if isinstance(g, int) else gid(g)
+                                for g in groups)
             self.groups_arg = ["--groups", ",".join(str(g)
                                                     for g in self.groups)]
         else:

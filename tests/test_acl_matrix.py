@@ -560,6 +560,57 @@ def test_changes_take_effect_at_once_and_survive_remount(mount, acl_users):
     assert ac.read_file(s + "/t") == b"m0\nx\nx\nx\n"
 
 
+def _filler_gids(below, want=900):
+    """gids under `below` that no group has, for a long supplementary
+    list that sorts before the group that matters."""
+    import grp
+    used = {g.gr_gid for g in grp.getgrall()}
+    return [g for g in range(1, below) if g not in used][:want]
+
+
+@allow_other
+def test_many_supplementary_groups(mount, acl_users):
+    """A process in hundreds of groups (large directories do that) is judged
+    by all of them: the group that matters sorts after the others, and a
+    list cut short must neither escape a negation nor lose a match, nor
+    move the caller from the group class of the mode bits to others."""
+    guest = _who(acl_users, "guest")
+    sensors = ac.gid("sfs_sensors")
+    filler = _filler_gids(sensors)
+    if len(filler) < 300:
+        pytest.skip("too few unused gids below sfs_sensors (%d)" % sensors)
+    many = ac.Ident("guest+%d" % (len(filler) + 1), "sfs_guest", "sfs_guest",
+                    groups=filler + ["sfs_sensors"])
+    ok, data = ac.run_as(many, "return str(len(os.getgroups())).encode()",
+                         "/")
+    assert ok == "OK" and int(data) == len(filler) + 1, (ok, data)
+    top = mount.mnt + "/g"
+    os.mkdir(top)
+    _stream(top + "/N", {"consume": "!g:sfs_sensors", "produce": "p"})
+    _stream(top + "/Y", {"consume": "g:sfs_sensors & !u:sfs_alice"})
+    _stream(top + "/M")                      # mode bits only
+    for d in ("N", "Y"):
+        _topic("%s/%s/t" % (top, d))
+    _topic(top + "/M/t", mode=0o606)
+    os.chown(top + "/M/t", 0, sensors)       # group class: no rights
+    read = lambda d: _open_body("/%s/t" % d, "os.O_RDONLY",  # noqa: E731
+                                "return os.read(fd, 100)")
+    a = Attempts(top)
+    before = ac.snapshot(top)
+    a.expect(many, read("N"), "EACCES", "read with consume=!g:sfs_sensors")
+    a.expect(many, read("M"), "EACCES", "read a 0606 topic of sfs_sensors")
+    a.expect(many, _open_body("/M/t", "os.O_WRONLY | os.O_APPEND",
+                              "os.write(fd, b'x\\n')"),
+             "EACCES", "append to a 0606 topic of sfs_sensors")
+    a.unchanged(before, "denied reads")
+    a.expect(many, read("Y"), "OK", "read with consume=g:sfs_sensors & ...")
+    # The same without the group: the other way round.
+    a.expect(guest, read("N"), "OK", "read with consume=!g:sfs_sensors")
+    a.expect(guest, read("Y"), "EACCES", "read with consume=g:sfs_sensors")
+    a.expect(guest, read("M"), "OK", "read a 0606 topic of sfs_sensors")
+    a.check()
+
+
 def test_matrix_summary():
     """The matrix size, as the issue's closing note reports it."""
     if not Tally.cells:
