@@ -7,7 +7,6 @@
 #include "ctl.h"
 #include "tool.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,15 +101,6 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	int status;
-
 	tool_name = "streamctl";
-	status = dispatch(argc, argv);
-	/* Output that could not be written is an error too (a full disk, a
-	 * closed pipe). */
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		tool_error("standard output", "%s", strerror(errno));
-		return TOOL_FAIL;
-	}
-	return status;
+	return tool_finish(dispatch(argc, argv));
 }

@@ -689,15 +689,6 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	int status;
-
 	tool_name = "streamfs-ace";
-	status = run(argc, argv);
-	/* Output that could not be written is an error too (a full disk, a
-	 * closed pipe). */
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		tool_error("standard output", "%s", strerror(errno));
-		return TOOL_FAIL;
-	}
-	return status;
+	return tool_finish(run(argc, argv));
 }

@@ -1,6 +1,7 @@
 /*
- * tool.c - one-line errors, strict number parsing, path joining and sorted
- * directory listings for the streamfs command-line tools (see tool.h).
+ * tool.c - one-line errors, the final check of standard output, strict
+ * number parsing, path joining and sorted directory listings for the
+ * streamfs command-line tools (see tool.h).
  */
 #include "tool.h"
 
@@ -63,6 +64,15 @@ int tool_bad_option(const char *cmd, int c, char **argv)
 	if (optopt && strncmp(arg, "--", 2) != 0)
 		return tool_usage_error(cmd, "unknown option '-%c'", optopt);
 	return tool_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+int tool_finish(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		tool_error("standard output", "%s", strerror(errno));
+		return TOOL_FAIL;
+	}
+	return status;
 }
 
 int tool_parse_u64(const char *s, uint64_t *out)

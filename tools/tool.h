@@ -1,8 +1,8 @@
 /*
  * tool.h - what the streamfs command-line tools share: the one-line error
- * format ("PROG: WHAT: what went wrong"), exit statuses, strict parsing
- * of numbers given on the command line, path joining and sorted directory
- * listings.
+ * format ("PROG: WHAT: what went wrong"), exit statuses and the check of
+ * standard output at the end, strict parsing of numbers given on the
+ * command line, path joining and sorted directory listings.
  */
 #ifndef STREAMFS_TOOL_H
 #define STREAMFS_TOOL_H
@@ -18,6 +18,12 @@ enum { TOOL_FAIL = 1, TOOL_USAGE = 2 };
 
 /* The program's name in messages; set once by main(). */
 extern const char *tool_name;
+
+/* The end of main(): "return tool_finish(STATUS);".  Flushes standard
+ * output; output that could not be written (a full disk, a closed pipe) is
+ * an error too, reported as "PROG: standard output: REASON", and then the
+ * result is TOOL_FAIL.  Otherwise the result is STATUS. */
+int tool_finish(int status);
 
 /* Print "PROG: WHAT: MESSAGE" as one line on stderr.  WHAT is usually a
  * path; control characters in it are shown as '?' so the message stays one
