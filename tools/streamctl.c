@@ -10,15 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include("config.h")
-#include "config.h"
-#endif
-#endif
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "unknown"
-#endif
-
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -86,7 +77,7 @@ static int dispatch(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("streamctl %s\n", PACKAGE_VERSION);
+		printf("streamctl %s\n", tool_version);
 		return 0;
 	}
 	if (!strcmp(argv[1], "help"))

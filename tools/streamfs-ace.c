@@ -31,15 +31,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#if defined(__has_include)
-#if __has_include("config.h")
-#include "config.h"
-#endif
-#endif
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "unknown"
-#endif
-
 /* How much of a malformed argument is shown around the error: enough for
  * a whole ordinary list on one terminal line, and a window of a long one
  * (an expression may be 4 KiB). */
@@ -654,7 +645,7 @@ static int run(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		case OPT_VERSION:
-			printf("streamfs-ace %s\n", PACKAGE_VERSION);
+			printf("streamfs-ace %s\n", tool_version);
 			return 0;
 		default:
 			return tool_bad_option(NULL, c, argv);

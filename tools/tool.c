@@ -1,7 +1,7 @@
 /*
- * tool.c - one-line errors, the final check of standard output, strict
- * number parsing, path joining and sorted directory listings for the
- * streamfs command-line tools (see tool.h).
+ * tool.c - the version, one-line errors, the final check of standard
+ * output, strict number parsing, path joining and sorted directory listings
+ * for the streamfs command-line tools (see tool.h).
  */
 #include "tool.h"
 
@@ -13,7 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__has_include)
+#if __has_include("config.h")
+#include "config.h"
+#endif
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
 const char *tool_name = "streamfs-tool";
+const char tool_version[] = PACKAGE_VERSION;
 
 /* Write S with control characters replaced, so one message is one line. */
 static void put_clean(const char *s)

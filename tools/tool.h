@@ -1,8 +1,9 @@
 /*
- * tool.h - what the streamfs command-line tools share: the one-line error
- * format ("PROG: WHAT: what went wrong"), exit statuses and the check of
- * standard output at the end, strict parsing of numbers given on the
- * command line, path joining and sorted directory listings.
+ * tool.h - what the streamfs command-line tools share: the version for
+ * --version, the one-line error format ("PROG: WHAT: what went wrong"),
+ * exit statuses and the check of standard output at the end, strict
+ * parsing of numbers given on the command line, path joining and sorted
+ * directory listings.
  */
 #ifndef STREAMFS_TOOL_H
 #define STREAMFS_TOOL_H
@@ -18,6 +19,10 @@ enum { TOOL_FAIL = 1, TOOL_USAGE = 2 };
 
 /* The program's name in messages; set once by main(). */
 extern const char *tool_name;
+
+/* The streamfs version the tools print for --version: the project version
+ * from the build's config.h, or "unknown" when built without it. */
+extern const char tool_version[];
 
 /* The end of main(): "return tool_finish(STATUS);".  Flushes standard
  * output; output that could not be written (a full disk, a closed pipe) is
