@@ -189,10 +189,8 @@ static int info_one(const char *path)
 	struct stat st;
 	int rc;
 
-	if (stat(path, &st) < 0) {
-		tool_error(path, "%s", strerror(errno));
+	if (tool_stat(path, &st))
 		return TOOL_FAIL;
-	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
 		tool_error(path, "not a stream, topic or blob");
 		return TOOL_FAIL;

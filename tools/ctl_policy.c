@@ -324,10 +324,8 @@ static int check_stream(const char *path)
 	struct stat st;
 	int rc;
 
-	if (stat(path, &st) < 0) {
-		tool_error(path, "%s", strerror(errno));
+	if (tool_stat(path, &st))
 		return TOOL_FAIL;
-	}
 	if (!S_ISDIR(st.st_mode)) {
 		tool_error(path, "not a stream (policies belong to directories)");
 		return TOOL_FAIL;

@@ -46,17 +46,6 @@ static int only_help(const char *cmd, const char *usage, int argc,
 	return -1;
 }
 
-/* Stat PATH (symlinks followed) into ST.  0, or TOOL_FAIL after the line
- * "PATH: REASON". */
-static int stat_path(const char *path, struct stat *st)
-{
-	if (stat(path, st) < 0) {
-		tool_error(path, "%s", strerror(errno));
-		return TOOL_FAIL;
-	}
-	return 0;
-}
-
 /* The kind of PATH ("topic", "blob"), NULL in *KIND when it has none yet.
  * 0 or -errno. */
 static int get_kind(const char *path, char **kind)
@@ -119,7 +108,7 @@ static int make_existing_topic(const char *path)
 	char *kind = NULL;
 	int rc;
 
-	if (stat_path(path, &st))
+	if (tool_stat(path, &st))
 		return TOOL_FAIL;
 	if (S_ISDIR(st.st_mode)) {
 		tool_error(path, "already exists as a stream");
@@ -283,7 +272,7 @@ static int check_topic(const char *path)
 	char *kind = NULL;
 	int rc;
 
-	if (stat_path(path, &st))
+	if (tool_stat(path, &st))
 		return TOOL_FAIL;
 	rc = sfs_check_path(path, S_ISDIR(st.st_mode));
 	if (rc == 0 && !S_ISDIR(st.st_mode))

@@ -357,10 +357,8 @@ static int examine(const char *path, struct target *t)
 	int rc;
 
 	t->path = path;
-	if (stat(path, &t->st) < 0) {
-		tool_error(path, "%s", strerror(errno));
+	if (tool_stat(path, &t->st))
 		return TOOL_FAIL;
-	}
 	rc = sfs_check_path(path, S_ISDIR(t->st.st_mode));
 	if (!rc)
 		rc = classify(path, &t->st, &t->obj);

@@ -1,7 +1,8 @@
 /*
  * tool.c - the version, one-line errors, the final check of standard
- * output, strict number parsing, path joining and sorted directory listings
- * for the streamfs command-line tools (see tool.h).
+ * output, strict number parsing, stat with its error line, path joining and
+ * sorted directory listings for the streamfs command-line tools (see
+ * tool.h).
  */
 #include "tool.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if defined(__has_include)
 #if __has_include("config.h")
@@ -113,6 +115,15 @@ int tool_parse_i64(const char *s, int64_t *out)
 	if (mag > (uint64_t)INT64_MAX + neg)
 		return -ERANGE;
 	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+	return 0;
+}
+
+int tool_stat(const char *path, struct stat *st)
+{
+	if (stat(path, st) < 0) {
+		tool_error(path, "%s", strerror(errno));
+		return TOOL_FAIL;
+	}
 	return 0;
 }
 

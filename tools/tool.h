@@ -2,8 +2,8 @@
  * tool.h - what the streamfs command-line tools share: the version for
  * --version, the one-line error format ("PROG: WHAT: what went wrong"),
  * exit statuses and the check of standard output at the end, strict
- * parsing of numbers given on the command line, path joining and sorted
- * directory listings.
+ * parsing of numbers given on the command line, stat with its error line,
+ * path joining and sorted directory listings.
  */
 #ifndef STREAMFS_TOOL_H
 #define STREAMFS_TOOL_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct dirent;
+struct stat;
 
 /* Exit statuses: 0 success, 1 an operation failed, 2 the command line was
  * wrong (nothing was touched). */
@@ -53,6 +54,11 @@ int tool_parse_u64(const char *s, uint64_t *out);
 
 /* Like tool_parse_u64() for a signed number (a leading '-' allowed). */
 int tool_parse_i64(const char *s, int64_t *out);
+
+/* stat() PATH (symlinks followed) into ST.  0, or TOOL_FAIL after the
+ * line "PROG: PATH: REASON" (strerror's, e.g. "No such file or
+ * directory"). */
+int tool_stat(const char *path, struct stat *st);
 
 /* "DIR/NAME" in a malloc'd string (the caller frees it); no '/' is added
  * when DIR already ends in one.  NULL when out of memory. */
