@@ -71,10 +71,10 @@ typedef int tool_dir_filter(const char *dir, const struct dirent *de);
 /* The names of DIR's entries other than "." and ".." (and of those, only
  * the ones KEEP keeps, unless KEEP is NULL), sorted by strcmp() so output
  * does not depend on the file system's order.  *NAMES is a malloc'd array
- * of *COUNT malloc'd strings, or NULL when *COUNT is 0; the caller frees
- * each name and the array.  Returns 0, or -errno when DIR cannot be opened
- * or read or memory runs out; *NAMES and *COUNT then hold the names read
- * until then, sorted. */
+ * of *COUNT malloc'd strings (it may be NULL when *COUNT is 0); the caller
+ * frees each name and the array.  Returns 0, or -errno when DIR cannot be
+ * opened or read or memory runs out; *NAMES and *COUNT then hold the names
+ * read until then, sorted. */
 int tool_list_dir(const char *dir, tool_dir_filter *keep, char ***names,
 		  size_t *count);
 
