@@ -430,11 +430,13 @@ run_e() {
 	log "  ls -U1 | head -1: $(field "$out" first_s) s (first entry $(field "$out" first_line))"
 	out=$(bench_once "$sys" random -n $E_APPENDS -t $E_TOPICS "$dir") &&
 		V[e_random:$sys]=$(field "$out" msgs_per_s) || V[e_random:$sys]=FAIL
+	out=$(bench_once "$sys" randfd -n $E_APPENDS -t $E_TOPICS -k 1000 "$dir") &&
+		V[e_randfd:$sys]=$(field "$out" msgs_per_s) || V[e_randfd:$sys]=FAIL
 	out=$(bench_once "$sys" echo -n $E_APPENDS "$dir/one") &&
 		V[e_one:$sys]=$(field "$out" msgs_per_s) || V[e_one:$sys]=FAIL
 	out=$(bench_once "$sys" write -n $E_APPENDS "$dir/one-fd") &&
 		V[e_onefd:$sys]=$(field "$out" msgs_per_s) || V[e_onefd:$sys]=FAIL
-	log "  random topics ${V[e_random:$sys]}/s, one topic ${V[e_one:$sys]}/s, one open fd ${V[e_onefd:$sys]}/s"
+	log "  random topics ${V[e_random:$sys]}/s, one topic ${V[e_one:$sys]}/s, 1000 random open fds ${V[e_randfd:$sys]}/s, one open fd ${V[e_onefd:$sys]}/s"
 	if [ -n "$pid" ]; then
 		V[e_rss:$sys]=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' /proc/"$pid"/status 2>/dev/null)
 		log "  daemon peak RSS (VmHWM): ${V[e_rss:$sys]} MiB"
@@ -585,6 +587,9 @@ table() {
 		"$(ratio "${V[e_random:topic]:-}" "${V[e_one:topic]:-}")"
 	printf '| append to one topic (open-append-close) | %s | %s | |\n' \
 		"$(unit "${V[e_one:native]:-}" msgs /s)" "$(unit "${V[e_one:topic]:-}" msgs /s)"
+	printf '| append to 1000 random topics (write() per message on open fds) | %s | %s | vs one open fd: %s |\n' \
+		"$(unit "${V[e_randfd:native]:-}" msgs /s)" "$(unit "${V[e_randfd:topic]:-}" msgs /s)" \
+		"$(ratio "${V[e_randfd:topic]:-}" "${V[e_onefd:topic]:-}")"
 	printf '| append to one topic (write() per message, open fd) | %s | %s | |\n' \
 		"$(unit "${V[e_onefd:native]:-}" msgs /s)" "$(unit "${V[e_onefd:topic]:-}" msgs /s)"
 	printf '| `ls -U1 DIR \\| head -1`: first entry after | %s | %s | |\n' \

@@ -15,6 +15,7 @@
  *   read   PATH   sequential read with 1 MiB read() calls              (d)
  *   topics DIR    create N topics: open(O_CREAT|O_APPEND)+line+close   (e)
  *   random DIR    open+append+close to topics chosen at random         (e)
+ *   randfd DIR    write() per message to K open topics chosen at random (e)
  *   first  CMD..  time until CMD prints its first line                 (e)
  *
  * Caveats: timings use CLOCK_MONOTONIC around the whole pattern, open and
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -55,7 +57,8 @@ struct opts {
 	const char *mode;      /* "append" (O_APPEND) or "trunc" (O_TRUNC, a blob) */
 	uint64_t count;        /* messages to write, or topics to create */
 	uint64_t bytes;        /* total bytes for `batch` */
-	uint64_t topics;       /* topics to pick from, for `random` */
+	uint64_t topics;       /* topics to pick from, for `random`, `randfd` */
+	uint64_t fds;          /* descriptors held open, for `randfd` */
 	unsigned seed;         /* random seed, for `random` */
 	int blob;              /* `echo`: create the file as a blob first */
 	int verify;            /* check size (and index) after writing */
@@ -74,12 +77,14 @@ static void usage(FILE *out)
 "  read   PATH   sequential read with 1 MiB reads\n"
 "  topics DIR    create N topics t0000000.. with one line each (-n N)\n"
 "  random DIR    N appends to topics picked among T at random  (-n N, -t T)\n"
+"  randfd DIR    open K of T topics at random, then N writes to them (-k K)\n"
 "  first  CMD..  seconds until CMD prints its first line\n"
 "\n"
 "options:\n"
 "  -n N       messages (or topics)        -b BYTES  total bytes (k/m/g suffix)\n"
 "  -m MODE    append (O_APPEND, default) or trunc (O_TRUNC: makes a blob)\n"
 "  -t T       topics to choose from       -s SEED   random seed (default 1)\n"
+"  -k K       descriptors held open (randfd, default 1000)\n"
 "  --blob     echo: create the file with an O_TRUNC write first (a blob)\n"
 "  --no-verify  skip the size check after writing\n"
 "\n"
@@ -442,6 +447,61 @@ static void run_random(const struct opts *o, const char *dir)
 }
 
 /*
+ * (e) The append cost alone, without name lookups: opens K topics picked at
+ * random among T (O_WRONLY|O_APPEND), then makes N single-message writes,
+ * each to one of those K descriptors picked at random. Compare with `write`
+ * on one topic: the same system calls, one topic instead of K.
+ */
+static void run_randfd(const struct opts *o, const char *dir)
+{
+	char path[4096], line[MSG_SIZE];
+	uint64_t i, k = o->fds, state = o->seed ? o->seed : 1;
+	struct rlimit rl;
+	double t0, t1;
+	int *fds;
+
+	if (o->topics == 0 || k == 0) {
+		fprintf(stderr, "streamfs-bench: randfd needs -t TOPICS and -k FDS\n");
+		exit(2);
+	}
+	fds = calloc(k, sizeof(*fds));
+	if (!fds)
+		die("calloc", "");
+	/* K descriptors plus stdio must fit under the soft limit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < k + 16) {
+		rl.rlim_cur = rl.rlim_max < k + 16 ? rl.rlim_max : k + 16;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	make_line(line, sizeof(line), 0);
+	for (i = 0; i < k; i++) {
+		state ^= state >> 12;
+		state ^= state << 25;
+		state ^= state >> 27;
+		topic_path(path, sizeof(path), dir,
+			   (state * 2685821657736338717ULL >> 11) % o->topics);
+		fds[i] = open(path, O_WRONLY | O_APPEND);
+		if (fds[i] < 0)
+			die("open", path);
+	}
+	t0 = now();
+	for (i = 0; i < o->count; i++) {
+		state ^= state >> 12;
+		state ^= state << 25;
+		state ^= state >> 27;
+		set_seq(line, i);
+		write_all(fds[(state * 2685821657736338717ULL >> 11) % k], line,
+			  MSG_SIZE, dir);
+	}
+	t1 = now();
+	for (i = 0; i < k; i++)
+		if (close(fds[i]) < 0)
+			die("close", dir);
+	report("randfd", o->count, o->count * MSG_SIZE, t1 - t0);
+	printf(" fds=%" PRIu64 "\n", k);
+	free(fds);
+}
+
+/*
  * (e) Runs argv through a pipe and prints the seconds until its first
  * complete line arrived (first_s) and until it exited (total_s).
  */
@@ -505,7 +565,7 @@ static int run_first(char **argv)
 int main(int argc, char *argv[])
 {
 	struct opts o = { .mode = "append", .count = 100000, .bytes = 1ULL << 30,
-			  .seed = 1, .verify = 1 };
+			  .seed = 1, .fds = 1000, .verify = 1 };
 	const char *pattern, *path = NULL;
 	int i;
 
@@ -528,7 +588,8 @@ int main(int argc, char *argv[])
 
 		if ((strcmp(a, "-n") == 0 || strcmp(a, "-b") == 0 ||
 		     strcmp(a, "-m") == 0 || strcmp(a, "-t") == 0 ||
-		     strcmp(a, "-s") == 0) && i + 1 >= argc) {
+		     strcmp(a, "-s") == 0 || strcmp(a, "-k") == 0) &&
+		    i + 1 >= argc) {
 			fprintf(stderr, "streamfs-bench: %s needs a value\n", a);
 			return 2;
 		}
@@ -538,6 +599,8 @@ int main(int argc, char *argv[])
 			o.bytes = parse_size(argv[++i]);
 		else if (strcmp(a, "-t") == 0)
 			o.topics = parse_size(argv[++i]);
+		else if (strcmp(a, "-k") == 0)
+			o.fds = parse_size(argv[++i]);
 		else if (strcmp(a, "-s") == 0)
 			o.seed = (unsigned)parse_size(argv[++i]);
 		else if (strcmp(a, "-m") == 0) {
@@ -578,6 +641,8 @@ int main(int argc, char *argv[])
 		run_topics(&o, path);
 	else if (strcmp(pattern, "random") == 0)
 		run_random(&o, path);
+	else if (strcmp(pattern, "randfd") == 0)
+		run_randfd(&o, path);
 	else {
 		fprintf(stderr, "streamfs-bench: unknown pattern '%s'\n", pattern);
 		return 2;
