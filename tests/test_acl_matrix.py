@@ -97,6 +97,20 @@ def cells_for(op, idents):
 @allow_other
 @pytest.mark.parametrize("opname", [o.name for o in ac.OPS])
 def test_matrix(mount, acl_users, opname):
+    run_matrix(mount, acl_users, opname)
+
+
+# With -o threads requests are served concurrently (the workers above send
+# several at once): a few operations again, for the checks' shared state.
+@pytest.mark.parametrize("mount", [["allow_other", "threads"]],
+                         indirect=True, ids=["threads"])
+@pytest.mark.parametrize("opname", ["read-rdwr", "create-topic",
+                                    "rename-out", "set-ace", "blob-write"])
+def test_matrix_threaded(mount, acl_users, opname):
+    run_matrix(mount, acl_users, opname)
+
+
+def run_matrix(mount, acl_users, opname):
     op = ac.OPS_BY_NAME[opname]
     cells = cells_for(op, acl_users)
     base = "%s/%s" % (mount.mnt, opname)
