@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CALLER_MAX_GROUPS 256
+/* Linux allows a process 65536 supplementary groups (NGROUPS_MAX); all
+ * of them count, or a negated group term could be escaped. */
+#define CALLER_MAX_GROUPS 65536
 
 /* The process an operation comes from.  Supplementary groups are costly to
  * find (FUSE reads /proc), so they are loaded only when a check needs them,
@@ -20,7 +22,7 @@ struct caller {
 	bool groups_loaded;
 	int groups_err;         /* why loading failed, 0 if it did not */
 	int ngroups;
-	gid_t groups[CALLER_MAX_GROUPS];
+	gid_t *groups;          /* loader-owned, valid for the request */
 	int (*load_groups)(struct caller *c);
 	void *ctx;
 };
