@@ -164,6 +164,8 @@ void store_close(struct store *st)
 	if (st->db)
 		store_sync(st);
 	seg_close_all(st);
+	if (st->pending)
+		leveldb_writebatch_destroy(st->pending);
 	if (st->db)
 		leveldb_close(st->db);
 	if (st->opts)
@@ -441,7 +443,10 @@ static int delete_prefix(struct store *st, const char *p, size_t plen)
 int store_purge_inode(struct store *st, uint64_t ino)
 {
 	char k[KEY_MAX];
-	int r = delete_prefix(st, k, key_u64(k, KEY_XATTR, ino));
+	/* Pending entries written after the deletes would bring them back. */
+	int r = index_flush(st, false);
+	if (r == 0)
+		r = delete_prefix(st, k, key_u64(k, KEY_XATTR, ino));
 	if (r == 0)
 		r = delete_prefix(st, k, key_u64(k, KEY_INDEX, ino));
 	if (r < 0)

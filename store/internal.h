@@ -29,6 +29,12 @@ struct store {
 	leveldb_writeoptions_t *wopts;
 	leveldb_writeoptions_t *wopts_sync;
 
+	/* Index entries of recent appends not yet written to LevelDB (the
+	 * segment records are already written, so recovery can rebuild
+	 * them); written before anything reads the index. */
+	leveldb_writebatch_t *pending;
+	unsigned npending;
+
 	uint64_t next_ino;              /* next number to hand out */
 	uint64_t ino_limit;             /* numbers below this are reserved */
 
@@ -50,6 +56,8 @@ struct store {
 };
 
 int64_t store_now_ns(void);
+/* Write the pending index entries (with sync: durably).  0 or -EIO. */
+int index_flush(struct store *st, bool sync);
 /* Translate a LevelDB error string into -EIO, logging it once; frees err. */
 int store_db_error(const char *what, char *err);
 

@@ -189,6 +189,9 @@ static int open_segment(struct store *st, uint64_t stream, uint64_t seq,
 static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
 {
 	char k[KEY_MAX], *err = NULL;
+	int fr = index_flush(st, false);      /* it may hold a newer state */
+	if (fr < 0)
+		return fr;
 	size_t len;
 	char *v = leveldb_get(st->db, st->ropts, k,
 			      key_u64(k, KEY_SEGSTATE, stream), &len, &err);
@@ -201,6 +204,21 @@ static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
 		*s = (struct seg_state){ .seq = 0, .end = 0, .synced = 0 };
 	leveldb_free(v);
 	return r;
+}
+
+/* Record at once that stream's active segment is w->s.seq: index entries
+ * wait in memory (topic.c), and recovery must know which segment to scan
+ * for the records they describe. */
+static int save_active(struct store *st, struct seg_writer *w)
+{
+	char k[KEY_MAX], v[SEGSTATE_SIZE], *err = NULL;
+	int r = index_flush(st, false);
+	if (r < 0)
+		return r;
+	segstate_encode(v, &w->s);
+	leveldb_put(st->db, st->wopts, k, key_u64(k, KEY_SEGSTATE, w->stream),
+		    v, sizeof(v), &err);
+	return err ? store_db_error("segment state", err) : 0;
 }
 
 static struct seg_writer *writer_get(struct store *st, uint64_t stream,
@@ -232,6 +250,8 @@ static struct seg_writer *writer_get(struct store *st, uint64_t stream,
 		if (w->fd < 0)
 			*err = w->fd;
 	}
+	if (*err == 0 && fresh && (*err = save_active(st, w)) < 0)
+		close(w->fd);
 	if (*err) {
 		free(w);
 		return NULL;
@@ -257,7 +277,7 @@ static int writer_roll(struct store *st, struct seg_writer *w)
 	w->s.seq++;
 	w->s.end = w->s.synced = 0;
 	w->dirty = false;
-	return 0;
+	return save_active(st, w);
 }
 
 int seg_append(struct store *st, uint64_t stream, char *hdr,

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #define IOV_MODE_MAX 256        /* entries served in place, not compacted */
+#define PENDING_MAX 256         /* index entries held before a write */
 
 static const char zeros[65536];
 
@@ -53,11 +54,30 @@ static int seek_entry(leveldb_iterator_t *it, uint64_t ino, uint64_t off,
 	return r;
 }
 
+int index_flush(struct store *st, bool sync)
+{
+	char *err = NULL;
+	if (st->npending == 0 && !sync)
+		return 0;
+	if (!st->pending)
+		st->pending = leveldb_writebatch_create();
+	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, st->pending,
+		      &err);
+	leveldb_writebatch_clear(st->pending);
+	st->npending = 0;
+	/* On failure the records stay in the segments and the next mount's
+	 * recovery indexes them again. */
+	return err ? store_db_error("index", err) : 0;
+}
+
 int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 {
 	char k[KEY_MAX];
 	struct idx_entry e;
 	memset(t, 0, sizeof(*t));
+	int fr = index_flush(st, false);
+	if (fr < 0)
+		return fr;
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
 	leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, ino));
 	int r = iter_entry(it, ino, &e);
@@ -114,8 +134,10 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 	if (r < 0)
 		return r;
 
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	char k[KEY_MAX], v[IDX_VAL_SIZE], s[SEGSTATE_SIZE], *err = NULL;
+	if (!st->pending)
+		st->pending = leveldb_writebatch_create();
+	leveldb_writebatch_t *b = st->pending;
+	char k[KEY_MAX], v[IDX_VAL_SIZE], s[SEGSTATE_SIZE];
 	idx_encode(v, &e);
 	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, ino, e.off),
 			       v, sizeof(v));
@@ -126,11 +148,12 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 		leveldb_writebatch_put(b, k,
 			key_u64_u64_u64(k, KEY_SEGUSER, stream, e.seg_seq,
 					ino), "", 0);
-	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
-	leveldb_writebatch_destroy(b);
-	if (err) {
-		seg_unappend(st, stream, e.seg_off);
-		return store_db_error("append", err);
+	/* The entry waits with others for one LevelDB write, unless the
+	 * append must be durable now. */
+	if (++st->npending >= PENDING_MAX || sync) {
+		r = index_flush(st, sync);
+		if (r < 0)
+			return r;
 	}
 	if (t->next_msg == t->first_msg && t->size == t->start)
 		t->first_ns = now;
@@ -144,6 +167,11 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 
 int store_sync(struct store *st)
 {
+	/* Index entries first (their records are in the segments the sync
+	 * below makes durable, and its batch follows them in the log). */
+	int fr = index_flush(st, false);
+	if (fr < 0)
+		return fr;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
 	char *err = NULL;
 	int r = seg_sync_all(st, b);
@@ -307,7 +335,9 @@ int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 	if (off >= end)
 		return 0;
 	struct entry_list l = { 0 };
-	int r = collect_entries(st, ino, off, end, &l);
+	int r = index_flush(st, false);
+	if (r == 0)
+		r = collect_entries(st, ino, off, end, &l);
 	if (r == 0)
 		r = read_spans(st, &l, rb);
 	bool compact = l.n > IOV_MODE_MAX;
@@ -346,6 +376,9 @@ static int bisect(struct store *st, uint64_t ino, const struct sf_topic *t,
 		  bool (*pred)(const struct idx_entry *, const void *),
 		  const void *arg, struct idx_entry *out)
 {
+	int fr = index_flush(st, false);
+	if (fr < 0)
+		return fr;
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
 	uint64_t lo = t->start, hi = t->size;
 	int r = 0;
