@@ -115,9 +115,12 @@ int idx_decode(const char *key, size_t klen, const char *val, size_t vlen,
 struct seg_state {
 	uint64_t seq;           /* active segment number */
 	uint64_t end;           /* bytes of it the index accounts for */
-	uint64_t synced;        /* bytes of it known to be on disk */
+	uint64_t synced_seq;    /* segments before this one are on disk, */
+	uint64_t synced;        /* and this many bytes of it */
 };
-#define SEGSTATE_SIZE 24
+#define SEGSTATE_SIZE 32
+/* Sealed segments a stream may have waiting for the disk (1 GiB). */
+#define SEG_MAX_UNSYNCED 16
 void segstate_encode(char *buf, const struct seg_state *s);
 int segstate_decode(const char *buf, size_t len, struct seg_state *s);
 

@@ -166,6 +166,7 @@ void segstate_encode(char *b, const struct seg_state *s)
 	put_le64(b, s->seq);
 	put_le64(b + 8, s->end);
 	put_le64(b + 16, s->synced);
+	put_le64(b + 24, s->synced_seq);
 }
 
 int segstate_decode(const char *b, size_t len, struct seg_state *s)
@@ -175,5 +176,6 @@ int segstate_decode(const char *b, size_t len, struct seg_state *s)
 	s->seq = get_le64(b);
 	s->end = get_le64(b + 8);
 	s->synced = get_le64(b + 16);
+	s->synced_seq = get_le64(b + 24);
 	return 0;
 }

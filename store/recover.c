@@ -1,8 +1,8 @@
 /* recover.c - bringing the store back to a consistent state when it opens.
  *
  * After a crash the index (LevelDB) and the segments can disagree only at
- * the tail of each stream's active segment: sealed segments were synced
- * before the roll (segment.c).  For every stream whose active segment is
+ * the tails of the segments written since the stream's last sync: its
+ * active segment and the sealed ones not yet synced (segment.c).  For every stream whose active segment is
  * not known to be wholly on disk, the unsynced region is read record by
  * record and each checksum verified:
  *   - a torn or damaged tail is cut off;
@@ -144,9 +144,78 @@ static int save_state(struct store *st, uint64_t stream,
 	return err ? store_db_error("recover", err) : 0;
 }
 
+/* Sealed segments after the synced point may have unsynced tails too
+ * (segment.c).  Check segment q from `from`: 0 if it is whole, 1 if it was
+ * damaged and everything after the damage, in it and in every later
+ * segment, has been dropped (q is the active segment again), -errno. */
+static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
+			  uint64_t from, struct seg_state *s)
+{
+	struct scan sc = { .stream = stream, .seq = q, .fd = -1 };
+	char path[64];
+	struct stat sb;
+	seg_path(path, sizeof(path), stream, q);
+	sc.fd = openat(st->segdirfd, path, O_RDWR | O_CLOEXEC);
+	if (sc.fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	uint64_t size = fstat(sc.fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	uint64_t pos = from <= size ? from : 0;
+	int r = 0;
+	while (pos < size) {
+		struct rec_header h;
+		if ((r = read_record(&sc, pos, size, &h)) <= 0)
+			break;
+		pos += REC_HDR + h.len;
+	}
+	if (r == 0 && pos < size) {
+		/* Damage at pos: cut here and forget all that came after. */
+		/* Newest first: each topic's entries are dropped from its
+		 * end backwards. */
+		unsigned dropped = 0;
+		for (uint64_t later = s->seq; r == 0 && later > q; later--) {
+			struct scan l = { .stream = stream, .seq = later };
+			r = drop_entries_past(st, &l, 0, &dropped);
+			seg_path(path, sizeof(path), stream, later);
+			unlinkat(st->segdirfd, path, 0);
+		}
+		if (r == 0)
+			r = drop_entries_past(st, &sc, pos, &dropped);
+		if (r == 0 && ftruncate(sc.fd, pos) < 0)
+			r = -errno;
+		if (r == 0)
+			fprintf(stderr, "streamfs: recovery: stream %llu segment "
+				"%llu damaged at %llu: cut there, %u index "
+				"entries dropped\n", (unsigned long long)stream,
+				(unsigned long long)q, (unsigned long long)pos,
+				dropped);
+		*s = (struct seg_state){ .seq = q, .end = pos,
+					 .synced_seq = q, .synced = pos };
+		r = r < 0 ? r : 1;
+	}
+	if (r >= 0 && fdatasync(sc.fd) < 0)
+		r = -errno;
+	close(sc.fd);
+	free(sc.buf);
+	if (r == 1)
+		r = save_state(st, stream, s) < 0 ? -EIO : 1;
+	return r;
+}
+
 static int recover_stream(struct store *st, uint64_t stream,
 			  struct seg_state *s)
 {
+	for (uint64_t q = s->synced_seq; q && q < s->seq; q++) {
+		int pr = recover_sealed(st, stream, q,
+				       q == s->synced_seq ? s->synced : 0, s);
+		if (pr != 0)
+			return pr < 0 ? pr : 0;
+	}
+	if (s->synced_seq < s->seq) {
+		/* The sealed segments are whole and now synced; the active
+		 * one is checked from its start. */
+		s->synced_seq = s->seq;
+		s->synced = 0;
+	}
 	struct scan sc = { .stream = stream, .seq = s->seq, .fd = -1 };
 	char path[64];
 	struct stat sb;
@@ -194,6 +263,7 @@ static int recover_stream(struct store *st, uint64_t stream,
 				(unsigned long long)(size - pos),
 				sc.reindexed, dropped, sc.skipped);
 		s->end = s->synced = pos;
+		s->synced_seq = s->seq;
 		r = save_state(st, stream, s);
 	}
 	if (sc.fd >= 0)

@@ -4,8 +4,11 @@
  * DATADIR/segments/<stream>/<seq>, shared by all of its topics.  A record is
  * a 48-byte header (with a CRC-32C) followed by the payload of one write
  * call.  The active segment of a stream rolls to the next number beyond
- * SEG_MAX; the sealed one is synced first, so only an active segment can
- * ever have an unsynced tail (recover.c relies on this).
+ * SEG_MAX.  A sealed segment is not waited for: its write-back starts at
+ * the roll, and it is synced at the next sync (fsync, durability, unmount)
+ * or when SEG_MAX_UNSYNCED segments wait.  The segment state says from
+ * where on the stream's segments may not be on disk (synced_seq, synced);
+ * recover.c checks everything after that point.
  *
  * The table keeps a bounded number of writers (active segments, one
  * descriptor each) and readers (sealed segments), least recently used
@@ -139,10 +142,41 @@ static void writer_unhash(struct store *st, struct seg_writer *w)
 	*pp = w->hnext;
 }
 
+/* Make every segment of the stream written so far durable: the sealed
+ * ones not yet synced, then the active one. */
+static int writer_sync(struct store *st, struct seg_writer *w)
+{
+	for (uint64_t q = w->s.synced_seq; q < w->s.seq; q++) {
+		char path[64];
+		seg_path(path, sizeof(path), w->stream, q);
+		int fd = openat(st->segdirfd, path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		int r = fd < 0 || fdatasync(fd) < 0 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
+			return r;
+		w->s.synced_seq = q + 1;
+		w->s.synced = 0;
+	}
+	if ((w->dirty || w->s.synced < w->s.end) && fdatasync(w->fd) < 0)
+		return -errno;
+	w->dirty = false;
+	w->s.synced = w->s.end;
+	return 0;
+}
+
+static bool writer_unsynced(const struct seg_writer *w)
+{
+	return w->dirty || w->s.synced_seq < w->s.seq ||
+	       w->s.synced < w->s.end;
+}
+
 static void writer_drop(struct store *st, struct seg_writer *w)
 {
-	if (w->dirty && fdatasync(w->fd) == 0)
-		w->s.synced = w->s.end;
+	if (writer_unsynced(w))
+		writer_sync(st, w);     /* the next sync could not reach it */
 	close(w->fd);
 	writer_unhash(st, w);
 	LRU_UNLINK(st->wlru, w);
@@ -201,7 +235,7 @@ static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
 	if (v)
 		r = segstate_decode(v, len, s);
 	else
-		*s = (struct seg_state){ .seq = 0, .end = 0, .synced = 0 };
+		*s = (struct seg_state){ 0 };
 	leveldb_free(v);
 	return r;
 }
@@ -244,7 +278,7 @@ static struct seg_writer *writer_get(struct store *st, uint64_t stream,
 	*err = load_state(st, stream, &w->s);
 	bool fresh = w->s.seq == 0;
 	if (fresh)
-		w->s.seq = 1;
+		w->s.seq = w->s.synced_seq = 1;
 	if (*err == 0) {
 		w->fd = open_segment(st, stream, w->s.seq, fresh);
 		if (w->fd < 0)
@@ -264,18 +298,29 @@ static struct seg_writer *writer_get(struct store *st, uint64_t stream,
 	return w;
 }
 
-/* Seal the active segment (synced) and start the next one. */
+/* Seal the active segment and start the next one.  Nothing waits for the
+ * sealed segment to reach the disk: its write-back only starts, unless
+ * too many sealed segments already wait. */
 static int writer_roll(struct store *st, struct seg_writer *w)
 {
-	if (fdatasync(w->fd) < 0)
-		return -errno;
+	int r = 0;
+	if (w->s.seq - w->s.synced_seq >= SEG_MAX_UNSYNCED)
+		r = writer_sync(st, w);
+	if (r < 0)
+		return r;
 	int fd = open_segment(st, w->stream, w->s.seq + 1, true);
 	if (fd < 0)
 		return fd;
+	if (w->dirty)
+		sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	close(w->fd);
+	if (!writer_unsynced(w)) {
+		w->s.synced_seq = w->s.seq + 1;         /* all on disk */
+		w->s.synced = 0;
+	}
 	w->fd = fd;
 	w->s.seq++;
-	w->s.end = w->s.synced = 0;
+	w->s.end = 0;
 	w->dirty = false;
 	return save_active(st, w);
 }
@@ -326,14 +371,9 @@ int seg_append(struct store *st, uint64_t stream, char *hdr,
 	*off = w->s.end;
 	w->s.end += want;
 	w->dirty = true;
-	if (sync) {
-		if (fdatasync(w->fd) < 0) {
-			r = -errno;
-			seg_unappend(st, stream, *off);
-			return r;
-		}
-		w->s.synced = w->s.end;
-		w->dirty = false;
+	if (sync && (r = writer_sync(st, w)) < 0) {
+		seg_unappend(st, stream, *off);
+		return r;
 	}
 	*state = w->s;
 	return 0;
@@ -349,7 +389,7 @@ void seg_unappend(struct store *st, uint64_t stream, uint64_t off)
 			"%llx/%llx\n", (unsigned long long)stream,
 			(unsigned long long)w->s.seq);
 	w->s.end = off;
-	if (w->s.synced > off)
+	if (w->s.synced_seq == w->s.seq && w->s.synced > off)
 		w->s.synced = off;
 }
 
@@ -357,14 +397,13 @@ int seg_sync_all(struct store *st, leveldb_writebatch_t *batch)
 {
 	int r = 0;
 	for (struct seg_writer *w = st->wlru; w; w = w->next) {
-		if (!w->dirty)
+		if (!writer_unsynced(w))
 			continue;
-		if (fdatasync(w->fd) < 0) {
-			r = -errno;
+		int e = writer_sync(st, w);
+		if (e < 0) {
+			r = e;
 			continue;
 		}
-		w->dirty = false;
-		w->s.synced = w->s.end;
 		char k[KEY_MAX], v[SEGSTATE_SIZE];
 		segstate_encode(v, &w->s);
 		leveldb_writebatch_put(batch, k,
