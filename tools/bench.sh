@@ -394,7 +394,11 @@ for key in a b c d; do
 			if [ $key = d ]; then
 				drop_caches
 			else
+				# Start from clean pages: the previous system's
+				# dirty data must not be written back on this
+				# one's time.
 				rm -f "${ARGS[-1]}"
+				sync
 			fi
 			one_run $key $sys $unit "${ARGS[@]}"
 			[ $key = d ] || rm -f "${ARGS[-1]}"
