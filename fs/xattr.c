@@ -262,6 +262,17 @@ void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- writing ---- */
 
+/* 0 if ino has attribute name, -ENODATA if not, or another -errno. */
+static int xattr_present(uint64_t ino, const char *name)
+{
+	char *old;
+	size_t len;
+	int r = store_get_xattr(fs.store, ino, name, &old, &len);
+	if (r == 0)
+		free(old);
+	return r;
+}
+
 /* Store (val != NULL) or delete attribute name of in, with its ctime. */
 static int xattr_change(struct sf_inode *in, const char *name,
 			const void *val, size_t len)
@@ -346,13 +357,8 @@ static int set_ace(struct caller *c, struct sf_inode *in, const char *name,
 	if (r == 0 && canon && strlen(canon) > ACE_MAX_LEN)
 		r = -EINVAL;
 	ace_free(ace);
-	if (r == 0 && !val) {
-		char *old;
-		size_t olen;
-		r = store_get_xattr(fs.store, in->ino, name, &old, &olen);
-		if (r == 0)
-			free(old);
-	}
+	if (r == 0 && !val)
+		r = xattr_present(in->ino, name);
 	if (r == 0) {
 		r = xattr_change(in, name, canon, canon ? strlen(canon) : 0);
 		ns_policy_changed(in->ino);
@@ -408,11 +414,7 @@ void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (r == 0 && strlen(name) > NAME_MAX_BYTES)
 		r = -ERANGE;
 	if (r == 0 && (flags & (XATTR_CREATE | XATTR_REPLACE))) {
-		char *old;
-		size_t len;
-		int e = store_get_xattr(fs.store, ino, name, &old, &len);
-		if (e == 0)
-			free(old);
+		int e = xattr_present(ino, name);
 		if (e == 0 && (flags & XATTR_CREATE))
 			r = -EEXIST;
 		else if (e == -ENODATA && (flags & XATTR_REPLACE))
@@ -451,11 +453,8 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	}
 	if (r == 0)
 		r = user_xattr_allowed(&c, &in);
-	char *old;
-	size_t len;
-	if (r == 0 && (r = store_get_xattr(fs.store, ino, name, &old,
-					   &len)) == 0)
-		free(old);
+	if (r == 0)
+		r = xattr_present(ino, name);
 	if (r == 0)
 		r = xattr_change(&in, name, NULL, 0);
 	fuse_reply_err(req, -r);
