@@ -167,6 +167,8 @@ static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
 			break;
 		pos += REC_HDR + h.len;
 	}
+	if (r > 0)
+		r = 0;                  /* the last record read was whole */
 	if (r == 0 && pos < size) {
 		/* Damage at pos: cut here and forget all that came after. */
 		/* Newest first: each topic's entries are dropped from its

@@ -67,3 +67,20 @@ def test_clean_unmount_syncs_sealed_segments(mount):
     mount.restart()
     assert os.path.getsize(t) == 1100 * REC
     assert "recovery" not in mount.log_text()
+
+
+def test_kill9_across_a_roll_keeps_every_record(mount):
+    """Index entries wait in memory for up to 256 appends and a roll does
+    not wait for the disk: after kill -9 recovery must index again every
+    record the crash left unindexed, in both segments."""
+    mount.expect_log(r"recover")
+    os.mkdir(mount.mnt + "/s")
+    t = mount.mnt + "/s/t"
+    records = 1100
+    fill(t, records)
+    mount.kill9()
+    mount.start()
+    assert os.path.getsize(t) == records * REC
+    assert read(t) == LINE * (PER_WRITE * records)
+    append(t, b"after\n")
+    assert read(t)[records * REC:] == b"after\n"
