@@ -151,10 +151,8 @@ void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(h->fd);
 	free(h->pending);
 	free(h);
-	if (--n->nopen == 0) {
-		free(n->topic);
-		n->topic = NULL;
-	}
+	if (--n->nopen == 0 && n->topic)
+		topic_state_idle(n);
 	node_release_if_unused(n);
 	if (req)
 		fuse_reply_err(req, 0);

@@ -38,7 +38,7 @@ struct node {
 	uint64_t nlookup;        /* kernel references (lookup - forget) */
 	uint32_t nopen;          /* open handles */
 	bool unlinked;           /* last name gone; purge when unreferenced */
-	struct sf_topic *topic;  /* topic state while open, else NULL */
+	struct sf_topic *topic;  /* topic state while open or recently, or NULL */
 	struct stream_cfg *stream; /* directories: cached settings, or NULL */
 	struct handle *pollers;  /* handles waiting in poll() for data */
 	struct node *hnext;      /* hash chain */
@@ -164,8 +164,11 @@ void io_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	     struct fuse_pollhandle *ph);
 
 /* ---- topic_io.c ---- */
-/* The topic state of a node, loaded on first use while it is open. */
+/* The topic state of a node, loaded on first use. */
 struct sf_topic *topic_state(struct node *n);
+/* The last handle of n closed: its state stays for a while, so that the
+ * next open (echo >> again) need not load it from the index. */
+void topic_state_idle(struct node *n);
 int topic_write(struct handle *h, const struct sf_inode *in,
 		const char *buf, size_t size, off_t off);
 int topic_flush(struct handle *h, const struct sf_inode *in);

@@ -31,6 +31,25 @@ struct sf_topic *topic_state(struct node *n)
 	return t;
 }
 
+/* Recently closed topics keep their state; the oldest of IDLE_KEEP give
+ * it up, so memory does not grow with the number of topics.  A topic may
+ * stand in the ring twice; freeing on an old entry only costs a reload. */
+#define IDLE_KEEP 4096
+static uint64_t idle_ring[IDLE_KEEP];
+static unsigned idle_next;
+
+void topic_state_idle(struct node *n)
+{
+	uint64_t old = idle_ring[idle_next];
+	idle_ring[idle_next] = n->ino;
+	idle_next = (idle_next + 1) % IDLE_KEEP;
+	struct node *o = old ? node_find(old) : NULL;
+	if (o && o != n && o->nopen == 0 && o->topic) {
+		free(o->topic);
+		o->topic = NULL;
+	}
+}
+
 static int hold(struct handle *h, const char *p, size_t n)
 {
 	if (n == 0)

@@ -34,6 +34,7 @@ struct store {
 	 * them); written before anything reads the index. */
 	leveldb_writebatch_t *pending;
 	unsigned npending;
+	uint64_t pending_ino[256];      /* the topics they belong to */
 
 	uint64_t next_ino;              /* next number to hand out */
 	uint64_t ino_limit;             /* numbers below this are reserved */
@@ -58,6 +59,8 @@ struct store {
 int64_t store_now_ns(void);
 /* Write the pending index entries (with sync: durably).  0 or -EIO. */
 int index_flush(struct store *st, bool sync);
+/* The same, only if some of them belong to topic ino. */
+int index_flush_for(struct store *st, uint64_t ino);
 /* Translate a LevelDB error string into -EIO, logging it once; frees err. */
 int store_db_error(const char *what, char *err);
 

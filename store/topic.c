@@ -15,6 +15,8 @@
 
 #define IOV_MODE_MAX 256        /* entries served in place, not compacted */
 #define PENDING_MAX 256         /* index entries held before a write */
+_Static_assert(PENDING_MAX <= sizeof(((struct store *)0)->pending_ino) /
+	       sizeof(uint64_t), "pending_ino holds every pending entry");
 
 static const char zeros[65536];
 
@@ -70,12 +72,20 @@ int index_flush(struct store *st, bool sync)
 	return err ? store_db_error("index", err) : 0;
 }
 
+int index_flush_for(struct store *st, uint64_t ino)
+{
+	for (unsigned i = 0; i < st->npending; i++)
+		if (st->pending_ino[i] == ino)
+			return index_flush(st, false);
+	return 0;
+}
+
 int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 {
 	char k[KEY_MAX];
 	struct idx_entry e;
 	memset(t, 0, sizeof(*t));
-	int fr = index_flush(st, false);
+	int fr = index_flush_for(st, ino);
 	if (fr < 0)
 		return fr;
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
@@ -150,6 +160,7 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 					ino), "", 0);
 	/* The entry waits with others for one LevelDB write, unless the
 	 * append must be durable now. */
+	st->pending_ino[st->npending] = ino;
 	if (++st->npending >= PENDING_MAX || sync) {
 		r = index_flush(st, sync);
 		if (r < 0)
@@ -335,7 +346,7 @@ int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 	if (off >= end)
 		return 0;
 	struct entry_list l = { 0 };
-	int r = index_flush(st, false);
+	int r = index_flush_for(st, ino);
 	if (r == 0)
 		r = collect_entries(st, ino, off, end, &l);
 	if (r == 0)
@@ -376,7 +387,7 @@ static int bisect(struct store *st, uint64_t ino, const struct sf_topic *t,
 		  bool (*pred)(const struct idx_entry *, const void *),
 		  const void *arg, struct idx_entry *out)
 {
-	int fr = index_flush(st, false);
+	int fr = index_flush_for(st, ino);
 	if (fr < 0)
 		return fr;
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
