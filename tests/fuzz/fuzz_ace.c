@@ -98,13 +98,19 @@ static void check_error(int rc, const ace_error_t *e, const char *in,
 	}
 }
 
-/* Parse text (from printing) and return its tree, or fault. */
+/* Parse text (from printing) and return its tree, or fault.  NULL when
+ * the printed form outgrew the length limit: names, numbers and added
+ * spaces can make it longer than the input (the daemon refuses to store
+ * such an expression for that reason). */
 static ace_t *reparse(const char *text, const char *in, size_t size)
 {
 	ace_error_t e;
 	ace_t *t = NULL;
+	int rc = ace_parse(text, strlen(text), &t, &e);
 
-	if (ace_parse(text, strlen(text), &t, &e) != 0) {
+	if (rc == ACE_E_LONG && strlen(text) > ACE_MAX_LEN)
+		return NULL;
+	if (rc != 0) {
 		fprintf(stderr, "fuzz_ace: \"%s\": %s at %zu\n", text, e.msg,
 			e.pos);
 		fault("printed text does not parse", in, size);
@@ -176,13 +182,20 @@ static void round_trip(const ace_t *a, const char *in, size_t size)
 	if (!num)
 		return;
 	b = reparse(num, in, size);
+	if (!b) {
+		free(num);
+		return;
+	}
 	again = print(b, ACE_TEXT_NUMERIC, in, size);
 	if (again && strcmp(num, again) != 0)
 		fault("canonical text is not stable", in, size);
 	free(again);
 	names = print(a, ACE_TEXT_NAMES, in, size);
+	if (names && !(c = reparse(names, in, size))) {
+		free(names);
+		names = NULL;
+	}
 	if (names) {
-		c = reparse(names, in, size);
 		again = print(c, ACE_TEXT_NUMERIC, in, size);
 		if (again && strcmp(num, again) != 0)
 			fault("names form re-parses to another tree", in, size);
