@@ -26,6 +26,7 @@ int io_open_node(struct node *n, const struct sf_inode *in,
 	h->node = n;
 	h->flags = fi->flags;
 	h->fd = -1;
+	node_note(n, in);
 	if (in->kind == SF_KIND_BLOB)
 		fi->keep_cache = 1;
 	else if (in->kind == SF_KIND_TOPIC || (fi->flags & O_APPEND))
@@ -64,6 +65,25 @@ void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		io_release(NULL, ino, fi);
 }
 
+/* What the read and write paths need of a file's record: its kind and
+ * stream, from the node's copy once the kind is decided (only an inode
+ * without a kind is read in full, for decide_kind). */
+static int record_of(struct node *n, struct sf_inode *in)
+{
+	if (n->known && n->kind != SF_KIND_NONE) {
+		memset(in, 0, sizeof(*in));
+		in->ino = n->ino;
+		in->mode = S_IFREG;
+		in->kind = n->kind;
+		in->parent = n->parent;
+		return 0;
+	}
+	int r = store_get_inode(fs.store, n->ino, in);
+	if (r == 0)
+		node_note(n, in);
+	return r;
+}
+
 /* Give a file without a kind the kind its first write decides.  Making a
  * topic takes the stream's topic permission and produce. */
 static int decide_kind(fuse_req_t req, struct handle *h, struct sf_inode *in)
@@ -91,7 +111,7 @@ void io_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = record_of(h->node, &in);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else if (in.kind == SF_KIND_TOPIC)
@@ -107,7 +127,7 @@ void io_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = record_of(h->node, &in);
 	h->writer = fuse_req_ctx(req)->pid;
 	if (r == 0)
 		r = decide_kind(req, h, &in);
@@ -129,7 +149,7 @@ void io_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sf_inode in;
 	int r = 0;
 	if (h->plen > 0 && fuse_req_ctx(req)->pid == h->writer) {
-		r = store_get_inode(fs.store, ino, &in);
+		r = record_of(h->node, &in);
 		if (r == 0)
 			r = topic_flush(h, &in);
 	}
@@ -141,7 +161,7 @@ void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = handle_of(fi);
 	struct node *n = h->node;
 	struct sf_inode in;
-	if (h->plen > 0 && (store_get_inode(fs.store, ino, &in) < 0 ||
+	if (h->plen > 0 && (record_of(n, &in) < 0 ||
 			    topic_flush(h, &in) < 0))
 		fprintf(stderr, "streamfs: error: topic %llu: a partial line "
 			"of %zu bytes could not be appended at close\n",
@@ -238,7 +258,7 @@ void io_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = record_of(h->node, &in);
 	if (r < 0) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);

@@ -38,6 +38,9 @@ struct node {
 	uint64_t nlookup;        /* kernel references (lookup - forget) */
 	uint32_t nopen;          /* open handles */
 	bool unlinked;           /* last name gone; purge when unreferenced */
+	bool known;              /* kind and parent below mirror the record */
+	uint32_t kind;           /* enum sf_kind, as last written */
+	uint64_t parent;         /* the stream of a topic, as last written */
 	struct sf_topic *topic;  /* topic state while open or recently, or NULL */
 	struct stream_cfg *stream; /* directories: cached settings, or NULL */
 	struct handle *pollers;  /* handles waiting in poll() for data */
@@ -84,6 +87,12 @@ struct node *node_get(uint64_t ino);
 void node_forget(uint64_t ino, uint64_t n);
 /* Free a node nothing refers to any more (purging an unlinked inode). */
 void node_release_if_unused(struct node *n);
+/* Keep a node's copy of its record's kind and parent up to date, so the
+ * append and read paths need not read the record. */
+void node_note(struct node *n, const struct sf_inode *in);
+/* store_put_inode, and the node's copy with it: every inode record the
+ * daemon writes goes through here. */
+void put_inode(struct store_batch *b, const struct sf_inode *in);
 
 /* ---- caller.c ---- */
 void caller_init(struct caller *c, fuse_req_t req);

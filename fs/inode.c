@@ -118,6 +118,21 @@ void node_release_if_unused(struct node *n)
 	node_destroy(n);
 }
 
+void node_note(struct node *n, const struct sf_inode *in)
+{
+	n->kind = in->kind;
+	n->parent = in->parent;
+	n->known = true;
+}
+
+void put_inode(struct store_batch *b, const struct sf_inode *in)
+{
+	struct node *n = node_find(in->ino);
+	store_put_inode(b, in);
+	if (n)
+		node_note(n, in);
+}
+
 void node_forget(uint64_t ino, uint64_t count)
 {
 	struct node *n = node_find(ino);

@@ -35,7 +35,7 @@ void touch_mtime(struct sf_inode *in)
 int inode_save(const struct sf_inode *in)
 {
 	struct store_batch *b = store_batch_new();
-	store_put_inode(b, in);
+	put_inode(b, in);
 	int r = store_commit(fs.store, b, false);
 	store_batch_free(b);
 	return r;
@@ -44,7 +44,7 @@ int inode_save(const struct sf_inode *in)
 int kind_save(const struct sf_inode *in)
 {
 	struct store_batch *b = store_batch_new();
-	store_put_inode(b, in);
+	put_inode(b, in);
 	if (is_topic(in)) {
 		/* A topic answers to its stream's expressions only. */
 		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.read");
@@ -154,15 +154,14 @@ static int blob_attr(const struct sf_inode *in, struct stat *st)
 	return 0;
 }
 
-int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st)
+/* The attributes of an inode record just read or written. */
+static int stat_of(const struct sf_inode *in, struct stat *st)
 {
-	int r = store_get_inode(fs.store, ino, in);
-	if (r < 0)
-		return r;
+	int r = 0;
 	fill_attr(in, st);
 	if (S_ISLNK(in->mode)) {
 		char *target;
-		r = store_get_symlink(fs.store, ino, &target);
+		r = store_get_symlink(fs.store, in->ino, &target);
 		if (r == 0) {
 			st->st_size = (off_t)strlen(target);
 			free(target);
@@ -175,20 +174,27 @@ int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st)
 	return r;
 }
 
+int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st)
+{
+	int r = store_get_inode(fs.store, ino, in);
+	return r < 0 ? r : stat_of(in, st);
+}
+
+/* Reply with an entry for in, as the caller just read or wrote it. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in)
 {
 	struct fuse_entry_param e;
-	struct sf_inode cur;
 	memset(&e, 0, sizeof(e));
-	int r = attr_of(in->ino, &cur, &e.attr);
+	int r = stat_of(in, &e.attr);
 	struct node *n = r == 0 ? node_get(in->ino) : NULL;
 	if (!n) {
 		fuse_reply_err(req, r < 0 ? -r : ENOMEM);
 		return;
 	}
+	node_note(n, in);
 	e.ino = in->ino;
 	e.generation = 1;
-	e.attr_timeout = attr_timeout_of(&cur);
+	e.attr_timeout = attr_timeout_of(in);
 	e.entry_timeout = ENTRY_TIMEOUT;
 	n->nlookup++;
 	if (fuse_reply_entry(req, &e) != 0) {
@@ -482,7 +488,7 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	in->atime = in->mtime;
 
 	struct store_batch *b = store_batch_new();
-	store_put_inode(b, in);
+	put_inode(b, in);
 	store_put_dirent(b, parent, name, in->ino, dtype_of(mode));
 	if (target)
 		store_put_symlink(b, in->ino, target);
@@ -491,7 +497,7 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 		dir.nlink++;
 	}
 	touch_mtime(&dir);
-	store_put_inode(b, &dir);
+	put_inode(b, &dir);
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
 	return r;
@@ -587,13 +593,13 @@ static bool unlink_inode(struct store_batch *b, struct sf_inode *in)
 {
 	touch_ctime(in);
 	if (in->nlink > 0) {
-		store_put_inode(b, in);
+		put_inode(b, in);
 		return false;
 	}
 	struct node *n = node_find(in->ino);
 	if (n && (n->nlookup > 0 || n->nopen > 0)) {
 		n->unlinked = true;
-		store_put_inode(b, in);
+		put_inode(b, in);
 		store_put_orphan(b, in->ino);
 		return false;
 	}
@@ -643,7 +649,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	bool purge_now = unlink_inode(b, &in);
 	touch_mtime(&dir);
-	store_put_inode(b, &dir);
+	put_inode(b, &dir);
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
 	if (r == 0 && purge_now)
@@ -782,12 +788,12 @@ void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		o.src.parent = newparent;
 	}
 	touch_ctime(&o.src);
-	store_put_inode(b, &o.src);
+	put_inode(b, &o.src);
 	touch_mtime(&o.p);
-	store_put_inode(b, &o.p);
+	put_inode(b, &o.p);
 	if (np != &o.p) {
 		touch_mtime(np);
-		store_put_inode(b, np);
+		put_inode(b, np);
 	}
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
@@ -829,10 +835,10 @@ void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct store_batch *b = store_batch_new();
 	in.nlink++;
 	touch_ctime(&in);
-	store_put_inode(b, &in);
+	put_inode(b, &in);
 	store_put_dirent(b, newparent, newname, ino, dtype_of(in.mode));
 	touch_mtime(&dir);
-	store_put_inode(b, &dir);
+	put_inode(b, &dir);
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
 	if (r < 0)

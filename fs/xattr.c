@@ -283,7 +283,7 @@ static int xattr_change(struct sf_inode *in, const char *name,
 	else
 		store_del_xattr(b, in->ino, name);
 	touch_ctime(in);
-	store_put_inode(b, in);
+	put_inode(b, in);
 	int r = store_commit(fs.store, b, false);
 	store_batch_free(b);
 	return r;

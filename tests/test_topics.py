@@ -419,3 +419,22 @@ def test_streamctl_info(mount):
     assert re.search(r"\b%d\b" % i["size"], out), out
     r = run([tool, "info", mount.mnt + "/missing"], check=False)
     assert r.returncode != 0 and r.stderr.strip()
+
+
+def test_open_topic_moved_to_another_stream_follows_its_policies(mount):
+    """The daemon keeps a copy of each open file's stream; a rename while
+    the topic is open must move it, so the next write is framed by the new
+    stream's policy (write framing: one message at once, no held line)."""
+    m = mount.mnt
+    os.mkdir(m + "/lines")
+    os.mkdir(m + "/writes")
+    sh("setfattr -n user.streamfs.framing -v write %s/writes" % m)
+    append(m + "/lines/t", b"first\n")
+    fd = os.open(m + "/lines/t", os.O_WRONLY | os.O_APPEND)
+    try:
+        os.rename(m + "/lines/t", m + "/writes/t")
+        os.write(fd, b"no newline")
+        assert read(m + "/writes/t") == b"first\nno newline"
+        assert info(m + "/writes/t")["messages"] == 2
+    finally:
+        os.close(fd)
