@@ -58,15 +58,18 @@ def test_damage_in_a_sealed_unsynced_segment_is_cut(mount):
     assert os.path.getsize(t) == whole * REC + 6
 
 
-def test_clean_unmount_syncs_sealed_segments(mount):
-    """After a clean unmount nothing is left for recovery to check, so a
-    later mount logs no recovery at all."""
+def test_clean_remount_across_a_roll_keeps_everything(mount):
+    """A clean unmount writes the waiting index entries and syncs both
+    segments: the next mount has every record, readable and in order, and
+    the topic continues at the right offset."""
     os.mkdir(mount.mnt + "/s")
     t = mount.mnt + "/s/t"
     fill(t, 1100)
     mount.restart()
     assert os.path.getsize(t) == 1100 * REC
-    assert "recovery" not in mount.log_text()
+    assert read(t) == LINE * (PER_WRITE * 1100)
+    append(t, b"after\n")
+    assert read(t)[1100 * REC:] == b"after\n"
 
 
 def test_kill9_across_a_roll_keeps_every_record(mount):
