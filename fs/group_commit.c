@@ -1,6 +1,9 @@
 /* group_commit.c - durability=batch: appends return at once and a thread
  * of our own makes them durable within GROUP_COMMIT_MS, in one sync for
- * everything written meanwhile.  Lock order: fs.lock -> gc.lock (an
+ * everything written meanwhile.  A sync that fails is tried again every
+ * GROUP_COMMIT_RETRY_MS until one succeeds (the store rewrites what the
+ * failed one covered first), so acknowledged appends do reach the disk
+ * once the fault has passed.  Lock order: fs.lock -> gc.lock (an
  * append marks work under fs.lock; the thread takes fs.lock to sync,
  * never while holding gc.lock). */
 #include <errno.h>
@@ -12,11 +15,13 @@
 #include "fs.h"
 
 #define GROUP_COMMIT_MS 5
+#define GROUP_COMMIT_RETRY_MS 50
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool pending;                   /* appends wait for a sync */
+	bool failing;                   /* the last sync failed (thread only) */
 	bool stop, running;
 	pthread_t thread;
 } gc = { .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -56,10 +61,19 @@ static void *group_commit_main(void *arg)
 		pthread_mutex_lock(&fs.lock);
 		int r = store_sync(fs.store);
 		pthread_mutex_unlock(&fs.lock);
+		if (r < 0 && !gc.failing)
+			fprintf(stderr, "streamfs: error: group commit: %s; "
+				"trying again every %d ms\n", strerror(-r),
+				GROUP_COMMIT_RETRY_MS);
+		else if (r == 0 && gc.failing)
+			fprintf(stderr, "streamfs: group commit: synced "
+				"again\n");
+		gc.failing = r < 0;
 		if (r < 0)
-			fprintf(stderr, "streamfs: error: group commit: %s\n",
-				strerror(-r));
+			sleep_ms(GROUP_COMMIT_RETRY_MS);
 		pthread_mutex_lock(&gc.lock);
+		if (r < 0 && !gc.stop)
+			gc.pending = true;      /* unmount syncs one last time */
 	}
 	pthread_mutex_unlock(&gc.lock);
 	return NULL;

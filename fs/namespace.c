@@ -472,7 +472,9 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r < 0)
 		return r;
 	memset(in, 0, sizeof(*in));
-	in->ino = store_alloc_ino(fs.store);
+	r = store_alloc_ino(fs.store, &in->ino);
+	if (r < 0)
+		return r;
 	in->mode = mode;
 	in->uid = c.uid;
 	in->gid = (dir.mode & S_ISGID) ? dir.gid : c.gid;

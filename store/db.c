@@ -1,6 +1,8 @@
 /* db.c - the LevelDB side of the store: opening and closing the data
- * folder, inode numbers, free space, namespace records (inodes, directory
- * entries, attributes, symlinks, orphans) and atomic batches of them. */
+ * folder, inode numbers, namespace records (inodes, directory entries,
+ * attributes, symlinks, orphans), atomic batches of them, and db_write(),
+ * through which every write to LevelDB after recovery goes, so that a
+ * failed one is healed (heal.c) instead of stopping the store. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,7 +15,6 @@
 #include "internal.h"
 
 #define INO_CHUNK 4096           /* numbers reserved per meta write */
-#define SPACE_RECHECK_NS 1000000000LL
 
 static const char meta_next_ino[] = "Mnext_ino";
 
@@ -24,12 +25,48 @@ int64_t store_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* LevelDB reports the cause of an I/O error as strerror() text. */
+static int errno_of_message(const char *msg)
+{
+	static const int known[] = { ENOSPC, EDQUOT, EROFS };
+	for (size_t i = 0; msg && i < sizeof(known) / sizeof(known[0]); i++)
+		if (strstr(msg, strerror(known[i])))
+			return known[i];
+	return EIO;
+}
+
 int store_db_error(const char *what, char *err)
 {
+	int e = errno_of_message(err);
 	fprintf(stderr, "streamfs: error: leveldb %s: %s\n", what,
 		err ? err : "?");
 	leveldb_free(err);
-	return -EIO;
+	return -e;
+}
+
+int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
+{
+	char *err = NULL;
+	int r = store_writable(st);
+	if (r < 0)
+		return r;
+	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
+	if (!err)
+		return 0;
+	r = store_db_error("write", err);
+	heal_note_fault(st, -r);
+	/* The batch may or may not be in LevelDB's log now; writing it
+	 * again after the reopen makes it so either way (a batch of puts
+	 * and deletes applied twice is applied once). */
+	if (heal(st) < 0)
+		return r;
+	err = NULL;
+	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
+	if (!err)
+		return 0;
+	r = store_db_error("write", err);
+	heal_note_fault(st, -r);
+	return r;
 }
 
 /* ---- opening ---- */
@@ -44,19 +81,30 @@ static int open_subdir(const char *datadir, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-static int open_leveldb(struct store *st, char *msg, size_t msglen)
+static void db_options_init(struct store *st)
 {
-	char path[4096], *err = NULL;
 	st->opts = leveldb_options_create();
 	st->cache = leveldb_cache_create_lru(32 << 20);
 	st->filter = leveldb_filterpolicy_create_bloom(10);
 	leveldb_options_set_create_if_missing(st->opts, 1);
 	leveldb_options_set_cache(st->opts, st->cache);
 	leveldb_options_set_filter_policy(st->opts, st->filter);
-	leveldb_options_set_write_buffer_size(st->opts, 16 << 20);
+	leveldb_options_set_write_buffer_size(st->opts, DB_WRITE_BUFFER);
 	leveldb_options_set_max_open_files(st->opts, 500);
+}
+
+int heal_open_db(struct store *st, char *msg, size_t msglen)
+{
+	char path[4096], *err = NULL;
 	snprintf(path, sizeof(path), "%s/db", st->datadir);
 	st->db = leveldb_open(st->opts, path, &err);
+	if (!st->db && errno_of_message(err) != EIO &&
+	    space_release_ballast(st)) {
+		/* A full disk: LevelDB needs room for a new log. */
+		leveldb_free(err);
+		err = NULL;
+		st->db = leveldb_open(st->opts, path, &err);
+	}
 	if (st->db)
 		return 0;
 	int busy = err && strstr(err, "LOCK") != NULL;
@@ -66,8 +114,9 @@ static int open_leveldb(struct store *st, char *msg, size_t msglen)
 	else
 		snprintf(msg, msglen, "cannot open the store in %s: %s",
 			 st->datadir, err ? err : "unknown error");
+	int e = busy ? EBUSY : errno_of_message(err);
 	leveldb_free(err);
-	return busy ? -EBUSY : -EIO;
+	return -e;
 }
 
 static int load_next_ino(struct store *st)
@@ -130,7 +179,9 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 	st->wopts = leveldb_writeoptions_create();
 	st->wopts_sync = leveldb_writeoptions_create();
 	leveldb_writeoptions_set_sync(st->wopts_sync, 1);
-	r = open_leveldb(st, err, errlen);
+	db_options_init(st);
+	space_init(st);
+	r = heal_open_db(st, err, errlen);
 	if (r < 0)
 		goto fail;
 	st->segdirfd = open_subdir(datadir, "segments");
@@ -161,11 +212,11 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	if (st->db)
-		store_sync(st);
+	if (st->db && store_sync(st) < 0)
+		fprintf(stderr, "streamfs: error: the last sync failed; the "
+			"next mount's recovery indexes what the index lacks\n");
 	seg_close_all(st);
-	if (st->pending)
-		leveldb_writebatch_destroy(st->pending);
+	index_batch_free(st);
 	if (st->db)
 		leveldb_close(st->db);
 	if (st->opts)
@@ -186,51 +237,31 @@ void store_close(struct store *st)
 		close(st->segdirfd);
 	if (st->blobdirfd >= 0)
 		close(st->blobdirfd);
+	space_close(st);
 	free(st->wtab);
 	free(st->rtab);
 	free(st->datadir);
 	free(st);
 }
 
-uint64_t store_alloc_ino(struct store *st)
+int store_alloc_ino(struct store *st, uint64_t *ino)
 {
 	if (st->next_ino >= st->ino_limit) {
-		char v[8], *err = NULL;
-		st->ino_limit = st->next_ino + INO_CHUNK;
-		put_le64(v, st->ino_limit);
+		char v[8];
+		put_le64(v, st->next_ino + INO_CHUNK);
 		/* Not synced: any inode record made from this chunk is
 		 * written after this in LevelDB's log, so it cannot survive
 		 * a crash that loses this. */
-		leveldb_put(st->db, st->wopts, meta_next_ino,
-			    sizeof(meta_next_ino) - 1, v, 8, &err);
-		if (err)
-			store_db_error("put", err);
+		leveldb_writebatch_t *b = leveldb_writebatch_create();
+		leveldb_writebatch_put(b, meta_next_ino,
+				       sizeof(meta_next_ino) - 1, v, 8);
+		int r = db_write(st, b, false);
+		leveldb_writebatch_destroy(b);
+		if (r < 0)
+			return r;
+		st->ino_limit = st->next_ino + INO_CHUNK;
 	}
-	return st->next_ino++;
-}
-
-/* ---- free space ---- */
-
-int store_statfs(struct store *st, struct statvfs *sv)
-{
-	return fstatvfs(st->segdirfd, sv) < 0 ? -errno : 0;
-}
-
-int store_space_check(struct store *st, uint64_t need)
-{
-	int64_t now = store_now_ns();
-	if (st->spent + need >= st->free_est / 4 ||
-	    now - st->checked_ns > SPACE_RECHECK_NS) {
-		struct statvfs sv;
-		if (fstatvfs(st->segdirfd, &sv) < 0)
-			return -errno;
-		st->free_est = (uint64_t)sv.f_bavail * sv.f_frsize;
-		st->spent = 0;
-		st->checked_ns = now;
-	}
-	if (st->spent + need + st->reserve > st->free_est)
-		return -ENOSPC;
-	st->spent += need;
+	*ino = st->next_ino++;
 	return 0;
 }
 
@@ -241,6 +272,9 @@ static int db_get(struct store *st, const char *k, size_t klen, char **val,
 		  size_t *len)
 {
 	char *err = NULL;
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
 	*val = leveldb_get(st->db, st->ropts, k, klen, len, &err);
 	if (err)
 		return store_db_error("get", err);
@@ -309,11 +343,17 @@ int store_get_xattr(struct store *st, uint64_t ino, const char *name,
 
 /* ---- prefix scans ---- */
 
+/* A listing keeps the last name it returned, so that when LevelDB is
+ * reopened under it (heal.c drops every listing's iterator first) it goes
+ * on from there with a new iterator. */
 struct store_dirit {
-	leveldb_iterator_t *it;
+	struct store *st;
+	leveldb_iterator_t *it;         /* NULL until used or after a heal */
 	char prefix[9];
-	char name[256];
+	char name[256];                 /* the last name returned */
+	size_t nlen;
 	bool started;
+	struct store_dirit *prev, *next;        /* st->dirits */
 };
 
 static bool has_prefix(leveldb_iterator_t *it, const char *p, size_t plen)
@@ -337,17 +377,56 @@ struct store_dirit *store_dirit_open(struct store *st, uint64_t dir)
 	struct store_dirit *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
+	d->st = st;
 	key_u64(d->prefix, KEY_DIRENT, dir);
-	d->it = leveldb_create_iterator(st->db, st->ropts_scan);
+	d->next = st->dirits;
+	if (st->dirits)
+		st->dirits->prev = d;
+	st->dirits = d;
 	return d;
+}
+
+void store_dirits_drop_iterators(struct store *st)
+{
+	for (struct store_dirit *d = st->dirits; d; d = d->next) {
+		if (d->it)
+			leveldb_iter_destroy(d->it);
+		d->it = NULL;
+	}
+}
+
+/* Position a fresh iterator: at the first entry, or just past the last
+ * name returned. */
+static int dirit_seek(struct store_dirit *d)
+{
+	char k[KEY_MAX];
+	int r = db_ready(d->st);
+	if (r < 0)
+		return r;
+	d->it = leveldb_create_iterator(d->st->db, d->st->ropts_scan);
+	if (!d->started) {
+		leveldb_iter_seek(d->it, d->prefix, 9);
+		d->started = true;
+		return 0;
+	}
+	memcpy(k, d->prefix, 9);
+	memcpy(k + 9, d->name, d->nlen);
+	leveldb_iter_seek(d->it, k, 9 + d->nlen);
+	size_t klen;
+	if (leveldb_iter_valid(d->it) &&
+	    (leveldb_iter_key(d->it, &klen), klen == 9 + d->nlen) &&
+	    memcmp(leveldb_iter_key(d->it, &klen), k, klen) == 0)
+		leveldb_iter_next(d->it);
+	return 0;
 }
 
 int store_dirit_next(struct store_dirit *d, const char **name, size_t *nlen,
 		     uint64_t *ino, uint32_t *dtype)
 {
-	if (!d->started) {
-		leveldb_iter_seek(d->it, d->prefix, 9);
-		d->started = true;
+	if (!d->it) {
+		int r = dirit_seek(d);
+		if (r < 0)
+			return r;
 	} else {
 		leveldb_iter_next(d->it);
 	}
@@ -360,8 +439,9 @@ int store_dirit_next(struct store_dirit *d, const char **name, size_t *nlen,
 		return -EIO;
 	memcpy(d->name, k + 9, klen - 9);
 	d->name[klen - 9] = 0;
+	d->nlen = klen - 9;
 	*name = d->name;
-	*nlen = klen - 9;
+	*nlen = d->nlen;
 	*ino = get_be64(v);
 	*dtype = (unsigned char)v[8];
 	return 1;
@@ -371,7 +451,14 @@ void store_dirit_close(struct store_dirit *d)
 {
 	if (!d)
 		return;
-	leveldb_iter_destroy(d->it);
+	if (d->it)
+		leveldb_iter_destroy(d->it);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		d->st->dirits = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
 	free(d);
 }
 
@@ -394,9 +481,11 @@ int store_list_xattr(struct store *st, uint64_t ino,
 		     void *arg)
 {
 	char p[9];
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
 	key_u64(p, KEY_XATTR, ino);
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	int r = 0;
 	for (leveldb_iter_seek(it, p, 9); r == 0 && has_prefix(it, p, 9);
 	     leveldb_iter_next(it)) {
 		size_t klen;
@@ -410,40 +499,44 @@ int store_list_xattr(struct store *st, uint64_t ino,
 }
 
 /* Delete every key that starts with prefix, in chunks. */
+/* Delete every key that starts with prefix, in chunks.  The keys are
+ * gathered first and written after the iterator is gone, so that a
+ * write that has to heal (reopen LevelDB) holds no iterator. */
 static int delete_prefix(struct store *st, const char *p, size_t plen)
 {
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db,
-							 st->ropts_scan);
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	int n = 0, r = 0;
-	char *err = NULL;
-	for (leveldb_iter_seek(it, p, plen); has_prefix(it, p, plen);
-	     leveldb_iter_next(it)) {
-		size_t klen;
-		const char *k = leveldb_iter_key(it, &klen);
-		leveldb_writebatch_delete(b, k, klen);
-		if (++n % 8192 == 0) {
-			leveldb_write(st->db, st->wopts, b, &err);
-			leveldb_writebatch_clear(b);
-			if (err)
-				break;
+	int r = 0;
+	while (r == 0) {
+		r = db_ready(st);
+		if (r < 0)
+			break;
+		leveldb_iterator_t *it = leveldb_create_iterator(st->db,
+								 st->ropts_scan);
+		leveldb_writebatch_t *b = leveldb_writebatch_create();
+		int n = 0;
+		for (leveldb_iter_seek(it, p, plen);
+		     n < 8192 && has_prefix(it, p, plen);
+		     leveldb_iter_next(it)) {
+			size_t klen;
+			const char *k = leveldb_iter_key(it, &klen);
+			leveldb_writebatch_delete(b, k, klen);
+			n++;
 		}
-	}
-	if (!err)
-		leveldb_write(st->db, st->wopts, b, &err);
-	if (err)
-		r = store_db_error("delete", err);
-	else
 		r = iter_error(it);
-	leveldb_writebatch_destroy(b);
-	leveldb_iter_destroy(it);
+		leveldb_iter_destroy(it);
+		if (r == 0 && n > 0)
+			r = db_write(st, b, false);
+		leveldb_writebatch_destroy(b);
+		if (n < 8192)
+			break;
+	}
 	return r;
 }
 
 int store_purge_inode(struct store *st, uint64_t ino)
 {
 	char k[KEY_MAX];
-	/* Pending entries written after the deletes would bring them back. */
+	/* Waiting index entries written after the deletes would bring them
+	 * back. */
 	int r = index_flush(st, false);
 	if (r == 0)
 		r = delete_prefix(st, k, key_u64(k, KEY_XATTR, ino));
@@ -543,7 +636,5 @@ void store_del_orphan(struct store_batch *b, uint64_t ino)
 
 int store_commit(struct store *st, struct store_batch *b, bool sync)
 {
-	char *err = NULL;
-	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, WB(b), &err);
-	return err ? store_db_error("write", err) : 0;
+	return db_write(st, WB(b), sync);
 }

@@ -1,8 +1,15 @@
 /* internal.h - what the files of store/ share and fs/ never sees: the
- * store handle, key encoding, the record header and the segment table.
+ * store handle, key encoding, the record header, the index batch, the
+ * segment table, healing and free space.
  *
  * Lock order: none here; the caller (fs/) holds its one lock around every
- * store call.
+ * store call, and every field of struct store is guarded by it.
+ *
+ * Files and what they call, downward only:
+ *   topic.c, recover.c -> index.c, segment.c -> db.c, space.c, heal.c
+ *   -> keys.c, crc32c.c
+ * (db.c's db_write() heals through heal.c, which reopens LevelDB; nothing
+ * below calls back up.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -29,20 +36,29 @@ struct store {
 	leveldb_writeoptions_t *wopts;
 	leveldb_writeoptions_t *wopts_sync;
 
-	/* Index entries of recent appends not yet written to LevelDB (the
-	 * segment records are already written, so recovery can rebuild
-	 * them); written before anything reads the index. */
-	leveldb_writebatch_t *pending;
-	unsigned npending;
-	uint64_t pending_ino[256];      /* the topics they belong to */
+	/* The index batch (index.c): entries of recent appends not yet in
+	 * LevelDB.  Their records are in the segments already; reads see
+	 * the entries here as well as LevelDB's. */
+	struct index_batch *ib;
+
+	/* LevelDB's health (heal.c).  db_bad: a write failed and LevelDB
+	 * refuses writes until it is reopened; read_only: reopening was
+	 * not possible yet (reads go on through the old handle). */
+	bool db_bad, read_only;
+	int fault;                      /* errno of the fault behind them */
+	int64_t heal_tried_ns;          /* last attempt, for pacing */
+	uint64_t gen;                   /* bumped each time LevelDB reopens */
+	struct store_dirit *dirits;     /* open listings (their iterators) */
 
 	uint64_t next_ino;              /* next number to hand out */
 	uint64_t ino_limit;             /* numbers below this are reserved */
 
+	/* Free space (space.c). */
 	uint64_t reserve;               /* free bytes kept back */
 	uint64_t free_est;              /* free bytes at the last check */
 	uint64_t spent;                 /* bytes written since that check */
 	int64_t checked_ns;             /* when that check was made */
+	bool ballast;                   /* DATADIR/ballast is in place */
 
 	/* Segment writers by stream, most recently used first. */
 	struct seg_writer **wtab;
@@ -57,12 +73,35 @@ struct store {
 };
 
 int64_t store_now_ns(void);
-/* Write the pending index entries (with sync: durably).  0 or -EIO. */
-int index_flush(struct store *st, bool sync);
-/* The same, only if some of them belong to topic ino. */
-int index_flush_for(struct store *st, uint64_t ino);
-/* Translate a LevelDB error string into -EIO, logging it once; frees err. */
+
+/* ---- LevelDB access (db.c) ---- */
+
+/* Translate a LevelDB error message into the errno it reports (ENOSPC,
+ * EDQUOT, EROFS, else EIO) and log it; frees err. */
 int store_db_error(const char *what, char *err);
+/* Write a batch (with sync: durably).  On failure LevelDB is healed
+ * (heal.c) and the batch written once more, so a transient fault costs
+ * nothing; -errno if that is not possible. */
+int db_write(struct store *st, leveldb_writebatch_t *b, bool sync);
+/* 0 if LevelDB is open (reopening it first if a heal left it closed),
+ * else -EIO: every read of LevelDB asks this first. */
+int db_ready(struct store *st);
+/* Drop the iterators of open listings (LevelDB is about to close). */
+void store_dirits_drop_iterators(struct store *st);
+#define DB_WRITE_BUFFER (8 << 20)       /* LevelDB's memtable, bytes */
+
+/* ---- healing (heal.c) ---- */
+
+/* Note a failed LevelDB write: LevelDB now refuses every write. */
+void heal_note_fault(struct store *st, int err);
+/* Reopen LevelDB after a fault, if one happened: 0 when writes work
+ * again (or never stopped), -errno (EROFS, ENOSPC, ...) when the store
+ * has to stay read-only for now. */
+int heal(struct store *st);
+/* 0 if the store takes writes; else tries heal() (paced) first. */
+int store_writable(struct store *st);
+/* Open LevelDB on st->opts (at mount, and again when healing). */
+int heal_open_db(struct store *st, char *msg, size_t msglen);
 
 /* ---- keys (keys.c) ----
  * One prefix byte per kind of record, numbers big-endian so that LevelDB's
@@ -158,8 +197,13 @@ int rec_check(const char *rec, size_t avail, struct rec_header *h);
 int seg_append(struct store *st, uint64_t stream, char *hdr,
 	       const struct iovec *iov, int iovcnt, size_t len, bool sync,
 	       uint64_t *seq, uint64_t *off, struct seg_state *state);
-/* Forget the last append of stream (the index could not record it). */
-void seg_unappend(struct store *st, uint64_t stream, uint64_t off);
+/* Forget the last append of stream, from off on (the index could not
+ * record it); with durable, the cut is synced too. */
+void seg_unappend(struct store *st, uint64_t stream, uint64_t off,
+		  bool durable);
+/* 0 if stream can take appends, -EROFS if a failed write-back lost some of
+ * its data for good (segment.c). */
+int seg_usable(struct store *st, uint64_t stream);
 /* A descriptor to read segment (stream, seq); owned by the table. */
 int seg_fd(struct store *st, uint64_t stream, uint64_t seq);
 /* fdatasync every segment written since the last call; records the synced
@@ -168,6 +212,46 @@ int seg_sync_all(struct store *st, leveldb_writebatch_t *batch);
 void seg_close_all(struct store *st);
 /* Path of a segment relative to segdirfd. */
 void seg_path(char *buf, size_t cap, uint64_t stream, uint64_t seq);
+
+/* ---- the index batch (index.c) ----
+ * An append's index entry waits in memory with up to INDEX_BATCH_MAX - 1
+ * others for one LevelDB write.  The entries stay in memory until that
+ * write has succeeded, and reads find them here (index_find). */
+
+#define INDEX_BATCH_MAX 256
+
+/* Put the LevelDB records of one index entry of topic ino into b: its T
+ * key and, when it is the topic's first record in that segment, the W
+ * key naming the topic as a user of the segment. */
+void index_put(leveldb_writebatch_t *b, uint64_t ino,
+	       const struct idx_entry *e, bool new_segment_user);
+/* 0 if one more entry fits in the batch (flushing it first if full). */
+int index_room(struct store *st);
+/* Add an appended record's entry and the stream's new segment state.
+ * Call index_room() first.  Without sync this cannot fail (a full batch
+ * is written by the next index_room()); with sync the batch is written
+ * durably at once, and if that fails the entry is taken out again and
+ * -errno returned (the caller cuts its record back). */
+int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
+	      const struct seg_state *ss, bool new_segment_user, bool sync);
+/* Write the batch (with sync: durably, also when empty).  On failure the
+ * entries stay in memory.  0 or -errno. */
+int index_flush(struct store *st, bool sync);
+/* The waiting entries of topic ino, oldest first: each call returns the
+ * next one from position *pos on (start at 0) and moves *pos past it;
+ * NULL when there are no more. */
+const struct idx_entry *index_waiting(struct store *st, uint64_t ino,
+				      unsigned *pos);
+void index_batch_free(struct store *st);
+
+/* ---- free space (space.c) ---- */
+
+/* Free space was found gone (a write failed with ENOSPC or EDQUOT):
+ * release the ballast so LevelDB can go on.  true if it released any. */
+bool space_release_ballast(struct store *st);
+/* Put the ballast in place if there is room (at open). */
+void space_init(struct store *st);
+void space_close(struct store *st);
 
 /* ---- recovery (recover.c) ---- */
 int store_recover(struct store *st, char *err, size_t errlen);

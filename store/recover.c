@@ -72,13 +72,9 @@ static int reindex(struct store *st, struct scan *sc, uint64_t pos,
 		.seg_off = pos, .len = h->len, .nmsgs = h->nmsgs,
 		.msg = h->msg, .ns = h->ns,
 	};
-	char k[KEY_MAX], v[IDX_VAL_SIZE], *err = NULL;
+	char *err = NULL;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	idx_encode(v, &e);
-	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, h->topic,
-						 h->off), v, sizeof(v));
-	leveldb_writebatch_put(b, k, key_u64_u64_u64(k, KEY_SEGUSER,
-		sc->stream, sc->seq, h->topic), "", 0);
+	index_put(b, h->topic, &e, true);
 	leveldb_write(st->db, st->wopts, b, &err);
 	leveldb_writebatch_destroy(b);
 	if (err)

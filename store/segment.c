@@ -12,7 +12,15 @@
  *
  * The table keeps a bounded number of writers (active segments, one
  * descriptor each) and readers (sealed segments), least recently used
- * first out, so descriptors never grow with streams or topics. */
+ * first out, so descriptors never grow with streams or topics.
+ *
+ * A failed fdatasync is never papered over: Linux may have dropped the
+ * dirty pages it was writing, and a later fdatasync that succeeds says
+ * nothing about them.  So the writer remembers the failure, and its next
+ * sync first reads back everything the failed one covered, checks every
+ * record's checksum, and writes it again before syncing (rewrite_range).
+ * If the read-back finds a record the disk has lost, the stream takes no
+ * more appends (seg_usable) and the loss is logged. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +40,8 @@ struct seg_writer {
 	struct seg_state s;
 	int fd;
 	bool dirty;                     /* written since the last sync */
+	bool rewrite;                   /* a sync failed: rewrite before the next */
+	bool lost;                      /* data the disk dropped: no appends */
 	struct seg_writer *hnext;
 	struct seg_writer *prev, *next; /* LRU, most recent first */
 };
@@ -142,55 +152,141 @@ static void writer_unhash(struct store *st, struct seg_writer *w)
 	*pp = w->hnext;
 }
 
+/* Read back [from, to) of a segment record by record, check each, and
+ * write it again, so that pages a failed write-back dropped are dirty
+ * again.  0, -EBADMSG if a record there is no longer whole, or the
+ * error of the write. */
+static int rewrite_range(int fd, uint64_t from, uint64_t to)
+{
+	char hdr[REC_HDR], *buf = NULL;
+	size_t cap = 0;
+	int r = 0;
+	for (uint64_t pos = from; r == 0 && pos < to;) {
+		struct rec_header h;
+		if (pread(fd, hdr, REC_HDR, pos) != REC_HDR) {
+			r = -EBADMSG;
+			break;
+		}
+		rec_decode(hdr, &h);
+		size_t n = REC_HDR + (size_t)h.len;
+		if (h.magic != REC_MAGIC || pos + n > to) {
+			r = -EBADMSG;
+			break;
+		}
+		if (n > cap) {
+			char *b = realloc(buf, n);
+			if (!b) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = b;
+			cap = n;
+		}
+		if (pread(fd, buf, n, pos) != (ssize_t)n ||
+		    rec_check(buf, n, &h) < 0)
+			r = -EBADMSG;
+		else if (pwrite(fd, buf, n, pos) != (ssize_t)n)
+			r = -EIO;
+		pos += n;
+	}
+	free(buf);
+	return r;
+}
+
+/* The sync of one segment file from `from` on; with the writer's rewrite
+ * flag, what a failed sync covered is written again first. */
+static int sync_segment(struct seg_writer *w, int fd, uint64_t from,
+			uint64_t to)
+{
+	if (w->rewrite) {
+		int r = rewrite_range(fd, from, to);
+		if (r == -EBADMSG && !w->lost) {
+			w->lost = true;
+			fprintf(stderr, "streamfs: error: stream %llu: data in "
+				"a segment after offset %llu was lost by the "
+				"disk after a failed write-back; the stream "
+				"takes no more appends\n",
+				(unsigned long long)w->stream,
+				(unsigned long long)from);
+		}
+		if (r < 0)
+			return r == -EBADMSG ? -EIO : r;
+	}
+	if (fdatasync(fd) < 0) {
+		int e = errno;
+		if (!w->rewrite)
+			fprintf(stderr, "streamfs: error: sync of stream %llu "
+				"failed: %s; its unsynced data is written "
+				"again at the next sync\n",
+				(unsigned long long)w->stream, strerror(e));
+		w->rewrite = true;
+		return -e;
+	}
+	return 0;
+}
+
 /* Make every segment of the stream written so far durable: the sealed
  * ones not yet synced, then the active one. */
 static int writer_sync(struct store *st, struct seg_writer *w)
 {
 	for (uint64_t q = w->s.synced_seq; q < w->s.seq; q++) {
 		char path[64];
+		struct stat sb;
 		seg_path(path, sizeof(path), w->stream, q);
-		int fd = openat(st->segdirfd, path, O_RDONLY | O_CLOEXEC);
+		int fd = openat(st->segdirfd, path, O_RDWR | O_CLOEXEC);
 		if (fd < 0 && errno == ENOENT)
 			continue;
-		int r = fd < 0 || fdatasync(fd) < 0 ? -errno : 0;
-		if (fd >= 0)
-			close(fd);
+		if (fd < 0)
+			return -errno;
+		uint64_t from = q == w->s.synced_seq ? w->s.synced : 0;
+		int r = fstat(fd, &sb) < 0 ? -errno
+			: sync_segment(w, fd, from, (uint64_t)sb.st_size);
+		close(fd);
 		if (r < 0)
 			return r;
 		w->s.synced_seq = q + 1;
 		w->s.synced = 0;
 	}
-	if ((w->dirty || w->s.synced < w->s.end) && fdatasync(w->fd) < 0)
-		return -errno;
+	if (w->dirty || w->s.synced < w->s.end || w->rewrite) {
+		int r = sync_segment(w, w->fd, w->s.synced, w->s.end);
+		if (r < 0)
+			return r;
+	}
 	w->dirty = false;
+	w->rewrite = false;
 	w->s.synced = w->s.end;
 	return 0;
 }
 
 static bool writer_unsynced(const struct seg_writer *w)
 {
-	return w->dirty || w->s.synced_seq < w->s.seq ||
+	return w->dirty || w->rewrite || w->s.synced_seq < w->s.seq ||
 	       w->s.synced < w->s.end;
 }
 
-static void writer_drop(struct store *st, struct seg_writer *w)
+/* Close a writer; one whose data cannot be synced now is kept (its
+ * rewrite flag must reach the next sync) unless force. */
+static int writer_drop(struct store *st, struct seg_writer *w, bool force)
 {
-	if (writer_unsynced(w))
-		writer_sync(st, w);     /* the next sync could not reach it */
+	/* The next sync could not reach it once it is gone. */
+	if (writer_unsynced(w) && writer_sync(st, w) < 0 && !force)
+		return -1;
 	close(w->fd);
 	writer_unhash(st, w);
 	LRU_UNLINK(st->wlru, w);
 	st->nwriters--;
 	free(w);
+	return 0;
 }
 
+/* Close the least recently used writer that can be closed. */
 static void writer_evict(struct store *st)
 {
 	struct seg_writer *w = st->wlru;
 	while (w && w->next)
 		w = w->next;
-	if (w)
-		writer_drop(st, w);
+	while (w && writer_drop(st, w, false) < 0)
+		w = w->prev;
 }
 
 /* Open segment seq of stream for appending; O_TRUNC only for a segment the
@@ -224,6 +320,8 @@ static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
 {
 	char k[KEY_MAX], *err = NULL;
 	int fr = index_flush(st, false);      /* it may hold a newer state */
+	if (fr == 0)
+		fr = db_ready(st);
 	if (fr < 0)
 		return fr;
 	size_t len;
@@ -245,14 +343,17 @@ static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
  * for the records they describe. */
 static int save_active(struct store *st, struct seg_writer *w)
 {
-	char k[KEY_MAX], v[SEGSTATE_SIZE], *err = NULL;
+	char k[KEY_MAX], v[SEGSTATE_SIZE];
 	int r = index_flush(st, false);
 	if (r < 0)
 		return r;
 	segstate_encode(v, &w->s);
-	leveldb_put(st->db, st->wopts, k, key_u64(k, KEY_SEGSTATE, w->stream),
-		    v, sizeof(v), &err);
-	return err ? store_db_error("segment state", err) : 0;
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	leveldb_writebatch_put(b, k, key_u64(k, KEY_SEGSTATE, w->stream), v,
+			       sizeof(v));
+	r = db_write(st, b, false);
+	leveldb_writebatch_destroy(b);
+	return r;
 }
 
 static struct seg_writer *writer_get(struct store *st, uint64_t stream,
@@ -372,25 +473,35 @@ int seg_append(struct store *st, uint64_t stream, char *hdr,
 	w->s.end += want;
 	w->dirty = true;
 	if (sync && (r = writer_sync(st, w)) < 0) {
-		seg_unappend(st, stream, *off);
+		seg_unappend(st, stream, *off, false);
 		return r;
 	}
 	*state = w->s;
 	return 0;
 }
 
-void seg_unappend(struct store *st, uint64_t stream, uint64_t off)
+void seg_unappend(struct store *st, uint64_t stream, uint64_t off,
+		  bool durable)
 {
 	struct seg_writer *w = writer_find(st, stream);
 	if (!w)
 		return;
-	if (ftruncate(w->fd, off) < 0)
+	/* A record that reached the disk must leave it for good, or
+	 * recovery would index it again after a power cut. */
+	if (ftruncate(w->fd, off) < 0 || (durable && fdatasync(w->fd) < 0))
 		fprintf(stderr, "streamfs: error: cannot cut back segment "
-			"%llx/%llx\n", (unsigned long long)stream,
-			(unsigned long long)w->s.seq);
+			"%llx/%llx to %llu: %s\n", (unsigned long long)stream,
+			(unsigned long long)w->s.seq, (unsigned long long)off,
+			strerror(errno));
 	w->s.end = off;
 	if (w->s.synced_seq == w->s.seq && w->s.synced > off)
 		w->s.synced = off;
+}
+
+int seg_usable(struct store *st, uint64_t stream)
+{
+	struct seg_writer *w = st->wtab ? writer_find(st, stream) : NULL;
+	return w && w->lost ? -EROFS : 0;
 }
 
 int seg_sync_all(struct store *st, leveldb_writebatch_t *batch)
@@ -482,7 +593,7 @@ void seg_close_all(struct store *st)
 	if (!st->wtab)
 		return;
 	while (st->wlru)
-		writer_drop(st, st->wlru);
+		writer_drop(st, st->wlru, true);
 	while (st->rlru)
 		reader_drop(st, st->rlru);
 }

@@ -86,8 +86,9 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 /* Make everything durable and close. */
 void store_close(struct store *st);
 
-/* A fresh inode number; never reused. */
-uint64_t store_alloc_ino(struct store *st);
+/* A fresh inode number, never reused, in *ino: 0 or -errno (the chunk
+ * of numbers could not be recorded). */
+int store_alloc_ino(struct store *st, uint64_t *ino);
 
 /* Free space of the data folder's filesystem. */
 int store_statfs(struct store *st, struct statvfs *sv);

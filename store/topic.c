@@ -14,13 +14,10 @@
 #include "internal.h"
 
 #define IOV_MODE_MAX 256        /* entries served in place, not compacted */
-#define PENDING_MAX 256         /* index entries held before a write */
-_Static_assert(PENDING_MAX <= sizeof(((struct store *)0)->pending_ino) /
-	       sizeof(uint64_t), "pending_ino holds every pending entry");
 
 static const char zeros[65536];
 
-/* ---- the index ---- */
+/* ---- the index: LevelDB's entries, then those still in the batch ---- */
 
 static int iter_entry(leveldb_iterator_t *it, uint64_t ino,
 		      struct idx_entry *e)
@@ -56,28 +53,99 @@ static int seek_entry(leveldb_iterator_t *it, uint64_t ino, uint64_t off,
 	return r;
 }
 
-int index_flush(struct store *st, bool sync)
+/* The waiting entry of ino that holds byte off (starts at it, with
+ * exact), or NULL; *pos is left just past it. */
+static const struct idx_entry *waiting_at(struct store *st, uint64_t ino,
+					  uint64_t off, bool exact,
+					  unsigned *pos)
 {
-	char *err = NULL;
-	if (st->npending == 0 && !sync)
-		return 0;
-	if (!st->pending)
-		st->pending = leveldb_writebatch_create();
-	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, st->pending,
-		      &err);
-	leveldb_writebatch_clear(st->pending);
-	st->npending = 0;
-	/* On failure the records stay in the segments and the next mount's
-	 * recovery indexes them again. */
-	return err ? store_db_error("index", err) : 0;
+	const struct idx_entry *w;
+	*pos = 0;
+	while ((w = index_waiting(st, ino, pos)) != NULL)
+		if (exact ? w->off == off
+			  : w->off <= off && off < w->off + w->len)
+			return w;
+	return NULL;
 }
 
-int index_flush_for(struct store *st, uint64_t ino)
+/* A walk over a topic's entries in byte order. */
+struct cursor {
+	struct store *st;
+	uint64_t ino;
+	leveldb_iterator_t *it;
+	bool waiting;           /* the current entry is from the batch */
+	unsigned pos;           /* and where in the batch it was */
+};
+
+static int cursor_open(struct cursor *c, struct store *st, uint64_t ino)
 {
-	for (unsigned i = 0; i < st->npending; i++)
-		if (st->pending_ino[i] == ino)
-			return index_flush(st, false);
-	return 0;
+	*c = (struct cursor){ .st = st, .ino = ino };
+	int r = db_ready(st);
+	if (r == 0)
+		c->it = leveldb_create_iterator(st->db, st->ropts);
+	return r;
+}
+
+static void cursor_close(struct cursor *c)
+{
+	leveldb_iter_destroy(c->it);
+}
+
+/* The entry that holds byte off: 1, 0 if none, -EIO. */
+static int cursor_seek(struct cursor *c, uint64_t off, struct idx_entry *e)
+{
+	const struct idx_entry *w = waiting_at(c->st, c->ino, off, false,
+					       &c->pos);
+	c->waiting = w != NULL;
+	if (w) {
+		*e = *w;
+		return 1;
+	}
+	return seek_entry(c->it, c->ino, off, e);
+}
+
+/* The entry after *e (which the cursor is at): 1, 0 at the end, -EIO. */
+static int cursor_next(struct cursor *c, struct idx_entry *e)
+{
+	uint64_t end = e->off + e->len;
+	if (!c->waiting) {
+		leveldb_iter_next(c->it);
+		int r = iter_entry(c->it, c->ino, e);
+		if (r != 0)
+			return r;
+	}
+	const struct idx_entry *w = c->waiting
+		? index_waiting(c->st, c->ino, &c->pos)
+		: waiting_at(c->st, c->ino, end, true, &c->pos);
+	c->waiting = true;
+	if (!w)
+		return 0;
+	*e = *w;
+	return 1;
+}
+
+/* Extend a state derived from LevelDB with the entries still waiting. */
+static void add_waiting(struct store *st, uint64_t ino, struct sf_topic *t)
+{
+	unsigned pos;
+	const struct idx_entry *w;
+	bool empty = t->size == 0 && t->next_msg == 0;
+	if (empty) {
+		pos = 0;
+		if (!(w = index_waiting(st, ino, &pos)))
+			return;
+		t->start = w->off;
+		t->size = w->off;
+		t->first_msg = t->next_msg = w->msg;
+		t->first_ns = w->ns;
+	}
+	while ((w = waiting_at(st, ino, t->size, true, &pos)) != NULL) {
+		t->size = w->off + w->len;
+		t->next_msg = w->msg + w->nmsgs;
+		t->last_ns = w->ns;
+		t->seg_stream = w->seg_stream;
+		t->seg_seq = w->seg_seq;
+	}
 }
 
 int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
@@ -85,12 +153,12 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 	char k[KEY_MAX];
 	struct idx_entry e;
 	memset(t, 0, sizeof(*t));
-	int fr = index_flush_for(st, ino);
-	if (fr < 0)
-		return fr;
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
 	leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, ino));
-	int r = iter_entry(it, ino, &e);
+	r = iter_entry(it, ino, &e);
 	if (r == 1) {
 		t->start = e.off;
 		t->first_msg = e.msg;
@@ -109,8 +177,17 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 		t->seg_stream = e.seg_stream;
 		t->seg_seq = e.seg_seq;
 	}
+	if (r == 0) {
+		char *err = NULL;
+		leveldb_iter_get_error(it, &err);
+		if (err)
+			r = store_db_error("index scan", err);
+	}
 	leveldb_iter_destroy(it);
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	add_waiting(st, ino, t);
+	return 0;
 }
 
 /* ---- appending ---- */
@@ -119,7 +196,13 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 		       struct sf_topic *t, const struct iovec *iov, int iovcnt,
 		       size_t len, uint32_t nmsgs, bool sync)
 {
-	int r = store_space_check(st, len + REC_HDR + 256);
+	int r = store_writable(st);
+	if (r == 0)
+		r = seg_usable(st, stream);
+	if (r == 0)
+		r = store_space_check(st, len + REC_HDR + 256);
+	if (r == 0)
+		r = index_room(st);
 	if (r < 0)
 		return r;
 	int64_t now = store_now_ns();
@@ -143,28 +226,15 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 		       &e.seg_off, &ss);
 	if (r < 0)
 		return r;
-
-	if (!st->pending)
-		st->pending = leveldb_writebatch_create();
-	leveldb_writebatch_t *b = st->pending;
-	char k[KEY_MAX], v[IDX_VAL_SIZE], s[SEGSTATE_SIZE];
-	idx_encode(v, &e);
-	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, ino, e.off),
-			       v, sizeof(v));
-	segstate_encode(s, &ss);
-	leveldb_writebatch_put(b, k, key_u64(k, KEY_SEGSTATE, stream), s,
-			       sizeof(s));
-	if (t->seg_stream != stream || t->seg_seq != e.seg_seq)
-		leveldb_writebatch_put(b, k,
-			key_u64_u64_u64(k, KEY_SEGUSER, stream, e.seg_seq,
-					ino), "", 0);
 	/* The entry waits with others for one LevelDB write, unless the
 	 * append must be durable now. */
-	st->pending_ino[st->npending] = ino;
-	if (++st->npending >= PENDING_MAX || sync) {
-		r = index_flush(st, sync);
-		if (r < 0)
-			return r;
+	bool new_user = t->seg_stream != stream || t->seg_seq != e.seg_seq;
+	r = index_add(st, ino, &e, &ss, new_user, sync);
+	if (r < 0) {
+		/* Not recorded durably: take the record back, so that what
+		 * the writer was told failed never appears. */
+		seg_unappend(st, stream, e.seg_off, true);
+		return r;
 	}
 	if (t->next_msg == t->first_msg && t->size == t->start)
 		t->first_ns = now;
@@ -180,18 +250,17 @@ int store_sync(struct store *st)
 {
 	/* Index entries first (their records are in the segments the sync
 	 * below makes durable, and its batch follows them in the log). */
-	int fr = index_flush(st, false);
-	if (fr < 0)
-		return fr;
+	int r = store_writable(st);
+	if (r == 0)
+		r = index_flush(st, false);
+	if (r < 0)
+		return r;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	char *err = NULL;
-	int r = seg_sync_all(st, b);
+	r = seg_sync_all(st, b);
 	leveldb_writebatch_put(b, "Msync", 5, "", 0);
-	leveldb_write(st->db, st->wopts_sync, b, &err);
+	int dr = db_write(st, b, true);
 	leveldb_writebatch_destroy(b);
-	if (err)
-		return store_db_error("sync", err);
-	return r;
+	return r < 0 ? r : dr;
 }
 
 /* ---- reading ---- */
@@ -255,8 +324,11 @@ static int collect_entries(struct store *st, uint64_t ino, uint64_t off,
 			   uint64_t end, struct entry_list *l)
 {
 	struct idx_entry e;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	int r = seek_entry(it, ino, off, &e);
+	struct cursor cur;
+	int r = cursor_open(&cur, st, ino);
+	if (r < 0)
+		return r;
+	r = cursor_seek(&cur, off, &e);
 	while (r == 1 && e.off < end) {
 		if (l->n == l->cap) {
 			size_t c = l->cap ? l->cap * 2 : 64;
@@ -269,10 +341,9 @@ static int collect_entries(struct store *st, uint64_t ino, uint64_t off,
 			l->cap = c;
 		}
 		l->e[l->n++] = e;
-		leveldb_iter_next(it);
-		r = iter_entry(it, ino, &e);
+		r = cursor_next(&cur, &e);
 	}
-	leveldb_iter_destroy(it);
+	cursor_close(&cur);
 	if (r < 0)
 		return r;
 	/* The index of a topic is contiguous: a gap means damage. */
@@ -346,9 +417,7 @@ int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 	if (off >= end)
 		return 0;
 	struct entry_list l = { 0 };
-	int r = index_flush_for(st, ino);
-	if (r == 0)
-		r = collect_entries(st, ino, off, end, &l);
+	int r = collect_entries(st, ino, off, end, &l);
 	if (r == 0)
 		r = read_spans(st, &l, rb);
 	bool compact = l.n > IOV_MODE_MAX;
@@ -387,15 +456,14 @@ static int bisect(struct store *st, uint64_t ino, const struct sf_topic *t,
 		  bool (*pred)(const struct idx_entry *, const void *),
 		  const void *arg, struct idx_entry *out)
 {
-	int fr = index_flush_for(st, ino);
-	if (fr < 0)
-		return fr;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	struct cursor c;
+	int r = cursor_open(&c, st, ino);
+	if (r < 0)
+		return r;
 	uint64_t lo = t->start, hi = t->size;
-	int r = 0;
 	while (lo < hi) {
 		struct idx_entry e;
-		r = seek_entry(it, ino, lo + (hi - lo) / 2, &e);
+		r = cursor_seek(&c, lo + (hi - lo) / 2, &e);
 		if (r <= 0) {
 			r = r < 0 ? r : -EIO;
 			break;
@@ -407,8 +475,8 @@ static int bisect(struct store *st, uint64_t ino, const struct sf_topic *t,
 			lo = e.off + e.len;
 	}
 	if (r == 0 && lo < t->size)
-		r = seek_entry(it, ino, lo, out);
-	leveldb_iter_destroy(it);
+		r = cursor_seek(&c, lo, out);
+	cursor_close(&c);
 	return r;
 }
 

@@ -1,0 +1,129 @@
+/* index.c - the index batch: the topic index entries of recent appends,
+ * held in memory and written to LevelDB in one write per INDEX_BATCH_MAX
+ * appends, and the one helper that turns an entry into LevelDB records
+ * (used by appends and by recovery alike).
+ *
+ * The records the entries describe are already in the segments, which are
+ * the log: if the daemon dies, recovery indexes them again.  While the
+ * daemon runs, the entries stay here until LevelDB has taken them, and
+ * reads find them here (topic.c asks index_waiting()), so a write to
+ * LevelDB that fails loses nothing and hides nothing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct index_batch {
+	leveldb_writebatch_t *wb;       /* T, S and W records of the entries */
+	unsigned n;
+	struct waiting {
+		uint64_t ino;           /* the topic */
+		struct idx_entry e;
+		struct seg_state ss;    /* its stream's state after it */
+		bool new_user;          /* its W key goes with it */
+	} w[INDEX_BATCH_MAX];
+};
+
+void index_put(leveldb_writebatch_t *b, uint64_t ino,
+	       const struct idx_entry *e, bool new_segment_user)
+{
+	char k[KEY_MAX], v[IDX_VAL_SIZE];
+	idx_encode(v, e);
+	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, ino, e->off),
+			       v, sizeof(v));
+	if (new_segment_user)
+		leveldb_writebatch_put(b, k,
+			key_u64_u64_u64(k, KEY_SEGUSER, e->seg_stream,
+					e->seg_seq, ino), "", 0);
+}
+
+static struct index_batch *batch_of(struct store *st)
+{
+	if (!st->ib) {
+		st->ib = calloc(1, sizeof(*st->ib));
+		if (st->ib)
+			st->ib->wb = leveldb_writebatch_create();
+	}
+	return st->ib;
+}
+
+int index_flush(struct store *st, bool sync)
+{
+	struct index_batch *ib = st->ib;
+	if ((!ib || ib->n == 0) && !sync)
+		return 0;
+	if (!(ib = batch_of(st)))
+		return -ENOMEM;
+	int r = db_write(st, ib->wb, sync);
+	if (r < 0)
+		return r;       /* the entries wait on, and reads see them */
+	leveldb_writebatch_clear(ib->wb);
+	ib->n = 0;
+	return 0;
+}
+
+int index_room(struct store *st)
+{
+	struct index_batch *ib = batch_of(st);
+	if (!ib)
+		return -ENOMEM;
+	return ib->n < INDEX_BATCH_MAX ? 0 : index_flush(st, false);
+}
+
+static void put_waiting(leveldb_writebatch_t *wb, const struct waiting *w)
+{
+	char k[KEY_MAX], s[SEGSTATE_SIZE];
+	index_put(wb, w->ino, &w->e, w->new_user);
+	segstate_encode(s, &w->ss);
+	leveldb_writebatch_put(wb, k, key_u64(k, KEY_SEGSTATE,
+					      w->e.seg_stream), s, sizeof(s));
+}
+
+/* Take the newest entry out again (its synced write failed). */
+static void drop_newest(struct index_batch *ib)
+{
+	ib->n--;
+	leveldb_writebatch_clear(ib->wb);
+	for (unsigned i = 0; i < ib->n; i++)
+		put_waiting(ib->wb, &ib->w[i]);
+}
+
+int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
+	      const struct seg_state *ss, bool new_segment_user, bool sync)
+{
+	struct index_batch *ib = st->ib;
+	struct waiting *w = &ib->w[ib->n++];
+	*w = (struct waiting){ .ino = ino, .e = *e, .ss = *ss,
+			       .new_user = new_segment_user };
+	put_waiting(ib->wb, w);
+	if (!sync)
+		return 0;       /* written by the next index_room() when full */
+	int r = index_flush(st, true);
+	if (r < 0)
+		drop_newest(ib);
+	return r;
+}
+
+const struct idx_entry *index_waiting(struct store *st, uint64_t ino,
+				      unsigned *pos)
+{
+	struct index_batch *ib = st->ib;
+	for (unsigned i = *pos; ib && i < ib->n; i++) {
+		if (ib->w[i].ino == ino) {
+			*pos = i + 1;
+			return &ib->w[i].e;
+		}
+	}
+	*pos = ib ? ib->n : 0;
+	return NULL;
+}
+
+void index_batch_free(struct store *st)
+{
+	if (!st->ib)
+		return;
+	leveldb_writebatch_destroy(st->ib->wb);
+	free(st->ib);
+	st->ib = NULL;
+}
