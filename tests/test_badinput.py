@@ -137,6 +137,48 @@ def small_disk(scratch):
             subprocess.run(["umount", "-l", str(d)], check=False)
 
 
+def fill_until_enospc(path, limit=64 << 20):
+    """Append 50 KiB writes of lines until one fails; returns (bytes
+    written, the errno that stopped it or None)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    done = 0
+    try:
+        while done < limit:
+            chunk = b"".join(b"m %08d %s\n" % (done + j, b"y" * 90)
+                             for j in range(512))
+            try:
+                os.write(fd, chunk)
+            except OSError as e:
+                return done, e.errno
+            done += len(chunk)
+    finally:
+        os.close(fd)
+    return done, None
+
+
+def free_bytes(path):
+    sv = os.statvfs(path)
+    return sv.f_bavail * sv.f_frsize
+
+
+@pytest.mark.parametrize("reserve_mib", [12])
+def test_reserve_keeps_that_much_free(small_disk, mount_factory, reserve_mib):
+    # With the default reserve (4 MiB) the appends would go on until about
+    # 4 MiB are left: stopping with about reserve_mib left shows the option
+    # acts.
+    mnt = mount_factory(["reserve=%d" % (reserve_mib << 20)],
+                        data=small_disk / "data")
+    mnt.expect_log(r"space|ENOSPC|full|reserve")
+    done, err = fill_until_enospc(mnt.mnt + "/t")
+    assert err == errno.ENOSPC, errno.errorcode.get(err, err)
+    left = free_bytes(str(small_disk))
+    print("reserve %d MiB: %d bytes appended, %d left" % (reserve_mib, done,
+                                                          left))
+    assert (reserve_mib - 1) << 20 <= left <= (reserve_mib + 2) << 20
+    assert read(mnt.mnt + "/t")[:done] == read(mnt.mnt + "/t")
+    assert os.path.getsize(mnt.mnt + "/t") == done
+
+
 def test_full_disk_gives_enospc_and_keeps_earlier_messages(small_disk,
                                                            mount_factory):
     # small_disk comes first so that it is unmounted after the daemon.

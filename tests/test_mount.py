@@ -103,12 +103,6 @@ def test_daemonizes_without_f(tmp_path, scratch, mount_factory):
     assert read(m.mnt + "/t") == b"background\n"
 
 
-@pytest.mark.mount_options("reserve=1048576")
-def test_reserve_option_is_accepted(mount):
-    append(mount.mnt + "/t", b"x\n")
-    assert read(mount.mnt + "/t") == b"x\n"
-
-
 @pytest.mark.mount_options("threads")
 def test_threads_option_serves_concurrent_writers(mount):
     # The full 8-writer check runs in test_topics; this one proves the
