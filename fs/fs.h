@@ -44,6 +44,7 @@ struct node {
 	struct sf_topic *topic;  /* topic state while open or recently, or NULL */
 	struct stream_cfg *stream; /* directories: cached settings, or NULL */
 	struct handle *pollers;  /* handles waiting in poll() for data */
+	bool sync_failed;        /* blob: a sync failed; rewrite before next */
 	struct node *hnext;      /* hash chain */
 };
 

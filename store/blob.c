@@ -1,11 +1,18 @@
 /* blob.c - blob files: one plain file per blob inode under
  * DATADIR/blobs/<xx>/<ino>, so the local filesystem provides random
- * writes, holes, truncate, fallocate and fsync. */
+ * writes, holes, truncate, fallocate and fsync.
+ *
+ * A blob whose sync failed is written again, whole, before its next sync
+ * may report success (store_blob_sync): the failed write-back may have
+ * dropped its dirty pages. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define REWRITE_CHUNK (1 << 20)
 
 #include "internal.h"
 
@@ -53,5 +60,48 @@ int store_blob_unlink(struct store *st, uint64_t ino)
 	blob_path(path, sizeof(path), ino);
 	if (unlinkat(st->blobdirfd, path, 0) < 0 && errno != ENOENT)
 		return -errno;
+	return 0;
+}
+
+/* Read the file back and write every byte again, holes left as holes. */
+static int rewrite_file(int fd)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	char *buf = malloc(REWRITE_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	int r = 0;
+	off_t pos = 0;
+	while (r == 0 && pos < sb.st_size) {
+		off_t data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0)
+			break;          /* a hole to the end */
+		ssize_t n = pread(fd, buf, REWRITE_CHUNK, data);
+		if (n <= 0) {
+			r = n < 0 ? -errno : 0;
+			break;
+		}
+		if (pwrite(fd, buf, n, data) != n)
+			r = -EIO;
+		pos = data + n;
+	}
+	free(buf);
+	return r;
+}
+
+int store_blob_sync(int fd, bool datasync, bool *failed)
+{
+	if (*failed) {
+		int r = rewrite_file(fd);
+		if (r < 0)
+			return r;
+	}
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0) {
+		*failed = true;
+		return -errno;
+	}
+	*failed = false;
 	return 0;
 }

@@ -473,7 +473,8 @@ int seg_append(struct store *st, uint64_t stream, char *hdr,
 	w->s.end += want;
 	w->dirty = true;
 	if (sync && (r = writer_sync(st, w)) < 0) {
-		seg_unappend(st, stream, *off, false);
+		/* The failed sync may have written part of it. */
+		seg_unappend(st, stream, *off, true);
 		return r;
 	}
 	*state = w->s;
