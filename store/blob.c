@@ -91,7 +91,21 @@ static int rewrite_file(int fd)
 	return r;
 }
 
-int store_blob_sync(int fd, bool datasync, bool *failed)
+/* The blob's folder, so that a new blob's name survives a power cut. */
+static int sync_blob_dir(struct store *st, uint64_t ino)
+{
+	char dir[8];
+	snprintf(dir, sizeof(dir), "%02x", (unsigned)(ino & 0xff));
+	int fd = openat(st->blobdirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int store_blob_sync(struct store *st, uint64_t ino, int fd, bool datasync,
+		    bool *failed)
 {
 	if (*failed) {
 		int r = rewrite_file(fd);
@@ -103,5 +117,16 @@ int store_blob_sync(int fd, bool datasync, bool *failed)
 		return -errno;
 	}
 	*failed = false;
-	return 0;
+	/* The blob's inode record and name live in LevelDB and its folder:
+	 * make them durable too, or a synced blob could vanish. */
+	int r = sync_blob_dir(st, ino);
+	if (r == 0 && fsync(st->blobdirfd) < 0)
+		r = -errno;
+	if (r == 0) {
+		leveldb_writebatch_t *b = leveldb_writebatch_create();
+		leveldb_writebatch_put(b, "Msync", 5, "", 0);
+		r = db_write(st, b, true);
+		leveldb_writebatch_destroy(b);
+	}
+	return r;
 }

@@ -179,10 +179,12 @@ int store_blob_open(struct store *st, uint64_t ino, int flags);
 int store_blob_stat(struct store *st, uint64_t ino, struct stat *out);
 int store_blob_truncate(struct store *st, uint64_t ino, off_t size);
 int store_blob_unlink(struct store *st, uint64_t ino);
-/* fsync (or fdatasync) a blob's descriptor.  *failed is the blob's memory
- * of a failed sync: while set, the whole file is written again first, so a
- * sync never reports success for pages a failed one may have dropped. */
-int store_blob_sync(int fd, bool datasync, bool *failed);
+/* fsync (or fdatasync) blob ino's descriptor fd, and make its name and
+ * record durable.  *failed is the blob's memory of a failed sync: while
+ * set, the whole file is written again first, so a sync never reports
+ * success for pages a failed one may have dropped. */
+int store_blob_sync(struct store *st, uint64_t ino, int fd, bool datasync,
+		    bool *failed);
 
 /* ---- policies (policy.c) ---- */
 
