@@ -226,7 +226,8 @@ static int reads_at(struct store *st, uint64_t ino, const struct sf_topic *t,
 	int ok = n == (long)strlen(want) && memcmp(buf, want, n) == 0;
 	if (check_at(ok, "topic read", file, line))
 		return 1;
-	fprintf(stderr, "  read [%llu, +%zu): got %ld \"%.60s\", want \"%.60s\"\n",
+	fprintf(stderr, "  read [%llu, +%zu): got %ld \"%.60s\", "
+		"want \"%.60s\"\n",
 		(unsigned long long)off, len, n, n >= 0 ? buf : "", want);
 	return 0;
 }
@@ -1193,7 +1194,7 @@ static void test_append_pieces(const char *dir)
 		return;
 	}
 	for (int i = 0; i < IOV_MAX_APPEND + 1; i++)
-		iov[i] = (struct iovec){ (void *)"ab\n" + i % 3, 1 };
+		iov[i] = (struct iovec){ (void *)("ab\n" + i % 3), 1 };
 	EQ(store_topic_append(st, fx.ino, fx.stream, &t, iov, IOV_MAX_APPEND,
 			      IOV_MAX_APPEND, 2, false), 0);
 	READS(st, fx.ino, &t, 0, 100, "ab\nab\nab");
@@ -1825,10 +1826,11 @@ static void test_many_streams(const char *dir)
 		ok = make_topic_in(st, name, "t", &fx[i]) &&
 		     EQ(store_topic_load(st, fx[i].ino, &t[i]), 0);
 	}
-	for (int round = 0; ok && round < 2; round++)
+	for (int round = 0; ok && round < 2; round++) {
+		const char *line = round ? "2\n" : "1\n";
 		for (int i = 0; ok && i < N; i++)
-			ok = EQ(append(st, &fx[i], &t[i], round ? "2\n" : "1\n"),
-				0);
+			ok = EQ(append(st, &fx[i], &t[i], line), 0);
+	}
 	if (ok) {
 		READS(st, fx[0].ino, &t[0], 0, 10, "1\n2\n");
 		READS(st, fx[N - 1].ino, &t[N - 1], 0, 10, "1\n2\n");
