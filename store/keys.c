@@ -7,6 +7,19 @@
 
 #include "internal.h"
 
+/* The fixed layouts are documented byte by byte in docs/format.md; a size
+ * changed here without the document (and the format version) is a bug. */
+_Static_assert(INODE_REC_SIZE == 80,
+	       "inode record is 80 bytes: update docs/format.md");
+_Static_assert(IDX_VAL_SIZE == 48,
+	       "index entry is 48 bytes: update docs/format.md");
+_Static_assert(SEGSTATE_SIZE == 32,
+	       "segment state is 32 bytes: update docs/format.md");
+/* The record header is segment.c's, asserted here so that every
+ * documented size is checked in one place. */
+_Static_assert(REC_HDR == 48,
+	       "segment record header is 48 bytes: update docs/format.md");
+
 void put_be64(char *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--) {
@@ -159,7 +172,7 @@ int idx_decode(const char *key, size_t klen, const char *b, size_t vlen,
 	return 0;
 }
 
-/* ---- segment state: 24 bytes ---- */
+/* ---- segment state: 32 bytes ---- */
 
 void segstate_encode(char *b, const struct seg_state *s)
 {
