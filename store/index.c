@@ -127,3 +127,8 @@ void index_batch_free(struct store *st)
 	free(st->ib);
 	st->ib = NULL;
 }
+
+unsigned index_waiting_count(const struct store *st)
+{
+	return st->ib ? st->ib->n : 0;
+}

@@ -242,6 +242,8 @@ int index_flush(struct store *st, bool sync);
  * NULL when there are no more. */
 const struct idx_entry *index_waiting(struct store *st, uint64_t ino,
 				      unsigned *pos);
+/* How many entries wait (for tests). */
+unsigned index_waiting_count(const struct store *st);
 void index_batch_free(struct store *st);
 
 /* ---- free space (space.c) ---- */
