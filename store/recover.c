@@ -9,7 +9,10 @@
  *   - whole records past what the index knows are indexed again (the
  *     writer may not have had its answer, but the message is complete);
  *   - index entries that point past the last good record are dropped, so
- *     the topic ends at its last whole message.
+ *     the topic ends at its last whole message (from its first lost entry
+ *     on, wherever its later entries are: find_cut).
+ * A sealed segment that is whole but shorter than the index says counts
+ * as damaged at its end.
  * Inodes that were unlinked while still open (orphans) are purged. */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,52 +86,121 @@ static int reindex(struct store *st, struct scan *sc, uint64_t pos,
 	return 0;
 }
 
-/* Drop index entries of topics that wrote into this segment which point
- * at or past good_end. */
-static int drop_entries_past(struct store *st, struct scan *sc,
-			     uint64_t good_end, unsigned *dropped)
+/* Where topic's entries stop being good if segment (stream, seq) ends at
+ * good_end: the byte offset of its first entry in that segment at or past
+ * good_end (*cut, returns 1), or 0 if it has none.  The walk goes back
+ * from the topic's end, over entries in later segments and in other
+ * streams (a topic renamed into another stream appends there), and stops
+ * at the first entry known to be good. */
+static int find_cut(struct store *st, uint64_t topic, uint64_t stream,
+		    uint64_t seq, uint64_t good_end, uint64_t *cut)
 {
-	char p[KEY_MAX], k[KEY_MAX];
-	size_t plen = key_u64_u64(p, KEY_SEGUSER, sc->stream, sc->seq);
-	leveldb_iterator_t *users = leveldb_create_iterator(st->db, st->ropts);
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	for (leveldb_iter_seek(users, p, plen); leveldb_iter_valid(users);
-	     leveldb_iter_next(users)) {
-		size_t klen;
-		const char *uk = leveldb_iter_key(users, &klen);
-		if (klen != 25 || memcmp(uk, p, plen) != 0)
+	char k[KEY_MAX];
+	int found = 0;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts_scan);
+	leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, topic + 1));
+	if (leveldb_iter_valid(it))
+		leveldb_iter_prev(it);
+	else
+		leveldb_iter_seek_to_last(it);
+	for (; leveldb_iter_valid(it); leveldb_iter_prev(it)) {
+		size_t kl, vl;
+		const char *ik = leveldb_iter_key(it, &kl);
+		const char *iv = leveldb_iter_value(it, &vl);
+		struct idx_entry e;
+		if (kl != 17 || ik[0] != KEY_INDEX || get_be64(ik + 1) != topic ||
+		    idx_decode(ik, kl, iv, vl, &e) < 0)
 			break;
-		uint64_t topic = get_be64(uk + 17);
-		leveldb_iterator_t *it = leveldb_create_iterator(st->db,
-								 st->ropts);
-		leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, topic + 1));
-		if (leveldb_iter_valid(it))
-			leveldb_iter_prev(it);
-		else
-			leveldb_iter_seek_to_last(it);
-		while (leveldb_iter_valid(it)) {
-			size_t kl, vl;
-			const char *ik = leveldb_iter_key(it, &kl);
-			const char *iv = leveldb_iter_value(it, &vl);
-			struct idx_entry e;
-			if (kl != 17 || ik[0] != KEY_INDEX ||
-			    get_be64(ik + 1) != topic ||
-			    idx_decode(ik, kl, iv, vl, &e) < 0 ||
-			    e.seg_stream != sc->stream ||
-			    e.seg_seq != sc->seq || e.seg_off < good_end)
-				break;
-			leveldb_writebatch_delete(b, ik, kl);
-			(*dropped)++;
-			leveldb_iter_prev(it);
+		if (e.seg_stream == stream && e.seg_seq == seq &&
+		    e.seg_off >= good_end) {
+			*cut = e.off;
+			found = 1;
+		} else if (e.seg_stream == stream && e.seg_seq <= seq) {
+			break;          /* good: everything before it is too */
 		}
-		leveldb_iter_destroy(it);
 	}
-	leveldb_iter_destroy(users);
-	char *err = NULL;
+	leveldb_iter_destroy(it);
+	return found;
+}
+
+/* Delete topic's entries from byte offset cut to its end: past a lost
+ * record nothing of the topic can be read (its index must stay
+ * contiguous). */
+static int drop_topic_from(struct store *st, uint64_t topic, uint64_t cut,
+			   unsigned *dropped)
+{
+	char k[KEY_MAX], p[9], *err = NULL;
+	key_u64(p, KEY_INDEX, topic);
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts_scan);
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	for (leveldb_iter_seek(it, k, key_u64_u64(k, KEY_INDEX, topic, cut));
+	     leveldb_iter_valid(it); leveldb_iter_next(it)) {
+		size_t kl;
+		const char *ik = leveldb_iter_key(it, &kl);
+		if (kl != 17 || memcmp(ik, p, 9) != 0)
+			break;
+		leveldb_writebatch_delete(b, ik, kl);
+		(*dropped)++;
+	}
+	leveldb_iter_destroy(it);
 	leveldb_write(st->db, st->wopts, b, &err);
 	leveldb_writebatch_destroy(b);
 	return err ? store_db_error("recover", err) : 0;
 }
+
+/* The topics that wrote into segment (stream, seq), from its W keys: an
+ * array of *n, malloc'd (NULL and 0 if none). */
+static int segment_users(struct store *st, uint64_t stream, uint64_t seq,
+			 uint64_t **out, size_t *n)
+{
+	char p[KEY_MAX];
+	size_t plen = key_u64_u64(p, KEY_SEGUSER, stream, seq), cap = 0;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	int r = 0;
+	*out = NULL;
+	*n = 0;
+	for (leveldb_iter_seek(it, p, plen); leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t klen;
+		const char *uk = leveldb_iter_key(it, &klen);
+		if (klen != 25 || memcmp(uk, p, plen) != 0)
+			break;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *nt = realloc(*out, cap * sizeof(*nt));
+			if (!nt) {
+				r = -ENOMEM;
+				break;
+			}
+			*out = nt;
+		}
+		(*out)[(*n)++] = get_be64(uk + 17);
+	}
+	leveldb_iter_destroy(it);
+	return r;
+}
+
+/* Drop, for every topic that wrote into this segment, its index entries
+ * from the first one at or past good_end on.  With only_count, nothing
+ * is dropped: *dropped counts the topics that would lose entries. */
+static int drop_past(struct store *st, uint64_t stream, uint64_t seq,
+		     uint64_t good_end, bool only_count, unsigned *dropped)
+{
+	uint64_t *users, cut;
+	size_t n;
+	int r = segment_users(st, stream, seq, &users, &n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!find_cut(st, users[i], stream, seq, good_end, &cut))
+			continue;
+		if (only_count)
+			(*dropped)++;
+		else
+			r = drop_topic_from(st, users[i], cut, dropped);
+	}
+	free(users);
+	return r;
+}
+
 
 static int save_state(struct store *st, uint64_t stream,
 		      const struct seg_state *s)
@@ -165,19 +237,23 @@ static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
 	}
 	if (r > 0)
 		r = 0;                  /* the last record read was whole */
-	if (r == 0 && pos < size) {
+	unsigned beyond = 0;
+	if (r == 0 && pos == size)
+		/* Whole, but maybe shorter than the index says: the power cut
+		 * may have cut it exactly between two records. */
+		r = drop_past(st, stream, q, pos, true, &beyond);
+	if (r == 0 && (pos < size || beyond)) {
 		/* Damage at pos: cut here and forget all that came after. */
 		/* Newest first: each topic's entries are dropped from its
 		 * end backwards. */
 		unsigned dropped = 0;
 		for (uint64_t later = s->seq; r == 0 && later > q; later--) {
-			struct scan l = { .stream = stream, .seq = later };
-			r = drop_entries_past(st, &l, 0, &dropped);
+			r = drop_past(st, stream, later, 0, false, &dropped);
 			seg_path(path, sizeof(path), stream, later);
 			unlinkat(st->segdirfd, path, 0);
 		}
 		if (r == 0)
-			r = drop_entries_past(st, &sc, pos, &dropped);
+			r = drop_past(st, stream, q, pos, false, &dropped);
 		if (r == 0 && ftruncate(sc.fd, pos) < 0)
 			r = -errno;
 		if (r == 0)
@@ -242,7 +318,7 @@ static int recover_stream(struct store *st, uint64_t stream,
 	}
 	unsigned dropped = 0;
 	if (r == 0 && pos < s->end)
-		r = drop_entries_past(st, &sc, pos, &dropped);
+		r = drop_past(st, stream, s->seq, pos, false, &dropped);
 	if (r == 0 && sc.fd >= 0 && pos < size) {
 		if (ftruncate(sc.fd, pos) < 0)
 			r = -errno;

@@ -1852,9 +1852,8 @@ static void test_many_streams(const char *dir)
 }
 
 /* ========================================================================
- * Known bugs of store/: each test shows one and fails until it is fixed.
- * They run with --known-bugs only (meson: the should_fail test
- * "store-known-bugs"), so that the suite above stays green meanwhile.
+ * Recovery when the index says more than a segment holds (both were
+ * bugs, found by these tests).
  */
 
 /* The index entries of a topic into one segment of a stream, at or past
@@ -1882,11 +1881,11 @@ static int entries_past(struct store *st, uint64_t ino, uint64_t stream,
 }
 
 /* A power cut can leave an unsynced sealed segment shorter than the index
- * says, ending exactly at a record boundary.  recover_sealed only looks for
- * a torn or damaged record, finds none, and keeps the entries past the
- * cut (and a record of the next segment continuing them is indexed
- * again): the topic's size counts bytes that are gone and reads fail. */
-static void test_bug_sealed_segment_cut_at_boundary(const char *dir)
+ * says, ending exactly at a record boundary.  Recovery must drop the
+ * entries past the cut although no record there is torn (it used to keep
+ * them, and index a record of the next segment as if it continued them:
+ * the topic's size counted bytes that were gone and reads failed). */
+static void test_recover_sealed_cut_at_boundary(const char *dir)
 {
 	struct big b;
 	struct fx fx;
@@ -1952,12 +1951,11 @@ static int append_move_append(struct store *st, const struct fx *fx0,
 	return r;
 }
 
-/* Damage in a stream's segment drops the entries past it only for topics
- * whose last entry is in that segment: drop_entries_past walks each
- * topic back from its end and stops at the first entry elsewhere.  A topic
- * renamed into another stream since keeps its entries into the cut-off
- * bytes. */
-static void test_bug_drop_misses_moved_topic(const char *dir)
+/* Damage in a stream's segment must drop the entries past it also for a
+ * topic renamed into another stream since, whose last entries lie in the
+ * other stream's segments (recovery used to walk each topic back from its
+ * end and stop at the first entry elsewhere). */
+static void test_recover_drop_follows_moved_topic(const char *dir)
 {
 	struct fx fx;
 	struct sf_topic t;
@@ -2031,30 +2029,19 @@ static const struct test tests[] = {
 	T(test_recover_sealed_segment),
 	T(test_recover_missing_segment),
 	T(test_many_streams),
-};
-
-static const struct test known_bugs[] = {
-	T(test_bug_sealed_segment_cut_at_boundary),
-	T(test_bug_drop_misses_moved_topic),
+	T(test_recover_sealed_cut_at_boundary),
+	T(test_recover_drop_follows_moved_topic),
 };
 
 #define NTESTS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Usage: test_store [--known-bugs] [name]: the tests (or the known bugs)
- * whose name contains name, all of them without one. */
+/* Usage: test_store [name]: the tests whose name contains name, all of
+ * them without one. */
 int main(int argc, char **argv)
 {
-	const struct test *set = tests;
-	size_t n = NTESTS(tests);
-	int a = 1;
-	if (a < argc && strcmp(argv[a], "--known-bugs") == 0) {
-		set = known_bugs;
-		n = NTESTS(known_bugs);
-		a++;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (a >= argc || strstr(set[i].name, argv[a]))
-			run(&set[i]);
+	for (size_t i = 0; i < NTESTS(tests); i++)
+		if (argc < 2 || strstr(tests[i].name, argv[1]))
+			run(&tests[i]);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
