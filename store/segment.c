@@ -294,9 +294,12 @@ static void writer_evict(struct store *st)
 static int open_segment(struct store *st, uint64_t stream, uint64_t seq,
 			bool fresh)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "%016llx", (unsigned long long)stream);
-	if (mkdirat(st->segdirfd, path, 0700) < 0 && errno != EEXIST)
+	char dir[32], path[64];
+	snprintf(dir, sizeof(dir), "%016llx", (unsigned long long)stream);
+	bool made = mkdirat(st->segdirfd, dir, 0700) == 0;
+	if (!made && errno != EEXIST)
+		return -errno;
+	if (made && fsync(st->segdirfd) < 0)
 		return -errno;
 	seg_path(path, sizeof(path), stream, seq);
 	int flags = O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : 0);
@@ -304,13 +307,16 @@ static int open_segment(struct store *st, uint64_t stream, uint64_t seq,
 	if (fd < 0)
 		return -errno;
 	if (fresh) {
-		/* Make the new name durable along with its data. */
-		snprintf(path, sizeof(path), "%016llx",
-			 (unsigned long long)stream);
-		int dfd = openat(st->segdirfd, path, O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			fsync(dfd);
+		/* Make the new name durable along with its data: a record
+		 * synced into a segment whose name is lost would be lost. */
+		int dfd = openat(st->segdirfd, dir, O_RDONLY | O_DIRECTORY |
+				 O_CLOEXEC);
+		int r = dfd < 0 || fsync(dfd) < 0 ? -errno : 0;
+		if (dfd >= 0)
 			close(dfd);
+		if (r < 0) {
+			close(fd);
+			return r;
 		}
 	}
 	return fd;
