@@ -9,6 +9,8 @@ is loaded:
   STREAMFS_FAULT          rules KIND:N[:MODE[:ERRNO]], comma-separated
   STREAMFS_FAULT_LOG      file the shim appends its log lines to
   STREAMFS_FAULT_JOURNAL  file the shim appends its power-cut journal to
+  STREAMFS_FAULT_TRACE    file that gets `KIND #N` for every counted call
+                          (to find the N of a call a test aims at)
 
 KIND is seg_write, seg_sync, db_write, db_sync, blob_write, blob_sync or
 dir_sync: a write (write, pwrite, pwritev, writev and their 64/v2 forms) or
@@ -41,11 +43,13 @@ power_cut() replays the journal after the daemon is dead.  Its model:
   - what the data folder held when the run began is durable;
   - a file's durable length is its O size, raised or lowered by each later
     S size, lowered by T;
-  - an F drops the range [durable length, size at the failure): a later
-    successful sync does not bring it back (Linux marks the pages clean
-    after a failed write-back) unless every byte of the range was written
-    again (W) before that sync; a range left at the end cuts the file at
-    its start;
+  - an F drops the range [durable length, size at the failure): Linux
+    marks its pages clean after a failed write-back, so a later successful
+    sync does not bring them back; only a page (4 KiB) that is written
+    again (W) before a later successful sync is healed (the write dirties
+    the whole page, still in the cache).  The first page of a range left
+    unhealed at the end cuts the file (at the range's start if that is
+    later);
   - a file created in this run is removed unless its directory had a D
     after the creation;
   - renames and unlinks are durable at once and never undone (a simpler
@@ -74,7 +78,7 @@ def shim_path():
     return p
 
 
-def fault_env(datadir, rules=None, log=None, journal=None):
+def fault_env(datadir, rules=None, log=None, journal=None, trace=None):
     """Environment variables for a daemon that runs under the shim.  rules
     is a string or a list of rule strings; log and journal are paths."""
     if isinstance(rules, (list, tuple)):
@@ -87,6 +91,8 @@ def fault_env(datadir, rules=None, log=None, journal=None):
         env["STREAMFS_FAULT_LOG"] = str(log)
     if journal:
         env["STREAMFS_FAULT_JOURNAL"] = str(journal)
+    if trace:
+        env["STREAMFS_FAULT_TRACE"] = str(trace)
     return env
 
 
@@ -109,6 +115,16 @@ def injections(log):
     return out
 
 
+def traced(trace, kind):
+    """How many calls of kind the trace has seen so far."""
+    n = 0
+    for line in _lines(trace):
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == kind:
+            n = max(n, int(parts[1].lstrip("#")))
+    return n
+
+
 def counts(log):
     """The `count` lines of the log: {kind: calls} (empty after a kill)."""
     out = {}
@@ -127,19 +143,21 @@ class _File:
     def __init__(self, durable=None, created=None):
         self.durable = durable      # None: untouched in this run
         self.created = created      # journal line of the creation, or None
-        self.drops = []             # [start, end, [(off, len), ...]]
+        self.drops = []             # [start, end, touched, healed]
 
 
-def _covered(start, end, writes):
-    """True if the writes cover every byte of [start, end)."""
-    at = start
-    for off, n in sorted(writes):
-        if off > at:
-            return False
-        at = max(at, off + n)
-        if at >= end:
-            return True
-    return at >= end
+PAGE = 4096
+
+
+def _pages(off, n):
+    return set(range(off // PAGE, (off + n - 1) // PAGE + 1)) if n > 0 \
+        else set()
+
+
+def _unhealed(d):
+    """Where the dropped range d still cuts the file, or None."""
+    left = sorted(_pages(d[0], d[1] - d[0]) - d[3])
+    return max(d[0], left[0] * PAGE) if left else None
 
 
 def _replay(lines):
@@ -162,17 +180,19 @@ def _replay(lines):
         elif op == "S":
             st = get(f[1])
             st.durable = int(f[2])
-            st.drops = [d for d in st.drops
-                        if not _covered(d[0], d[1], d[2])]
+            for d in st.drops:
+                d[3] |= d[2]
+                d[2] = set()
+            st.drops = [d for d in st.drops if _unhealed(d) is not None]
         elif op == "F":
             st = get(f[1])
             size = int(f[2])
             start = size if st.durable is None else min(st.durable, size)
             if start < size:
-                st.drops.append([start, size, []])
+                st.drops.append([start, size, set(), set()])
         elif op == "W":
             for d in get(f[1]).drops:
-                d[2].append((int(f[2]), int(f[3])))
+                d[2] |= _pages(int(f[2]), int(f[3]))
         elif op == "T":
             st = get(f[1])
             size = int(f[2])
@@ -216,7 +236,9 @@ def power_cut(journal, datadir):
         size = path.stat().st_size
         keep = st.durable if st.durable is not None else size
         for d in st.drops:
-            keep = min(keep, d[0])
+            at = _unhealed(d)
+            if at is not None:
+                keep = min(keep, at)
         if keep < size:
             os.truncate(path, keep)
             done.append("cut %s from %d to %d bytes%s" % (

@@ -240,7 +240,8 @@ class _Run:
             self.call(os.rmdir, os.path.join(s, "sub"))
 
     def close(self):
-        for fd in self.fds.values():
+        fds, self.fds = self.fds, {}
+        for fd in fds.values():
             try:
                 os.close(fd)
             except OSError as e:
@@ -394,3 +395,49 @@ def check(mnt, record, cut=False):
 def problems(res):
     """The non-zero problem counts of a check() result."""
     return {k: res[k] for k in PROBLEMS if res[k]}
+
+
+# ---------------------------------------------------------------- aimed tests
+
+class Writer(_Run):
+    """One topic on one stream, for a test that aims at a single call:
+    .line() appends one message (retried once if it fails, as in the
+    workload), .big() one 64 KiB write of many lines, .fsync() syncs;
+    .rec is the Record to check()."""
+
+    def __init__(self, mnt, stream="s", topic="t0", durability="os",
+                 framing="line"):
+        super().__init__(str(mnt), Record())
+        d = os.path.join(self.mnt, stream)
+        if not os.path.isdir(d):
+            os.mkdir(d)
+        os.setxattr(d, PFX + "durability", durability.encode())
+        os.setxattr(d, PFX + "framing", framing.encode())
+        self.topic = topic
+        self.seq[topic] = 0
+        self.rec.topics[topic] = [stream + "/" + topic]
+        self.rec.policy[topic] = (durability, framing)
+        self.fds[topic] = os.open(os.path.join(d, topic), os.O_WRONLY |
+                                  os.O_APPEND | os.O_CREAT, 0o644)
+
+    def line(self, size=40):
+        """Append one message; returns the errno of its last attempt."""
+        seq = self.seq[self.topic]
+        self.seq[self.topic] += 1
+        self.write_msgs(self.topic, [(seq, message(self.topic, seq, size))])
+        return self.rec.msgs[(self.topic, seq)].attempts[-1]
+
+    def lines(self, n, size=40):
+        return [self.line(size) for _ in range(n)]
+
+    def fsync(self):
+        """Returns 0 or the errno."""
+        try:
+            os.fsync(self.fds[self.topic])
+        except OSError as e:
+            self.rec.error(e.errno)
+            return e.errno
+        for m in self.rec.msgs.values():
+            if m.acked:
+                m.durable = True
+        return 0

@@ -11,7 +11,9 @@
  * Every wrapped call reaches libc through dlsym(RTLD_NEXT); the shim's own
  * log and journal lines go straight to the kernel (syscall), so they are
  * never intercepted and survive a SIGKILL.  One mutex guards the tables,
- * the counters and the journal: the daemon has several threads. */
+ * the counters and the journal: the daemon has several threads.
+ * STREAMFS_FAULT_TRACE names a file that gets a line per counted call, so
+ * a test can find the N of the call it aims at. */
 #undef _FILE_OFFSET_BITS        /* define open and open64 as themselves */
 #undef _FORTIFY_SOURCE
 #ifndef _GNU_SOURCE
@@ -88,7 +90,7 @@ static int nrules;
 static char datadir[PATH_MAX];
 static size_t dirlen;
 static bool active;
-static int logfd = -1, jfd = -1;
+static int logfd = -1, jfd = -1, tracefd = -1;
 
 /* ---- the real calls ---- */
 
@@ -260,6 +262,7 @@ __attribute__((constructor)) static void shim_init(void)
 		parse_rules(spec);
 	logfd = open_append(getenv("STREAMFS_FAULT_LOG"));
 	jfd = open_append(getenv("STREAMFS_FAULT_JOURNAL"));
+	tracefd = open_append(getenv("STREAMFS_FAULT_TRACE"));
 	active = true;
 }
 
@@ -626,6 +629,7 @@ static enum act check_fault(int fd, enum op op, int *err)
 	enum act a = A_NONE;
 	pthread_mutex_lock(&lock);
 	unsigned long n = ++counts[fk];
+	put_line(tracefd, "%s #%lu\n", fk_names[fk], n);
 	for (int i = 0; i < nrules && a == A_NONE; i++) {
 		const struct rule *r = &rules[i];
 		if (r->fk != fk || n < r->n ||
