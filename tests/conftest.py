@@ -280,13 +280,15 @@ def scratch(request):
 
 @pytest.fixture
 def mount_factory(request, tmp_path):
-    """make(options=(), data=None, env=None) -> a started Mount; all are
-    torn down and checked at the end of the test.  data overrides the data
-    folder, env adds variables to the daemon's environment."""
+    """make(options=(), data=None, env=None, expect=()) -> a started Mount;
+    all are torn down and checked at the end of the test.  data overrides
+    the data folder, env adds variables to the daemon's environment, and
+    expect declares log lines before the daemon starts (for a daemon that
+    may refuse to mount)."""
     made = []
     counter = [0]
 
-    def make(options=(), data=None, env=None):
+    def make(options=(), data=None, env=None, expect=()):
         counter[0] += 1
         top = tempfile.mkdtemp(prefix=_sanitize(request.node.name) + "-",
                                dir=base_dir())
@@ -298,6 +300,7 @@ def mount_factory(request, tmp_path):
         m = Mount(data, mnt, options,
                   log_path=tmp_path / ("streamfs%d.log" % counter[0]),
                   env=env)
+        m.expect_log(*expect)
         made.append(m)
         m.start()
         return m
