@@ -10,6 +10,11 @@ At teardown the mount is unmounted with fusermount3, the daemon must exit
 with status 0, and its log must hold no line mentioning an error or a
 warning that the test did not declare with mount.expect_log(REGEX).
 
+Extra environment for the daemon (the fault shim, tests/faults.py) is
+given as mount_factory(env={...}) or set as Mount.env before start();
+Mount.power_cut() kills such a daemon and makes its data folder look as
+a power cut would have left it.
+
 Mount options come from a marker:  @pytest.mark.mount_options("allow_other")
 or from indirect parametrisation: parametrize("mount", [["threads"]], ...).
 """
@@ -94,8 +99,9 @@ def pytest_sessionfinish(session, exitstatus):
 class Mount:
     """One streamfs daemon serving `data` at `mnt`."""
 
-    def __init__(self, data, mnt, options=(), log_path=None):
+    def __init__(self, data, mnt, options=(), log_path=None, env=None):
         self.data = str(data)
+        self.env = dict(env or {})    # extra environment for the daemon
         self.mnt = str(mnt)
         self.options = list(options)
         self.log_path = str(log_path or os.path.join(
@@ -124,8 +130,9 @@ class Mount:
             self.log_from = log.tell()
             log.write(("### %s\n" % " ".join(self.argv())).encode())
             log.flush()
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
+                                         stdout=log, stderr=log, env=env)
         self._wait_mounted()
 
     def _wait_mounted(self):
@@ -188,7 +195,8 @@ class Mount:
     def kill9(self):
         """Kill the daemon with SIGKILL and detach the dead mount; the data
         folder stays as the crash left it.  Call start() to recover."""
-        self.proc.send_signal(signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.proc = None
         subprocess.run([FUSERMOUNT, "-u", "-z", self.mnt], capture_output=True)
@@ -197,6 +205,18 @@ class Mount:
                 break
             time.sleep(0.05)
         assert not is_mounted(self.mnt)
+
+    def power_cut(self):
+        """Kill the daemon (it may have killed itself already, a shim cut)
+        and detach the mount like kill9(); if it ran with a fault journal,
+        cut the data folder back to what would have been on disk.  Returns
+        the list of what was cut.  Call start() to recover."""
+        import faults
+        self.kill9()
+        journal = self.env.get("STREAMFS_FAULT_JOURNAL")
+        if not journal:
+            return []
+        return faults.power_cut(journal, self.data)
 
     def finish(self):
         """Teardown: unmount, then check exit status and log."""
@@ -260,12 +280,15 @@ def scratch(request):
 
 @pytest.fixture
 def mount_factory(request, tmp_path):
-    """make(options=(), data=None) -> a started Mount; all are torn down and
-    checked at the end of the test.  data overrides the data folder."""
+    """make(options=(), data=None, env=None, expect=()) -> a started Mount;
+    all are torn down and checked at the end of the test.  data overrides
+    the data folder, env adds variables to the daemon's environment, and
+    expect declares log lines before the daemon starts (for a daemon that
+    may refuse to mount)."""
     made = []
     counter = [0]
 
-    def make(options=(), data=None):
+    def make(options=(), data=None, env=None, expect=()):
         counter[0] += 1
         top = tempfile.mkdtemp(prefix=_sanitize(request.node.name) + "-",
                                dir=base_dir())
@@ -275,7 +298,9 @@ def mount_factory(request, tmp_path):
         if data is None:
             data = tmp_path / ("data%d" % counter[0])
         m = Mount(data, mnt, options,
-                  log_path=tmp_path / ("streamfs%d.log" % counter[0]))
+                  log_path=tmp_path / ("streamfs%d.log" % counter[0]),
+                  env=env)
+        m.expect_log(*expect)
         made.append(m)
         m.start()
         return m
