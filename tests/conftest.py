@@ -27,6 +27,8 @@ import subprocess
 import tempfile
 import time
 
+from pathlib import Path
+
 import pytest
 
 from util import (DAEMON, FUSERMOUNT, OTHER_GID, OTHER_UID, PYTHON,
@@ -44,6 +46,8 @@ BAD_LINE = re.compile(r"error|warning|^==\d+==", re.IGNORECASE)
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "mount_options(*opts): -o options for the mount fixture")
+    config.addinivalue_line(
+        "markers", "disk_size(size): tmpfs size for small_disk (32m)")
 
 
 # ---------------------------------------------------------------- stale mounts
@@ -276,6 +280,29 @@ def scratch(request):
                          dir=base_dir())
     os.chmod(d, 0o755)
     return d
+
+
+@pytest.fixture
+def small_disk(request, scratch):
+    """A small tmpfs (32 MiB, or @pytest.mark.disk_size("48m")) for a data
+    folder.  Ask for it before mount_factory, so that it is unmounted after
+    the daemon."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    marker = request.node.get_closest_marker("disk_size")
+    size = marker.args[0] if marker else "32m"
+    d = Path(scratch) / "small"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs",
+                        str(d)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=False)
+        if os.path.ismount(str(d)):
+            subprocess.run(["umount", "-l", str(d)], check=False)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 unknown and malformed attributes, and a full disk."""
 import errno
 import os
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -117,25 +115,6 @@ def test_reading_the_info_of_a_non_topic(mount):
 
 
 # ---------------------------------------------------------------- full disk
-
-@pytest.fixture
-def small_disk(scratch):
-    """A 32 MiB tmpfs for the data folder."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    d = Path(scratch) / "small"
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs",
-                        str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=False)
-        if os.path.ismount(str(d)):
-            subprocess.run(["umount", "-l", str(d)], check=False)
-
 
 def fill_until_enospc(path, limit=64 << 20):
     """Append 50 KiB writes of lines until one fails; returns (bytes

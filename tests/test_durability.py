@@ -17,7 +17,7 @@ import time
 import pytest
 
 import faults
-from util import append, getx, read, sh, wait_for
+from util import append, getx, read, sh
 
 LINES = 20
 

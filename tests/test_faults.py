@@ -12,7 +12,6 @@ longer workload.  Each sweep prints one summary line (run pytest -s).
 import errno
 import os
 import re
-import time
 
 import pytest
 
@@ -376,27 +375,6 @@ def test_d_fsync_after_failed_segment_sync_is_not_trusted(mount_factory,
 
 # ---------------------------------------------------------------- full disk
 
-@pytest.fixture
-def small_disk(scratch):
-    """A 48 MiB tmpfs for the data folder."""
-    import subprocess
-    from pathlib import Path
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    d = Path(scratch) / "small"
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs",
-                        str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=False)
-        if os.path.ismount(str(d)):
-            subprocess.run(["umount", "-l", str(d)], check=False)
-
-
 def fill(path, chunk=65536):
     """Append 64 KiB writes of lines until one fails; returns (bytes
     acknowledged, errno)."""
@@ -421,6 +399,7 @@ def fill(path, chunk=65536):
     return bytes(done), 0
 
 
+@pytest.mark.disk_size("48m")
 def test_e_full_disk(small_disk, mount_factory):
     """(e) With no reserve the data folder fills up: appends fail with
     ENOSPC (not EIO); unlink, rmdir, rename and reads still work; the
@@ -493,6 +472,7 @@ def test_e_full_disk(small_disk, mount_factory):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.disk_size("48m")
 def test_f_enospc_does_not_linger(small_disk, mount_factory):
     """(f) Once space is freed the very next append succeeds: the free
     space figure of the full disk must not be reused."""
