@@ -12,13 +12,14 @@ longer workload.  Each sweep prints one summary line (run pytest -s).
 import errno
 import os
 import re
+import time
 
 import pytest
 
 import faults
 import verify
 from conftest import BAD_LINE
-from util import PFX, append, info, read, sh
+from util import PFX, append, errno_of, info, read, sh
 
 LONG = os.environ.get("STREAMFS_FAULT_SWEEP") == "long"
 SWEEP_MAX_N = 1 << 14 if LONG else 512
@@ -327,6 +328,44 @@ def _single(w, topic, msgs):
             msg.durable = True
         except OSError as e:
             msg.attempts.append(e.errno)
+
+
+def test_g_a_quota_error_reaches_the_writer_as_edquot(mount_factory,
+                                                     tmp_path):
+    """Errors are what happened underneath, not all EIO."""
+    m, w = aimed_mount(mount_factory, tmp_path, "seg_write", writer_prefix(),
+                       err="EDQUOT")
+    seq = w.seq["t0"]
+    w.line()                        # fails, and its retry goes through
+    w.close()
+    assert w.rec.msgs[("t0", seq)].attempts == [errno.EDQUOT, 0]
+
+
+def _nothing(m):
+    return None
+
+
+def test_g_leveldb_on_a_full_disk_says_enospc(mount_factory, tmp_path):
+    """LevelDB refusing for want of space reaches a mkdir as ENOSPC, and
+    the store stays readable."""
+    m, _ = aimed_mount(mount_factory, tmp_path, "db_write", _nothing,
+                       mode="always", err="ENOSPC")
+    e = errno_of(os.mkdir, m.mnt + "/d")
+    assert e == errno.ENOSPC, errno_name(e)
+    assert os.listdir(m.mnt) == []
+
+
+def test_g_a_store_that_cannot_write_says_erofs(mount_factory, tmp_path):
+    """The call that meets the fault gets EIO; while LevelDB still cannot
+    write, the store is read-only and later calls get EROFS."""
+    m, _ = aimed_mount(mount_factory, tmp_path, "db_write", _nothing,
+                       mode="always")
+    first = errno_of(os.mkdir, m.mnt + "/d")
+    time.sleep(0.1)                 # past the pause between heal attempts
+    later = errno_of(os.mkdir, m.mnt + "/e")
+    assert (first, later) == (errno.EIO, errno.EROFS), (
+        errno_name(first), errno_name(later))
+    assert os.listdir(m.mnt) == []
 
 
 @pytest.mark.parametrize("kind", ["db_write", "db_sync"])
