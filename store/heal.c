@@ -80,11 +80,11 @@ int heal(struct store *st)
 	int r = probe(st);
 	if (r < 0)
 		return go_read_only(st, r);
-	store_dirits_drop_iterators(st);
+	db_cursors_drop(st);
 	if (st->db)
 		leveldb_close(st->db);
 	st->db = NULL;
-	r = heal_open_db(st, msg, sizeof(msg));
+	r = db_open(st, msg, sizeof(msg));
 	if (r < 0) {
 		fprintf(stderr, "streamfs: error: %s\n", msg);
 		return go_read_only(st, r);
@@ -99,6 +99,33 @@ int heal(struct store *st)
 	st->gen++;
 	return 0;
 }
+
+int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
+{
+	char *err = NULL;
+	int r = store_writable(st);
+	if (r < 0)
+		return r;
+	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
+	if (!err)
+		return 0;
+	r = store_db_error("write", err);
+	heal_note_fault(st, -r);
+	/* The batch may or may not be in LevelDB's log now; writing it
+	 * again after the reopen makes it so either way (a batch of puts
+	 * and deletes applied twice is applied once). */
+	if (heal(st) < 0)
+		return r;
+	err = NULL;
+	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
+	if (!err)
+		return 0;
+	r = store_db_error("write", err);
+	heal_note_fault(st, -r);
+	return r;
+}
+
+/* ---- opening ---- */
 
 int store_writable(struct store *st)
 {

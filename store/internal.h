@@ -6,10 +6,9 @@
  * store call, and every field of struct store is guarded by it.
  *
  * Files and what they call, downward only:
- *   topic.c, recover.c -> index.c, segment.c -> db.c, space.c, heal.c
- *   -> keys.c, crc32c.c
- * (db.c's db_write() heals through heal.c, which reopens LevelDB; nothing
- * below calls back up.)
+ *   open.c -> recover.c -> topic.c -> segment.c -> namespace.c, blob.c
+ *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c
+ * (policy.c reads attributes through namespace.c.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -22,6 +21,14 @@
 
 struct seg_writer;
 struct seg_reader;
+
+/* A LevelDB iterator kept across store calls (a directory listing): db.c
+ * destroys it (it = NULL) before LevelDB closes, and its owner makes a new
+ * one when it next needs it. */
+struct db_cursor {
+	leveldb_iterator_t *it;
+	struct db_cursor *prev, *next;  /* st->cursors */
+};
 
 struct store {
 	char *datadir;
@@ -48,7 +55,7 @@ struct store {
 	int fault;                      /* errno of the fault behind them */
 	int64_t heal_tried_ns;          /* last attempt, for pacing */
 	uint64_t gen;                   /* bumped each time LevelDB reopens */
-	struct store_dirit *dirits;     /* open listings (their iterators) */
+	struct db_cursor *cursors;      /* long-lived iterators (db.c) */
 
 	uint64_t next_ino;              /* next number to hand out */
 	uint64_t ino_limit;             /* numbers below this are reserved */
@@ -72,26 +79,40 @@ struct store {
 	struct seg_reader *rlru;
 };
 
-int64_t store_now_ns(void);
+static inline int64_t store_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
-/* ---- LevelDB access (db.c) ---- */
+/* ---- the LevelDB handle (db.c) ---- */
 
 /* Translate a LevelDB error message into the errno it reports (ENOSPC,
  * EDQUOT, EROFS, else EIO) and log it; frees err. */
 int store_db_error(const char *what, char *err);
-/* Write a batch (with sync: durably).  On failure LevelDB is healed
- * (heal.c) and the batch written once more, so a transient fault costs
- * nothing; -errno if that is not possible. */
+#define DB_WRITE_BUFFER (8 << 20)       /* LevelDB's memtable, bytes */
+void db_options_init(struct store *st);
+/* Open LevelDB on st->opts (at mount, and again when healing); on a full
+ * disk the ballast is released and the open tried once more.  -errno and a
+ * one-line reason in msg. */
+int db_open(struct store *st, char *msg, size_t msglen);
+/* Close LevelDB and free its options. */
+void db_free(struct store *st);
+void db_cursor_add(struct store *st, struct db_cursor *c);
+void db_cursor_remove(struct store *st, struct db_cursor *c);
+/* Destroy every registered iterator (LevelDB is about to close). */
+void db_cursors_drop(struct store *st);
+
+/* ---- healing (heal.c) ---- */
+
+/* Write a batch (with sync: durably).  On failure LevelDB is healed and
+ * the batch written once more, so a transient fault costs nothing;
+ * -errno if that is not possible. */
 int db_write(struct store *st, leveldb_writebatch_t *b, bool sync);
 /* 0 if LevelDB is open (reopening it first if a heal left it closed),
  * else -EIO: every read of LevelDB asks this first. */
 int db_ready(struct store *st);
-/* Drop the iterators of open listings (LevelDB is about to close). */
-void store_dirits_drop_iterators(struct store *st);
-#define DB_WRITE_BUFFER (8 << 20)       /* LevelDB's memtable, bytes */
-
-/* ---- healing (heal.c) ---- */
-
 /* Note a failed LevelDB write: LevelDB now refuses every write. */
 void heal_note_fault(struct store *st, int err);
 /* Reopen LevelDB after a fault, if one happened: 0 when writes work
@@ -100,8 +121,11 @@ void heal_note_fault(struct store *st, int err);
 int heal(struct store *st);
 /* 0 if the store takes writes; else tries heal() (paced) first. */
 int store_writable(struct store *st);
-/* Open LevelDB on st->opts (at mount, and again when healing). */
-int heal_open_db(struct store *st, char *msg, size_t msglen);
+
+/* ---- inode numbers (namespace.c) ---- */
+
+/* Read the inode counter at open. */
+int ino_load(struct store *st);
 
 /* ---- keys (keys.c) ----
  * One prefix byte per kind of record, numbers big-endian so that LevelDB's

@@ -1,0 +1,110 @@
+/* open.c - opening a data folder (its folders, LevelDB, the root, the
+ * inode counter, recovery) and closing it again: the top of the store,
+ * calling every layer below. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int open_subdir(const char *datadir, const char *name)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", datadir, name);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int make_root(struct store *st)
+{
+	struct sf_inode in;
+	if (store_get_inode(st, 1, &in) == 0)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	in.ino = 1;
+	in.mode = S_IFDIR | 0755;
+	in.uid = getuid();
+	in.gid = getgid();
+	in.nlink = 2;
+	clock_gettime(CLOCK_REALTIME, &in.mtime);
+	in.atime = in.ctime = in.mtime;
+	struct store_batch *b = store_batch_new();
+	store_put_inode(b, &in);
+	int r = store_commit(st, b, true);
+	store_batch_free(b);
+	return r;
+}
+
+int store_open(const char *datadir, uint64_t reserve, struct store **out,
+	       char *err, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->datadir = strdup(datadir);
+	st->reserve = reserve;
+	st->segdirfd = st->blobdirfd = -1;
+	int r = -ENOMEM;
+	if (!st->datadir)
+		goto fail;
+	if (mkdir(datadir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", datadir,
+			 strerror(errno));
+		goto fail;
+	}
+	db_options_init(st);
+	space_init(st);
+	r = db_open(st, err, errlen);
+	if (r < 0)
+		goto fail;
+	st->segdirfd = open_subdir(datadir, "segments");
+	st->blobdirfd = open_subdir(datadir, "blobs");
+	if (st->segdirfd < 0 || st->blobdirfd < 0) {
+		r = st->segdirfd < 0 ? st->segdirfd : st->blobdirfd;
+		snprintf(err, errlen, "cannot open folders in %s: %s",
+			 datadir, strerror(-r));
+		goto fail;
+	}
+	r = ino_load(st);
+	if (r == 0)
+		r = make_root(st);
+	if (r == 0)
+		r = store_recover(st, err, errlen);
+	else
+		snprintf(err, errlen, "cannot read the store in %s", datadir);
+	if (r < 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->db && store_sync(st) < 0)
+		fprintf(stderr, "streamfs: error: the last sync failed; the "
+			"next mount's recovery indexes what the index lacks\n");
+	seg_close_all(st);
+	index_batch_free(st);
+	db_free(st);
+	if (st->segdirfd >= 0)
+		close(st->segdirfd);
+	if (st->blobdirfd >= 0)
+		close(st->blobdirfd);
+	space_close(st);
+	free(st->wtab);
+	free(st->rtab);
+	free(st->datadir);
+	free(st);
+}
