@@ -9,6 +9,14 @@
  * Nothing else is lost: the index entries of appends wait in memory until
  * LevelDB has taken them (index.c), and segments are not touched.
  *
+ * A write that still fails after that is refused to its caller, who
+ * undoes its side (an append cuts its record back).  But LevelDB's log
+ * may hold the batch all the same (only the sync failed), and the next
+ * reopen would replay it: so the refused batch's inverse, read from the
+ * handle before any reopen (LevelDB applies a batch to its memtable only
+ * once the log write has succeeded), waits in st->undo and is written
+ * first by the next heal that reopens LevelDB.
+ *
  * Before closing, heal() checks that the disk under LevelDB takes a
  * synced write (a probe file in DATADIR/db).  If it does not, LevelDB stays
  * open as it is (reads go on working through it), the store is read-only
@@ -25,6 +33,91 @@
 
 #define HEAL_PACE_NS (50 * 1000000LL)   /* between attempts while read-only */
 #define PROBE_BYTES 4096
+
+/* ---- the inverse of a batch ---- */
+
+struct inverse {
+	struct store *st;
+	leveldb_writebatch_t *undo;
+	bool failed;
+};
+
+/* Record the value key has now (before the batch): put it back, or
+ * delete the key if it has none. */
+static void invert_key(void *arg, const char *k, size_t klen)
+{
+	struct inverse *inv = arg;
+	char *err = NULL;
+	size_t len;
+	char *old = leveldb_get(inv->st->db, inv->st->ropts, k, klen, &len,
+				&err);
+	if (err) {
+		inv->failed = true;
+		leveldb_free(err);
+		return;
+	}
+	if (old)
+		leveldb_writebatch_put(inv->undo, k, klen, old, len);
+	else
+		leveldb_writebatch_delete(inv->undo, k, klen);
+	leveldb_free(old);
+}
+
+static void invert_put(void *arg, const char *k, size_t klen, const char *v,
+		       size_t vlen)
+{
+	invert_key(arg, k, klen);
+}
+
+/* A batch that undoes b, or NULL if the old values cannot be read. */
+static leveldb_writebatch_t *inverse_of(struct store *st,
+					const leveldb_writebatch_t *b)
+{
+	struct inverse inv = { st, leveldb_writebatch_create(), false };
+	leveldb_writebatch_iterate(b, &inv, invert_put, invert_key);
+	if (!inv.failed)
+		return inv.undo;
+	leveldb_writebatch_destroy(inv.undo);
+	fprintf(stderr, "streamfs: error: cannot read what a failed LevelDB "
+		"write changed; it may reappear after LevelDB is reopened\n");
+	return NULL;
+}
+
+/* Keep undo for the next reopen, before the ones already kept (its old
+ * values may include theirs). */
+static void keep_undo(struct store *st, leveldb_writebatch_t *undo)
+{
+	if (!undo)
+		return;
+	if (st->undo) {
+		leveldb_writebatch_append(undo, st->undo);
+		leveldb_writebatch_destroy(st->undo);
+	}
+	st->undo = undo;
+}
+
+/* Right after a reopen: write the inverses of refused batches. */
+static int write_undo(struct store *st)
+{
+	char *err = NULL;
+	if (!st->undo)
+		return 0;
+	leveldb_write(st->db, st->wopts_sync, st->undo, &err);
+	if (err)
+		return store_db_error("undo", err);
+	leveldb_writebatch_destroy(st->undo);
+	st->undo = NULL;
+	return 0;
+}
+
+void heal_free(struct store *st)
+{
+	if (st->undo)
+		leveldb_writebatch_destroy(st->undo);
+	st->undo = NULL;
+}
+
+/* ---- healing ---- */
 
 void heal_note_fault(struct store *st, int err)
 {
@@ -89,6 +182,8 @@ int heal(struct store *st)
 		fprintf(stderr, "streamfs: error: %s\n", msg);
 		return go_read_only(st, r);
 	}
+	if ((r = write_undo(st)) < 0)
+		return go_read_only(st, r);
 	fprintf(stderr, "streamfs: %s: LevelDB reopened after a failed write "
 		"(%s); writes go on\n", st->read_only ? "read-only no more"
 						     : "healed",
@@ -110,18 +205,24 @@ int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
 	if (!err)
 		return 0;
 	r = store_db_error("write", err);
+	leveldb_writebatch_t *undo = inverse_of(st, b);
 	heal_note_fault(st, -r);
 	/* The batch may or may not be in LevelDB's log now; writing it
 	 * again after the reopen makes it so either way (a batch of puts
 	 * and deletes applied twice is applied once). */
-	if (heal(st) < 0)
-		return r;
-	err = NULL;
-	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
-	if (!err)
-		return 0;
-	r = store_db_error("write", err);
-	heal_note_fault(st, -r);
+	if (heal(st) == 0) {
+		err = NULL;
+		leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b,
+			      &err);
+		if (!err) {
+			if (undo)
+				leveldb_writebatch_destroy(undo);
+			return 0;
+		}
+		r = store_db_error("write", err);
+		heal_note_fault(st, -r);
+	}
+	keep_undo(st, undo);    /* refused: it must not come back */
 	return r;
 }
 

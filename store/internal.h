@@ -55,6 +55,7 @@ struct store {
 	int fault;                      /* errno of the fault behind them */
 	int64_t heal_tried_ns;          /* last attempt, for pacing */
 	uint64_t gen;                   /* bumped each time LevelDB reopens */
+	leveldb_writebatch_t *undo;     /* inverses of refused batches */
 	struct db_cursor *cursors;      /* long-lived iterators (db.c) */
 
 	uint64_t next_ino;              /* next number to hand out */
@@ -121,6 +122,7 @@ void heal_note_fault(struct store *st, int err);
 int heal(struct store *st);
 /* 0 if the store takes writes; else tries heal() (paced) first. */
 int store_writable(struct store *st);
+void heal_free(struct store *st);
 
 /* ---- inode numbers (namespace.c) ---- */
 

@@ -92,12 +92,18 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	if (st->db && st->db_bad)
+		heal(st);       /* unpaced: the last chance to write st->undo */
+	if (st->undo)
+		fprintf(stderr, "streamfs: error: LevelDB could not be healed; "
+			"a write it refused may reappear at the next mount\n");
 	if (st->db && store_sync(st) < 0)
 		fprintf(stderr, "streamfs: error: the last sync failed; the "
 			"next mount's recovery indexes what the index lacks\n");
 	seg_close_all(st);
 	index_batch_free(st);
 	db_free(st);
+	heal_free(st);
 	if (st->segdirfd >= 0)
 		close(st->segdirfd);
 	if (st->blobdirfd >= 0)
