@@ -2,8 +2,8 @@
 tests/faults/faultshim.c, an LD_PRELOAD shim built by meson at
 $STREAMFS_BUILD/tests/libstreamfs_faultshim.so.
 
-The shim is configured only by environment variables, read once when it
-is loaded:
+The shim is configured by environment variables, read once when it is
+loaded:
 
   STREAMFS_FAULT_DIR      absolute data folder; only files below it count
   STREAMFS_FAULT          rules KIND:N[:MODE[:ERRNO]], comma-separated
@@ -16,12 +16,27 @@ KIND is seg_write, seg_sync, db_write, db_sync, blob_write, blob_sync or
 dir_sync: a write (write, pwrite, pwritev, writev and their 64/v2 forms) or
 a sync (fsync, fdatasync) of a regular file below DIR/segments, DIR/db or
 DIR/blobs, or the sync of any directory below DIR.  N counts the calls of
-that kind since the shim was loaded, from 1.  MODE is once (the N-th call
+that kind since the shim was loaded (or last armed, below), from 1.  MODE is once (the N-th call
 fails; the default), always (the N-th and every later one fail), short
 (the N-th write writes half its bytes and returns that count), or cut (at
 the N-th call, before making it, the journal gets `K` and the process
 SIGKILLs itself).  ERRNO is EIO (default), ENOSPC or EDQUOT.  A failed
 call does nothing and returns -1 with that errno.
+
+A test that runs the store in its own process with the shim preloaded
+(tests/unit/test_store_faults.c) arms it at run time instead, through
+entry points it finds with dlsym (declared in tests/faults/faultshim.h):
+
+  streamfs_fault_arm(dir, rules)  the data folder and the rules (the
+                          grammar of STREAMFS_FAULT, "" for none); zeroes
+                          the counters, so N counts from the arming, and
+                          takes over descriptors already open below dir;
+                          rules NULL disarms (counters kept); 0 or -EINVAL
+  streamfs_fault_count(kind)      calls of that kind since the arming
+  streamfs_fault_fired()          faults injected since the arming
+
+The environment variables work as before and need none of these; the
+journal knows nothing of descriptors taken over by an arming.
 
 Log lines: `inject KIND #N ERRNO|short|cut` at each injection (written at
 once, so they survive a SIGKILL), and `count KIND N` for every kind seen,

@@ -8,6 +8,19 @@
  * variables read once when the shim is loaded (tests/faults.py documents
  * them and their formats, and replays the journal).
  *
+ * A test that runs the store in its own process (tests/unit/
+ * test_store_faults.c) arms the shim at run time instead, through three
+ * entry points of default visibility (faultshim.h), found with dlsym:
+ *   int streamfs_fault_arm(const char *dir, const char *rules)
+ *	the data folder and the rules (the grammar of STREAMFS_FAULT),
+ *	counters zeroed so N counts from the arming, descriptors already
+ *	open below dir taken over; rules NULL disarms (counters kept);
+ *   unsigned long streamfs_fault_count(const char *kind)
+ *	calls of a kind since the arming;
+ *   unsigned long streamfs_fault_fired(void)
+ *	faults injected since the arming.
+ * The power-cut journal knows nothing of descriptors taken over.
+ *
  * Every wrapped call reaches libc through dlsym(RTLD_NEXT); the shim's own
  * log and journal lines go straight to the kernel (syscall), so they are
  * never intercepted and survive a SIGKILL.  One mutex guards the tables,
@@ -35,6 +48,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "faultshim.h"
 
 #define MAX_FDS 8192
 #define MAX_FILES 8192
@@ -85,6 +100,7 @@ static struct fdent fds[MAX_FDS];
 static struct file files[MAX_FILES];
 static int nfiles;
 static unsigned long counts[NFK];
+static unsigned long fired;             /* injections since the arming */
 static struct rule rules[MAX_RULES];
 static int nrules;
 static char datadir[PATH_MAX];
@@ -226,9 +242,12 @@ static bool parse_rule(char *s, struct rule *r)
 	       r->err > 0;
 }
 
-static void parse_rules(const char *spec)
+/* Parse a comma-separated list of rules into out (MAX_RULES of them);
+ * their count, or -1 after saying on stderr which one in `from` is bad. */
+static int parse_rules(const char *spec, struct rule *out, const char *from)
 {
 	char buf[1024], *save = NULL;
+	int n = 0;
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (char *t = strtok_r(buf, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
@@ -236,13 +255,26 @@ static void parse_rules(const char *spec)
 			continue;
 		char copy[128];
 		snprintf(copy, sizeof(copy), "%s", t);
-		if (nrules == MAX_RULES || !parse_rule(copy, &rules[nrules])) {
-			put_line(2, "faultshim: bad rule \"%s\" in "
-				 "STREAMFS_FAULT\n", t);
-			_exit(99);
+		if (n == MAX_RULES || !parse_rule(copy, &out[n])) {
+			put_line(2, "faultshim: bad rule \"%s\" in %s\n", t,
+				 from);
+			return -1;
 		}
-		nrules++;
+		n++;
 	}
+	return n;
+}
+
+/* The canonical form of an absolute data folder into datadir, which may
+ * not exist yet. */
+static void set_datadir(const char *d)
+{
+	if (!realpath(d, datadir) && !resolve(AT_FDCWD, d, datadir,
+					      sizeof(datadir)))
+		snprintf(datadir, sizeof(datadir), "%s", d);
+	dirlen = strlen(datadir);
+	while (dirlen > 1 && datadir[dirlen - 1] == '/')
+		datadir[--dirlen] = 0;
 }
 
 __attribute__((constructor)) static void shim_init(void)
@@ -251,15 +283,10 @@ __attribute__((constructor)) static void shim_init(void)
 	if (!d || d[0] != '/')
 		return;
 	/* The daemon may create the folder only after we are loaded. */
-	if (!realpath(d, datadir) && !resolve(AT_FDCWD, d, datadir,
-					      sizeof(datadir)))
-		snprintf(datadir, sizeof(datadir), "%s", d);
-	dirlen = strlen(datadir);
-	while (dirlen > 1 && datadir[dirlen - 1] == '/')
-		datadir[--dirlen] = 0;
+	set_datadir(d);
 	const char *spec = getenv("STREAMFS_FAULT");
-	if (spec)
-		parse_rules(spec);
+	if (spec && (nrules = parse_rules(spec, rules, "STREAMFS_FAULT")) < 0)
+		_exit(99);
 	logfd = open_append(getenv("STREAMFS_FAULT_LOG"));
 	jfd = open_append(getenv("STREAMFS_FAULT_JOURNAL"));
 	tracefd = open_append(getenv("STREAMFS_FAULT_TRACE"));
@@ -639,6 +666,7 @@ static enum act check_fault(int fd, enum op op, int *err)
 			cut(fk_names[fk], n);
 		a = r->mode == M_SHORT && op == OP_WRITE ? A_SHORT : A_FAIL;
 		*err = r->err;
+		fired++;
 		put_line(logfd, "inject %s #%lu %s\n", fk_names[fk], n,
 			 a == A_SHORT ? "short" : errno_name(r->err));
 		struct file *f = file_of(fd);
@@ -950,4 +978,83 @@ int unlinkat(int dirfd, const char *path, int flags)
 	int r = REAL(unlinkat)(dirfd, path, flags);
 	note_unlink(r, ok, abs);
 	return r;
+}
+
+/* ---- runtime control (faultshim.h) ---- */
+
+/* Track the descriptors open below the data folder that the shim has not
+ * seen opened (it was not active, or they were opened below another
+ * folder).  Called with the lock held: only raw calls here. */
+static void take_over_fds(void)
+{
+	char abs[PATH_MAX];
+	struct stat st;
+	const char *rel;
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (syscall(SYS_fcntl, fd, F_GETFD) < 0 ||
+		    !fd_path(fd, abs, sizeof(abs)) || !(rel = below(abs)) ||
+		    fstat(fd, &st) < 0)
+			continue;
+		enum kind k = kind_of(rel, S_ISDIR(st.st_mode));
+		int i = k == K_NONE ? -1 : file_get(rel);
+		if (i < 0)
+			continue;
+		long fl = syscall(SYS_fcntl, fd, F_GETFL);
+		bool append = fl >= 0 && (fl & O_APPEND);
+		fds[fd] = (struct fdent){ i + 1, k, append };
+	}
+}
+
+__attribute__((visibility("default")))
+int streamfs_fault_arm(const char *dir, const char *spec)
+{
+	struct rule next[MAX_RULES];
+	int n = 0;
+	int e = errno;
+	if ((dir && dir[0] != '/') || (!dir && spec && !dirlen) ||
+	    (spec && (n = parse_rules(spec, next, "streamfs_fault_arm")) < 0)) {
+		errno = e;
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&lock);
+	if (dir) {
+		char old[PATH_MAX];
+		snprintf(old, sizeof(old), "%s", active ? datadir : "");
+		set_datadir(dir);
+		if (strcmp(old, datadir) != 0) {
+			/* Another folder: what was tracked is no concern. */
+			memset(fds, 0, sizeof(fds));
+			nfiles = 0;
+		}
+		take_over_fds();
+	}
+	if (spec) {
+		memcpy(rules, next, n * sizeof(*next));
+		memset(counts, 0, sizeof(counts));
+		fired = 0;
+	}
+	nrules = n;
+	active = true;
+	pthread_mutex_unlock(&lock);
+	errno = e;
+	return 0;
+}
+
+__attribute__((visibility("default")))
+unsigned long streamfs_fault_count(const char *kind)
+{
+	int fk = kind ? parse_fk(kind, strlen(kind)) : -1;
+	pthread_mutex_lock(&lock);
+	unsigned long n = fk >= 0 ? counts[fk] : 0;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+__attribute__((visibility("default")))
+unsigned long streamfs_fault_fired(void)
+{
+	pthread_mutex_lock(&lock);
+	unsigned long n = fired;
+	pthread_mutex_unlock(&lock);
+	return n;
 }

@@ -3,18 +3,14 @@
  * store.h (append, read, seek, reopen, the index batch, a segment roll, the
  * space reserve, purges), and recovery of segment tails edited by hand.
  *
- * Organisation, after LevelDB's log_test.cc: every test is a small named
- * function; run() gives each one a fresh data folder (mkdtemp, removed
- * afterwards).  CHECK, EQ and BYTES report a failure with its file and line
- * and carry on; main prints "N passed, M failed" alone on the last line and
- * exits 1 if anything failed.  A crash is simulated by a child process that
- * writes and leaves with _exit, neither syncing nor closing: the files are
- * then as a kill -9 leaves them, and the parent edits and reopens them.
+ * The harness and the common helpers are in store_fixture.h.  A crash is
+ * simulated by a child process that writes and leaves with _exit, neither
+ * syncing nor closing: the files are then as a kill -9 leaves them, and
+ * the parent edits and reopens them.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,257 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store_fixture.h"
 
 /* ========================================================================
- * Harness
+ * Helpers: files under DATADIR/segments, simulated crashes
  */
-
-static int passed, failed;
-
-static int check_at(int ok, const char *what, const char *file, int line)
-{
-	if (ok) {
-		passed++;
-		return 1;
-	}
-	failed++;
-	fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
-	return 0;
-}
-
-static int eq_at(unsigned long long got, unsigned long long want,
-		 const char *what, const char *file, int line)
-{
-	if (check_at(got == want, what, file, line))
-		return 1;
-	fprintf(stderr, "  got %lld (0x%llx), want %lld (0x%llx)\n",
-		(long long)got, got, (long long)want, want);
-	return 0;
-}
-
-static int bytes_at(const void *got, const void *want, size_t n,
-		    const char *what, const char *file, int line)
-{
-	const unsigned char *g = got, *w = want;
-	size_t i = 0;
-	while (i < n && g[i] == w[i])
-		i++;
-	if (check_at(i == n, what, file, line))
-		return 1;
-	fprintf(stderr, "  first difference at byte %zu: got 0x%02x, "
-		"want 0x%02x\n", i, g[i], w[i]);
-	return 0;
-}
-
-#define CHECK(c) check_at(!!(c), #c, __FILE__, __LINE__)
-#define EQ(got, want) eq_at((unsigned long long)(got),                   \
-			    (unsigned long long)(want), #got " == " #want,  \
-			    __FILE__, __LINE__)
-#define BYTES(got, want, n) bytes_at(got, want, n, #got " == " #want,     \
-				     __FILE__, __LINE__)
-
-static int rm_entry(const char *path, const struct stat *sb, int type,
-		    struct FTW *ftw)
-{
-	return remove(path);
-}
-
-struct test {
-	const char *name;
-	void (*fn)(const char *dir);
-};
-
-/* Run one test in a data folder of its own. */
-static void run(const struct test *t)
-{
-	const char *tmp = getenv("TMPDIR");
-	char dir[4096];
-	int before = failed;
-	snprintf(dir, sizeof(dir), "%s/test_store.XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!check_at(mkdtemp(dir) != NULL, "mkdtemp", __FILE__, __LINE__))
-		return;
-	t->fn(dir);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	printf("%s %s\n", failed == before ? "ok  " : "FAIL", t->name);
-	fflush(stdout);
-}
-
-/* ========================================================================
- * Helpers: opening, topics as fs/ makes them, appends and reads
- */
-
-static struct store *open_reserve(const char *dir, uint64_t reserve)
-{
-	struct store *st = NULL;
-	char err[512] = "";
-	int r = store_open(dir, reserve, &st, err, sizeof(err));
-	if (!EQ(r, 0))
-		fprintf(stderr, "  store_open(%s): %s\n", dir, err);
-	return r == 0 ? st : NULL;
-}
-
-static struct store *open_store(const char *dir)
-{
-	return open_reserve(dir, 0);
-}
-
-/* A fresh inode number, as fs/ gets one. */
-static uint64_t new_ino(struct store *st)
-{
-	uint64_t ino = 0;
-	EQ(store_alloc_ino(st, &ino), 0);
-	return ino;
-}
-
-/* Make dir/name as fs/ does (ns_make): the inode record and the entry,
- * and the parent's record again with its new times and link count.  A
- * topic gets its kind at once (fs/ fixes it at the first write). */
-static uint64_t make_node(struct store *st, uint64_t dir, const char *name,
-			  uint32_t mode, uint32_t kind)
-{
-	struct sf_inode d, in = {
-		.ino = new_ino(st), .mode = mode, .uid = getuid(),
-		.gid = getgid(), .nlink = S_ISDIR(mode) ? 2 : 1,
-		.kind = kind, .parent = dir,
-	};
-	if (!EQ(store_get_inode(st, dir, &d), 0))
-		return 0;
-	clock_gettime(CLOCK_REALTIME, &in.mtime);
-	in.atime = in.ctime = in.mtime;
-	d.mtime = d.ctime = in.mtime;
-	if (S_ISDIR(mode))
-		d.nlink++;
-	struct store_batch *b = store_batch_new();
-	store_put_inode(b, &in);
-	store_put_dirent(b, dir, name, in.ino, S_ISDIR(mode) ? DT_DIR : DT_REG);
-	store_put_inode(b, &d);
-	int r = store_commit(st, b, false);
-	store_batch_free(b);
-	return EQ(r, 0) ? in.ino : 0;
-}
-
-/* A topic and the stream directory it belongs to. */
-struct fx {
-	uint64_t stream, ino;
-};
-
-static int make_topic_in(struct store *st, const char *sname,
-			 const char *tname, struct fx *fx)
-{
-	if (store_lookup(st, 1, sname, &fx->stream) != 0)
-		fx->stream = make_node(st, 1, sname, S_IFDIR | 0755, 0);
-	fx->ino = fx->stream ? make_node(st, fx->stream, tname,
-					 S_IFREG | 0644, SF_KIND_TOPIC) : 0;
-	return fx->ino != 0;
-}
-
-static int make_topic(struct store *st, struct fx *fx)
-{
-	return make_topic_in(st, "s", "t", fx);
-}
-
-static uint32_t count_lines(const char *s, size_t n)
-{
-	uint32_t c = 0;
-	for (size_t i = 0; i < n; i++)
-		c += s[i] == '\n';
-	return c;
-}
-
-/* Append s as one record of line messages. */
-static int append(struct store *st, const struct fx *fx, struct sf_topic *t,
-		  const char *s)
-{
-	struct iovec iov = { (void *)s, strlen(s) };
-	return store_topic_append(st, fx->ino, fx->stream, t, &iov, 1,
-				  iov.iov_len, count_lines(s, iov.iov_len),
-				  false);
-}
-
-static int append_all(struct store *st, const struct fx *fx,
-		      struct sf_topic *t, const char *const *recs, int n)
-{
-	int r = 0;
-	for (int i = 0; r == 0 && i < n; i++)
-		r = append(st, fx, t, recs[i]);
-	return r;
-}
-
-/* Bytes [off, off+len) of a topic gathered into out (NUL-terminated);
- * their count, or -errno. */
-static long read_into(struct store *st, uint64_t ino,
-		      const struct sf_topic *t, uint64_t off, size_t len,
-		      char *out, size_t cap)
-{
-	struct sf_readbuf rb = { 0 };
-	int r = store_topic_read(st, ino, t, off, len, &rb);
-	size_t n = 0;
-	for (int i = 0; r == 0 && i < rb.iovcnt; i++) {
-		if (n + rb.iov[i].iov_len >= cap) {
-			r = -E2BIG;
-			break;
-		}
-		memcpy(out + n, rb.iov[i].iov_base, rb.iov[i].iov_len);
-		n += rb.iov[i].iov_len;
-	}
-	if (r == 0 && n != rb.bytes)
-		r = -EPROTO;            /* the iovecs disagree with the count */
-	store_readbuf_free(&rb);
-	out[n] = 0;
-	return r < 0 ? r : (long)n;
-}
-
-static int reads_at(struct store *st, uint64_t ino, const struct sf_topic *t,
-		    uint64_t off, size_t len, const char *want,
-		    const char *file, int line)
-{
-	static char buf[1 << 16];
-	long n = read_into(st, ino, t, off, len, buf, sizeof(buf));
-	int ok = n == (long)strlen(want) && memcmp(buf, want, n) == 0;
-	if (check_at(ok, "topic read", file, line))
-		return 1;
-	fprintf(stderr, "  read [%llu, +%zu): got %ld \"%.60s\", "
-		"want \"%.60s\"\n",
-		(unsigned long long)off, len, n, n >= 0 ? buf : "", want);
-	return 0;
-}
-
-/* The topic reads as want over [off, off+len). */
-#define READS(st, ino, t, off, len, want) \
-	reads_at(st, ino, t, off, len, want, __FILE__, __LINE__)
-
-static int same_topic_at(const struct sf_topic *a, const struct sf_topic *b,
-			 const char *file, int line)
-{
-	int ok = eq_at(a->size, b->size, "size", file, line);
-	ok &= eq_at(a->start, b->start, "start", file, line);
-	ok &= eq_at(a->next_msg, b->next_msg, "next_msg", file, line);
-	ok &= eq_at(a->first_msg, b->first_msg, "first_msg", file, line);
-	ok &= eq_at(a->first_ns, b->first_ns, "first_ns", file, line);
-	ok &= eq_at(a->last_ns, b->last_ns, "last_ns", file, line);
-	ok &= eq_at(a->seg_stream, b->seg_stream, "seg_stream", file, line);
-	ok &= eq_at(a->seg_seq, b->seg_seq, "seg_seq", file, line);
-	return ok;
-}
-
-#define SAME_TOPIC(a, b) same_topic_at(a, b, __FILE__, __LINE__)
-
-/* ---- files under DATADIR/segments ---- */
-
-static void seg_file(char *buf, size_t cap, const char *dir, uint64_t stream,
-		     uint64_t seq)
-{
-	snprintf(buf, cap, "%s/segments/%016llx/%016llx", dir,
-		 (unsigned long long)stream, (unsigned long long)seq);
-}
-
-static long long file_size(const char *path)
-{
-	struct stat sb;
-	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-}
 
 static int flip_byte(const char *path, off_t at)
 {
@@ -386,18 +136,6 @@ static int setup_closed(const char *dir, struct fx *fx,
 	ok = ok && EQ(append_all(st, fx, t, recs, n), 0);
 	store_close(st);
 	return ok;
-}
-
-/* Reopen dir and load the topic; NULL (after a failed check) if not. */
-static struct store *reopen_load(const char *dir, const struct fx *fx,
-				 struct sf_topic *t)
-{
-	struct store *st = open_store(dir);
-	if (st && !EQ(store_topic_load(st, fx->ino, t), 0)) {
-		store_close(st);
-		st = NULL;
-	}
-	return st;
 }
 
 /* ========================================================================
@@ -1088,12 +826,6 @@ static void test_topic_seek_message(const char *dir)
 	EQ(store_topic_seek_message(st, fx.ino, &t, 7, &off), -ENXIO);
 	EQ(store_topic_seek_message(st, fx.ino, &t, ~0ull, &off), -ENXIO);
 	store_close(st);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { 0, ms * 1000000L };
-	nanosleep(&ts, NULL);
 }
 
 static void test_topic_seek_time(const char *dir)
@@ -1981,8 +1713,6 @@ static void test_recover_drop_follows_moved_topic(const char *dir)
 
 /* ======================================================================== */
 
-#define T(fn) { #fn, fn }
-
 static const struct test tests[] = {
 	T(test_number_helpers),
 	T(test_key_layouts),
@@ -2033,15 +1763,7 @@ static const struct test tests[] = {
 	T(test_recover_drop_follows_moved_topic),
 };
 
-#define NTESTS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Usage: test_store [name]: the tests whose name contains name, all of
- * them without one. */
 int main(int argc, char **argv)
 {
-	for (size_t i = 0; i < NTESTS(tests); i++)
-		if (argc < 2 || strstr(tests[i].name, argv[1]))
-			run(&tests[i]);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return fixture_main("test_store", tests, NTESTS(tests), argc, argv);
 }
