@@ -1,10 +1,20 @@
 /* fs.h - what the files of the daemon share: the filesystem state, the
- * inode table's nodes, open-file handles, and each file's entry points.
+ * inode table's nodes, open-file handles, and each file's entry points,
+ * in sections named for the file that defines them.
  *
- * Locking: one mutex, fs.lock, is held by every operation handler for the
- * whole of its work on nodes, handles and the store (ops.c takes it).
- * The notify thread has its own queue lock, notify.lock, always taken
- * after fs.lock when both are needed.  Lock order: fs.lock -> notify.lock.
+ * Locks, and the one order they are taken in:
+ *
+ *   fs.lock  ->  nq.lock (notify.c: the queue of poll wake-ups)
+ *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
+ *
+ * nq.lock and gc.lock are never held together, and a thread that holds
+ * either never takes fs.lock (the notify and group commit threads drop
+ * theirs first).  fs.lock is held by every operation handler (ops.c takes it) for the
+ * whole of its work on nodes, handles and the store, and by the group
+ * commit thread around its sync.  Every field of struct node, struct
+ * handle and the inode table below is guarded by fs.lock; the fields of
+ * struct fs above the table are set before the session starts and only
+ * read afterwards.
  */
 #ifndef STREAMFS_FS_H
 #define STREAMFS_FS_H
@@ -25,14 +35,15 @@
 #define SYMLINK_MAX 4095
 #define XATTR_VALUE_MAX 65536
 
-/* A stream's settings, cached on its directory's node. */
+/* A stream's settings, cached on its directory's node (stream_cfg.c). */
 #define STREAM_PERMS (ACE_PERM_COPY + 1)
 struct stream_cfg {
 	struct sf_policy policy;
 	ace_t *ace[STREAM_PERMS];       /* NULL: mode bits decide */
 };
 
-/* A node: an inode the kernel holds references to, or that is open. */
+/* A node: an inode the kernel holds references to, or that is open.
+ * Guarded by fs.lock. */
 struct node {
 	uint64_t ino;
 	uint64_t nlookup;        /* kernel references (lookup - forget) */
@@ -48,7 +59,7 @@ struct node {
 	struct node *hnext;      /* hash chain */
 };
 
-/* An open file. */
+/* An open file.  Guarded by fs.lock. */
 struct handle {
 	struct node *node;
 	int flags;               /* open(2) flags */
@@ -64,13 +75,14 @@ struct handle {
 };
 
 struct fs {
-	pthread_mutex_t lock;
-	struct store *store;
+	pthread_mutex_t lock;           /* see the top of this file */
+	/* Set up before the session runs, read-only afterwards: */
+	struct store *store;            /* calls into it: under lock */
 	struct fuse_session *se;
 	uint64_t reserve;
 	bool multithread;
 	struct fuse_conn_info *conn;  /* the session's negotiated settings */
-	/* inode table (inode.c) */
+	/* The inode table (inode.c), under lock: */
 	struct node **tab;
 	size_t tab_size;
 	size_t nnodes;
@@ -94,6 +106,14 @@ void node_note(struct node *n, const struct sf_inode *in);
 /* store_put_inode, and the node's copy with it: every inode record the
  * daemon writes goes through here. */
 void put_inode(struct store_batch *b, const struct sf_inode *in);
+void stream_cfg_free(struct stream_cfg *cfg);
+bool is_topic(const struct sf_inode *in);
+void touch_ctime(struct sf_inode *in);
+void touch_mtime(struct sf_inode *in);
+/* Write an inode record (through put_inode). */
+int inode_save(const struct sf_inode *in);
+/* Save an inode whose kind was just decided (a topic loses blob ACEs). */
+int kind_save(const struct sf_inode *in);
 
 /* ---- caller.c ---- */
 void caller_init(struct caller *c, fuse_req_t req);
@@ -137,12 +157,21 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	    mode_t mode, dev_t rdev, const char *target, bool topic,
 	    struct sf_inode *out);
-/* ---- permission.c: what each operation asks of the caller ---- */
+/* Reply with an entry for in, adding one kernel reference. */
+void reply_entry(fuse_req_t req, const struct sf_inode *in);
+
+/* ---- stream_cfg.c: the stream settings cache ---- */
 /* The policies of directory dir (cached on its node while it has one). */
 int ns_policy(uint64_t dir, struct sf_policy *out);
 /* Forget the cached settings of dir (its policies or ACEs changed). */
 void ns_policy_changed(uint64_t dir);
-void stream_cfg_free(struct stream_cfg *cfg);
+/* The settings of stream dir; *owned when the caller must free them (the
+ * directory has no node to cache them on). */
+struct stream_cfg *stream_cfg_get(uint64_t dir, bool *owned, int *err);
+/* The stored expression of perm on ino: *out NULL when there is none. */
+int ace_load(uint64_t ino, int perm, ace_t **out);
+
+/* ---- permission.c: what each operation asks of the caller ---- */
 /* Each returns 0 if the caller may, -EACCES if not. */
 int may_produce(struct caller *c, const struct sf_inode *topic);
 int may_consume(struct caller *c, const struct sf_inode *topic);
@@ -150,10 +179,8 @@ int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
 int may_open(struct caller *c, const struct sf_inode *in, int flags);
-/* Reply with an entry for in, adding one kernel reference. */
-void reply_entry(fuse_req_t req, const struct sf_inode *in);
 
-/* ---- file.c-like entry points: open/read/write by kind ---- */
+/* ---- file_io.c: open files, by kind ---- */
 void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* After a create: open the new file (fills fi), 0 or -errno. */
 int io_open_node(struct node *n, const struct sf_inode *in,
@@ -212,12 +239,5 @@ void group_commit_stop(void);
 /* An append under durability=batch waits for the next group sync. */
 void group_commit_mark(void);
 
-/* Store helpers used across files. */
-int inode_save(const struct sf_inode *in);
-/* Save an inode whose kind was just decided (a topic loses blob ACEs). */
-int kind_save(const struct sf_inode *in);
-void touch_ctime(struct sf_inode *in);
-void touch_mtime(struct sf_inode *in);
-bool is_topic(const struct sf_inode *in);
 
 #endif

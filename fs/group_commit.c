@@ -3,9 +3,9 @@
  * everything written meanwhile.  A sync that fails is tried again every
  * GROUP_COMMIT_RETRY_MS until one succeeds (the store rewrites what the
  * failed one covered first), so acknowledged appends do reach the disk
- * once the fault has passed.  Lock order: fs.lock -> gc.lock (an
- * append marks work under fs.lock; the thread takes fs.lock to sync,
- * never while holding gc.lock). */
+ * once the fault has passed.  gc.lock guards the fields of gc; an append
+ * marks work holding fs.lock, and the thread takes fs.lock to sync only
+ * after dropping gc.lock (the lock order is in fs.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #define GROUP_COMMIT_RETRY_MS 50
 
 static struct {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;           /* guards pending and stop */
 	pthread_cond_t cond;
 	bool pending;                   /* appends wait for a sync */
 	bool failing;                   /* the last sync failed (thread only) */

@@ -2,9 +2,12 @@
  * a node lives while the kernel holds references to it (lookup count) or
  * it is open.  Every reply that hands the kernel an entry adds one to its
  * lookup count; forget subtracts; the last reference of an unlinked inode
- * purges it from the store.  All under fs.lock. */
+ * purges it from the store.  Also here: what a node owns (its settings
+ * cache), and the helpers that write inode records (put_inode keeps the
+ * node's copy of kind and stream in step).  All under fs.lock. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "fs.h"
 
@@ -147,4 +150,56 @@ void node_forget(uint64_t ino, uint64_t count)
 	}
 	n->nlookup -= count;
 	node_release_if_unused(n);
+}
+
+/* ---- memory a node owns ---- */
+
+void stream_cfg_free(struct stream_cfg *cfg)
+{
+	if (!cfg)
+		return;
+	for (int i = 0; i < STREAM_PERMS; i++)
+		ace_free(cfg->ace[i]);
+	free(cfg);
+}
+
+/* ---- inode records ---- */
+
+bool is_topic(const struct sf_inode *in)
+{
+	return S_ISREG(in->mode) && in->kind == SF_KIND_TOPIC;
+}
+
+void touch_ctime(struct sf_inode *in)
+{
+	clock_gettime(CLOCK_REALTIME, &in->ctime);
+}
+
+void touch_mtime(struct sf_inode *in)
+{
+	clock_gettime(CLOCK_REALTIME, &in->mtime);
+	in->ctime = in->mtime;
+}
+
+int inode_save(const struct sf_inode *in)
+{
+	struct store_batch *b = store_batch_new();
+	put_inode(b, in);
+	int r = store_commit(fs.store, b, false);
+	store_batch_free(b);
+	return r;
+}
+
+int kind_save(const struct sf_inode *in)
+{
+	struct store_batch *b = store_batch_new();
+	put_inode(b, in);
+	if (is_topic(in)) {
+		/* A topic answers to its stream's expressions only. */
+		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.read");
+		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.write");
+	}
+	int r = store_commit(fs.store, b, false);
+	store_batch_free(b);
+	return r;
 }

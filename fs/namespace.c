@@ -16,45 +16,6 @@
 
 /* ---- small helpers ---- */
 
-bool is_topic(const struct sf_inode *in)
-{
-	return S_ISREG(in->mode) && in->kind == SF_KIND_TOPIC;
-}
-
-void touch_ctime(struct sf_inode *in)
-{
-	clock_gettime(CLOCK_REALTIME, &in->ctime);
-}
-
-void touch_mtime(struct sf_inode *in)
-{
-	clock_gettime(CLOCK_REALTIME, &in->mtime);
-	in->ctime = in->mtime;
-}
-
-int inode_save(const struct sf_inode *in)
-{
-	struct store_batch *b = store_batch_new();
-	put_inode(b, in);
-	int r = store_commit(fs.store, b, false);
-	store_batch_free(b);
-	return r;
-}
-
-int kind_save(const struct sf_inode *in)
-{
-	struct store_batch *b = store_batch_new();
-	put_inode(b, in);
-	if (is_topic(in)) {
-		/* A topic answers to its stream's expressions only. */
-		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.read");
-		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.write");
-	}
-	int r = store_commit(fs.store, b, false);
-	store_batch_free(b);
-	return r;
-}
-
 static int name_check(const char *name)
 {
 	return strlen(name) > NAME_MAX_BYTES ? -ENAMETOOLONG : 0;

@@ -1,7 +1,8 @@
 /* notify.c - the notify thread: wakes readers waiting in poll() after an
  * append.  Notifications are never sent from inside an operation (the
  * kernel may be waiting on that operation); the operation queues the poll
- * handle and this thread sends it.  Lock order: fs.lock -> nq.lock. */
+ * handle and this thread sends it.  nq.lock guards the fields of nq; an
+ * operation queues holding fs.lock (the lock order is in fs.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,12 +11,12 @@
 #include "fs.h"
 
 static struct {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;           /* guards the fields below */
 	pthread_cond_t cond;
 	struct fuse_pollhandle **q;     /* waiting to be sent */
 	size_t n, cap;
 	bool stop;
-	bool running;
+	bool running;                   /* set and read by the main thread */
 	pthread_t thread;
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
