@@ -1296,6 +1296,19 @@ static void test_recover_torn_tail(const char *dir)
 		expect_appends_after(st, dir, &fx, &t, "a\nbb\nccc\nz\n");
 }
 
+/* A topic of the three records "a\n" "bb\n" "ccc\n", appended by a
+ * process that then died without a sync; path names its segment file.
+ * false if that could not be set up. */
+static bool crashed_three(const char *dir, struct fx *fx, struct sf_topic *t,
+			  char *path, size_t cap)
+{
+	if (!setup_closed(dir, fx, three, 0, t) ||
+	    !CHECK(crash_appending(dir, fx, three, 3, true)))
+		return false;
+	seg_file(path, cap, dir, fx->stream, 1);
+	return true;
+}
+
 /* The index got ahead of the segment: the last indexed record is torn.
  * Its entry is dropped and the topic ends at its last whole message. */
 static void test_recover_torn_indexed_record(const char *dir)
@@ -1304,10 +1317,8 @@ static void test_recover_torn_indexed_record(const char *dir)
 	struct sf_topic t;
 	char path[4200];
 	uint64_t off;
-	if (!setup_closed(dir, &fx, three, 0, &t) ||
-	    !CHECK(crash_appending(dir, &fx, three, 3, true)))
+	if (!crashed_three(dir, &fx, &t, path, sizeof(path)))
 		return;
-	seg_file(path, sizeof(path), dir, fx.stream, 1);
 	EQ(file_size(path), recs_end(three, 3));
 	CHECK(truncate(path, recs_end(three, 2) + 10) == 0);
 	struct store *st = RECOVERED(dir, &fx, &t, "a\nbb\n",
@@ -1318,39 +1329,35 @@ static void test_recover_torn_indexed_record(const char *dir)
 	expect_appends_after(st, dir, &fx, &t, "a\nbb\nz\n");
 }
 
+/* Flip the byte at off of the crashed three-record segment: recovery must
+ * keep exactly `want`, the records before the damaged one. */
+static void flip_and_recover(const char *dir, uint64_t off, int good)
+{
+	static const char *const want[] = { "", "a\n", "a\nbb\n" };
+	char path[4200], after[16];
+	struct fx fx;
+	struct sf_topic t;
+	if (!crashed_three(dir, &fx, &t, path, sizeof(path)))
+		return;
+	CHECK(flip_byte(path, off));
+	struct store *st = RECOVERED(dir, &fx, &t, want[good],
+				     recs_end(three, good));
+	snprintf(after, sizeof(after), "%sz\n", want[good]);
+	if (st)
+		expect_appends_after(st, dir, &fx, &t, after);
+}
+
 /* A flipped byte in the last record's payload: cut there. */
 static void test_recover_flipped_last_record(const char *dir)
 {
-	struct fx fx;
-	struct sf_topic t;
-	char path[4200];
-	if (!setup_closed(dir, &fx, three, 0, &t) ||
-	    !CHECK(crash_appending(dir, &fx, three, 3, true)))
-		return;
-	seg_file(path, sizeof(path), dir, fx.stream, 1);
-	CHECK(flip_byte(path, recs_end(three, 2) + REC_HDR + 1));
-	struct store *st = RECOVERED(dir, &fx, &t, "a\nbb\n",
-				     recs_end(three, 2));
-	if (st)
-		expect_appends_after(st, dir, &fx, &t, "a\nbb\nz\n");
+	flip_and_recover(dir, recs_end(three, 2) + REC_HDR + 1, 2);
 }
 
-/* A flipped byte in a middle record's header ends the good data there:
- * the whole record after it goes too. */
+/* A flipped byte in a middle record's header (its topic field) ends the
+ * good data there: the whole record after it goes too. */
 static void test_recover_flipped_middle_record(const char *dir)
 {
-	struct fx fx;
-	struct sf_topic t;
-	char path[4200];
-	if (!setup_closed(dir, &fx, three, 0, &t) ||
-	    !CHECK(crash_appending(dir, &fx, three, 3, true)))
-		return;
-	seg_file(path, sizeof(path), dir, fx.stream, 1);
-	CHECK(flip_byte(path, recs_end(three, 1) + 16));        /* topic */
-	struct store *st = RECOVERED(dir, &fx, &t, "a\n",
-				     recs_end(three, 1));
-	if (st)
-		expect_appends_after(st, dir, &fx, &t, "a\nz\n");
+	flip_and_recover(dir, recs_end(three, 1) + 16, 1);
 }
 
 /* Whole records past the indexed end that continue the topic exactly are
