@@ -98,7 +98,12 @@ def fault_env(datadir, rules=None, log=None, journal=None, trace=None):
     is a string or a list of rule strings; log and journal are paths."""
     if isinstance(rules, (list, tuple)):
         rules = ",".join(rules)
+    # A sanitizer build wants its runtime first in the library list; the
+    # shim comes first here, which is harmless for it.
+    asan = os.environ.get("ASAN_OPTIONS", "")
     env = {"LD_PRELOAD": str(shim_path()),
+           "ASAN_OPTIONS": (asan + ":" if asan else "")
+           + "verify_asan_link_order=0",
            "STREAMFS_FAULT_DIR": os.path.abspath(str(datadir))}
     if rules:
         env["STREAMFS_FAULT"] = rules
