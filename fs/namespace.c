@@ -295,6 +295,11 @@ static int set_times(struct caller *c, struct sf_inode *in,
 			 !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
 			(to_set & FUSE_SET_ATTR_MTIME &&
 			 !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+	/* A topic's mtime is the arrival time of its last message; a given
+	 * time would be hidden by it or hide it, so only "now" is taken. */
+	if (is_topic(in) && to_set & FUSE_SET_ATTR_MTIME &&
+	    !(to_set & FUSE_SET_ATTR_MTIME_NOW))
+		return -EPERM;
 	if (perm_owner(c, in->uid) < 0) {
 		if (explicit)
 			return -EPERM;
@@ -704,8 +709,12 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 		if (r == 0)
 			r = perm_sticky(&o->c, o->np.mode, o->np.uid,
 					o->dst.uid);
+		/* A topic is never replaced without a trace: whoever means
+		 * to drop its messages deletes it first. */
 		if (r == 0 && is_topic(&o->dst))
 			r = may_topic(&o->c, &o->np);
+		if (r == 0 && is_topic(&o->dst))
+			r = -EPERM;
 	}
 	if (r == 0 && S_ISDIR(o->src.mode) && parent != newparent) {
 		r = check_not_below(newparent, o->src_ino);

@@ -17,7 +17,7 @@ BUILD=${STREAMFS_BUILD:-$REPO/build}
 PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           libleveldb-dev libssl-dev python3-pytest python3-xattr attr
           redis-server python3-docutils util-linux strace
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev logrotate)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
