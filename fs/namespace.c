@@ -468,6 +468,8 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put_inode(b, &dir);
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
+	if (r == 0)
+		store_inode_added(fs.store);
 	return r;
 }
 
@@ -932,9 +934,6 @@ void ns_statfs(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	sv.f_namemax = NAME_MAX_BYTES;
-	sv.f_files = sv.f_files > 1000000000 ? sv.f_files : 1000000000;
-	sv.f_ffree = sv.f_ffree > 1000000000 ? sv.f_ffree : 1000000000;
-	sv.f_favail = sv.f_ffree;
 	fuse_reply_statfs(req, &sv);
 }
 

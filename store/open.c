@@ -121,12 +121,19 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 	r = ino_load(st);
 	if (r == 0)
 		r = make_root(st);
-	if (r == 0)
-		r = store_recover(st, err, errlen);
-	else
+	if (r < 0) {
 		snprintf(err, errlen, "cannot read the store in %s", datadir);
+		goto fail;
+	}
+	r = store_recover(st, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = ino_count(st);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot count the inodes in %s: %s",
+			 datadir, strerror(-r));
+		goto fail;
+	}
 	*out = st;
 	return 0;
 fail:

@@ -266,3 +266,30 @@ def test_store_layouts_that_are_accepted(tmp_path, scratch, mount_factory):
     (d / "README").write_text("notes\n")
     m.start()
     assert read(m.mnt + "/t") == b"x\n"
+
+
+def df_inodes(path):
+    """(Inodes, IUsed, IFree) as df -i prints them for path."""
+    out = run(["df", "-i", path]).stdout.splitlines()
+    assert out[0].split()[1:4] == ["Inodes", "IUsed", "IFree"], out
+    return tuple(int(x) for x in out[1].split()[1:4])
+
+
+def test_df_inodes_are_real_figures(mount):
+    total, used, free = df_inodes(mount.mnt)
+    assert used == 1, "a new store holds the root alone: %d" % used
+    under = os.statvfs(mount.data)
+    assert free > 0 and total == used + free
+    # Free inodes are the data folder's file system's (others may create
+    # files there meanwhile).
+    assert abs(free - under.f_favail) < max(1000, under.f_favail // 100), \
+        (free, under.f_favail)
+    m = mount.mnt
+    sh("mkdir %s/s && echo x >> %s/s/t && touch %s/s/e && ln -s t %s/s/l "
+       "&& printf b > %s/s/b" % (m, m, m, m, m))
+    assert df_inodes(m)[1] == 6
+    sh("rm %s/s/t %s/s/e" % (m, m))
+    assert df_inodes(m)[1] == 4
+    mount.restart()                   # counted again at mount
+    total, used, free = df_inodes(m)
+    assert used == 4 and total == used + free
