@@ -57,18 +57,35 @@ static int option_proc(void *data, const char *arg, int key,
 	return 0;
 }
 
+/* The whole help, each option once: libfuse's own lists would repeat
+ * allow_other and offer loop options (-s, clone_fd, max_threads) that
+ * this daemon does not take from the command line. */
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [DATADIR] MOUNTPOINT\n\n"
-	       "Mount a streamfs store kept in DATADIR (default "
-	       "$XDG_DATA_HOME/streamfs or ~/.local/share/streamfs).\n\n"
-	       "streamfs options:\n"
+	       "Mount a streamfs store kept in DATADIR (default\n"
+	       "$XDG_DATA_HOME/streamfs or ~/.local/share/streamfs; created, "
+	       "with a line\nsaying so, if missing).\n\n"
+	       "options:\n"
+	       "    -h   --help            print this help\n"
+	       "    -V   --version         print the versions of streamfs "
+	       "and libfuse\n"
+	       "    -f                     stay in the foreground, log to "
+	       "stderr\n"
+	       "    -d   -o debug          print every FUSE request "
+	       "(implies -f)\n"
 	       "    -o threads             serve requests from several "
 	       "threads (default: one)\n"
 	       "    -o reserve=BYTES       free space kept back in DATADIR "
 	       "(default 4194304)\n"
-	       "    -o allow_other         let other users use the mount\n\n",
-	       prog);
+	       "    -o allow_other         let other users use the mount\n"
+	       "    -o allow_root          let root use the mount too\n"
+	       "    -o auto_unmount        unmount when the daemon dies "
+	       "(default: the dead mount\n"
+	       "                           stays, and the next streamfs "
+	       "on it clears it)\n"
+	       "    -o OPTION              other FUSE mount options, see "
+	       "mount.fuse3(8)\n", prog);
 }
 
 static char *default_datadir(void)
@@ -349,8 +366,6 @@ int main(int argc, char **argv)
 	if (co.show_help || co.show_version) {
 		if (co.show_help) {
 			usage(argv[0]);
-			fuse_cmdline_help();
-			fuse_lowlevel_help();
 		} else {
 			printf("streamfs %s\n", PACKAGE_VERSION);
 			fuse_lowlevel_version();
