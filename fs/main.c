@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -54,18 +57,35 @@ static int option_proc(void *data, const char *arg, int key,
 	return 0;
 }
 
+/* The whole help, each option once: libfuse's own lists would repeat
+ * allow_other and offer loop options (-s, clone_fd, max_threads) that
+ * this daemon does not take from the command line. */
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [DATADIR] MOUNTPOINT\n\n"
-	       "Mount a streamfs store kept in DATADIR (default "
-	       "$XDG_DATA_HOME/streamfs or ~/.local/share/streamfs).\n\n"
-	       "streamfs options:\n"
+	       "Mount a streamfs store kept in DATADIR (default\n"
+	       "$XDG_DATA_HOME/streamfs or ~/.local/share/streamfs; created, "
+	       "with a line\nsaying so, if missing).\n\n"
+	       "options:\n"
+	       "    -h   --help            print this help\n"
+	       "    -V   --version         print the versions of streamfs "
+	       "and libfuse\n"
+	       "    -f                     stay in the foreground, log to "
+	       "stderr\n"
+	       "    -d   -o debug          print every FUSE request "
+	       "(implies -f)\n"
 	       "    -o threads             serve requests from several "
 	       "threads (default: one)\n"
 	       "    -o reserve=BYTES       free space kept back in DATADIR "
 	       "(default 4194304)\n"
-	       "    -o allow_other         let other users use the mount\n\n",
-	       prog);
+	       "    -o allow_other         let other users use the mount\n"
+	       "    -o allow_root          let root use the mount too\n"
+	       "    -o auto_unmount        unmount when the daemon dies "
+	       "(default: the dead mount\n"
+	       "                           stays, and the next streamfs "
+	       "on it clears it)\n"
+	       "    -o OPTION              other FUSE mount options, see "
+	       "mount.fuse3(8)\n", prog);
 }
 
 static char *default_datadir(void)
@@ -104,6 +124,141 @@ static int parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* ---- the mount point ---- */
+
+/* The absolute path of mnt without touching mnt itself (a dead mount
+ * answers nothing): its parent resolved, its own name appended. */
+static int abs_path(const char *mnt, char *out, size_t cap)
+{
+	char copy[PATH_MAX], parent[PATH_MAX];
+	snprintf(copy, sizeof(copy), "%s", mnt);
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = 0;
+	if (realpath(copy, out))
+		return 0;
+	char *slash = strrchr(copy, '/');
+	const char *name = slash ? slash + 1 : copy;
+	if (slash)
+		*slash = 0;
+	if (!realpath(slash ? (copy[0] ? copy : "/") : ".", parent))
+		return -1;
+	int w = snprintf(out, cap, "%s/%s", strcmp(parent, "/") ? parent : "",
+			 name);
+	return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
+/* Undo the octal escapes (\040 for a space) of /proc/self/mountinfo. */
+static void unescape(char *s)
+{
+	char *w = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = 0;
+}
+
+/* The type and source of the topmost mount at path; false if none. */
+static bool mount_at(const char *path, char *type, char *source, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t len = 0;
+	bool found = false;
+	if (!f)
+		return false;
+	while (getline(&line, &len, f) > 0) {
+		/* id parent dev root MOUNTPOINT opts [tags] - TYPE SOURCE ... */
+		char *save, *field = strtok_r(line, " \n", &save);
+		for (int i = 0; field && i < 4; i++)
+			field = strtok_r(NULL, " \n", &save);
+		if (!field)
+			continue;
+		unescape(field);
+		if (strcmp(field, path) != 0)
+			continue;
+		while ((field = strtok_r(NULL, " \n", &save)) &&
+		       strcmp(field, "-") != 0)
+			;
+		char *t = field ? strtok_r(NULL, " \n", &save) : NULL;
+		char *s = t ? strtok_r(NULL, " \n", &save) : NULL;
+		if (!s)
+			continue;
+		unescape(s);
+		snprintf(type, cap, "%s", t);
+		snprintf(source, cap, "%s", s);
+		found = true;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Detach the mount at path: umount2 for root, fusermount3 for others. */
+static int detach_mount(const char *path)
+{
+	if (umount2(path, MNT_DETACH) == 0)
+		return 0;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execlp("fusermount3", "fusermount3", "-u", "-z", path,
+		       (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Refuse a mount point that already serves a live streamfs, and clear
+ * one left behind by a streamfs daemon that died (every access to it
+ * fails with ENOTCONN).  Anything else is left to fuse_session_mount.
+ * statvfs, not stat: the kernel may answer stat from its cache, while
+ * statfs always asks the daemon. */
+static int check_mountpoint(const char *mnt)
+{
+	char path[PATH_MAX], type[PATH_MAX], source[PATH_MAX];
+	struct statvfs sv;
+	int alive = statvfs(mnt, &sv) == 0, e = errno;
+	if (!alive && e != ENOTCONN)
+		return 0;       /* missing: libfuse says so */
+	bool known = abs_path(mnt, path, sizeof(path)) == 0 &&
+		     mount_at(path, type, source, sizeof(type));
+	bool ours = known && strcmp(type, "fuse.streamfs") == 0;
+	if (alive) {
+		if (!ours)
+			return 0;
+		fprintf(stderr, "streamfs: %s is already a streamfs mount (of "
+			"%s); unmount it first: fusermount3 -u %s\n", path,
+			source, path);
+		return -1;
+	}
+	if (ours && detach_mount(path) == 0 && statvfs(mnt, &sv) == 0) {
+		fprintf(stderr, "streamfs: %s was left mounted by a streamfs "
+			"daemon that died; detached it\n", path);
+		return 0;
+	}
+	fprintf(stderr, "streamfs: %s is a dead mount (%s); clear it with: "
+		"fusermount3 -u -z %s\n", mnt, strerror(ENOTCONN),
+		known ? path : mnt);
+	return -1;
 }
 
 /* ---- detaching ---- */
@@ -157,8 +312,22 @@ static int resolve_paths(struct settings *s, char **datadir, char **mnt)
 {
 	char buf[PATH_MAX];
 	char *d = s->npos == 2 ? s->pos[0] : default_datadir();
+	struct stat sb;
 	*mnt = s->pos[s->npos - 1];
-	int r = mkdir_p(d);
+	if (check_mountpoint(*mnt) < 0) {
+		if (d != s->pos[0])
+			free(d);
+		return -1;
+	}
+	int r = 0;
+	if (stat(d, &sb) < 0 && errno == ENOENT) {
+		/* Said aloud, so that a mistyped folder is not taken for a
+		 * store that lost its data. */
+		r = mkdir_p(d);
+		if (r == 0)
+			fprintf(stderr, "streamfs: created the data folder %s "
+				"(it did not exist)\n", d);
+	}
 	if (r < 0 || !realpath(d, buf)) {
 		fprintf(stderr, "streamfs: cannot use data folder %s: %s\n",
 			d, strerror(r < 0 ? -r : errno));
@@ -197,8 +366,6 @@ int main(int argc, char **argv)
 	if (co.show_help || co.show_version) {
 		if (co.show_help) {
 			usage(argv[0]);
-			fuse_cmdline_help();
-			fuse_lowlevel_help();
 		} else {
 			printf("streamfs %s\n", PACKAGE_VERSION);
 			fuse_lowlevel_version();

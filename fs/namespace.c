@@ -295,6 +295,11 @@ static int set_times(struct caller *c, struct sf_inode *in,
 			 !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
 			(to_set & FUSE_SET_ATTR_MTIME &&
 			 !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+	/* A topic's mtime is the arrival time of its last message; a given
+	 * time would be hidden by it or hide it, so only "now" is taken. */
+	if (is_topic(in) && to_set & FUSE_SET_ATTR_MTIME &&
+	    !(to_set & FUSE_SET_ATTR_MTIME_NOW))
+		return -EPERM;
 	if (perm_owner(c, in->uid) < 0) {
 		if (explicit)
 			return -EPERM;
@@ -463,6 +468,8 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	put_inode(b, &dir);
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
+	if (r == 0)
+		store_inode_added(fs.store);
 	return r;
 }
 
@@ -704,8 +711,12 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 		if (r == 0)
 			r = perm_sticky(&o->c, o->np.mode, o->np.uid,
 					o->dst.uid);
+		/* A topic is never replaced without a trace: whoever means
+		 * to drop its messages deletes it first. */
 		if (r == 0 && is_topic(&o->dst))
 			r = may_topic(&o->c, &o->np);
+		if (r == 0 && is_topic(&o->dst))
+			r = -EPERM;
 	}
 	if (r == 0 && S_ISDIR(o->src.mode) && parent != newparent) {
 		r = check_not_below(newparent, o->src_ino);
@@ -923,9 +934,6 @@ void ns_statfs(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	sv.f_namemax = NAME_MAX_BYTES;
-	sv.f_files = sv.f_files > 1000000000 ? sv.f_files : 1000000000;
-	sv.f_ffree = sv.f_ffree > 1000000000 ? sv.f_ffree : 1000000000;
-	sv.f_favail = sv.f_ffree;
 	fuse_reply_statfs(req, &sv);
 }
 

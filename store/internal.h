@@ -60,6 +60,7 @@ struct store {
 
 	uint64_t next_ino;              /* next number to hand out */
 	uint64_t ino_limit;             /* numbers below this are reserved */
+	uint64_t ninodes;               /* inode records: counted at open */
 
 	/* Free space (space.c). */
 	uint64_t reserve;               /* free bytes kept back */
@@ -128,6 +129,9 @@ void heal_free(struct store *st);
 
 /* Read the inode counter at open. */
 int ino_load(struct store *st);
+
+/* Count the inode records (st->ninodes), once recovery is done. */
+int ino_count(struct store *st);
 
 /* ---- keys (keys.c) ----
  * One prefix byte per kind of record, numbers big-endian so that LevelDB's

@@ -54,6 +54,33 @@ int store_alloc_ino(struct store *st, uint64_t *ino)
 	return 0;
 }
 
+int ino_count(struct store *st)
+{
+	char p[1] = { KEY_INODE };
+	uint64_t n = 0;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	for (leveldb_iter_seek(it, p, 1); leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t kl;
+		const char *k = leveldb_iter_key(it, &kl);
+		if (kl != 9 || k[0] != KEY_INODE)
+			break;
+		n++;
+	}
+	char *err = NULL;
+	leveldb_iter_get_error(it, &err);
+	leveldb_iter_destroy(it);
+	if (err)
+		return store_db_error("count", err);
+	st->ninodes = n;
+	return 0;
+}
+
+void store_inode_added(struct store *st)
+{
+	st->ninodes++;
+}
+
 /* ---- reading records ---- */
 
 /* Get a value: 0 with *val malloc'd (leveldb_free), -ENOENT, or -EIO. */
@@ -321,6 +348,8 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	store_del_inode(b, ino);
 	r = store_commit(st, b, false);
 	store_batch_free(b);
+	if (r == 0 && st->ninodes > 0)
+		st->ninodes--;
 	return r;
 }
 

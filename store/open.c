@@ -1,6 +1,7 @@
 /* open.c - opening a data folder (its folders, LevelDB, the root, the
  * inode counter, recovery) and closing it again: the top of the store,
  * calling every layer below. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,49 @@ static int open_subdir(const char *datadir, const char *name)
 		return -errno;
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+/* Is datadir a streamfs data folder (or the start of one)?  0 if it is
+ * missing, holds nothing but the names a store makes (an empty folder
+ * included; a first mount cut short leaves such a folder) and lost+found,
+ * or holds db/CURRENT and segments/; else -ENOTEMPTY with the reason. */
+static int check_folder(const char *datadir, char *err, size_t errlen)
+{
+	static const char *const own[] = {
+		".", "..", "db", "segments", "blobs", "ballast",
+		"streamfs.log", "lost+found", NULL,
+	};
+	char path[4096], first[256] = "";
+	struct stat sb, ss;
+	DIR *d = opendir(datadir);
+	if (!d && errno == ENOENT)
+		return 0;
+	if (!d) {
+		int e = errno;
+		snprintf(err, errlen, "cannot read the data folder %s: %s",
+			 datadir, strerror(e));
+		return -e;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) && !first[0]) {
+		int i = 0;
+		while (own[i] && strcmp(own[i], de->d_name) != 0)
+			i++;
+		if (!own[i])
+			snprintf(first, sizeof(first), "%s", de->d_name);
+	}
+	closedir(d);
+	if (!first[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/db/CURRENT", datadir);
+	int have_db = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+	snprintf(path, sizeof(path), "%s/segments", datadir);
+	if (have_db && stat(path, &ss) == 0 && S_ISDIR(ss.st_mode))
+		return 0;
+	snprintf(err, errlen, "%s is not a streamfs data folder: it holds "
+		 "'%s' but no db/CURRENT and segments/ (give an empty or new "
+		 "folder)", datadir, first);
+	return -ENOTEMPTY;
 }
 
 static int make_root(struct store *st)
@@ -53,6 +97,8 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 	int r = -ENOMEM;
 	if (!st->datadir)
 		goto fail;
+	if ((r = check_folder(datadir, err, errlen)) < 0)
+		goto fail;
 	if (mkdir(datadir, 0700) < 0 && errno != EEXIST) {
 		r = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", datadir,
@@ -75,12 +121,19 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 	r = ino_load(st);
 	if (r == 0)
 		r = make_root(st);
-	if (r == 0)
-		r = store_recover(st, err, errlen);
-	else
+	if (r < 0) {
 		snprintf(err, errlen, "cannot read the store in %s", datadir);
+		goto fail;
+	}
+	r = store_recover(st, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = ino_count(st);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot count the inodes in %s: %s",
+			 datadir, strerror(-r));
+		goto fail;
+	}
 	*out = st;
 	return 0;
 fail:

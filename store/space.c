@@ -91,9 +91,21 @@ bool space_release_ballast(struct store *st)
 	return true;
 }
 
+/* The data folder's file system's figures, with inodes counted as this
+ * store's: f_files is the inode records in use plus f_ffree, and f_ffree
+ * is what the folder's file system can still hold (every blob is a file
+ * there), or one per free 4 KiB where it keeps no count (btrfs). */
 int store_statfs(struct store *st, struct statvfs *sv)
 {
-	return fstatvfs(st->segdirfd, sv) < 0 ? -errno : 0;
+	if (fstatvfs(st->segdirfd, sv) < 0)
+		return -errno;
+	if (sv->f_files == 0) {
+		uint64_t bs = sv->f_frsize ? sv->f_frsize : sv->f_bsize;
+		sv->f_ffree = (fsfilcnt_t)(sv->f_bfree * bs / 4096);
+		sv->f_favail = (fsfilcnt_t)(sv->f_bavail * bs / 4096);
+	}
+	sv->f_files = (fsfilcnt_t)(st->ninodes + sv->f_ffree);
+	return 0;
 }
 
 static int refresh(struct store *st, int64_t now)

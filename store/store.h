@@ -89,8 +89,11 @@ void store_close(struct store *st);
 /* A fresh inode number, never reused, in *ino: 0 or -errno (the chunk
  * of numbers could not be recorded). */
 int store_alloc_ino(struct store *st, uint64_t *ino);
+/* A new inode's record was committed: one more in statfs's f_files.
+ * store_purge_inode counts one less. */
+void store_inode_added(struct store *st);
 
-/* Free space of the data folder's filesystem. */
+/* The data folder's file system's figures; inodes are this store's. */
 int store_statfs(struct store *st, struct statvfs *sv);
 /* -ENOSPC if writing `need` more bytes would eat into the reserve. */
 int store_space_check(struct store *st, uint64_t need);

@@ -123,13 +123,16 @@ class Mount:
             opts += ["-o", o]
         return PREFIX + [str(DAEMON), "-f"] + opts + [self.data, self.mnt]
 
-    def start(self):
+    def start(self, stale=False):
+        """Start the daemon; with stale, on a dead mount it must clear."""
         if not os.access(str(DAEMON), os.X_OK):
             pytest.fail("no daemon at %s (build first, or set STREAMFS_BUILD)"
                         % DAEMON)
         os.makedirs(self.data, exist_ok=True)
-        os.makedirs(self.mnt, exist_ok=True)
-        assert not is_mounted(self.mnt), "%s is already a mount" % self.mnt
+        if not stale:
+            os.makedirs(self.mnt, exist_ok=True)
+        assert stale or not is_mounted(self.mnt), \
+            "%s is already a mount" % self.mnt
         with open(self.log_path, "ab") as log:
             self.log_from = log.tell()
             log.write(("### %s\n" % " ".join(self.argv())).encode())
@@ -137,11 +140,18 @@ class Mount:
             env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, env=env)
-        self._wait_mounted()
+        self._wait_mounted(stale)
 
-    def _wait_mounted(self):
+    def _answers(self):
+        try:
+            os.statvfs(self.mnt)
+        except OSError:
+            return False
+        return True
+
+    def _wait_mounted(self, stale=False):
         deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not is_mounted(self.mnt):
+        while not is_mounted(self.mnt) or (stale and not self._answers()):
             if self.proc.poll() is not None:
                 rc, self.proc = self.proc.returncode, None
                 pytest.fail("streamfs exited with %d before mounting:\n%s"
@@ -196,13 +206,17 @@ class Mount:
             rc, self.log_tail())
         self.start()
 
-    def kill9(self):
+    def kill9(self, detach=True):
         """Kill the daemon with SIGKILL and detach the dead mount; the data
-        folder stays as the crash left it.  Call start() to recover."""
+        folder stays as the crash left it.  Call start() to recover.  With
+        detach=False the dead mount stays (every access to it fails with
+        ENOTCONN) and the caller must clear it (finish() does)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.proc = None
+        if not detach:
+            return
         subprocess.run([FUSERMOUNT, "-u", "-z", self.mnt], capture_output=True)
         for _ in range(100):
             if not is_mounted(self.mnt):

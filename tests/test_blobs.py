@@ -187,12 +187,12 @@ def test_rename_over_an_existing_file(mount):
         assert old.read() == b"old", "an open file keeps its old content"
     finally:
         old.close()
-    # A blob renamed over a topic replaces it.
+    # A blob renamed over a topic is refused (test_replace.py).
     sh("echo line >> %s/t && printf blob > %s/c" % (m, m))
-    os.rename(m + "/c", m + "/t")
-    assert read(m + "/t") == b"blob"
-    assert kind(m + "/t") == "blob"
-    assert sorted(os.listdir(m)) == ["b", "t"]
+    assert_errno(errno.EPERM, os.rename, m + "/c", m + "/t")
+    assert read(m + "/t") == b"line\n"
+    assert kind(m + "/t") == "topic"
+    assert sorted(os.listdir(m)) == ["b", "c", "t"]
     os.mkdir(m + "/d")
     assert_errno(errno.EISDIR, os.rename, m + "/b", m + "/d")
     assert_errno(errno.ENOTDIR, os.rename, m + "/d", m + "/b")

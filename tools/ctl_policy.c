@@ -25,7 +25,7 @@
 
 /* Parse "N" or "N<suffix>" where SUFFIXES[i] (either case) multiplies by
  * MULS[i].  0, or -1 when malformed or too large.  The suffixes are those
- * the daemon takes: the documented ones and also t (bytes) and w (weeks). */
+ * the daemon takes (store/policy.c), all of them documented. */
 static int parse_scaled(const char *s, const char *suffixes,
 			const unsigned long long *muls, uint64_t *out)
 {
@@ -102,11 +102,11 @@ struct policy {
 static const struct policy policies[CTL_POLICY_COUNT] = {
 	{ "framing", valid_framing, "line or write" },
 	{ "max_message", valid_max_message,
-	  "bytes from 1 to 64m, optional suffix k, m or g" },
-	{ "ttl", valid_ttl, "seconds, optional suffix s, m, h or d; 0 = "
+	  "bytes from 1 to 64m, optional suffix k, m, g or t" },
+	{ "ttl", valid_ttl, "seconds, optional suffix s, m, h, d or w; 0 = "
 	  "forever" },
 	{ "retention_bytes", valid_retention,
-	  "bytes, optional suffix k, m or g; 0 = no cap" },
+	  "bytes, optional suffix k, m, g or t; 0 = no cap" },
 	{ "durability", valid_durability, "os, batch or always" },
 };
 
@@ -312,7 +312,8 @@ static const char usage_text[] =
 	"  ttl=SECONDS                   messages expire after this; 0 = never\n"
 	"  retention_bytes=BYTES         per-topic size cap; 0 = none\n"
 	"  durability=os|batch|always    when appends reach the disk\n"
-	"BYTES may end in k, m or g (powers of 1024), SECONDS in s, m, h or d.\n"
+	"BYTES may end in k, m, g or t (powers of 1024), SECONDS in s, m, h,\n"
+	"d or w (seconds, minutes, hours, days, weeks); either case.\n"
 	"\n"
 	"Options:\n"
 	"  -R, --recursive   also every stream below PATH\n"

@@ -1,13 +1,18 @@
 #!/bin/bash
 # setup.sh - install what streamfs needs, build it, then mount it or test it.
 #
-#   tools/setup.sh mount [MOUNTPOINT]   mount at MOUNTPOINT (default /mnt/streamfs)
-#   tools/setup.sh test                 run the C unit tests and the pytest suites
+#   tools/setup.sh mount [-o OPT]... [[DATADIR] MOUNTPOINT]
+#                    mount DATADIR at MOUNTPOINT (default /mnt/streamfs) with
+#                    the streamfs options OPT (e.g. -o allow_other)
+#   tools/setup.sh test
+#                    run the C unit tests and the pytest suites
 #
 # The test command also fuzzes the ACE parser for STREAMFS_FUZZ_SECONDS
 # (default 60).  Only packages that are missing are installed (apt-get,
 # Debian 12); the build goes to build/ (STREAMFS_BUILD overrides).  The data folder is
-# ${XDG_DATA_HOME:-$HOME/.local/share}/streamfs unless STREAMFS_DATA is set.
+# DATADIR if given, else $STREAMFS_DATA, else
+# ${XDG_DATA_HOME:-$HOME/.local/share}/streamfs.  A mount point left behind
+# by a killed daemon is detached first.
 # Every streamfs mount the tests make is unmounted on exit, also on failure.
 set -euo pipefail
 ulimit -c 0
@@ -17,15 +22,18 @@ BUILD=${STREAMFS_BUILD:-$REPO/build}
 PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           libleveldb-dev libssl-dev python3-pytest python3-xattr attr
           redis-server python3-docutils util-linux strace
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev logrotate)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 usage() {
 	cat <<EOF
-usage: tools/setup.sh mount [MOUNTPOINT]   install, build and mount streamfs
-       tools/setup.sh test                 install, build and run all tests
+usage: tools/setup.sh mount [-o OPT]... [[DATADIR] MOUNTPOINT]
+                            install, build and mount streamfs (default
+                            /mnt/streamfs; -o as for streamfs, e.g.
+                            -o allow_other)
+       tools/setup.sh test  install, build and run all tests
 EOF
 }
 
@@ -88,35 +96,61 @@ unmount_under() {
 # ------------------------------------------------------------------- mount
 
 cmd_mount() {
-	local mnt=${1:-/mnt/streamfs}
+	local opts=() pos=() o
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-o) [ $# -ge 2 ] || { usage >&2; exit 2; }; opts+=(-o "$2"); shift 2 ;;
+		-o?*) opts+=(-o "${1#-o}"); shift ;;
+		--) shift; pos+=("$@"); break ;;
+		-*) usage >&2; exit 2 ;;
+		*) pos+=("$1"); shift ;;
+		esac
+	done
+	[ ${#pos[@]} -le 2 ] || { usage >&2; exit 2; }
 	local home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 	local data=${STREAMFS_DATA:-${XDG_DATA_HOME:-$home/.local/share}/streamfs}
-	local daemon=$BUILD/fs/streamfs i
+	local mnt=/mnt/streamfs daemon=$BUILD/fs/streamfs i src
+	[ ${#pos[@]} -eq 2 ] && data=${pos[0]}
+	[ ${#pos[@]} -ge 1 ] && mnt=${pos[${#pos[@]}-1]}
+	case $data in /*) ;; *) data=$PWD/$data ;; esac
+
+	for o in "${opts[@]}"; do
+		case $o in *allow_other*)
+			[ "$(id -u)" -eq 0 ] || grep -qs '^[[:space:]]*user_allow_other' /etc/fuse.conf ||
+				die "-o allow_other needs the line user_allow_other in /etc/fuse.conf (or root)" ;;
+		esac
+	done
 
 	install_missing
 	build
 	check_fuse
-	mkdir -p "$data"
+	# A killed daemon leaves a dead mount: every access fails with ENOTCONN
+	# (stat -f: statfs always reaches the daemon, stat may be cached).
+	case $(LC_ALL=C stat -f "$mnt" 2>&1 >/dev/null) in *"not connected"*)
+		say "$mnt was left mounted by a daemon that died; detaching it"
+		fusermount3 -u -z "$mnt" 2>/dev/null || as_root umount -l "$mnt" ||
+			die "cannot detach the dead mount $mnt; run: fusermount3 -u -z $mnt"
+	esac
 	if [ ! -d "$mnt" ]; then
 		# fusermount3 wants a non-root user to own the mount point.
 		mkdir -p "$mnt" 2>/dev/null ||
 			{ as_root mkdir -p "$mnt" && as_root chown "$(id -u):$(id -g)" "$mnt"; }
 	fi
 	mnt=$(cd "$mnt" && pwd -P)
-	data=$(cd "$data" && pwd -P)
-	case $data/ in "$mnt"/*) die "the data folder $data must not be inside the mount point $mnt" ;; esac
 
 	if mountpoint -q "$mnt"; then
-		if awk -v m="$mnt" '$2 == m && $3 ~ /^fuse/ && ($3 ~ /streamfs/ || $1 ~ /streamfs/) { f = 1 } END { exit !f }' /proc/mounts; then
+		src=$(awk -v m="$mnt" '$2 == m && $3 == "fuse.streamfs" { s = $1 } END { print s }' /proc/mounts)
+		[ -n "$src" ] || die "$mnt is already a mount point of something else"
+		if [ -d "$data" ] && [ "$src" = "$(cd "$data" && pwd -P)" ]; then
 			say "streamfs is already mounted at $mnt; unmount it with: fusermount3 -u $mnt"
 			return 0
 		fi
-		die "$mnt is already a mount point of something else"
+		die "$mnt is already a streamfs mount of $src; unmount it first: fusermount3 -u $mnt"
 	fi
 
 	# If the mount does not come up, take down whatever half-started.
 	trap "mountpoint -q $(printf %q "$mnt") && fusermount3 -u -z $(printf %q "$mnt")" EXIT
-	"$daemon" "$data" "$mnt" || die "streamfs failed to mount $mnt (exit $?)"
+	"$daemon" "${opts[@]}" "$data" "$mnt" || die "streamfs failed to mount $mnt (exit $?)"
 	for i in $(seq 100); do
 		mountpoint -q "$mnt" && break
 		sleep 0.1
@@ -125,9 +159,10 @@ cmd_mount() {
 	sleep 0.2
 	stat "$mnt" >/dev/null || die "streamfs mounted $mnt but does not answer"
 	trap - EXIT
+	data=$(cd "$data" && pwd -P)
 
 	cat <<EOF
-streamfs is mounted at $mnt
+streamfs is mounted at $mnt${opts[*]:+ (${opts[*]})}
   data folder: $data
   try:         mkdir $mnt/plant && echo hello >> $mnt/plant/temp && tail $mnt/plant/temp
   unmount:     fusermount3 -u $mnt
