@@ -1,4 +1,4 @@
-/* access.c - the decision of SPEC §5 for one permission (see access.h). */
+/* access.c - the decision for one permission (see access.h). */
 #include <errno.h>
 
 #include "access.h"

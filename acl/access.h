@@ -1,6 +1,6 @@
 /* access.h - may the caller do it: a permission's expression when the
  * object has one, mode bits (or ownership) when it has none, and root
- * always (SPEC §5).  No FUSE and no store here: the caller passes the
+ * always (docs/design.md, "Access control").  No FUSE and no store here: the caller passes the
  * parsed expression and the object whose mode bits are the fallback. */
 #ifndef STREAMFS_ACCESS_H
 #define STREAMFS_ACCESS_H

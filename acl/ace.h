@@ -1,4 +1,4 @@
-/* ace.h - access control expressions (ACEs, SPEC §5): parse, evaluate, print.
+/* ace.h - access control expressions (ACEs, docs/ace.md): parse, evaluate, print.
  *
  * An ACE is a boolean expression over the caller's identity:
  *
@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* The longest expression accepted, in bytes (SPEC: "over 4 KiB" is refused).
- * It bounds the work of one parse and the size of a stored attribute. */
+/* The longest expression accepted, in bytes (a longer one is refused).  It
+ * bounds the work of one parse and the size of a stored attribute. */
 #define ACE_MAX_LEN 4096
 
 /* The deepest nesting accepted, counting each '(' and each '!' that encloses
@@ -111,7 +111,7 @@ void ace_free(ace_t *ace);
  * could not be loaded (deny then: with '!', guessing "no groups" could
  * grant).  A NULL tree or caller gives 0.  There is no special case for
  * root: the caller of this function decides whether root bypasses ACEs
- * (SPEC §5 says it does). */
+ * (docs/ace.md says it does). */
 int ace_eval(const ace_t *ace, const ace_caller_t *who);
 
 /* Flags of ace_to_text. */

@@ -1,4 +1,4 @@
-/* perm.h - who may do what, by POSIX mode bits: the fallback that SPEC §5
+/* perm.h - who may do what, by POSIX mode bits: the fallback that the access rules
  * keeps for every permission without an access control expression.  No
  * FUSE here: the caller is described by struct caller. */
 #ifndef STREAMFS_PERM_H

@@ -1,4 +1,4 @@
-/* policy.c - stream policies (SPEC §4): parsing and printing their values,
+/* policy.c - stream policies (docs/design.md, "Attributes"): parsing and printing their values,
  * and reading the policies a directory holds.  Policies are stored as the
  * directory's attributes user.streamfs.NAME in canonical form. */
 #include <errno.h>

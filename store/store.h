@@ -50,7 +50,7 @@ struct sf_topic {
 	uint64_t seg_seq;
 };
 
-/* Stream policies (SPEC §4). */
+/* Stream policies (docs/design.md, "Attributes"). */
 enum sf_framing { SF_FRAMING_LINE = 0, SF_FRAMING_WRITE = 1 };
 enum sf_durability { SF_DUR_OS = 0, SF_DUR_BATCH = 1, SF_DUR_ALWAYS = 2 };
 

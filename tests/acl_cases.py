@@ -1,4 +1,4 @@
-"""The permission matrix of issue 3: test users, a model of SPEC §5, the
+"""The permission matrix of issue 3: test users, a model of the access rules (docs/design.md, "Access control"), the
 operations, and a runner that tries one cell as a real user.
 
 A cell is (operation, mode variant, ACE, identity).  For each cell the test
@@ -279,7 +279,7 @@ def mode_allows(ident, spec, want):
 
 
 class Model:
-    """SPEC §5 for one cell: aces maps a permission to its expression."""
+    """The access rules for one cell: aces maps a permission to its expression."""
 
     def __init__(self, variant, aces, ident):
         self.v = variant

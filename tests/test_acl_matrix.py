@@ -2,7 +2,7 @@
 by real users (setpriv), and attempts to get around a denial.
 
 The matrix is permission x expression x operation x identity x mode
-variant; acl_cases.py has the users, the model of SPEC §5 that decides
+variant; acl_cases.py has the users, the model of the access rules (docs/design.md, docs/ace.md) that decides
 each cell, the operations and the snapshot that proves a denied cell
 changed nothing.  Every test prints its cells on failure, one line each
 with what was expected and what happened.

@@ -1,7 +1,7 @@
 /*
  * streamfs-ace.c - the streamfs-ace command: sets, lists and removes the
  * access control expressions of streams and blobs, the way chmod sets mode
- * bits (SPEC §5, docs/ace.md, docs/streamfs-ace.1.rst).
+ * bits (docs/ace.md, docs/streamfs-ace.1.rst).
  *
  *     streamfs-ace [-R] PERM=EXPR[,PERM=EXPR...] PATH...   set
  *     streamfs-ace [-R] [-n] PATH...                       list
