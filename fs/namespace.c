@@ -501,12 +501,15 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
 		reply_entry(req, &in, timeout);
 }
 
+/* Regular files only.  The kernel opens a FIFO, socket or device node
+ * without asking the daemon, so nothing would hold their mode bits. */
 void ns_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode, dev_t rdev)
 {
-	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) &&
-	    !S_ISCHR(mode) && !S_ISBLK(mode)) {
-		fuse_reply_err(req, EINVAL);
+	if (!S_ISREG(mode)) {
+		bool special = S_ISFIFO(mode) || S_ISSOCK(mode) ||
+			       S_ISCHR(mode) || S_ISBLK(mode);
+		fuse_reply_err(req, special ? EPERM : EINVAL);
 		return;
 	}
 	make_and_reply(req, parent, name, mode, rdev, NULL);
