@@ -186,6 +186,9 @@ int ace_load(uint64_t ino, int perm, ace_t **out);
 /* Each returns 0 if the caller may, -EACCES if not. */
 int may_produce(struct caller *c, const struct sf_inode *topic);
 int may_consume(struct caller *c, const struct sf_inode *topic);
+/* A topic's metadata (kind, info): consume or produce suffices, as a
+ * producer may describe the topic it writes to. */
+int may_describe(struct caller *c, const struct sf_inode *topic);
 int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
