@@ -4,12 +4,12 @@
  *
  * Locks, and the one order they are taken in:
  *
- *   fs.lock  ->  nq.lock (notify.c: the queue of poll wake-ups)
+ *   fs.lock  ->  nq.lock (notify.c: poll wake-ups, name invalidations)
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
  *
  * nq.lock and gc.lock are never held together, and a thread that holds
  * either never takes fs.lock (the notify and group commit threads drop
- * theirs first).  fs.lock is held by every operation handler (ops.c takes it) for the
+ * theirs first; the notify thread takes fs.lock to walk a directory).  fs.lock is held by every operation handler (ops.c takes it) for the
  * whole of its work on nodes, handles and the store, and by the group
  * commit thread around its sync.  Every field of struct node, struct
  * handle and the inode table below is guarded by fs.lock; the fields of
@@ -29,7 +29,9 @@
 #include "perm.h"
 #include "store.h"
 
-#define ENTRY_TIMEOUT 86400.0  /* every name change goes through this mount */
+/* Names under a directory every caller may search: every name change goes
+ * through this mount.  Names under other directories: 0 (entry_timeout_of). */
+#define ENTRY_TIMEOUT 86400.0
 #define ATTR_TIMEOUT 1.0        /* topics and files without a kind: 0 */
 #define NAME_MAX_BYTES 255
 #define SYMLINK_MAX 4095
@@ -122,6 +124,13 @@ void caller_init(struct caller *c, fuse_req_t req);
 void fill_attr(const struct sf_inode *in, struct stat *st);
 int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st);
 double attr_timeout_of(const struct sf_inode *in);
+/* true if every caller may search a directory of this mode (search is
+ * decided by mode bits only: all three x bits). */
+bool searchable_by_all(uint32_t mode);
+/* How long the kernel may keep a name under dir without asking the daemon:
+ * a path walk through a directory not searchable by all always reaches
+ * ns_lookup, which checks the caller's search permission. */
+double entry_timeout_of(const struct sf_inode *dir);
 void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void ns_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void ns_forget_multi(fuse_req_t req, size_t count,
@@ -156,9 +165,11 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
  * stream's topic permission decides. */
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	    mode_t mode, dev_t rdev, const char *target, bool topic,
-	    struct sf_inode *out);
-/* Reply with an entry for in, adding one kernel reference. */
-void reply_entry(fuse_req_t req, const struct sf_inode *in);
+	    struct sf_inode *out, double *entry_timeout);
+/* Reply with an entry for in (a name under a directory whose
+ * entry_timeout_of is given), adding one kernel reference. */
+void reply_entry(fuse_req_t req, const struct sf_inode *in,
+		 double entry_timeout);
 
 /* ---- stream_cfg.c: the stream settings cache ---- */
 /* The policies of directory dir (cached on its node while it has one). */
@@ -175,6 +186,9 @@ int ace_load(uint64_t ino, int perm, ace_t **out);
 /* Each returns 0 if the caller may, -EACCES if not. */
 int may_produce(struct caller *c, const struct sf_inode *topic);
 int may_consume(struct caller *c, const struct sf_inode *topic);
+/* A topic's metadata (kind, info): consume or produce suffices, as a
+ * producer may describe the topic it writes to. */
+int may_describe(struct caller *c, const struct sf_inode *topic);
 int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
@@ -226,12 +240,18 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* ---- notify.c: waking pollers from a thread of our own ---- */
+/* ---- notify.c: waking pollers, invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);
 void notify_stop(void);
 /* Queue a wake-up of every handle polling n (call with fs.lock held). */
 void notify_pollers(struct node *n);
 void notify_queue(struct fuse_pollhandle *ph);
+/* Queue the invalidation of the kernel's entry for name in dir (fs.lock
+ * held; sent after the operation's reply). */
+void notify_inval_name(uint64_t dir, const char *name);
+/* Queue the invalidation of every name in dir whose inode the kernel
+ * holds (fs.lock held).  The thread walks dir in bounded steps. */
+void notify_inval_dir(uint64_t dir);
 
 /* ---- group_commit.c: durability=batch ---- */
 int group_commit_start(void);

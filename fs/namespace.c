@@ -141,8 +141,21 @@ int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st)
 	return r < 0 ? r : stat_of(in, st);
 }
 
+/* ---- how long the kernel keeps a name ---- */
+
+bool searchable_by_all(uint32_t mode)
+{
+	return (mode & 0111) == 0111;
+}
+
+double entry_timeout_of(const struct sf_inode *dir)
+{
+	return searchable_by_all(dir->mode) ? ENTRY_TIMEOUT : 0.0;
+}
+
 /* Reply with an entry for in, as the caller just read or wrote it. */
-void reply_entry(fuse_req_t req, const struct sf_inode *in)
+void reply_entry(fuse_req_t req, const struct sf_inode *in,
+		 double entry_timeout)
 {
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
@@ -156,7 +169,7 @@ void reply_entry(fuse_req_t req, const struct sf_inode *in)
 	e.ino = in->ino;
 	e.generation = 1;
 	e.attr_timeout = attr_timeout_of(in);
-	e.entry_timeout = ENTRY_TIMEOUT;
+	e.entry_timeout = entry_timeout;
 	n->nlookup++;
 	if (fuse_reply_entry(req, &e) != 0) {
 		n->nlookup--;
@@ -186,9 +199,10 @@ void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	caller_init(&c, req);
 	int r = get_child(&c, parent, name, PERM_X, &dir, &in);
 	if (r == -ENOENT) {
+		/* A cached absence could not be withdrawn when dir stops
+		 * being searchable (nothing lists it): none is kept. */
 		struct fuse_entry_param e;
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = ENTRY_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -196,7 +210,7 @@ void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	reply_entry(req, &in);
+	reply_entry(req, &in, entry_timeout_of(&dir));
 }
 
 void ns_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -339,6 +353,8 @@ void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct sf_inode in;
 	caller_init(&c, req);
 	int r = store_get_inode(fs.store, ino, &in);
+	bool was_open = r == 0 && S_ISDIR(in.mode) &&
+			searchable_by_all(in.mode);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
 		r = set_mode(&c, &in, attr->st_mode);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
@@ -357,6 +373,10 @@ void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			in.ctime = attr->st_ctim;
 		r = inode_save(&in);
 	}
+	/* Names under a directory that stopped being searchable by all were
+	 * cached for long: the kernel must ask again. */
+	if (r == 0 && was_open && !searchable_by_all(in.mode))
+		notify_inval_dir(ino);
 	struct stat st;
 	if (r == 0)
 		r = attr_of(ino, &in, &st);
@@ -409,7 +429,7 @@ static void copy_policies(struct store_batch *b, uint64_t from, uint64_t to)
 
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	    mode_t mode, dev_t rdev, const char *target, bool topic,
-	    struct sf_inode *out)
+	    struct sf_inode *out, double *entry_timeout)
 {
 	struct caller c;
 	struct sf_inode dir, *in = out;
@@ -437,6 +457,7 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (r < 0)
 		return r;
+	*entry_timeout = entry_timeout_of(&dir);
 	memset(in, 0, sizeof(*in));
 	r = store_alloc_ino(fs.store, &in->ino);
 	if (r < 0)
@@ -478,19 +499,24 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
 			   const char *target)
 {
 	struct sf_inode in;
-	int r = ns_make(req, parent, name, mode, rdev, target, false, &in);
+	double timeout;
+	int r = ns_make(req, parent, name, mode, rdev, target, false, &in,
+			&timeout);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		reply_entry(req, &in);
+		reply_entry(req, &in, timeout);
 }
 
+/* Regular files only.  The kernel opens a FIFO, socket or device node
+ * without asking the daemon, so nothing would hold their mode bits. */
 void ns_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode, dev_t rdev)
 {
-	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) &&
-	    !S_ISCHR(mode) && !S_ISBLK(mode)) {
-		fuse_reply_err(req, EINVAL);
+	if (!S_ISREG(mode)) {
+		bool special = S_ISFIFO(mode) || S_ISSOCK(mode) ||
+			       S_ISCHR(mode) || S_ISBLK(mode);
+		fuse_reply_err(req, special ? EPERM : EINVAL);
 		return;
 	}
 	make_and_reply(req, parent, name, mode, rdev, NULL);
@@ -512,12 +538,13 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi)
 {
 	struct sf_inode in;
+	double timeout;
 	/* A create for appending makes a topic: the stream's topic and
 	 * produce permissions decide, not only the directory's w bit. */
 	bool topic = (fi->flags & O_APPEND) && (fi->flags & O_ACCMODE) !=
 					       O_RDONLY;
 	int r = ns_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL,
-			topic, &in);
+			topic, &in, &timeout);
 	struct node *n = r == 0 ? node_get(in.ino) : NULL;
 	if (r == 0 && !n)
 		r = -ENOMEM;
@@ -535,7 +562,7 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.ino = in.ino;
 	e.generation = 1;
 	e.attr_timeout = attr_timeout_of(&in);
-	e.entry_timeout = ENTRY_TIMEOUT;
+	e.entry_timeout = timeout;
 	n->nlookup++;
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		n->nlookup--;
@@ -727,6 +754,18 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 	return r;
 }
 
+/* The kernel moves its cached entry to the new name and keeps its
+ * timeout, which may be long only under a directory searchable by all.
+ * (Also when the old directory is not: a walk of it, queued when it
+ * stopped being searchable, may have missed the name.) */
+static void moved_in(uint64_t dir, const struct sf_inode *d,
+		     const char *name, uint64_t ino)
+{
+	struct node *n = node_find(ino);
+	if (!searchable_by_all(d->mode) && n && n->nlookup > 0)
+		notify_inval_name(dir, name);
+}
+
 void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
@@ -773,6 +812,8 @@ void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	store_batch_free(b);
 	if (r == 0 && purge_now)
 		purge(o.dst_ino);
+	if (r == 0)
+		moved_in(newparent, np, newname, o.src_ino);
 	fuse_reply_err(req, -r);
 }
 
@@ -818,7 +859,7 @@ void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		reply_entry(req, &in);
+		reply_entry(req, &in, entry_timeout_of(&dir));
 }
 
 /* ---- directory listings ---- */

@@ -42,6 +42,12 @@ int may_consume(struct caller *c, const struct sf_inode *topic)
 	return stream_may(c, topic->parent, ACE_PERM_CONSUME, &fb);
 }
 
+int may_describe(struct caller *c, const struct sf_inode *topic)
+{
+	int r = may_consume(c, topic);
+	return r == -EACCES ? may_produce(c, topic) : r;
+}
+
 int may_topic(struct caller *c, const struct sf_inode *dir)
 {
 	int r = perm_check(c, dir->mode, dir->uid, dir->gid, PERM_X);

@@ -153,6 +153,16 @@ static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 	return -ENODATA;
 }
 
+/* Of a topic, seek answers find data (consume); everything else describes
+ * the topic (consume or produce). */
+static int may_read_ours(struct caller *c, const struct sf_inode *topic,
+			 const char *sub)
+{
+	if (strncmp(sub, "seek.", 5) == 0)
+		return may_consume(c, topic);
+	return may_describe(c, topic);
+}
+
 void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 size_t size)
 {
@@ -164,7 +174,7 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -ENODATA;
 	if (r == 0 && is_topic(&in) && is_ours(name))
-		r = may_consume(&c, &in);       /* info and seek: reading */
+		r = may_read_ours(&c, &in, name + PREFIX_LEN);
 	else if (r == 0)
 		r = perm_check(&c, in.mode, in.uid, in.gid, PERM_R);
 	if (r < 0) {

@@ -72,6 +72,35 @@ def test_errors_of_wrong_types(mount):
     assert_errno(errno.ENOENT, os.mkdir, m + "/missing/sub")
 
 
+@allow_other
+def test_fifos_sockets_and_devices_are_refused(mount, other_user):
+    """Issue 7, point 2: the kernel opens FIFOs, sockets and devices
+    without asking the daemon, so none can be made (a 0600 FIFO would be
+    open to every user); nothing is left behind."""
+    import socket
+    m = mount.mnt
+    os.chmod(m, 0o777)
+    assert_errno(errno.EPERM, os.mkfifo, m + "/fifo", 0o600)
+    assert_errno(errno.EPERM, os.mknod, m + "/p", stat.S_IFIFO | 0o600)
+    assert_errno(errno.EPERM, os.mknod, m + "/c", stat.S_IFCHR | 0o600,
+                 os.makedev(1, 3))
+    assert_errno(errno.EPERM, os.mknod, m + "/b", stat.S_IFBLK | 0o600,
+                 os.makedev(7, 0))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        assert_errno(errno.EPERM, s.bind, m + "/sock")
+    finally:
+        s.close()
+    for cmd in ("mkfifo -m 600 %s/f1", "mknod %s/f2 p"):
+        r = sh(cmd % m, check=False)
+        assert r.returncode != 0 and "not permitted" in r.stderr, r.stderr
+    assert other_user.call("os.mkfifo(%r)" % (m + "/f3")) == "EPERM"
+    assert os.listdir(m) == []
+    # Regular files still can be made with mknod.
+    os.mknod(m + "/reg", stat.S_IFREG | 0o644)
+    assert stat.S_ISREG(os.stat(m + "/reg").st_mode)
+
+
 # ---------------------------------------------------------------- ls -l
 
 def test_ls_l_shows_kinds_sizes_and_times(mount):

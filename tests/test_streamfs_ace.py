@@ -477,3 +477,44 @@ def test_a_refused_path_does_not_stop_the_others(mount, other_user):
     assert stored(theirs) == {}
     assert stored(mine) == {"admin": "u:%d" % OTHER_UID, "consume": "p",
                             "produce": "p"}
+
+
+# ---------------------------------------------------------------- metadata
+
+@allow_other
+def test_a_producer_may_describe_its_topic(mount, other_user):
+    """Issue 7, point 3: produce (or consume) lets a caller read a topic's
+    kind and info, and streamctl info; seek answers need consume; a caller
+    with neither gets EACCES."""
+    ctl = str(BUILD / "tools" / "streamctl")
+    s = stream(mount, "s")
+    os.chmod(s, 0o755)
+    t = os.path.join(s, "t")
+    append(t, b"one\ntwo\n")
+    os.chmod(t, 0o600)              # no fallback for the other user
+    ace("produce=u:%d" % OTHER_UID, s)
+    get = "os.getxattr(%r, %r)"
+    assert other_user.call(get % (t, PFX + "kind")) == "OK"
+    assert other_user.call(get % (t, PFX + "info")) == "OK"
+    r = other_user.run(["getfattr", "--only-values", "-n", PFX + "info", t])
+    assert r.returncode == 0 and "messages=2" in r.stdout, r.stderr
+    r = other_user.run([ctl, "info", t])
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^messages:\s+2$", r.stdout, re.M), r.stdout
+    # Seek answers reveal offsets of data: consume only.
+    assert other_user.call(get % (t, PFX + "seek.message.1")) == "EACCES"
+    # Reading still needs consume.
+    assert other_user.call("open(%r).read()" % t) == "EACCES"
+
+    # Consume alone suffices too, seek included.
+    ace("--remove", "produce", s)
+    ace("consume=u:%d" % OTHER_UID, s)
+    assert other_user.call(get % (t, PFX + "info")) == "OK"
+    assert other_user.call(get % (t, PFX + "seek.message.1")) == "OK"
+
+    # Neither: refused, by the tool too.
+    ace("consume=u:root,produce=u:root", s)
+    for name in ("kind", "info", "seek.message.1"):
+        assert other_user.call(get % (t, PFX + name)) == "EACCES", name
+    r = other_user.run([ctl, "info", t])
+    assert r.returncode != 0 and "ermission denied" in r.stderr, r.stderr
