@@ -1,7 +1,7 @@
 /* xattr.c - extended attributes: the mount's control surface.
  *
- * user.streamfs.* names are ours: a file's kind, a topic's info and seek
- * answers, a stream's policies (docs/design.md lists them).  Other user.*
+ * user.streamfs.* names are ours: a file's kind, a topic's info, seek and
+ * index answers, a stream's policies (docs/design.md lists them).  Other user.*
  * names are stored as given.  Other namespaces are not supported. */
 #include <errno.h>
 #include <inttypes.h>
@@ -112,6 +112,34 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 	return r < 0 ? r : snprintf(buf, cap, "%" PRIu64, off);
 }
 
+/* Records listed by one "index.OFF" answer: at most 84 bytes each. */
+#define INDEX_LIST_MAX 128
+
+/* "index.OFF": the records from the one that holds byte OFF on, one line
+ * each, "OFF LEN MESSAGES FIRST_MESSAGE ARRIVAL_NS"; empty past the end. */
+static int topic_index(const struct sf_inode *in, const char *q, char *buf,
+		       size_t cap)
+{
+	struct sf_record rec[INDEX_LIST_MAX];
+	struct sf_topic t;
+	uint64_t off;
+	if (parse_u64(q, &off) < 0)
+		return -EINVAL;
+	int r = store_topic_load(fs.store, in->ino, &t);
+	if (r == 0)
+		r = store_topic_records(fs.store, in->ino, &t, off, rec,
+					INDEX_LIST_MAX);
+	size_t len = 0;
+	for (int i = 0; i < r && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len,
+			"%" PRIu64 " %" PRIu32 " %" PRIu32 " %" PRIu64
+			" %" PRId64 "\n", rec[i].off, rec[i].len,
+			rec[i].nmsgs, rec[i].msg, rec[i].ns);
+	if (len >= cap)
+		return -EIO;            /* cannot happen: see INDEX_LIST_MAX */
+	return r < 0 ? r : (int)len;
+}
+
 /* The value of one of our names into buf: its length or -errno. */
 static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 		     size_t cap)
@@ -150,6 +178,8 @@ static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 		return topic_info(node_find(in->ino), in, buf, cap);
 	if (strncmp(sub, "seek.", 5) == 0)
 		return topic_seek(in, sub + 5, buf, cap);
+	if (strncmp(sub, "index.", 6) == 0)
+		return topic_index(in, sub + 6, buf, cap);
 	return -ENODATA;
 }
 
@@ -430,7 +460,7 @@ static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
 		return set_policy(c, in, sub, name, val, len);
 	if (strcmp(sub, "info") == 0)
 		return S_ISREG(in->mode) ? 0 : -EINVAL; /* derived: a no-op */
-	if (strncmp(sub, "seek.", 5) == 0)
+	if (strncmp(sub, "seek.", 5) == 0 || strncmp(sub, "index.", 6) == 0)
 		return -EPERM;          /* answers, not settings */
 	return -EINVAL;
 }
