@@ -431,15 +431,19 @@ static int restore_topic(struct restore *x, char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 
-	if (fd >= 0)
-		close(fd);
-	if (fd >= 0 && set_attr(path, "kind", "topic") == 0)
-		fd = x->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	else if (fd >= 0)
-		errno = 0;
-	if (fd < 0 || x->fd < 0) {
-		if (errno)
-			tool_error(path, "%s", strerror(errno));
+	if (fd < 0) {
+		tool_error(path, "%s", strerror(errno));
+		free(path);
+		return -1;
+	}
+	close(fd);
+	if (set_attr(path, "kind", "topic")) {
+		free(path);
+		return -1;
+	}
+	x->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (x->fd < 0) {
+		tool_error(path, "%s", strerror(errno));
 		free(path);
 		return -1;
 	}
