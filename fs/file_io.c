@@ -161,8 +161,8 @@ void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = handle_of(fi);
 	struct node *n = h->node;
 	struct sf_inode in;
-	if (h->plen > 0 && (record_of(n, &in) < 0 ||
-			    topic_flush(h, &in) < 0))
+	if (h->plen > 0 && !h->restoring && (record_of(n, &in) < 0 ||
+					     topic_flush(h, &in) < 0))
 		fprintf(stderr, "streamfs: error: topic %llu: a partial line "
 			"of %zu bytes could not be appended at close\n",
 			(unsigned long long)ino, h->plen);

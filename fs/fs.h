@@ -27,6 +27,7 @@
 
 #include "ace.h"
 #include "perm.h"
+#include "sf_ioctl.h"
 #include "store.h"
 
 /* Names under a directory every caller may search: every name change goes
@@ -72,6 +73,8 @@ struct handle {
 	bool split;              /* topic: last write was a full-sized piece */
 	pid_t writer;            /* topic: who wrote last (see io_flush) */
 	uint64_t rpos;           /* topic: where the last read ended */
+	bool restoring;          /* topic: pending holds restore's record */
+	struct sf_restore restore;  /* the record SF_IOC_RESTORE named */
 	struct fuse_pollhandle *ph;  /* kernel waiting for POLLIN */
 	struct handle *poll_next;
 };
@@ -220,12 +223,23 @@ struct sf_topic *topic_state(struct node *n);
 /* The last handle of n closed: its state stays for a while, so that the
  * next open (echo >> again) need not load it from the index. */
 void topic_state_idle(struct node *n);
+/* Keep n more bytes in h->pending: 0 or -ENOMEM. */
+int handle_hold(struct handle *h, const char *p, size_t n);
 int topic_write(struct handle *h, const struct sf_inode *in,
 		const char *buf, size_t size, off_t off);
 int topic_flush(struct handle *h, const struct sf_inode *in);
 void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
 int topic_poll(struct handle *h, struct fuse_pollhandle *ph);
 void topic_forget_poll(struct handle *h);
+
+/* ---- restore.c: appending restored records (sf_ioctl.h) ---- */
+void io_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
+	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	      size_t in_bufsz, size_t out_bufsz);
+/* A write on a handle that is restoring: bytes of the named record,
+ * appended once it is complete.  size or -errno (nothing appended). */
+int restore_write(struct handle *h, const struct sf_inode *in,
+		  const char *buf, size_t size);
 
 /* ---- blob_io.c ---- */
 int blob_fd(struct handle *h);

@@ -1,6 +1,6 @@
 /* ops.c - the fuse_lowlevel_ops table: thin handlers that take fs.lock and
- * call the operation's owner (namespace.c, file_io.c, xattr.c), plus the
- * session's init and destroy. */
+ * call the operation's owner (namespace.c, file_io.c, xattr.c, restore.c),
+ * plus the session's init and destroy. */
 #include <errno.h>
 #include <stdio.h>
 
@@ -170,6 +170,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	LOCKED(ns_statfs(req, ino));
 }
 
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags,
+		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	LOCKED(io_ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz,
+			out_bufsz));
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -249,6 +257,7 @@ const struct fuse_lowlevel_ops streamfs_ops = {
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.setxattr = op_setxattr,
+	.ioctl = op_ioctl,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.removexattr = op_removexattr,

@@ -50,7 +50,7 @@ void topic_state_idle(struct node *n)
 	}
 }
 
-static int hold(struct handle *h, const char *p, size_t n)
+int handle_hold(struct handle *h, const char *p, size_t n)
 {
 	if (n == 0)
 		return 0;
@@ -152,7 +152,7 @@ static int write_lines(struct handle *h, const struct sf_inode *in,
 			h->plen = 0;
 	}
 	if (r == 0 && rest)
-		r = hold(h, buf + done, rest);
+		r = handle_hold(h, buf + done, rest);
 	return r < 0 ? r : (int)size;
 }
 
@@ -180,6 +180,8 @@ static int topic_write_framed(struct handle *h, const struct sf_inode *in,
 int topic_write(struct handle *h, const struct sf_inode *in,
 		const char *buf, size_t size, off_t off)
 {
+	if (h->restoring)
+		return restore_write(h, in, buf, size);
 	int r = topic_write_framed(h, in, buf, size, off);
 	/* A direct write is cut into pieces of max_write bytes less the
 	 * buffer's offset in its first page. */
@@ -192,6 +194,8 @@ int topic_flush(struct handle *h, const struct sf_inode *in)
 	struct sf_policy p;
 	if (h->plen == 0)
 		return 0;
+	if (h->restoring)
+		return -EIO;            /* a restored record left unfinished */
 	if (ns_policy(in->parent, &p) < 0)
 		return -EIO;
 	struct iovec iov = { h->pending, h->plen };

@@ -1,7 +1,7 @@
 /* xattr.c - extended attributes: the mount's control surface.
  *
- * user.streamfs.* names are ours: a file's kind, a topic's info and seek
- * answers, a stream's policies (docs/design.md lists them).  Other user.*
+ * user.streamfs.* names are ours: a file's kind, a topic's info, seek and
+ * index answers, a stream's policies (docs/design.md lists them).  Other user.*
  * names are stored as given.  Other namespaces are not supported. */
 #include <errno.h>
 #include <inttypes.h>
@@ -112,6 +112,34 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 	return r < 0 ? r : snprintf(buf, cap, "%" PRIu64, off);
 }
 
+/* Records listed by one "index.OFF" answer: at most 84 bytes each. */
+#define INDEX_LIST_MAX 128
+
+/* "index.OFF": the records from the one that holds byte OFF on, one line
+ * each, "OFF LEN MESSAGES FIRST_MESSAGE ARRIVAL_NS"; empty past the end. */
+static int topic_index(const struct sf_inode *in, const char *q, char *buf,
+		       size_t cap)
+{
+	struct sf_record rec[INDEX_LIST_MAX];
+	struct sf_topic t;
+	uint64_t off;
+	if (parse_u64(q, &off) < 0)
+		return -EINVAL;
+	int r = store_topic_load(fs.store, in->ino, &t);
+	if (r == 0)
+		r = store_topic_records(fs.store, in->ino, &t, off, rec,
+					INDEX_LIST_MAX);
+	size_t len = 0;
+	for (int i = 0; i < r && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len,
+			"%" PRIu64 " %" PRIu32 " %" PRIu32 " %" PRIu64
+			" %" PRId64 "\n", rec[i].off, rec[i].len,
+			rec[i].nmsgs, rec[i].msg, rec[i].ns);
+	if (len >= cap)
+		return -EIO;            /* cannot happen: see INDEX_LIST_MAX */
+	return r < 0 ? r : (int)len;
+}
+
 /* The value of one of our names into buf: its length or -errno. */
 static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 		     size_t cap)
@@ -150,6 +178,8 @@ static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 		return topic_info(node_find(in->ino), in, buf, cap);
 	if (strncmp(sub, "seek.", 5) == 0)
 		return topic_seek(in, sub + 5, buf, cap);
+	if (strncmp(sub, "index.", 6) == 0)
+		return topic_index(in, sub + 6, buf, cap);
 	return -ENODATA;
 }
 
@@ -272,6 +302,15 @@ void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- writing ---- */
 
+/* Is sub the kind of a file that has one, or the info of a topic? */
+static bool listed_derived(const struct sf_inode *in, const char *sub)
+{
+	if (!S_ISREG(in->mode) || in->kind == SF_KIND_NONE)
+		return false;
+	return strcmp(sub, "kind") == 0 ||
+	       (strcmp(sub, "info") == 0 && in->kind == SF_KIND_TOPIC);
+}
+
 /* 0 if ino has attribute name, -ENODATA if not, or another -errno. */
 static int xattr_present(uint64_t ino, const char *name)
 {
@@ -299,6 +338,13 @@ static int xattr_change(struct sf_inode *in, const char *name,
 	return r;
 }
 
+/* Set a file's kind.  What copying tools do with it decides the rules:
+ * tar sets the attributes of an empty new file before its data, so a
+ * file without a kind takes the kind given; rsync and cp write the data
+ * first (a blob, since not through O_APPEND), so "topic" on a blob is
+ * accepted and changes nothing: the copy is a blob of the same bytes.
+ * The same kind again is a no-op; "blob" on a topic is -EPERM (its bytes
+ * are messages and stay so). */
 static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
 		    size_t len)
 {
@@ -309,56 +355,83 @@ static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
 			kind = k;
 	if (!S_ISREG(in->mode) || kind == 0)
 		return -EINVAL;
+	if (in->kind == kind ||
+	    (in->kind == SF_KIND_BLOB && kind == SF_KIND_TOPIC))
+		return 0;               /* changes nothing */
+	if (in->kind != SF_KIND_NONE)
+		return -EPERM;          /* a topic stays a topic */
 	struct sf_inode dir;
 	int r = perm_check(c, in->mode, in->uid, in->gid, PERM_W);
-	if (r < 0 || in->kind == kind)
-		return r;
-	if (in->kind != SF_KIND_NONE)
-		return -EPERM;          /* a kind never changes */
-	if (kind == SF_KIND_TOPIC) {
+	if (r == 0 && kind == SF_KIND_TOPIC) {
 		r = store_get_inode(fs.store, in->parent, &dir);
 		if (r == 0)
 			r = may_topic(c, &dir);
-		if (r < 0)
-			return r;
 	}
+	if (r < 0)
+		return r;
 	in->kind = kind;
 	touch_ctime(in);
 	return kind_save(in);
 }
 
-/* Set (val != NULL) or reset to its default (val == NULL) a policy. */
+/* Set (val != NULL) or reset to its default (val == NULL) a policy.  A
+ * change needs the stream's admin permission; what leaves the effective
+ * value as it is (a copy of the stream's own attributes) is a no-op that
+ * needs none. */
 static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
 		      const char *name, const char *val, size_t len)
 {
-	struct sf_policy p;
-	char canon[64];
+	struct sf_policy p, want;
+	char now[64], canon[64];
 	if (!S_ISDIR(in->mode))
 		return -EINVAL;
-	int r = may_admin(c, in);
-	if (r == 0)
-		r = ns_policy(in->ino, &p);
+	int r = ns_policy(in->ino, &p);
+	want = p;
+	if (r == 0 && !val)
+		policy_defaults(&want);
 	if (r == 0 && val)
-		r = policy_parse(sub, val, len, &p);
+		r = policy_parse(sub, val, len, &want);
 	if (r < 0)
 		return r == -ENOENT ? -EINVAL : r;
-	int n = val ? policy_format(sub, &p, canon, sizeof(canon)) : 0;
-	r = xattr_change(in, name, val ? canon : NULL, (size_t)n);
+	policy_format(sub, &p, now, sizeof(now));
+	int n = policy_format(sub, &want, canon, sizeof(canon));
+	if (strcmp(now, canon) == 0)
+		return 0;
+	r = may_admin(c, in);
+	if (r < 0)
+		return r;
+	r = xattr_change(in, name, val ? canon : NULL, val ? (size_t)n : 0);
 	ns_policy_changed(in->ino);
 	return r;
 }
 
+/* 1 if attribute name of ino holds exactly val, else 0 (or -errno). */
+static int xattr_holds(uint64_t ino, const char *name, const char *val)
+{
+	char *old;
+	size_t len;
+	int r = store_get_xattr(fs.store, ino, name, &old, &len);
+	if (r == -ENODATA)
+		return 0;
+	if (r == 0)
+		r = len == strlen(val) && memcmp(old, val, len) == 0;
+	if (r >= 0)
+		free(old);
+	return r;
+}
+
 /* Set (val != NULL) or remove an ACE.  A stream's need its admin
- * permission, a blob's its owner (or root). */
+ * permission, a blob's its owner (or root); setting the expression the
+ * object already holds (in canonical form) is a no-op that needs
+ * neither. */
 static int set_ace(struct caller *c, struct sf_inode *in, const char *name,
 		   const char *val, size_t len)
 {
-	int r = S_ISDIR(in->mode) ? may_admin(c, in)
-				  : (perm_owner(c, in->uid) < 0 ? -EACCES : 0);
 	ace_t *ace = NULL;
 	char *canon = NULL;
 	ace_error_t err;
-	if (r == 0 && val && ace_parse(val, len, &ace, &err) < 0)
+	int r = 0;
+	if (val && ace_parse(val, len, &ace, &err) < 0)
 		r = -EINVAL;
 	if (r == 0 && ace && ace_to_text(ace, ACE_TEXT_NUMERIC, &canon) < 0)
 		r = -ENOMEM;
@@ -367,6 +440,11 @@ static int set_ace(struct caller *c, struct sf_inode *in, const char *name,
 	if (r == 0 && canon && strlen(canon) > ACE_MAX_LEN)
 		r = -EINVAL;
 	ace_free(ace);
+	if (r == 0 && canon)
+		r = xattr_holds(in->ino, name, canon);  /* 1: already so */
+	if (r == 0)
+		r = S_ISDIR(in->mode) ? may_admin(c, in)
+			: (perm_owner(c, in->uid) < 0 ? -EACCES : 0);
 	if (r == 0 && !val)
 		r = xattr_present(in->ino, name);
 	if (r == 0) {
@@ -374,7 +452,7 @@ static int set_ace(struct caller *c, struct sf_inode *in, const char *name,
 		ns_policy_changed(in->ino);
 	}
 	free(canon);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
@@ -390,7 +468,9 @@ static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
 		return set_kind(c, in, val, len);
 	if (is_policy(sub))
 		return set_policy(c, in, sub, name, val, len);
-	if (strcmp(sub, "info") == 0 || strncmp(sub, "seek.", 5) == 0)
+	if (strcmp(sub, "info") == 0)
+		return S_ISREG(in->mode) ? 0 : -EINVAL; /* derived: a no-op */
+	if (strncmp(sub, "seek.", 5) == 0 || strncmp(sub, "index.", 6) == 0)
 		return -EPERM;          /* answers, not settings */
 	return -EINVAL;
 }
@@ -454,8 +534,8 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 			r = -ENODATA;
 		else if (is_policy(sub))
 			r = set_policy(&c, &in, sub, name, NULL, 0);
-		else if (strcmp(sub, "kind") == 0 || strcmp(sub, "info") == 0)
-			r = -EPERM;
+		else if (listed_derived(&in, sub))
+			r = 0;  /* they belong to the data: a no-op */
 		else
 			r = -ENODATA;
 		fuse_reply_err(req, -r);

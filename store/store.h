@@ -50,6 +50,16 @@ struct sf_topic {
 	uint64_t seg_seq;
 };
 
+/* One record of a topic (one append), as its index entry describes it. */
+struct sf_record {
+	uint64_t off;           /* topic byte offset of its first byte */
+	uint32_t len;           /* bytes */
+	uint32_t nmsgs;         /* messages: several only with line framing,
+				 * each then ending in a newline */
+	uint64_t msg;           /* message offset of its first message */
+	int64_t ns;             /* arrival time, ns since the epoch */
+};
+
 /* Stream policies (docs/design.md, "Attributes"). */
 enum sf_framing { SF_FRAMING_LINE = 0, SF_FRAMING_WRITE = 1 };
 enum sf_durability { SF_DUR_OS = 0, SF_DUR_BATCH = 1, SF_DUR_ALWAYS = 2 };
@@ -158,6 +168,16 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t);
 int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 		       struct sf_topic *t, const struct iovec *iov, int iovcnt,
 		       size_t len, uint32_t nmsgs, bool sync);
+/* Append a record restored from an export: as store_topic_append, with
+ * the record's own arrival time and offsets.  ns must be > 0, not before
+ * the topic's last arrival and not in the future; off and msg must be the
+ * topic's end (t->size, t->next_msg), or anything while the topic has
+ * never held a record, so that a restored topic can start past 0.
+ * -EINVAL (nothing appended) when they do not fit. */
+int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
+			struct sf_topic *t, const struct iovec *iov,
+			int iovcnt, size_t len, uint32_t nmsgs, int64_t ns,
+			uint64_t off, uint64_t msg, bool sync);
 /* Describe bytes [off, off+len) of a topic in rb->iov (zeros for expired
  * bytes).  Every record served is checked against its checksum first;
  * a damaged one gives -EIO. */
@@ -172,6 +192,13 @@ int store_topic_seek_message(struct store *st, uint64_t ino,
  * topic's size when none did). */
 int store_topic_seek_time(struct store *st, uint64_t ino,
 			  const struct sf_topic *t, int64_t ns, uint64_t *off);
+/* The records of topic ino in order, from the one that holds byte off
+ * (the first live one when off is before it): up to max of them into out.
+ * Returns how many (0 when off is at or past the end), or -errno (-EIO
+ * for a gap in the index). */
+int store_topic_records(struct store *st, uint64_t ino,
+			const struct sf_topic *t, uint64_t off,
+			struct sf_record *out, size_t max);
 /* Make every append so far durable (segments, then LevelDB). */
 int store_sync(struct store *st);
 

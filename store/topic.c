@@ -1,6 +1,7 @@
-/* topic.c - topics: appending records, deriving a topic's state from its
- * index, reading byte ranges with every record checked, and turning a
- * message offset or a time into a byte offset.
+/* topic.c - topics: appending records (also restored ones, with their own
+ * arrival times and offsets), deriving a topic's state from its index,
+ * reading byte ranges with every record checked, turning a message offset
+ * or a time into a byte offset, and listing the records.
  *
  * The index has one entry per write call, keyed by (topic, byte offset), so
  * a range read is one LevelDB seek followed by a scan, and byte offsets
@@ -192,9 +193,10 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 
 /* ---- appending ---- */
 
-int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
-		       struct sf_topic *t, const struct iovec *iov, int iovcnt,
-		       size_t len, uint32_t nmsgs, bool sync)
+/* Append one record at the topic's end with arrival time ns. */
+static int append_at(struct store *st, uint64_t ino, uint64_t stream,
+		     struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		     size_t len, uint32_t nmsgs, int64_t ns, bool sync)
 {
 	int r = store_writable(st);
 	if (r == 0)
@@ -205,12 +207,9 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 		r = index_room(st);
 	if (r < 0)
 		return r;
-	int64_t now = store_now_ns();
-	if (now < t->last_ns)
-		now = t->last_ns;       /* arrival times never go back */
 	struct rec_header h = {
 		.magic = REC_MAGIC, .len = (uint32_t)len, .nmsgs = nmsgs,
-		.topic = ino, .off = t->size, .msg = t->next_msg, .ns = now,
+		.topic = ino, .off = t->size, .msg = t->next_msg, .ns = ns,
 	};
 	char hdr[REC_HDR];
 	rec_encode(hdr, &h);
@@ -219,7 +218,7 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 
 	struct idx_entry e = {
 		.off = t->size, .seg_stream = stream, .len = (uint32_t)len,
-		.nmsgs = nmsgs, .msg = t->next_msg, .ns = now,
+		.nmsgs = nmsgs, .msg = t->next_msg, .ns = ns,
 	};
 	struct seg_state ss;
 	r = seg_append(st, stream, hdr, iov, iovcnt, len, sync, &e.seg_seq,
@@ -237,13 +236,48 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 		return r;
 	}
 	if (t->next_msg == t->first_msg && t->size == t->start)
-		t->first_ns = now;
+		t->first_ns = ns;
 	t->size += len;
 	t->next_msg += nmsgs;
-	t->last_ns = now;
+	t->last_ns = ns;
 	t->seg_stream = stream;
 	t->seg_seq = e.seg_seq;
 	return 0;
+}
+
+int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
+		       struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		       size_t len, uint32_t nmsgs, bool sync)
+{
+	int64_t now = store_now_ns();
+	if (now < t->last_ns)
+		now = t->last_ns;       /* arrival times never go back */
+	return append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, now,
+			 sync);
+}
+
+int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
+			struct sf_topic *t, const struct iovec *iov,
+			int iovcnt, size_t len, uint32_t nmsgs, int64_t ns,
+			uint64_t off, uint64_t msg, bool sync)
+{
+	bool never = t->size == 0 && t->next_msg == 0;
+	if (ns <= 0 || ns < t->last_ns || ns > store_now_ns())
+		return -EINVAL;
+	if (!never && (off != t->size || msg != t->next_msg))
+		return -EINVAL;
+	struct sf_topic old = *t;
+	if (never) {
+		/* Bytes and messages before the first record read as
+		 * expired. */
+		t->start = t->size = off;
+		t->first_msg = t->next_msg = msg;
+	}
+	int r = append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, ns,
+			  sync);
+	if (r < 0)
+		*t = old;
+	return r;
 }
 
 int store_sync(struct store *st)
@@ -536,4 +570,39 @@ int store_topic_seek_time(struct store *st, uint64_t ino,
 		return r;
 	*off = r == 1 ? e.off : t->size;
 	return 0;
+}
+
+/* ---- listing records ---- */
+
+int store_topic_records(struct store *st, uint64_t ino,
+			const struct sf_topic *t, uint64_t off,
+			struct sf_record *out, size_t max)
+{
+	struct idx_entry e = { 0 };
+	struct cursor c;
+	size_t n = 0;
+	if (off < t->start)
+		off = t->start;
+	if (off >= t->size || max == 0)
+		return 0;
+	int r = cursor_open(&c, st, ino);
+	if (r < 0)
+		return r;
+	r = cursor_seek(&c, off, &e);
+	uint64_t at = e.off;
+	while (r == 1 && e.off < t->size) {
+		if (e.off != at) {
+			r = -EIO;       /* the index of a topic is contiguous */
+			break;
+		}
+		out[n++] = (struct sf_record){ .off = e.off, .len = e.len,
+					       .nmsgs = e.nmsgs, .msg = e.msg,
+					       .ns = e.ns };
+		at = e.off + e.len;
+		r = n < max ? cursor_next(&c, &e) : 0;
+	}
+	cursor_close(&c);
+	if (r == 0 && n == 0)
+		r = -EIO;               /* off is inside the topic: damage */
+	return r < 0 ? r : (int)n;
 }

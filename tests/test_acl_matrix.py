@@ -420,6 +420,9 @@ def test_policies_and_aces_without_admin(mount, acl_users):
     # guest owns the stream, but admin is alice's.
     s = _stream(top + "/S", {"admin": "u:sfs_alice", "produce": "u:sfs_alice",
                              "consume": "p"}, owner=(guest.uid, guest.gid))
+    # Not the default: resetting it would change it (a reset or a set that
+    # changes nothing is a no-op anyone may do).
+    os.setxattr(s, PFX + "ttl", b"60")
     r = _stream(top + "/R")                 # root's, no expressions
     _topic(s + "/t")
     _topic(r + "/t", mode=0o666)

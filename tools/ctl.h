@@ -12,6 +12,8 @@ int ctl_info(int argc, char **argv);
 int ctl_policy(int argc, char **argv);
 int ctl_create_topic(int argc, char **argv);
 int ctl_seek(int argc, char **argv);
+int ctl_export(int argc, char **argv);
+int ctl_import(int argc, char **argv);
 
 /* The stream policies, in the order they are listed. */
 #define CTL_POLICY_COUNT 5

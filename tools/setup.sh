@@ -21,7 +21,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${STREAMFS_BUILD:-$REPO/build}
 PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           libleveldb-dev libssl-dev python3-pytest python3-xattr attr
-          redis-server python3-docutils util-linux strace
+          redis-server python3-docutils util-linux strace rsync tar
           clang libclang-rt-14-dev logrotate)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }

@@ -21,6 +21,8 @@ static const struct command commands[] = {
 	{ "policy", ctl_policy, "list or set the policies of a stream" },
 	{ "create-topic", ctl_create_topic, "create empty topics" },
 	{ "seek", ctl_seek, "turn a message offset or a time into a byte offset" },
+	{ "export", ctl_export, "write streams and topics to a backup file" },
+	{ "import", ctl_import, "restore a backup file as a new stream" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
