@@ -55,6 +55,7 @@ struct node {
 	bool known;              /* kind and parent below mirror the record */
 	uint32_t kind;           /* enum sf_kind, as last written */
 	uint64_t parent;         /* the stream of a topic, as last written */
+	bool mtime_set;          /* topic: SF_INODE_MTIME_SET, as last written */
 	struct sf_topic *topic;  /* topic state while open or recently, or NULL */
 	struct stream_cfg *stream; /* directories: cached settings, or NULL */
 	struct handle *pollers;  /* handles waiting in poll() for data */
@@ -227,6 +228,9 @@ void topic_state_idle(struct node *n);
 int handle_hold(struct handle *h, const char *p, size_t n);
 int topic_write(struct handle *h, const struct sf_inode *in,
 		const char *buf, size_t size, off_t off);
+/* After an append to n (or a restored record): the group commit, pollers,
+ * and a given mtime that the append now replaces. */
+void topic_appended(struct node *n, const struct sf_policy *p);
 int topic_flush(struct handle *h, const struct sf_inode *in);
 void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
 int topic_poll(struct handle *h, struct fuse_pollhandle *ph);

@@ -125,6 +125,7 @@ void node_note(struct node *n, const struct sf_inode *in)
 {
 	n->kind = in->kind;
 	n->parent = in->parent;
+	n->mtime_set = in->flags & SF_INODE_MTIME_SET;
 	n->known = true;
 }
 

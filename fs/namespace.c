@@ -90,7 +90,7 @@ static int topic_attr(const struct sf_inode *in, struct stat *st)
 	}
 	st->st_size = (off_t)t->size;
 	st->st_blocks = (blkcnt_t)((t->size - t->start + 511) / 512);
-	if (t->last_ns) {
+	if (t->last_ns && !(in->flags & SF_INODE_MTIME_SET)) {
 		st->st_mtim = max_ts(st->st_mtim, ns_to_ts(t->last_ns));
 		st->st_ctim = max_ts(st->st_ctim, st->st_mtim);
 	}
@@ -309,11 +309,6 @@ static int set_times(struct caller *c, struct sf_inode *in,
 			 !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
 			(to_set & FUSE_SET_ATTR_MTIME &&
 			 !(to_set & FUSE_SET_ATTR_MTIME_NOW));
-	/* A topic's mtime is the arrival time of its last message; a given
-	 * time would be hidden by it or hide it, so only "now" is taken. */
-	if (is_topic(in) && to_set & FUSE_SET_ATTR_MTIME &&
-	    !(to_set & FUSE_SET_ATTR_MTIME_NOW))
-		return -EPERM;
 	if (perm_owner(c, in->uid) < 0) {
 		if (explicit)
 			return -EPERM;
@@ -335,6 +330,14 @@ static int set_times(struct caller *c, struct sf_inode *in,
 		in->atime = ts[0];
 	if (ts[1].tv_nsec != UTIME_OMIT)
 		in->mtime = ts[1];
+	/* A topic's mtime is the arrival of its last message, unless a given
+	 * time was set since: that one shows until the next append. */
+	if (is_topic(in) && (to_set & FUSE_SET_ATTR_MTIME)) {
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			in->flags &= ~SF_INODE_MTIME_SET;
+		else
+			in->flags |= SF_INODE_MTIME_SET;
+	}
 	if (S_ISREG(in->mode) && in->kind == SF_KIND_BLOB) {
 		int fd = store_blob_open(fs.store, in->ino, O_RDONLY);
 		if (fd >= 0) {

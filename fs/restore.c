@@ -126,10 +126,8 @@ int restore_write(struct handle *h, const struct sf_inode *in,
 					rec->off, rec->msg,
 					p.durability == SF_DUR_ALWAYS);
 	}
-	if (r == 0 && p.durability == SF_DUR_BATCH)
-		group_commit_mark();
 	if (r == 0)
-		notify_pollers(h->node);
+		topic_appended(h->node, &p);
 	h->restoring = false;
 	h->plen = 0;
 	return r < 0 ? r : (int)size;

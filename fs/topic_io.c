@@ -69,6 +69,24 @@ int handle_hold(struct handle *h, const char *p, size_t n)
 	return 0;
 }
 
+void topic_appended(struct node *n, const struct sf_policy *p)
+{
+	if (p->durability == SF_DUR_BATCH)
+		group_commit_mark();
+	notify_pollers(n);
+	if (n->mtime_set) {
+		/* A given mtime is shown only until the next append. */
+		struct sf_inode in;
+		if (store_get_inode(fs.store, n->ino, &in) == 0) {
+			in.flags &= ~SF_INODE_MTIME_SET;
+			if (inode_save(&in) < 0)
+				fprintf(stderr, "streamfs: error: topic %llu: "
+					"cannot clear its given mtime\n",
+					(unsigned long long)n->ino);
+		}
+	}
+}
+
 static int append(struct handle *h, const struct sf_inode *in,
 		  const struct sf_policy *p, const struct iovec *iov,
 		  int iovcnt, size_t len, uint32_t nmsgs)
@@ -79,10 +97,8 @@ static int append(struct handle *h, const struct sf_inode *in,
 	int r = store_topic_append(fs.store, in->ino, in->parent, t, iov,
 				   iovcnt, len, nmsgs,
 				   p->durability == SF_DUR_ALWAYS);
-	if (r == 0 && p->durability == SF_DUR_BATCH)
-		group_commit_mark();
 	if (r == 0)
-		notify_pollers(h->node);
+		topic_appended(h->node, p);
 	return r;
 }
 

@@ -113,6 +113,7 @@ void inode_encode(char *b, const struct sf_inode *in)
 	memset(b, 0, INODE_REC_SIZE);
 	b[0] = 1;                               /* version */
 	b[1] = (char)in->kind;
+	b[2] = (char)in->flags;
 	put_le32(b + 4, in->mode);
 	put_le32(b + 8, in->uid);
 	put_le32(b + 12, in->gid);
@@ -131,6 +132,7 @@ int inode_decode(const char *b, size_t len, uint64_t ino, struct sf_inode *in)
 	memset(in, 0, sizeof(*in));
 	in->ino = ino;
 	in->kind = (unsigned char)b[1];
+	in->flags = (unsigned char)b[2];
 	in->mode = get_le32(b + 4);
 	in->uid = get_le32(b + 8);
 	in->gid = get_le32(b + 12);

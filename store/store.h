@@ -33,10 +33,15 @@ struct sf_inode {
 	uint32_t uid, gid;
 	uint32_t nlink;         /* directories: 2 + subdirectories */
 	uint32_t kind;          /* regular files: enum sf_kind */
+	uint32_t flags;         /* SF_INODE_* */
 	uint64_t parent;        /* topics: the stream whose policies apply */
 	uint64_t rdev;
 	struct timespec atime, mtime, ctime;
 };
+
+/* A topic's mtime was set to a given time (touch -d): it is shown, instead
+ * of the last arrival, until the next append clears the flag. */
+#define SF_INODE_MTIME_SET 0x1
 
 /* A topic's state, derived from its index (never stored on its own). */
 struct sf_topic {

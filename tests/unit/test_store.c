@@ -233,7 +233,8 @@ static void test_key_name_limit(const char *dir)
 /* Values with a different byte in every position show any misplaced
  * field. */
 static const struct sf_inode sample_inode = {
-	.ino = 77, .kind = SF_KIND_TOPIC, .mode = S_IFREG | 0644,
+	.ino = 77, .kind = SF_KIND_TOPIC, .flags = SF_INODE_MTIME_SET,
+	.mode = S_IFREG | 0644,
 	.uid = 0x01020304, .gid = 0x05060708, .nlink = 0x090a0b0c,
 	.parent = 0x1112131415161718ull, .rdev = 0x2122232425262728ull,
 	.atime = { 0x3132333435363738ll, 0x393a3b3c },
@@ -242,8 +243,8 @@ static const struct sf_inode sample_inode = {
 };
 
 static const unsigned char sample_inode_bytes[80] = {
-	/* 0: version, kind, two unused bytes */
-	0x01, 0x01, 0x00, 0x00,
+	/* 0: version, kind, flags, an unused byte */
+	0x01, 0x01, 0x01, 0x00,
 	/* 4: mode 0100644 */
 	0xa4, 0x81, 0x00, 0x00,
 	/* 8: uid, 12: gid, 16: nlink */
@@ -281,6 +282,7 @@ static void test_inode_encoding(const char *dir)
 		return;
 	EQ(in.ino, 77);
 	EQ(in.kind, SF_KIND_TOPIC);
+	EQ(in.flags, SF_INODE_MTIME_SET);
 	EQ(in.mode, S_IFREG | 0644);
 	EQ(in.uid, 0x01020304);
 	EQ(in.gid, 0x05060708);
