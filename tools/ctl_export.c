@@ -359,19 +359,10 @@ static int export_all(int n, char **paths)
 
 int ctl_export(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c != 'h')
-			return tool_bad_option("export", c, argv);
-		fputs(usage_text, stdout);
-		return 0;
-	}
+	int help = tool_only_help("export", usage_text, argc, argv);
+	if (help >= 0)
+		return help;
 	if (optind == argc)
 		return tool_usage_error("export", "no PATH given");
 	if (isatty(STDOUT_FILENO))

@@ -587,21 +587,13 @@ static int restore_all(const char *file, const char *dest)
 
 int ctl_import(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct check k = { .file = NULL };
 	struct stat st;
-	int c, rc;
+	int rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c != 'h')
-			return tool_bad_option("import", c, argv);
-		fputs(usage_text, stdout);
-		return 0;
-	}
+	int help = tool_only_help("import", usage_text, argc, argv);
+	if (help >= 0)
+		return help;
 	if (argc - optind != 2)
 		return tool_usage_error("import", "give FILE and DEST");
 	const char *file = argv[optind], *dest = argv[optind + 1];

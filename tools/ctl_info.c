@@ -205,19 +205,11 @@ static int info_one(const char *path)
 
 int ctl_info(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, status = 0;
+	int status = 0;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c != 'h')
-			return tool_bad_option("info", c, argv);
-		fputs(usage_text, stdout);
-		return 0;
-	}
+	int help = tool_only_help("info", usage_text, argc, argv);
+	if (help >= 0)
+		return help;
 	if (optind == argc)
 		return tool_usage_error("info", "no PATH given");
 	for (int i = optind; i < argc; i++)

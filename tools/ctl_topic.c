@@ -25,27 +25,6 @@
 
 /* ------------------------------------------------------------ shared */
 
-/* Parse the "--help"-only option list of a command; -1 to go on, else the
- * exit status. */
-static int only_help(const char *cmd, const char *usage, int argc,
-		     char **argv)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c != 'h')
-			return tool_bad_option(cmd, c, argv);
-		fputs(usage, stdout);
-		return 0;
-	}
-	return -1;
-}
-
 /* The kind of PATH ("topic", "blob"), NULL in *KIND when it has none yet.
  * 0 or -errno. */
 static int get_kind(const char *path, char **kind)
@@ -165,7 +144,7 @@ static int create_topic(const char *path)
 
 int ctl_create_topic(int argc, char **argv)
 {
-	int status = only_help("create-topic", create_usage, argc, argv);
+	int status = tool_only_help("create-topic", create_usage, argc, argv);
 
 	if (status >= 0)
 		return status;

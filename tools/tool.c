@@ -185,3 +185,24 @@ int tool_list_dir(const char *dir, tool_dir_filter *keep, char ***names,
 	*count = n;
 	return rc;
 }
+
+/* Parse the "--help"-only option list of a command; -1 to go on, else the
+ * exit status. */
+int tool_only_help(const char *cmd, const char *usage, int argc,
+		   char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c != 'h')
+			return tool_bad_option(cmd, c, argv);
+		fputs(usage, stdout);
+		return 0;
+	}
+	return -1;
+}

@@ -46,6 +46,10 @@ int tool_usage_error(const char *cmd, const char *fmt, ...)
  * with opterr = 0 and an optstring starting with ':') and return
  * TOOL_USAGE. */
 int tool_bad_option(const char *cmd, int c, char **argv);
+/* Parse the "--help"-only option list of a command: -1 to go on (optind
+ * at the first operand), else the exit status to return. */
+int tool_only_help(const char *cmd, const char *usage, int argc,
+		   char **argv);
 
 /* Parse S as a decimal number with nothing else around it (no sign, no
  * spaces).  Returns 0, -EINVAL when S is not such a number, or -ERANGE
