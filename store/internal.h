@@ -54,7 +54,7 @@ struct store {
 	bool db_bad, read_only;
 	int fault;                      /* errno of the fault behind them */
 	int64_t heal_tried_ns;          /* last attempt, for pacing */
-	uint64_t gen;                   /* bumped each time LevelDB reopens */
+	uint64_t gen;                   /* times LevelDB was reopened */
 	leveldb_writebatch_t *undo;     /* inverses of refused batches */
 	struct db_cursor *cursors;      /* long-lived iterators (db.c) */
 
@@ -283,7 +283,6 @@ void index_batch_free(struct store *st);
 bool space_release_ballast(struct store *st);
 /* Put the ballast in place if there is room (at open). */
 void space_init(struct store *st);
-void space_close(struct store *st);
 
 /* ---- recovery (recover.c) ---- */
 int store_recover(struct store *st, char *err, size_t errlen);

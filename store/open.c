@@ -161,7 +161,6 @@ void store_close(struct store *st)
 		close(st->segdirfd);
 	if (st->blobdirfd >= 0)
 		close(st->blobdirfd);
-	space_close(st);
 	free(st->wtab);
 	free(st->rtab);
 	free(st->datadir);

@@ -70,11 +70,6 @@ void space_init(struct store *st)
 		ballast_create(st);
 }
 
-void space_close(struct store *st)
-{
-	(void)st;       /* the ballast stays for the next mount */
-}
-
 bool space_release_ballast(struct store *st)
 {
 	char path[4096];

@@ -359,7 +359,6 @@ static int export_all(int n, char **paths)
 
 int ctl_export(int argc, char **argv)
 {
-
 	int help = tool_only_help("export", usage_text, argc, argv);
 	if (help >= 0)
 		return help;
