@@ -187,7 +187,8 @@ void io_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	if (r == 0 && in.kind == SF_KIND_BLOB) {
 		int fd = blob_fd(h);
 		r = fd < 0 ? fd : store_blob_sync(fs.store, ino, fd, datasync,
-						  &h->node->sync_failed);
+						  &h->node->sync_failed,
+						  &h->node->blob_named);
 	} else if (r == 0) {
 		r = store_sync(fs.store);
 	}

@@ -60,6 +60,7 @@ struct node {
 	struct stream_cfg *stream; /* directories: cached settings, or NULL */
 	struct handle *pollers;  /* handles waiting in poll() for data */
 	bool sync_failed;        /* blob: a sync failed; rewrite before next */
+	bool blob_named;         /* blob: its file's name is durable */
 	struct node *hnext;      /* hash chain */
 };
 

@@ -105,7 +105,7 @@ static int sync_blob_dir(struct store *st, uint64_t ino)
 }
 
 int store_blob_sync(struct store *st, uint64_t ino, int fd, bool datasync,
-		    bool *failed)
+		    bool *failed, bool *named)
 {
 	if (*failed) {
 		int r = rewrite_file(fd);
@@ -118,11 +118,14 @@ int store_blob_sync(struct store *st, uint64_t ino, int fd, bool datasync,
 	}
 	*failed = false;
 	/* The blob's inode record and name live in LevelDB and its folder:
-	 * make them durable too, or a synced blob could vanish. */
-	int r = sync_blob_dir(st, ino);
-	if (r == 0 && fsync(st->blobdirfd) < 0)
+	 * make them durable too, or a synced blob could vanish.  The folder
+	 * once (the file's name never changes), LevelDB when it holds writes
+	 * not yet synced. */
+	int r = *named ? 0 : sync_blob_dir(st, ino);
+	if (r == 0 && !*named && fsync(st->blobdirfd) < 0)
 		r = -errno;
-	if (r == 0) {
+	*named = r == 0;
+	if (r == 0 && st->db_unsynced) {
 		leveldb_writebatch_t *b = leveldb_writebatch_create();
 		leveldb_writebatch_put(b, "Msync", 5, "", 0);
 		r = db_write(st, b, true);

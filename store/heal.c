@@ -202,8 +202,10 @@ int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
 	if (r < 0)
 		return r;
 	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
-	if (!err)
+	if (!err) {
+		st->db_unsynced = !sync;
 		return 0;
+	}
 	r = store_db_error("write", err);
 	leveldb_writebatch_t *undo = inverse_of(st, b);
 	heal_note_fault(st, -r);
@@ -217,6 +219,7 @@ int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
 		if (!err) {
 			if (undo)
 				leveldb_writebatch_destroy(undo);
+			st->db_unsynced = !sync;
 			return 0;
 		}
 		r = store_db_error("write", err);

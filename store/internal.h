@@ -55,6 +55,7 @@ struct store {
 	int fault;                      /* errno of the fault behind them */
 	int64_t heal_tried_ns;          /* last attempt, for pacing */
 	uint64_t gen;                   /* times LevelDB was reopened */
+	bool db_unsynced;               /* a write since the last synced one */
 	leveldb_writebatch_t *undo;     /* inverses of refused batches */
 	struct db_cursor *cursors;      /* long-lived iterators (db.c) */
 

@@ -217,9 +217,11 @@ int store_blob_unlink(struct store *st, uint64_t ino);
 /* fsync (or fdatasync) blob ino's descriptor fd, and make its name and
  * record durable.  *failed is the blob's memory of a failed sync: while
  * set, the whole file is written again first, so a sync never reports
- * success for pages a failed one may have dropped. */
+ * success for pages a failed one may have dropped.  *named: the blob's
+ * file name is known to be durable (its folder was synced after it was
+ * made); the folders are synced only while it is false. */
 int store_blob_sync(struct store *st, uint64_t ino, int fd, bool datasync,
-		    bool *failed);
+		    bool *failed, bool *named);
 
 /* ---- policies (policy.c) ---- */
 
