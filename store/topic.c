@@ -125,22 +125,24 @@ static int cursor_next(struct cursor *c, struct idx_entry *e)
 	return 1;
 }
 
-/* Extend a state derived from LevelDB with the entries still waiting. */
+/* Extend a state derived from LevelDB with the entries still waiting: the
+ * topic's entries stand in the batch in byte order, so one pass takes
+ * those that continue it (one the LevelDB write took before it failed
+ * may stand in both). */
 static void add_waiting(struct store *st, uint64_t ino, struct sf_topic *t)
 {
-	unsigned pos;
+	unsigned pos = 0;
 	const struct idx_entry *w;
 	bool empty = t->size == 0 && t->next_msg == 0;
-	if (empty) {
-		pos = 0;
-		if (!(w = index_waiting(st, ino, &pos)))
-			return;
-		t->start = w->off;
-		t->size = w->off;
-		t->first_msg = t->next_msg = w->msg;
-		t->first_ns = w->ns;
-	}
-	while ((w = waiting_at(st, ino, t->size, true, &pos)) != NULL) {
+	while ((w = index_waiting(st, ino, &pos)) != NULL) {
+		if (empty) {
+			t->start = t->size = w->off;
+			t->first_msg = t->next_msg = w->msg;
+			t->first_ns = w->ns;
+			empty = false;
+		}
+		if (w->off != t->size)
+			continue;
 		t->size = w->off + w->len;
 		t->next_msg = w->msg + w->nmsgs;
 		t->last_ns = w->ns;
