@@ -122,6 +122,11 @@ int inode_save(const struct sf_inode *in);
 /* Save an inode whose kind was just decided (a topic loses blob ACEs). */
 int kind_save(const struct sf_inode *in);
 
+/* ---- mountpoint.c ---- */
+/* Refuse a mount point that serves a live streamfs (-1, after one line on
+ * stderr) and clear one a dead streamfs left; 0 to go on. */
+int check_mountpoint(const char *mnt);
+
 /* ---- caller.c ---- */
 void caller_init(struct caller *c, fuse_req_t req);
 
