@@ -402,6 +402,8 @@ static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
 		return r;
 	r = xattr_change(in, name, val ? canon : NULL, val ? (size_t)n : 0);
 	ns_policy_changed(in->ino);
+	if (r == 0)
+		retention_policy_set(in->ino);
 	return r;
 }
 

@@ -207,6 +207,35 @@ int store_topic_records(struct store *st, uint64_t ino,
 /* Make every append so far durable (segments, then LevelDB). */
 int store_sync(struct store *st);
 
+/* ---- retention (expire.c, retention.c) ---- */
+
+/* A topic's head moved: its first live byte, message and arrival (0 once
+ * nothing is live; the topic's end stays where it was). */
+typedef void (*store_expired_fn)(void *arg, uint64_t ino, uint64_t start,
+				 uint64_t first_msg, int64_t first_ns);
+/* Expiring topics by size, several in one LevelDB write: begin, then
+ * store_expiry_cap for each topic, then end, which writes the deletes
+ * durably and tells fn of each topic whose head moved (nothing changes,
+ * and fn hears nothing, if end fails). */
+struct store_expiry;
+struct store_expiry *store_expiry_begin(struct store *st);
+/* Expire the oldest records of ino while its live bytes exceed cap (size
+ * is the topic's end), and those that arrived before before_ns (0: none
+ * by time).  The number of records expired, or -errno. */
+int store_expiry_cap(struct store_expiry *x, uint64_t ino, uint64_t size,
+		     uint64_t cap, int64_t before_ns);
+int store_expiry_end(struct store_expiry *x, store_expired_fn fn, void *arg);
+/* One bounded step of the store's own retention work: records past their
+ * stream's ttl, segments left with nothing live (deleted), segments
+ * mostly dead (their live records copied forward).  fn hears of every
+ * topic whose head moved.  1 if more work is waiting, 0 if none, -errno. */
+int store_reclaim(struct store *st, store_expired_fn fn, void *arg);
+/* Stream dir's policies changed (or were read at mount). */
+void store_policy_changed(struct store *st, uint64_t dir,
+			  const struct sf_policy *p);
+/* Segments roll to the next beyond this many bytes (default 64 MiB). */
+void store_set_segment_size(struct store *st, uint64_t bytes);
+
 /* ---- blobs (blob.c) ---- */
 
 /* Open the blob file of ino with open(2) flags (O_CREAT creates it). */

@@ -151,6 +151,20 @@ static void add_waiting(struct store *st, uint64_t ino, struct sf_topic *t)
 	}
 }
 
+/* 1 and *h if ino has a head record (every entry expired), 0, -errno. */
+static int head_get(struct store *st, uint64_t ino, struct topic_head *h)
+{
+	char k[KEY_MAX], *err = NULL;
+	size_t len;
+	char *v = leveldb_get(st->db, st->ropts, k, key_u64(k, KEY_HEAD, ino),
+			      &len, &err);
+	if (err)
+		return store_db_error("get", err);
+	int r = v ? (head_decode(v, len, h) < 0 ? -EIO : 1) : 0;
+	leveldb_free(v);
+	return r;
+}
+
 int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 {
 	char k[KEY_MAX];
@@ -187,6 +201,14 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 			r = store_db_error("index scan", err);
 	}
 	leveldb_iter_destroy(it);
+	struct topic_head h;
+	if (r == 0 && (r = head_get(st, ino, &h)) == 1) {
+		/* Every entry expired: the topic ends where its head says. */
+		t->start = t->size = h.off;
+		t->first_msg = t->next_msg = h.msg;
+		t->last_ns = h.ns;
+		r = 0;
+	}
 	if (r < 0)
 		return r;
 	add_waiting(st, ino, t);
@@ -223,14 +245,17 @@ static int append_at(struct store *st, uint64_t ino, uint64_t stream,
 		.nmsgs = nmsgs, .msg = t->next_msg, .ns = ns,
 	};
 	struct seg_state ss;
-	r = seg_append(st, stream, hdr, iov, iovcnt, len, sync, &e.seg_seq,
-		       &e.seg_off, &ss);
+	bool late;
+	r = seg_append(st, stream, hdr, iov, iovcnt, len, ns, sync, &e.seg_seq,
+		       &e.seg_off, &ss, &late);
 	if (r < 0)
 		return r;
 	/* The entry waits with others for one LevelDB write, unless the
-	 * append must be durable now. */
+	 * append must be durable now.  A record older than one before it
+	 * in the stream (a restore, a clock set back) is one the ttl scan
+	 * in segment order would reach late: it gets a Q key. */
 	bool new_user = t->seg_stream != stream || t->seg_seq != e.seg_seq;
-	r = index_add(st, ino, &e, &ss, new_user, sync);
+	r = index_add(st, ino, &e, &ss, new_user, late, sync);
 	if (r < 0) {
 		/* Not recorded durably: take the record back, so that what
 		 * the writer was told failed never appears. */

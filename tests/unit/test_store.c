@@ -389,8 +389,9 @@ static void test_segstate_encoding(const char *dir)
 		.seq = 0x0102030405060708ull, .end = 0x1112131415161718ull,
 		.synced_seq = 0x2122232425262728ull,
 		.synced = 0x3132333435363738ull,
+		.max_ns = 0x4142434445464748ll,
 	};
-	static const unsigned char val[32] = {
+	static const unsigned char val[40] = {
 		/* 0: active segment */
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
 		/* 8: end */
@@ -399,23 +400,33 @@ static void test_segstate_encoding(const char *dir)
 		0x38, 0x37, 0x36, 0x35, 0x34, 0x33, 0x32, 0x31,
 		/* 24: synced_seq */
 		0x28, 0x27, 0x26, 0x25, 0x24, 0x23, 0x22, 0x21,
+		/* 32: newest arrival in the stream */
+		0x48, 0x47, 0x46, 0x45, 0x44, 0x43, 0x42, 0x41,
 	};
 	char v[SEGSTATE_SIZE + 1];
 	struct seg_state s;
 
-	EQ(SEGSTATE_SIZE, 32);
+	EQ(SEGSTATE_SIZE, 40);
 	segstate_encode(v, &s0);
-	BYTES(v, val, 32);
+	BYTES(v, val, 40);
 	memset(&s, 0xee, sizeof(s));
-	if (EQ(segstate_decode(v, 32, &s), 0)) {
+	if (EQ(segstate_decode(v, 40, &s), 0)) {
 		EQ(s.seq, s0.seq);
 		EQ(s.end, s0.end);
 		EQ(s.synced_seq, s0.synced_seq);
 		EQ(s.synced, s0.synced);
+		EQ(s.max_ns, s0.max_ns);
+	}
+	/* A state written before max_ns existed reads with max_ns 0. */
+	memset(&s, 0xee, sizeof(s));
+	if (EQ(segstate_decode(v, 32, &s), 0)) {
+		EQ(s.synced, s0.synced);
+		EQ(s.max_ns, 0);
 	}
 	EQ(segstate_decode(v, 24, &s), -EIO);
 	EQ(segstate_decode(v, 31, &s), -EIO);
 	EQ(segstate_decode(v, 33, &s), -EIO);
+	EQ(segstate_decode(v, 41, &s), -EIO);
 	EQ(segstate_decode(v, 0, &s), -EIO);
 }
 
