@@ -1,8 +1,8 @@
 """How a topic whose head has gone (expired, or restored to start past 0)
 looks through the mount: lseek(SEEK_DATA/SEEK_HOLE) sees the head as a
 hole, st_blocks and du count the live bytes only, cp copies the head as a
-hole, and a seek by message into the head is ENOMSG.  Blobs answer lseek
-from their own file."""
+hole, a seek by message into the head is ENOMSG, and streamctl says what
+has expired.  Blobs answer lseek from their own file."""
 import errno
 import fcntl
 import os
@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from util import PFX, append, assert_errno, info, read, run
+from util import BUILD, PFX, append, assert_errno, info, read, run
 
+STREAMCTL = BUILD / "tools" / "streamctl"
 # _IOW('S', 1, struct sf_restore): 32 bytes in (fs/sf_ioctl.h).
 IOC_RESTORE = 0x40000000 | (32 << 16) | (ord("S") << 8) | 1
 KiB = 1024
@@ -22,6 +23,10 @@ START = 100000          # the first live byte of the topic below
 FIRST = 7               # its first live message
 LIVE = b"a\nbb\nccc\n"  # messages 7, 8 and 9
 SIZE = START + len(LIVE)
+
+
+def ctl(*args):
+    return run([STREAMCTL] + [str(a) for a in args], check=False)
 
 
 def new_topic(path):
@@ -211,3 +216,61 @@ def test_seek_message_into_the_head_is_enomsg(mount):
     # By time, before the first live message: the first live byte.
     assert os.getxattr(p, PFX + "seek.time.1") == b"%d" % START
     assert os.getxattr(p, PFX + "seek.time.%d" % t0) == b"%d" % START
+
+
+def test_streamctl_seek_into_the_head(mount):
+    p = mount.mnt + "/t"
+    t0 = headless_topic(p)
+    r = ctl("seek", p, "--message", 3)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == ("streamctl: %s: message 3 has expired; the first "
+                        "live message is %d, at byte %d\n"
+                        % (p, FIRST, START))
+    r = ctl("seek", p, "--message", FIRST)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "%d\n" % START, "")
+    r = ctl("seek", p, "--time", 1)
+    assert (r.returncode, r.stdout) == (0, "%d\n" % START)
+    [line] = r.stderr.splitlines()
+    assert line.startswith("streamctl: %s: note: the messages before "
+                           "message %d have expired; the first live message "
+                           "is %d, at byte %d, arrived " % (p, FIRST, FIRST,
+                                                            START)), line
+    r = ctl("seek", p, "--time", t0)         # at the first live message
+    assert (r.returncode, r.stdout, r.stderr) == (0, "%d\n" % START, "")
+
+
+def test_streamctl_seek_on_a_topic_that_starts_at_zero_adds_no_note(mount):
+    p = mount.mnt + "/t"
+    append(p, b"a\nbb\n")
+    r = ctl("seek", p, "--time", 1)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "0\n", "")
+    r = ctl("seek", p, "--message", 0)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "0\n", "")
+
+
+# ---------------------------------------------------------------- info
+
+def info_record(path):
+    r = ctl("info", path)
+    assert r.returncode == 0, r.stderr
+    rec = {}
+    for line in r.stdout.splitlines():
+        key, sep, val = line.partition(":")
+        rec[key] = val.strip()
+    return rec
+
+
+def test_streamctl_info_shows_the_first_live_message_and_byte(mount):
+    p, q = mount.mnt + "/t", mount.mnt + "/u"
+    headless_topic(p)
+    rec = info_record(p)
+    assert rec["messages"] == "3"
+    assert (rec["first_message"], rec["last_message"]) == ("7", "9")
+    assert rec["first_offset"] == str(START)
+    assert rec["expired"] == "messages 0 to 6, bytes 0 to %d" % (START - 1)
+    assert rec["size"] == str(SIZE)
+    append(q, b"x\n")
+    assert info_record(q)["expired"] == "none"
+    help_text = ctl("info", "--help").stdout
+    assert "first live message" in help_text and "first live byte" in \
+        help_text
