@@ -102,7 +102,11 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 	if (r < 0)
 		return r;
 	if (strncmp(q, "message.", 8) == 0 && parse_u64(q + 8, &arg) == 0)
-		r = store_topic_seek_message(fs.store, in->ino, &t, arg, &off);
+		/* An expired message is said to be gone, not answered with
+		 * the first live byte (docs/design.md, "The expired head
+		 * of a topic"). */
+		r = arg < t.first_msg ? -ENOMSG :
+		    store_topic_seek_message(fs.store, in->ino, &t, arg, &off);
 	else if (strncmp(q, "time.", 5) == 0 && parse_u64(q + 5, &arg) == 0)
 		r = store_topic_seek_time(fs.store, in->ino, &t,
 					  arg > INT64_MAX ? INT64_MAX
