@@ -6,8 +6,8 @@
  * store call, and every field of struct store is guarded by it.
  *
  * Files and what they call, downward only:
- *   open.c -> recover.c -> topic.c -> segment.c -> namespace.c, blob.c
- *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c
+ *   open.c -> recover.c -> topic.c -> segment.c -> namespace.c, cursor.c,
+ *   blob.c -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c
  * (policy.c reads attributes through namespace.c.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
@@ -147,6 +147,7 @@ int ino_count(struct store *st);
 #define KEY_SEGUSER  'W'   /* W stream seq topic     -> "" */
 #define KEY_ORPHAN   'O'   /* O ino                  -> "" */
 #define KEY_META     'M'   /* M name                 -> value */
+#define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 
