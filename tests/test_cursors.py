@@ -2,6 +2,7 @@
 (read, commit, delete) and the listing user.streamfs.groups, through the
 mount (docs/design.md, "Consumer groups"), with real other users; and
 streamctl groups / streamctl group delete."""
+import datetime
 import errno
 import fcntl
 import os
@@ -11,7 +12,7 @@ import time
 import pytest
 
 import faults
-from util import PFX, append, assert_errno, getx, run, sh
+from util import BUILD, PFX, append, assert_errno, run, sh
 
 CUR = PFX + "cursor."
 # _IOW('S', 1, struct sf_restore): 32 bytes in (fs/sf_ioctl.h).
@@ -399,3 +400,172 @@ def test_admin_may_delete_but_not_read_or_commit(mount, other_user, how):
     assert get(p, "g") == 2
     assert other_user.call("os.removexattr(%r, %r)" % (p, CUR + "g")) == "OK"
     assert_errno(errno.ENODATA, os.getxattr, p, CUR + "g")
+
+
+# ---------------------------------------------------------------- streamctl
+
+STREAMCTL = BUILD / "tools" / "streamctl"
+
+
+def ctl(*args, check=True, user=None):
+    argv = [STREAMCTL] + list(args)
+    r = user.run(argv) if user else run(argv, check=False)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def table(out):
+    """streamctl groups' rows as dicts by heading, and its other lines."""
+    lines = out.splitlines()
+    rows, notes, head = [], [], None
+    for line in lines:
+        if line.startswith("TOPIC "):
+            head = line.split()
+        elif head and len(line.split()) == len(head) and \
+                not line.endswith("no consumer groups"):
+            rows.append(dict(zip(head, line.split())))
+        else:
+            notes.append(line)
+    return rows, notes
+
+
+def test_streamctl_groups_topic_and_stream(mount):
+    m = mount.mnt
+    t = topic(m)                               # 3 messages, 9 bytes
+    u = topic(m, "s/u", [b"one\n"])
+    topic(m, "s/empty", [b"x\n"])
+    with open(m + "/s/blob", "wb") as f:
+        f.write(b"blob\n")
+    os.mkdir(m + "/s/sub")
+    topic(m, "s/sub/deep", [b"d\n"])
+    commit(m + "/s/sub/deep", "g", 0)         # substreams are not listed
+    commit(t, "etl", 2)
+    commit(t, "audit", 9)
+    commit(u, "etl", 0)
+    r = ctl("groups", t)
+    rows, notes = table(r.stdout)
+    assert notes == []
+    assert [(x["GROUP"], x["OFFSET"], x["MESSAGE"], x["LAG_MESSAGES"],
+             x["LAG_BYTES"]) for x in rows] == [
+        ("audit", "9", "3", "0", "0"), ("etl", "2", "1", "2", "7")]
+    assert all(x["TOPIC"] == t for x in rows)
+    (_, _, _, ns), = [g for g in groups(t) if g[0] == "etl"]
+    when = datetime.datetime.fromtimestamp(ns // 10**9,
+                                           datetime.timezone.utc)
+    assert rows[1]["COMMITTED"] == when.strftime("%Y-%m-%dT%H:%M:%S.") + \
+        "%03dZ" % (ns // 10**6 % 1000)
+    # The lag grows with appends.
+    append(t, b"dddd\n")
+    rows, _ = table(ctl("groups", t).stdout)
+    assert [(x["LAG_MESSAGES"], x["LAG_BYTES"]) for x in rows] == [
+        ("1", "5"), ("3", "12")]
+    # A stream: each of its topics, in name order; not its substreams.
+    rows, notes = table(ctl("groups", m + "/s").stdout)
+    assert [(x["TOPIC"], x["GROUP"]) for x in rows] == [
+        (t, "audit"), (t, "etl"), (u, "etl")]
+    assert notes == []
+    assert rows[2]["LAG_MESSAGES"] == "1" and rows[2]["LAG_BYTES"] == "4"
+
+
+def test_streamctl_groups_none(mount):
+    m = mount.mnt
+    t = topic(m)
+    os.mkdir(m + "/empty")
+    r = ctl("groups", t, m + "/empty", m + "/s")
+    assert r.stdout == ("%s: no consumer groups\n" % t +
+                        "%s/empty: no consumer groups\n" % m +
+                        "%s/s: no consumer groups\n" % m)
+
+
+def test_streamctl_groups_errors(mount):
+    m = mount.mnt
+    t = topic(m)
+    commit(t, "g", 2)
+    with open(m + "/s/blob", "wb") as f:
+        f.write(b"blob\n")
+    r = ctl("groups", m + "/s/blob", m + "/nope", t, check=False)
+    assert r.returncode == 1
+    assert "%s/s/blob: not a topic or stream" % m in r.stderr
+    assert "%s/nope: No such file or directory" % m in r.stderr
+    rows, _ = table(r.stdout)                  # the others are listed
+    assert [x["GROUP"] for x in rows] == ["g"]
+    r = ctl("groups", check=False)
+    assert r.returncode == 2 and "no PATH given" in r.stderr
+    assert "Usage: streamctl groups PATH..." in ctl("groups", "--help").stdout
+
+
+@allow_other
+def test_streamctl_groups_needs_consume(mount, other_user):
+    t = prepare_shared(mount, 0o600)
+    r = ctl("groups", t, check=False, user=other_user)
+    assert r.returncode == 1 and "Permission denied" in r.stderr, r.stderr
+    # A producer may read the topic's kind and info, not its groups.
+    os.setxattr(mount.mnt + "/s", PFX + "ace.produce", b"u:65534")
+    r = ctl("groups", t, check=False, user=other_user)
+    assert r.returncode == 1
+    assert "cannot read consumer groups: Permission denied" in r.stderr
+    r = ctl("groups", mount.mnt + "/s", check=False, user=other_user)
+    assert r.returncode == 1
+    assert "cannot read consumer groups: Permission denied" in r.stderr
+    assert "no consumer groups" not in r.stdout
+    os.setxattr(mount.mnt + "/s", PFX + "ace.consume", b"u:65534")
+    r = ctl("groups", t, user=other_user)
+    assert [x["GROUP"] for x in table(r.stdout)[0]] == ["g"]
+
+
+def test_streamctl_group_delete(mount):
+    m = mount.mnt
+    t = topic(m)
+    u = topic(m, "s/u", [b"one\n"])
+    v = topic(m, "s/v", [b"two\n"])
+    commit(t, "etl", 2)
+    commit(t, "keep", 2)
+    commit(u, "etl", 4)
+    ctl("group", "delete", "etl", t)
+    assert [g[0] for g in groups(t)] == ["keep"]
+    assert get(u, "etl") == 4
+    # A topic without the group: an error, the other paths still done.
+    commit(t, "etl", 2)
+    r = ctl("group", "delete", "etl", v, t, check=False)
+    assert r.returncode == 1
+    assert r.stderr == "streamctl: %s: no consumer group 'etl'\n" % v
+    assert_errno(errno.ENODATA, os.getxattr, t, CUR + "etl")
+    # A stream: every topic of it that has the group.
+    commit(t, "etl", 2)
+    ctl("group", "delete", "etl", m + "/s")
+    for p in (t, u, v):
+        assert_errno(errno.ENODATA, os.getxattr, p, CUR + "etl")
+    assert get(t, "keep") == 2
+    r = ctl("group", "delete", "etl", m + "/s", check=False)
+    assert r.returncode == 1
+    assert "no topic of this stream has consumer group 'etl'" in r.stderr
+
+
+@pytest.mark.parametrize("args,msg", [
+    ([], "no action given"),
+    (["remove", "g", "X"], "unknown action 'remove'"),
+    (["delete"], "no GROUP given"),
+    (["delete", "g"], "no PATH given"),
+    (["delete", "a b", "X"], "not a group name: 'a b'"),
+    (["delete", "..", "X"], "not a group name: '..'"),
+    (["delete", "n" * 201, "X"], "not a group name"),
+    (["delete", "a/b", "X"], "not a group name"),
+])
+def test_streamctl_group_usage(mount, args, msg):
+    t = topic(mount.mnt)
+    commit(t, "g", 2)
+    args = [t if a == "X" else a for a in args]
+    r = ctl("group", *args, check=False)
+    assert r.returncode == 2, r.stderr
+    assert msg in r.stderr and "(see 'streamctl group --help')" in r.stderr
+    assert get(t, "g") == 2
+
+
+def test_streamctl_group_help():
+    r = run([STREAMCTL, "group", "--help"])
+    assert r.stdout.startswith("Usage: streamctl group delete GROUP PATH...")
+    r = run([STREAMCTL, "help", "group"])
+    assert r.stdout.startswith("Usage: streamctl group delete GROUP PATH...")
+    r = run([STREAMCTL, "--help"])
+    assert "groups " in r.stdout and "group " in r.stdout
