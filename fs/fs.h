@@ -267,6 +267,18 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
+/* ---- cursor_xattr.c: consumer group cursors (user.streamfs.cursor.*,
+ * user.streamfs.groups); each returns 0 or -errno ---- */
+/* Is sub (a name after "user.streamfs.") one of these? */
+bool cursor_xattr_name(const char *sub);
+/* The value of sub on topic in, malloc'd in *val (*len bytes). */
+int cursor_xattr_get(struct caller *c, const struct sf_inode *in,
+		     const char *sub, char **val, size_t *len);
+int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
+		     const char *sub, const char *val, size_t len, int flags);
+int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
+			const char *sub);
+
 /* ---- notify.c: waking pollers, invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);
 void notify_stop(void);

@@ -7,7 +7,7 @@
  *
  * Files and what they call, downward only:
  *   open.c -> recover.c -> retention.c -> compact.c -> expire.c
- *   -> topic.c -> segment.c -> namespace.c, blob.c -> segtab.c
+ *   -> topic.c -> segment.c -> namespace.c, cursor.c, blob.c -> segtab.c
  *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c
  * (policy.c reads attributes through namespace.c.)
  */
@@ -162,6 +162,7 @@ int ino_count(struct store *st);
 #define KEY_SEGDEAD  'G'   /* G stream seq           -> dead bytes */
 #define KEY_LATE     'Q'   /* Q stream ns topic off  -> length */
 #define KEY_SCAN     'P'   /* P stream               -> ttl scan point */
+#define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 

@@ -633,3 +633,61 @@ int store_topic_records(struct store *st, uint64_t ino,
 		r = -EIO;               /* off is inside the topic: damage */
 	return r < 0 ? r : (int)n;
 }
+
+/* ---- message boundaries ---- */
+
+/* Messages that end in [0, n) of a record's bytes (lines of a record of
+ * several), in *count; 1 if the last of those bytes ends one (byte n-1
+ * is a newline), 0 if not. */
+static int lines_before(const struct sf_readbuf *rb, uint64_t *count)
+{
+	char last = 0;
+	*count = 0;
+	for (int i = 0; i < rb->iovcnt; i++) {
+		const char *p = rb->iov[i].iov_base;
+		for (size_t j = 0; j < rb->iov[i].iov_len; j++)
+			*count += p[j] == '\n';
+		if (rb->iov[i].iov_len)
+			last = p[rb->iov[i].iov_len - 1];
+	}
+	return last == '\n';
+}
+
+int store_topic_boundary(struct store *st, uint64_t ino,
+			 const struct sf_topic *t, uint64_t off,
+			 uint64_t *msg)
+{
+	struct idx_entry e;
+	struct cursor c;
+	if (off < t->start || off > t->size)
+		return -EINVAL;
+	if (off == t->size || off == t->start) {
+		*msg = off == t->size ? t->next_msg : t->first_msg;
+		return 0;
+	}
+	int r = cursor_open(&c, st, ino);
+	if (r < 0)
+		return r;
+	r = cursor_seek(&c, off, &e);
+	cursor_close(&c);
+	if (r <= 0)
+		return r < 0 ? r : -EIO;        /* inside the topic: damage */
+	if (e.off == off) {
+		*msg = e.msg;
+		return 0;
+	}
+	if (e.nmsgs <= 1)
+		return -EINVAL;                 /* inside its one message */
+	/* Several lines, each ending in a newline: a boundary follows one. */
+	struct sf_readbuf rb = { 0 };
+	uint64_t n;
+	r = store_topic_read(st, ino, t, e.off, off - e.off, &rb);
+	if (r == 0 && rb.bytes != off - e.off)
+		r = -EIO;
+	if (r == 0)
+		r = lines_before(&rb, &n) ? 0 : -EINVAL;
+	store_readbuf_free(&rb);
+	if (r == 0)
+		*msg = e.msg + n;
+	return r;
+}
