@@ -302,3 +302,18 @@ def test_power_cut_after_expiry_keeps_it_expired(mount_factory, tmp_path):
         after["messages"] == 0
     assert after["first_message"] >= before["first_message"] or \
         after["messages"] == 0
+
+
+def test_cursor_in_expired_head_reads_first_live(mount):
+    s = mount.mnt + "/s"
+    os.mkdir(s)
+    append_lines(s + "/t", lines(50))
+    os.setxattr(s + "/t", PFX + "cursor.g", b"0")
+    setp(s, "retention_bytes", "100")
+    assert wait_for(lambda: info(s + "/t")["first_message"] > 0, timeout=3)
+    first = info(s + "/t")["first_offset"]
+    assert int(os.getxattr(s + "/t", PFX + "cursor.g")) == first
+    # A commit into the expired head is refused and changes nothing.
+    with pytest.raises(OSError):
+        os.setxattr(s + "/t", PFX + "cursor.g", b"0")
+    assert int(os.getxattr(s + "/t", PFX + "cursor.g")) == first

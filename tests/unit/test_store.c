@@ -2018,7 +2018,160 @@ static void test_topic_boundary_one_message(const char *dir)
 	store_close(st);
 }
 
+/* ---- retention (expire.c, compact.c, retention.c) ---- */
+
+static void note_expired(void *arg, uint64_t ino, uint64_t start,
+			 uint64_t first_msg, int64_t first_ns)
+{
+	struct sf_topic *t = arg;
+	(void)ino;
+	t->start = start;
+	t->first_msg = first_msg;
+	t->first_ns = first_ns;
+}
+
+/* A cap expires whole records from the head; the head record keeps the
+ * topic's end once nothing is live; offsets go on from there. */
+static void test_expiry_cap_and_head(const char *dir)
+{
+	static const char *const recs[] = { "a\n", "bb\n", "ccc\n", "dddd\n" };
+	struct fx fx;
+	struct sf_topic t, r;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0) ||
+	    !EQ(append_all(st, &fx, &t, recs, 4), 0))
+		return;
+	struct store_expiry *x = store_expiry_begin(st);
+	EQ(store_expiry_cap(x, fx.ino, t.size, 9, 0), 2);   /* "ccc\ndddd\n" */
+	EQ(store_expiry_end(x, note_expired, &t), 0);
+	EQ(t.start, 5);
+	EQ(t.first_msg, 2);
+	EQ(store_topic_load(st, fx.ino, &r), 0);
+	SAME_TOPIC(&r, &t);
+	char buf[32];
+	EQ(read_into(st, fx.ino, &r, 0, 14, buf, sizeof(buf)), 14);
+	BYTES(buf, "\0\0\0\0\0ccc\ndddd\n", 14);
+	READS(st, fx.ino, &r, 5, 9, "ccc\ndddd\n");
+	/* Everything: the end stays, nothing is live. */
+	x = store_expiry_begin(st);
+	EQ(store_expiry_cap(x, fx.ino, t.size, 1, 0), 2);
+	EQ(store_expiry_end(x, note_expired, &t), 0);
+	EQ(t.start, 14);
+	EQ(t.first_ns, 0);
+	store_close(st);
+	st = reopen_load(dir, &fx, &r);
+	if (!st)
+		return;
+	EQ(r.size, 14);
+	EQ(r.start, 14);
+	EQ(r.next_msg, 4);
+	EQ(r.first_msg, 4);
+	EQ(r.last_ns, t.last_ns);
+	EQ(append(st, &fx, &r, "e\n"), 0);
+	store_close(st);
+	st = reopen_load(dir, &fx, &r);
+	if (!st)
+		return;
+	EQ(r.start, 14);
+	EQ(r.first_msg, 4);
+	EQ(r.next_msg, 5);
+	READS(st, fx.ino, &r, 14, 2, "e\n");
+	store_close(st);
+}
+
+/* Run the store's retention steps until nothing is left to do. */
+static int reclaim_all(struct store *st, struct sf_topic *t)
+{
+	int r, n = 0;
+	while ((r = store_reclaim(st, note_expired, t)) == 1 && n++ < 10000)
+		;
+	return r;
+}
+
+/* A segment kept only by a few live records of one topic is compacted:
+ * they are copied forward, read the same, and the segment is deleted. */
+static void test_compaction_moves_live_records(const char *dir)
+{
+	struct fx keep, fast;
+	struct sf_topic tk, tf, r;
+	char line[512], path[4096], want[8192] = "";
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic_in(st, "s", "keep", &keep)) ||
+	    !CHECK(make_topic_in(st, "s", "fast", &fast)))
+		return;
+	store_set_segment_size(st, 8192);
+	EQ(store_topic_load(st, keep.ino, &tk), 0);
+	EQ(store_topic_load(st, fast.ino, &tf), 0);
+	memset(line, 'f', 400);
+	line[400] = '\n';
+	line[401] = 0;
+	for (int i = 0; i < 60; i++) {
+		EQ(append(st, &fast, &tf, line), 0);
+		if (i % 10 == 0) {
+			char k[32];
+			snprintf(k, sizeof(k), "keep %d\n", i);
+			strcat(want, k);
+			EQ(append(st, &keep, &tk, k), 0);
+		}
+	}
+	seg_file(path, sizeof(path), dir, keep.stream, 1);
+	CHECK(file_size(path) > 0);
+	struct store_expiry *x = store_expiry_begin(st);
+	CHECK(store_expiry_cap(x, fast.ino, tf.size, 1, 0) > 0);
+	EQ(store_expiry_end(x, note_expired, &tf), 0);
+	EQ(reclaim_all(st, &tf), 0);
+	EQ(file_size(path), -1);                /* segment 1 is gone */
+	EQ(store_topic_load(st, keep.ino, &r), 0);
+	EQ(r.size, tk.size);
+	EQ(r.next_msg, tk.next_msg);
+	READS(st, keep.ino, &r, 0, strlen(want), want);
+	store_close(st);
+	st = reopen_load(dir, &keep, &r);
+	if (!st)
+		return;
+	EQ(r.start, 0);
+	EQ(r.next_msg, 6);
+	READS(st, keep.ino, &r, 0, strlen(want), want);
+	store_close(st);
+}
+
+/* The ttl scan expires what is older than the stream's ttl, and what
+ * arrived later stays. */
+static void test_ttl_scan(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	struct sf_policy p;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0))
+		return;
+	struct store_batch *b = store_batch_new();
+	store_put_xattr(b, fx.stream, SF_POLICY_PREFIX "ttl", "1", 1);
+	EQ(store_commit(st, b, false), 0);
+	store_batch_free(b);
+	EQ(store_get_policy(st, fx.stream, &p), 0);
+	EQ(append(st, &fx, &t, "old\n"), 0);
+	store_policy_changed(st, fx.stream, &p);
+	EQ(reclaim_all(st, &t), 0);
+	EQ(t.start, 0);                         /* not old enough yet */
+	sleep_ms(1100);
+	EQ(append(st, &fx, &t, "new\n"), 0);
+	EQ(reclaim_all(st, &t), 0);
+	EQ(t.start, 4);
+	EQ(t.first_msg, 1);
+	struct sf_topic r;
+	EQ(store_topic_load(st, fx.ino, &r), 0);
+	EQ(r.start, 4);
+	READS(st, fx.ino, &r, 4, 4, "new\n");
+	store_close(st);
+}
+
 static const struct test tests[] = {
+	T(test_expiry_cap_and_head),
+	T(test_compaction_moves_live_records),
+	T(test_ttl_scan),
 	T(test_number_helpers),
 	T(test_key_layouts),
 	T(test_key_order),
