@@ -22,7 +22,7 @@
 
 #include "internal.h"
 
-#define RECLAIM_RECORDS 4096    /* records expired per step, at most */
+#define RECLAIM_RECORDS 1024    /* records expired per step, at most */
 #define COMPACT_BYTES (4u << 20)
 #define BAD_MAX 16
 
