@@ -264,12 +264,15 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* ---- notify.c: waking pollers, invalidating names, from a thread ---- */
+/* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);
 void notify_stop(void);
 /* Queue a wake-up of every handle polling n (call with fs.lock held). */
 void notify_pollers(struct node *n);
 void notify_queue(struct fuse_pollhandle *ph);
+/* Send the queued poll wake-ups: called by the operations that append
+ * (ops.c), after their reply, without fs.lock. */
+void notify_send_polls(void);
 /* Queue the invalidation of the kernel's entry for name in dir (fs.lock
  * held; sent after the operation's reply). */
 void notify_inval_name(uint64_t dir, const char *name);
