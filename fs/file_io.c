@@ -217,22 +217,30 @@ void io_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	fuse_reply_err(req, -r);
 }
 
+/* A topic's expired head [0, start) is a hole, [start, size) data, and
+ * nothing lies past the end (docs/design.md, "The expired head of a
+ * topic"). */
 static off_t topic_seek(const struct sf_topic *t, off_t off, int whence)
 {
-	if ((uint64_t)off >= t->size)
+	if (off < 0 || (uint64_t)off >= t->size)
 		return -ENXIO;
-	if (whence == SEEK_DATA)
-		return (uint64_t)off < t->start ? (off_t)t->start : off;
-	return (uint64_t)off < t->start ? off : (off_t)t->size;
+	if (whence == SEEK_HOLE)
+		return (uint64_t)off < t->start ? off : (off_t)t->size;
+	if (t->start >= t->size)
+		return -ENXIO;          /* every message has expired */
+	return (uint64_t)off < t->start ? (off_t)t->start : off;
 }
 
+/* The kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself and asks only
+ * for SEEK_DATA and SEEK_HOLE.  Never answer ENOSYS: the kernel would stop
+ * asking for the whole mount and treat every file as data. */
 void io_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
 	off_t res;
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = record_of(h->node, &in);
 	if (r < 0) {
 		res = r;
 	} else if (whence != SEEK_DATA && whence != SEEK_HOLE) {
@@ -246,7 +254,7 @@ void io_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		if (res < 0 && fd >= 0)
 			res = -errno;
 	} else {
-		res = -ENXIO;
+		res = -ENXIO;           /* no kind yet: empty */
 	}
 	if (res < 0)
 		fuse_reply_err(req, (int)-res);

@@ -7,6 +7,9 @@
  *   fs.lock  ->  nq.lock (notify.c: poll wake-ups, name invalidations)
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
  *
+ * (retention.c's thread waits on a condition variable with fs.lock: it
+ * adds no lock.)
+ *
  * nq.lock and gc.lock are never held together, and a thread that holds
  * either never takes fs.lock (the notify and group commit threads drop
  * theirs first; the notify thread takes fs.lock to walk a directory).  fs.lock is held by every operation handler (ops.c takes it) for the
@@ -264,6 +267,18 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
+/* ---- cursor_xattr.c: consumer group cursors (user.streamfs.cursor.*,
+ * user.streamfs.groups); each returns 0 or -errno ---- */
+/* Is sub (a name after "user.streamfs.") one of these? */
+bool cursor_xattr_name(const char *sub);
+/* The value of sub on topic in, malloc'd in *val (*len bytes). */
+int cursor_xattr_get(struct caller *c, const struct sf_inode *in,
+		     const char *sub, char **val, size_t *len);
+int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
+		     const char *sub, const char *val, size_t len, int flags);
+int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
+			const char *sub);
+
 /* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);
 void notify_stop(void);
@@ -279,6 +294,14 @@ void notify_inval_name(uint64_t dir, const char *name);
 /* Queue the invalidation of every name in dir whose inode the kernel
  * holds (fs.lock held).  The thread walks dir in bounded steps. */
 void notify_inval_dir(uint64_t dir);
+
+/* ---- retention.c: expiring while the mount runs ---- */
+int retention_start(void);
+void retention_stop(void);
+/* Topic ino is beyond its stream's retention_bytes (fs.lock held). */
+void retention_note(uint64_t ino);
+/* Stream dir's policies changed: apply them to what it holds. */
+void retention_policy_set(uint64_t dir);
 
 /* ---- group_commit.c: durability=batch ---- */
 int group_commit_start(void);

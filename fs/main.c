@@ -32,11 +32,13 @@ struct settings {
 	int npos;
 	int threads;
 	char *reserve;
+	char *segment_size;
 };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
 	{ "reserve=%s", offsetof(struct settings, reserve), 0 },
+	{ "segment_size=%s", offsetof(struct settings, segment_size), 0 },
 	FUSE_OPT_END
 };
 
@@ -75,6 +77,9 @@ static void usage(const char *prog)
 	       "threads (default: one)\n"
 	       "    -o reserve=BYTES       free space kept back in DATADIR "
 	       "(default 4194304)\n"
+	       "    -o segment_size=BYTES  start a new segment beyond this "
+	       "(default 67108864,\n"
+	       "                           1048576 to 1073741824)\n"
 	       "    -o allow_other         let other users use the mount\n"
 	       "    -o allow_root          let root use the mount too\n"
 	       "    -o auto_unmount        unmount when the daemon dies "
@@ -245,6 +250,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "streamfs: invalid reserve=%s\n", s.reserve);
 		goto out;
 	}
+	uint64_t segment_size = 64ull << 20;
+	if (s.segment_size &&
+	    (parse_size(s.segment_size, &segment_size) < 0 ||
+	     segment_size < (1ull << 20) || segment_size > (1ull << 30))) {
+		fprintf(stderr, "streamfs: invalid segment_size=%s (bytes, "
+			"1048576 to 1073741824)\n", s.segment_size);
+		goto out;
+	}
 	fs.multithread = s.threads;
 	if (resolve_paths(&s, &datadir, &mnt) < 0)
 		goto out;
@@ -264,6 +277,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "streamfs: %s\n", err);
 		goto out;
 	}
+	store_set_segment_size(fs.store, segment_size);
 	if (node_table_init() < 0)
 		goto out_store;
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
@@ -278,6 +292,8 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	if (group_commit_start() < 0)
 		goto out_notify;
+	if (retention_start() < 0)
+		goto out_commit;
 	if (status_fd >= 0) {
 		detach_finish(status_fd, datadir);
 		status_fd = -1;
@@ -292,6 +308,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop(fs.se);
 	}
 	ret = ret != 0;
+	retention_stop();
+out_commit:
 	group_commit_stop();
 out_notify:
 	notify_stop();
@@ -315,6 +333,7 @@ out:
 	free(s.pos[0]);
 	free(s.pos[1]);
 	free(s.reserve);
+	free(s.segment_size);
 	fuse_opt_free_args(&args);
 	return ret;
 }

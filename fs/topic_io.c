@@ -74,6 +74,9 @@ void topic_appended(struct node *n, const struct sf_policy *p)
 	if (p->durability == SF_DUR_BATCH)
 		group_commit_mark();
 	notify_pollers(n);
+	if (p->retention_bytes && n->topic &&
+	    n->topic->size - n->topic->start > p->retention_bytes)
+		retention_note(n->ino);
 	if (n->mtime_set) {
 		/* A given mtime is shown only until the next append. */
 		struct sf_inode in;

@@ -1,7 +1,8 @@
 /* xattr.c - extended attributes: the mount's control surface.
  *
  * user.streamfs.* names are ours: a file's kind, a topic's info, seek and
- * index answers, a stream's policies (docs/design.md lists them).  Other user.*
+ * index answers, a stream's policies (docs/design.md lists them); a
+ * topic's consumer group cursors are cursor_xattr.c's.  Other user.*
  * names are stored as given.  Other namespaces are not supported. */
 #include <errno.h>
 #include <inttypes.h>
@@ -102,7 +103,11 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 	if (r < 0)
 		return r;
 	if (strncmp(q, "message.", 8) == 0 && parse_u64(q + 8, &arg) == 0)
-		r = store_topic_seek_message(fs.store, in->ino, &t, arg, &off);
+		/* An expired message is said to be gone, not answered with
+		 * the first live byte (docs/design.md, "The expired head
+		 * of a topic"). */
+		r = arg < t.first_msg ? -ENOMSG :
+		    store_topic_seek_message(fs.store, in->ino, &t, arg, &off);
 	else if (strncmp(q, "time.", 5) == 0 && parse_u64(q + 5, &arg) == 0)
 		r = store_topic_seek_time(fs.store, in->ino, &t,
 					  arg > INT64_MAX ? INT64_MAX
@@ -202,6 +207,21 @@ static int may_read_ours(struct caller *c, const struct sf_inode *topic,
 	return may_describe(c, topic);
 }
 
+/* A topic's cursor or group listing (cursor_xattr.c). */
+static void get_cursor(fuse_req_t req, struct caller *c,
+		       const struct sf_inode *in, const char *sub, size_t size)
+{
+	char *val;
+	size_t len;
+	int r = cursor_xattr_get(c, in, sub, &val, &len);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	reply_value(req, val, len, size);
+	free(val);
+}
+
 void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 size_t size)
 {
@@ -212,6 +232,11 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -ENODATA;
+	if (r == 0 && is_topic(&in) && is_ours(name) &&
+	    cursor_xattr_name(name + PREFIX_LEN)) {
+		get_cursor(req, &c, &in, name + PREFIX_LEN, size);
+		return;
+	}
 	if (r == 0 && is_topic(&in) && is_ours(name))
 		r = may_read_ours(&c, &in, name + PREFIX_LEN);
 	else if (r == 0)
@@ -417,6 +442,8 @@ static int set_policy(struct caller *c, struct sf_inode *in, const char *sub,
 		return r;
 	r = xattr_change(in, name, val ? canon : NULL, val ? (size_t)n : 0);
 	ns_policy_changed(in->ino);
+	if (r == 0)
+		retention_policy_set(in->ino);
 	return r;
 }
 
@@ -508,7 +535,10 @@ void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
-		r = set_ours(&c, &in, name, value, size);
+		const char *sub = name + PREFIX_LEN;
+		r = cursor_xattr_name(sub)
+			? cursor_xattr_set(&c, &in, sub, value, size, flags)
+			: set_ours(&c, &in, name, value, size);
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -551,6 +581,8 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 			r = set_policy(&c, &in, sub, name, NULL, 0);
 		else if (listed_derived(&in, sub))
 			r = 0;  /* they belong to the data: a no-op */
+		else if (cursor_xattr_name(sub))
+			r = cursor_xattr_remove(&c, &in, sub);
 		else
 			r = -ENODATA;
 		fuse_reply_err(req, -r);

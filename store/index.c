@@ -22,6 +22,7 @@ struct index_batch {
 		struct idx_entry e;
 		struct seg_state ss;    /* its stream's state after it */
 		bool new_user;          /* its W key goes with it */
+		bool late;              /* and its Q key */
 	} w[INDEX_BATCH_MAX];
 };
 
@@ -36,6 +37,16 @@ void index_put(leveldb_writebatch_t *b, uint64_t ino,
 		leveldb_writebatch_put(b, k,
 			key_u64_u64_u64(k, KEY_SEGUSER, e->seg_stream,
 					e->seg_seq, ino), "", 0);
+}
+
+void late_put(leveldb_writebatch_t *b, uint64_t stream, uint64_t ino,
+	      const struct idx_entry *e)
+{
+	char k[KEY_MAX], v[4];
+	put_le32(v, e->len);
+	leveldb_writebatch_put(b, k, key_u64x4(k, KEY_LATE, stream,
+					       (uint64_t)e->ns, ino, e->off),
+			       v, sizeof(v));
 }
 
 static struct index_batch *batch_of(struct store *st)
@@ -75,6 +86,8 @@ static void put_waiting(leveldb_writebatch_t *wb, const struct waiting *w)
 {
 	char k[KEY_MAX], s[SEGSTATE_SIZE];
 	index_put(wb, w->ino, &w->e, w->new_user);
+	if (w->late)
+		late_put(wb, w->e.seg_stream, w->ino, &w->e);
 	segstate_encode(s, &w->ss);
 	leveldb_writebatch_put(wb, k, key_u64(k, KEY_SEGSTATE,
 					      w->e.seg_stream), s, sizeof(s));
@@ -90,12 +103,13 @@ static void drop_newest(struct index_batch *ib)
 }
 
 int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
-	      const struct seg_state *ss, bool new_segment_user, bool sync)
+	      const struct seg_state *ss, bool new_segment_user, bool late,
+	      bool sync)
 {
 	struct index_batch *ib = st->ib;
 	struct waiting *w = &ib->w[ib->n++];
 	*w = (struct waiting){ .ino = ino, .e = *e, .ss = *ss,
-			       .new_user = new_segment_user };
+			       .new_user = new_segment_user, .late = late };
 	put_waiting(ib->wb, w);
 	if (!sync)
 		return 0;       /* written by the next index_room() when full */

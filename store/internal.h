@@ -6,7 +6,8 @@
  * store call, and every field of struct store is guarded by it.
  *
  * Files and what they call, downward only:
- *   open.c -> recover.c -> topic.c -> segment.c -> namespace.c, blob.c
+ *   open.c -> recover.c -> retention.c -> compact.c -> expire.c
+ *   -> topic.c -> segment.c -> namespace.c, cursor.c, blob.c -> segtab.c
  *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c
  * (policy.c reads attributes through namespace.c.)
  */
@@ -21,6 +22,8 @@
 
 struct seg_writer;
 struct seg_reader;
+struct segtab;
+struct retention;
 
 /* A LevelDB iterator kept across store calls (a directory listing): db.c
  * destroys it (it = NULL) before LevelDB closes, and its owner makes a new
@@ -80,6 +83,14 @@ struct store {
 	size_t rtab_size;
 	size_t nreaders;
 	struct seg_reader *rlru;
+	uint64_t seg_max;               /* roll beyond this (SEG_MAX) */
+
+	/* Every segment's size and dead bytes, and every stream's ttl
+	 * (segtab.c). */
+	struct segtab *segtab;
+	/* Expiry's state: the ttl scanners, the compaction under way
+	 * (retention.c, compact.c). */
+	struct retention *ret;
 };
 
 static inline int64_t store_now_ns(void)
@@ -147,6 +158,11 @@ int ino_count(struct store *st);
 #define KEY_SEGUSER  'W'   /* W stream seq topic     -> "" */
 #define KEY_ORPHAN   'O'   /* O ino                  -> "" */
 #define KEY_META     'M'   /* M name                 -> value */
+#define KEY_HEAD     'H'   /* H ino                  -> topic head */
+#define KEY_SEGDEAD  'G'   /* G stream seq           -> dead bytes */
+#define KEY_LATE     'Q'   /* Q stream ns topic off  -> length */
+#define KEY_SCAN     'P'   /* P stream               -> ttl scan point */
+#define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 
@@ -162,6 +178,8 @@ size_t key_u64_u64(char *k, char kind, uint64_t a, uint64_t b);
 size_t key_u64_u64_u64(char *k, char kind, uint64_t a, uint64_t b,
 		       uint64_t c);
 size_t key_u64_name(char *k, char kind, uint64_t a, const char *name);
+size_t key_u64x4(char *k, char kind, uint64_t a, uint64_t b, uint64_t c,
+		 uint64_t d);
 
 #define INODE_REC_SIZE 80
 void inode_encode(char *buf, const struct sf_inode *in);
@@ -190,8 +208,10 @@ struct seg_state {
 	uint64_t end;           /* bytes of it the index accounts for */
 	uint64_t synced_seq;    /* segments before this one are on disk, */
 	uint64_t synced;        /* and this many bytes of it */
+	int64_t max_ns;         /* newest arrival appended to the stream */
 };
-#define SEGSTATE_SIZE 32
+#define SEGSTATE_SIZE 40
+#define SEGSTATE_SIZE_V1 32     /* without max_ns: read as 0 */
 /* Sealed segments a stream may have waiting for the disk (1 GiB). */
 #define SEG_MAX_UNSYNCED 16
 void segstate_encode(char *buf, const struct seg_state *s);
@@ -224,10 +244,13 @@ uint32_t rec_crc(const char *hdr, const struct iovec *iov, int iovcnt);
  * checked, -EIO if not. */
 int rec_check(const char *rec, size_t avail, struct rec_header *h);
 
-/* Append hdr+payload to the active segment of stream; returns where. */
+/* Append hdr+payload (arrival ns) to the active segment of stream;
+ * returns where, and the stream's state after it.  *late: ns is older
+ * than a record already in the stream's segments. */
 int seg_append(struct store *st, uint64_t stream, char *hdr,
-	       const struct iovec *iov, int iovcnt, size_t len, bool sync,
-	       uint64_t *seq, uint64_t *off, struct seg_state *state);
+	       const struct iovec *iov, int iovcnt, size_t len, int64_t ns,
+	       bool sync, uint64_t *seq, uint64_t *off,
+	       struct seg_state *state, bool *late);
 /* Forget the last append of stream, from off on (the index could not
  * record it); with durable, the cut is synced too. */
 void seg_unappend(struct store *st, uint64_t stream, uint64_t off,
@@ -243,6 +266,19 @@ int seg_sync_all(struct store *st, leveldb_writebatch_t *batch);
 void seg_close_all(struct store *st);
 /* Path of a segment relative to segdirfd. */
 void seg_path(char *buf, size_t cap, uint64_t stream, uint64_t seq);
+/* How far segment (stream, seq) holds indexed records: the writer's end
+ * for the active one (*active true), the file's size for a sealed one.
+ * -ENOENT if it does not exist. */
+int seg_extent(struct store *st, uint64_t stream, uint64_t seq,
+	       uint64_t *end, bool *active);
+/* The stream's active segment number, 0 if it has none yet. */
+uint64_t seg_active(struct store *st, uint64_t stream);
+/* Sync the stream's segments written so far (copies made by compaction
+ * must be on disk before the index points at them). */
+int seg_sync_stream(struct store *st, uint64_t stream);
+/* Delete sealed segment (stream, seq): its reader is closed first, so
+ * its space is freed at once. */
+int seg_remove(struct store *st, uint64_t stream, uint64_t seq);
 
 /* ---- the index batch (index.c) ----
  * An append's index entry waits in memory with up to INDEX_BATCH_MAX - 1
@@ -251,6 +287,11 @@ void seg_path(char *buf, size_t cap, uint64_t stream, uint64_t seq);
 
 #define INDEX_BATCH_MAX 256
 
+/* The late-record key (Q) of a record that arrived out of time order in
+ * a stream with a ttl: expiry finds it by its time (retention.c). */
+void late_put(leveldb_writebatch_t *b, uint64_t stream, uint64_t ino,
+	      const struct idx_entry *e);
+
 /* Put the LevelDB records of one index entry of topic ino into b: its T
  * key and, when it is the topic's first record in that segment, the W
  * key naming the topic as a user of the segment. */
@@ -258,13 +299,15 @@ void index_put(leveldb_writebatch_t *b, uint64_t ino,
 	       const struct idx_entry *e, bool new_segment_user);
 /* 0 if one more entry fits in the batch (flushing it first if full). */
 int index_room(struct store *st);
-/* Add an appended record's entry and the stream's new segment state.
+/* Add an appended record's entry and the stream's new segment state
+ * (with late, its Q key too).
  * Call index_room() first.  Without sync this cannot fail (a full batch
  * is written by the next index_room()); with sync the batch is written
  * durably at once, and if that fails the entry is taken out again and
  * -errno returned (the caller cuts its record back). */
 int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
-	      const struct seg_state *ss, bool new_segment_user, bool sync);
+	      const struct seg_state *ss, bool new_segment_user, bool late,
+	      bool sync);
 /* Write the batch (with sync: durably, also when empty).  On failure the
  * entries stay in memory.  0 or -errno. */
 int index_flush(struct store *st, bool sync);
@@ -276,6 +319,102 @@ const struct idx_entry *index_waiting(struct store *st, uint64_t ino,
 /* How many entries wait (for tests). */
 unsigned index_waiting_count(const struct store *st);
 void index_batch_free(struct store *st);
+
+/* ---- the segment table (segtab.c) ----
+ * Every segment's size (once sealed) and an estimate of its dead bytes
+ * (records no index entry points at: expired, deleted with their topic,
+ * copied forward), kept in G keys; and each stream's ttl, for the append
+ * path and the ttl scanners.  Dead bytes only decide which segments
+ * compaction looks at; what it copies or deletes it checks record by
+ * record (compact.c), so an estimate that is off never loses data. */
+
+/* Dead bytes counted by one operation, applied to the table only once its
+ * LevelDB batch is written (dead_put, then dead_commit). */
+#define DEAD_MAX 16
+struct dead_list {
+	unsigned n;
+	bool overflow;          /* more segments than fit: the rest uncounted */
+	struct { uint64_t stream, seq, bytes; } d[DEAD_MAX];
+};
+void dead_add(struct dead_list *dl, uint64_t stream, uint64_t seq,
+	      uint64_t bytes);
+/* Put the G keys the list changes into b. */
+void dead_put(struct store *st, const struct dead_list *dl,
+	      leveldb_writebatch_t *b);
+/* The batch was written: the table takes the counts. */
+void dead_commit(struct store *st, const struct dead_list *dl);
+
+int segtab_load(struct store *st);
+void segtab_free(struct store *st);
+/* Segment (stream, seq) was sealed at size bytes. */
+void segtab_sealed(struct store *st, uint64_t stream, uint64_t seq,
+		   uint64_t size);
+/* Segment (stream, seq) is gone (deleted; its G key too). */
+void segtab_removed(struct store *st, uint64_t stream, uint64_t seq);
+/* The dead-byte estimate of a segment (0 if unknown). */
+uint64_t segtab_dead(struct store *st, uint64_t stream, uint64_t seq);
+/* A writer for stream was made: its ttl is looked up by the next
+ * retention step (segtab_take_seen). */
+void segtab_seen(struct store *st, uint64_t stream);
+/* Take one stream noted by segtab_seen: 1 and *stream, or 0. */
+int segtab_take_seen(struct store *st, uint64_t *stream);
+/* A stream's ttl in seconds (0: none), as its policy says. */
+uint64_t segtab_ttl(struct store *st, uint64_t stream);
+void segtab_set_ttl(struct store *st, uint64_t stream, uint64_t ttl_s);
+/* The sealed segment with the smallest live share below 2/3, for
+ * compaction: 1 and (stream, seq), or 0 if none. */
+int segtab_worst(struct store *st, uint64_t *stream, uint64_t *seq);
+/* Call fn for every stream with a ttl (fn returns non-zero to stop). */
+int segtab_each_ttl(struct store *st,
+		    int (*fn)(struct store *, uint64_t stream, uint64_t ttl,
+			      void *), void *arg);
+
+/* ---- expiring a topic's head (expire.c) ---- */
+
+/* One expiry step (struct store_expiry): the batch of deletes, the dead
+ * bytes, the topics touched (so that several records of one topic in a
+ * step continue where the last stopped), and one LevelDB iterator over
+ * the index, taken after the index batch was flushed. */
+struct store_expiry *expiry_new(struct store *st);
+/* Expire the head of topic ino: entries that end at or before `through`
+ * and arrived before `before_ns`. */
+int expiry_through(struct store_expiry *x, uint64_t ino, uint64_t through,
+		   int64_t before_ns);
+leveldb_writebatch_t *expiry_batch(struct store_expiry *x);
+struct dead_list *expiry_dead(struct store_expiry *x);
+/* How many entries the step deleted so far. */
+unsigned expiry_count(const struct store_expiry *x);
+/* Write the step durably (expired messages must not come back after a
+ * power cut), then report each topic whose head moved to fn; frees x. */
+int expiry_commit(struct store_expiry *x, store_expired_fn fn, void *arg);
+/* Drop the step unwritten; frees x. */
+void expiry_abort(struct store_expiry *x);
+
+/* The head record of a topic whose every entry has expired. */
+struct topic_head {
+	uint64_t off, msg;
+	int64_t ns;
+};
+#define HEAD_SIZE 24
+void head_encode(char *buf, const struct topic_head *h);
+int head_decode(const char *buf, size_t len, struct topic_head *h);
+
+/* ---- the retention scheduler (retention.c) ---- */
+/* Read every stream's ttl at open. */
+int retention_init(struct store *st);
+void retention_free(struct store *st);
+
+/* ---- copying live records forward (compact.c) ---- */
+
+/* One step of compacting segment (stream, seq): up to `budget` bytes of
+ * live records copied to the stream's active segment; 1 while there is
+ * more to do, 0 when the segment has been deleted, -errno. */
+int compact_step(struct store *st, uint64_t stream, uint64_t seq,
+		 uint64_t *pos, uint64_t budget);
+/* Delete sealed segment (stream, seq), which holds nothing live: its W and
+ * G keys go in a synced write (which makes every earlier batch durable:
+ * no entry can point into it after a power cut), then its file. */
+int seg_delete(struct store *st, uint64_t stream, uint64_t seq);
 
 /* ---- free space (space.c) ---- */
 

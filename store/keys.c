@@ -1,6 +1,6 @@
 /* keys.c - encoding of LevelDB keys and values: inode records, directory
- * entries, index entries, segment states.  Keys are big-endian so that byte
- * order is numeric order; values are little-endian with fixed layouts
+ * entries, index entries, segment states, topic heads.  Keys are
+ * big-endian so that byte order is numeric order; values are little-endian with fixed layouts
  * described in docs/format.md. */
 #include <errno.h>
 #include <string.h>
@@ -13,8 +13,8 @@ _Static_assert(INODE_REC_SIZE == 80,
 	       "inode record is 80 bytes: update docs/format.md");
 _Static_assert(IDX_VAL_SIZE == 48,
 	       "index entry is 48 bytes: update docs/format.md");
-_Static_assert(SEGSTATE_SIZE == 32,
-	       "segment state is 32 bytes: update docs/format.md");
+_Static_assert(SEGSTATE_SIZE == 40,
+	       "segment state is 40 bytes: update docs/format.md");
 /* The record header is segment.c's, asserted here so that every
  * documented size is checked in one place. */
 _Static_assert(REC_HDR == 48,
@@ -83,6 +83,14 @@ size_t key_u64_u64_u64(char *k, char kind, uint64_t a, uint64_t b,
 	key_u64_u64(k, kind, a, b);
 	put_be64(k + 17, c);
 	return 25;
+}
+
+size_t key_u64x4(char *k, char kind, uint64_t a, uint64_t b, uint64_t c,
+		 uint64_t d)
+{
+	key_u64_u64_u64(k, kind, a, b, c);
+	put_be64(k + 25, d);
+	return 33;
 }
 
 /* Names are at most 255 bytes (checked by the caller). */
@@ -182,15 +190,36 @@ void segstate_encode(char *b, const struct seg_state *s)
 	put_le64(b + 8, s->end);
 	put_le64(b + 16, s->synced);
 	put_le64(b + 24, s->synced_seq);
+	put_le64(b + 32, (uint64_t)s->max_ns);
 }
 
 int segstate_decode(const char *b, size_t len, struct seg_state *s)
 {
-	if (len != SEGSTATE_SIZE)
+	if (len != SEGSTATE_SIZE && len != SEGSTATE_SIZE_V1)
 		return -EIO;
 	s->seq = get_le64(b);
 	s->end = get_le64(b + 8);
 	s->synced = get_le64(b + 16);
 	s->synced_seq = get_le64(b + 24);
+	s->max_ns = len == SEGSTATE_SIZE ? (int64_t)get_le64(b + 32) : 0;
+	return 0;
+}
+
+/* ---- topic head: 24 bytes ---- */
+
+void head_encode(char *b, const struct topic_head *h)
+{
+	put_le64(b, h->off);
+	put_le64(b + 8, h->msg);
+	put_le64(b + 16, (uint64_t)h->ns);
+}
+
+int head_decode(const char *b, size_t len, struct topic_head *h)
+{
+	if (len != HEAD_SIZE)
+		return -EIO;
+	h->off = get_le64(b);
+	h->msg = get_le64(b + 8);
+	h->ns = (int64_t)get_le64(b + 16);
 	return 0;
 }

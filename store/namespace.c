@@ -298,7 +298,11 @@ int store_list_xattr(struct store *st, uint64_t ino,
 /* Delete every key that starts with prefix, in chunks.  The keys are
  * gathered first and written after the iterator is gone, so that a
  * write that has to heal (reopen LevelDB) holds no iterator. */
-static int delete_prefix(struct store *st, const char *p, size_t plen)
+/* Delete every key with prefix p, 8192 per write.  With index, the keys
+ * are a topic's index entries: the bytes they leave dead in the segments
+ * are counted (segtab.c). */
+static int delete_prefix(struct store *st, const char *p, size_t plen,
+			 bool index)
 {
 	int r = 0;
 	while (r == 0) {
@@ -308,19 +312,28 @@ static int delete_prefix(struct store *st, const char *p, size_t plen)
 		leveldb_iterator_t *it = leveldb_create_iterator(st->db,
 								 st->ropts_scan);
 		leveldb_writebatch_t *b = leveldb_writebatch_create();
+		struct dead_list dl = { 0 };
 		int n = 0;
 		for (leveldb_iter_seek(it, p, plen);
 		     n < 8192 && has_prefix(it, p, plen);
 		     leveldb_iter_next(it)) {
-			size_t klen;
+			size_t klen, vlen;
+			struct idx_entry e;
 			const char *k = leveldb_iter_key(it, &klen);
+			const char *v = leveldb_iter_value(it, &vlen);
 			leveldb_writebatch_delete(b, k, klen);
+			if (index && idx_decode(k, klen, v, vlen, &e) == 0)
+				dead_add(&dl, e.seg_stream, e.seg_seq,
+					 REC_HDR + e.len);
 			n++;
 		}
 		r = iter_error(it);
 		leveldb_iter_destroy(it);
+		dead_put(st, &dl, b);
 		if (r == 0 && n > 0)
 			r = db_write(st, b, false);
+		if (r == 0)
+			dead_commit(st, &dl);
 		leveldb_writebatch_destroy(b);
 		if (n < 8192)
 			break;
@@ -335,15 +348,19 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	 * back. */
 	int r = index_flush(st, false);
 	if (r == 0)
-		r = delete_prefix(st, k, key_u64(k, KEY_XATTR, ino));
+		r = delete_prefix(st, k, key_u64(k, KEY_XATTR, ino), false);
 	if (r == 0)
-		r = delete_prefix(st, k, key_u64(k, KEY_INDEX, ino));
+		r = delete_prefix(st, k, key_u64(k, KEY_INDEX, ino), true);
+	if (r == 0)     /* consumer group cursors (cursor.c) */
+		r = delete_prefix(st, k, key_u64(k, KEY_CURSOR, ino), false);
 	if (r < 0)
 		return r;
 	store_blob_unlink(st, ino);
 	struct store_batch *b = store_batch_new();
 	leveldb_writebatch_delete((leveldb_writebatch_t *)b, k,
 				  key_u64(k, KEY_SYMLINK, ino));
+	leveldb_writebatch_delete((leveldb_writebatch_t *)b, k,
+				  key_u64(k, KEY_HEAD, ino));
 	store_del_orphan(b, ino);
 	store_del_inode(b, ino);
 	r = store_commit(st, b, false);

@@ -93,6 +93,7 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 		return -ENOMEM;
 	st->datadir = strdup(datadir);
 	st->reserve = reserve;
+	st->seg_max = SEG_MAX;
 	st->segdirfd = st->blobdirfd = -1;
 	int r = -ENOMEM;
 	if (!st->datadir)
@@ -128,6 +129,12 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 	r = store_recover(st, err, errlen);
 	if (r < 0)
 		goto fail;
+	r = retention_init(st);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the segments of %s: %s",
+			 datadir, strerror(-r));
+		goto fail;
+	}
 	r = ino_count(st);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot count the inodes in %s: %s",
@@ -154,6 +161,7 @@ void store_close(struct store *st)
 		fprintf(stderr, "streamfs: error: the last sync failed; the "
 			"next mount's recovery indexes what the index lacks\n");
 	seg_close_all(st);
+	retention_free(st);
 	index_batch_free(st);
 	db_free(st);
 	heal_free(st);
@@ -165,4 +173,9 @@ void store_close(struct store *st)
 	free(st->rtab);
 	free(st->datadir);
 	free(st);
+}
+
+void store_set_segment_size(struct store *st, uint64_t bytes)
+{
+	st->seg_max = bytes;
 }

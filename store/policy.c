@@ -24,8 +24,10 @@ void policy_defaults(struct sf_policy *p)
 	p->max_message = SF_MAX_MESSAGE_DEFAULT;
 }
 
-/* A decimal number with an optional unit suffix from units (each with its
- * multiplier); the whole text must be used.  -EINVAL if malformed. */
+/* A decimal number (any number of digits, leading zeros included) with an
+ * optional unit suffix from units (each with its multiplier, either case);
+ * the whole text must be used.  -EINVAL if malformed or above 2^64 - 1.
+ * tools/ctl_policy.c checks values by the same rules. */
 struct unit {
 	char c;
 	uint64_t mul;
@@ -36,12 +38,11 @@ static int parse_number(const char *s, size_t len, const struct unit *units,
 {
 	uint64_t v = 0;
 	size_t i = 0;
-	if (len == 0 || len > 24)
-		return -EINVAL;
 	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
 			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
+		v = v * 10 + d;
 	}
 	if (i == 0)
 		return -EINVAL;

@@ -314,6 +314,8 @@ static int recover_stream(struct store *st, uint64_t stream,
 			break;
 		if (pos >= s->end && (r = reindex(st, &sc, pos, &h)) < 0)
 			break;
+		if (h.ns > s->max_ns)
+			s->max_ns = h.ns;
 		pos += REC_HDR + h.len;
 	}
 	unsigned dropped = 0;

@@ -4,7 +4,7 @@
  * DATADIR/segments/<stream>/<seq>, shared by all of its topics.  A record is
  * a 48-byte header (with a CRC-32C) followed by the payload of one write
  * call.  The active segment of a stream rolls to the next number beyond
- * SEG_MAX.  A sealed segment is not waited for: its write-back starts at
+ * st->seg_max (SEG_MAX unless the mount says otherwise).  A sealed segment is not waited for: its write-back starts at
  * the roll, and it is synced at the next sync (fsync, durability, unmount)
  * or when SEG_MAX_UNSYNCED segments wait.  The segment state says from
  * where on the stream's segments may not be on disk (synced_seq, synced);
@@ -402,6 +402,7 @@ static struct seg_writer *writer_get(struct store *st, uint64_t stream,
 	st->wtab[bk] = w;
 	LRU_PUSH(st->wlru, w);
 	st->nwriters++;
+	segtab_seen(st, stream);        /* retention reads its ttl */
 	return w;
 }
 
@@ -425,6 +426,7 @@ static int writer_roll(struct store *st, struct seg_writer *w)
 		w->s.synced_seq = w->s.seq + 1;         /* all on disk */
 		w->s.synced = 0;
 	}
+	segtab_sealed(st, w->stream, w->s.seq, w->s.end);
 	w->fd = fd;
 	w->s.seq++;
 	w->s.end = 0;
@@ -433,14 +435,15 @@ static int writer_roll(struct store *st, struct seg_writer *w)
 }
 
 int seg_append(struct store *st, uint64_t stream, char *hdr,
-	       const struct iovec *iov, int iovcnt, size_t len, bool sync,
-	       uint64_t *seq, uint64_t *off, struct seg_state *state)
+	       const struct iovec *iov, int iovcnt, size_t len, int64_t ns,
+	       bool sync, uint64_t *seq, uint64_t *off,
+	       struct seg_state *state, bool *late)
 {
 	int r;
 	struct seg_writer *w = writer_get(st, stream, &r);
 	if (!w)
 		return r;
-	if (w->s.end > 0 && w->s.end + REC_HDR + len > SEG_MAX) {
+	if (w->s.end > 0 && w->s.end + REC_HDR + len > st->seg_max) {
 		r = writer_roll(st, w);
 		if (r < 0)
 			return r;
@@ -476,6 +479,7 @@ int seg_append(struct store *st, uint64_t stream, char *hdr,
 	}
 	*seq = w->s.seq;
 	*off = w->s.end;
+	int64_t max_before = w->s.max_ns;
 	w->s.end += want;
 	w->dirty = true;
 	if (sync && (r = writer_sync(st, w)) < 0) {
@@ -483,6 +487,9 @@ int seg_append(struct store *st, uint64_t stream, char *hdr,
 		seg_unappend(st, stream, *off, true);
 		return r;
 	}
+	*late = ns < max_before;
+	if (ns > w->s.max_ns)
+		w->s.max_ns = ns;
 	*state = w->s;
 	return 0;
 }
@@ -603,4 +610,63 @@ void seg_close_all(struct store *st)
 		writer_drop(st, st->wlru, true);
 	while (st->rlru)
 		reader_drop(st, st->rlru);
+}
+
+/* ---- what retention asks of the segments ---- */
+
+int seg_extent(struct store *st, uint64_t stream, uint64_t seq,
+	       uint64_t *end, bool *active)
+{
+	int r = tables_init(st);
+	if (r)
+		return r;
+	struct seg_writer *w = writer_find(st, stream);
+	uint64_t act = w ? w->s.seq : seg_active(st, stream);
+	*active = seq == act;
+	if (*active && w) {
+		*end = w->s.end;
+		return 0;
+	}
+	if (*active) {
+		struct seg_state s;
+		r = load_state(st, stream, &s);
+		*end = s.end;
+		return r;
+	}
+	char path[64];
+	struct stat sb;
+	seg_path(path, sizeof(path), stream, seq);
+	if (fstatat(st->segdirfd, path, &sb, 0) < 0)
+		return -errno;
+	*end = (uint64_t)sb.st_size;
+	return 0;
+}
+
+uint64_t seg_active(struct store *st, uint64_t stream)
+{
+	struct seg_writer *w = st->wtab ? writer_find(st, stream) : NULL;
+	struct seg_state s = { 0 };
+	if (w)
+		return w->s.seq;
+	return load_state(st, stream, &s) == 0 ? s.seq : 0;
+}
+
+int seg_sync_stream(struct store *st, uint64_t stream)
+{
+	struct seg_writer *w = st->wtab ? writer_find(st, stream) : NULL;
+	return w && writer_unsynced(w) ? writer_sync(st, w) : 0;
+}
+
+int seg_remove(struct store *st, uint64_t stream, uint64_t seq)
+{
+	char path[64];
+	if (st->rtab) {
+		struct seg_reader *rd = reader_find(st, stream, seq);
+		if (rd)
+			reader_drop(st, rd);
+	}
+	seg_path(path, sizeof(path), stream, seq);
+	if (unlinkat(st->segdirfd, path, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
 }

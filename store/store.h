@@ -161,7 +161,7 @@ void store_del_orphan(struct store_batch *b, uint64_t ino);
 int store_commit(struct store *st, struct store_batch *b, bool sync);
 
 /* Remove everything an inode owns (attributes, symlink target, topic index,
- * blob file, orphan mark) and the inode record. */
+ * consumer group cursors, blob file, orphan mark) and the inode record. */
 int store_purge_inode(struct store *st, uint64_t ino);
 
 /* ---- topics (topic.c) ---- */
@@ -206,6 +206,81 @@ int store_topic_records(struct store *st, uint64_t ino,
 			struct sf_record *out, size_t max);
 /* Make every append so far durable (segments, then LevelDB). */
 int store_sync(struct store *st);
+/* 0 and the message offset that starts there in *msg if byte off is a
+ * message boundary of the topic: t->start (*msg = t->first_msg), t->size
+ * (t->next_msg), the start of a record, or, in a record of several lines,
+ * right after one of its newlines.  -EINVAL otherwise (also outside
+ * [t->start, t->size]). */
+int store_topic_boundary(struct store *st, uint64_t ino,
+			 const struct sf_topic *t, uint64_t off,
+			 uint64_t *msg);
+
+/* ---- consumer group cursors (cursor.c) ----
+ * Each (topic, group) has at most one committed cursor.  Group names are
+ * 1 to SF_GROUP_MAX bytes of [A-Za-z0-9._-], not "." or ".."; the
+ * functions below give -EINVAL for others. */
+
+#define SF_GROUP_MAX 200
+
+struct sf_cursor {
+	uint64_t off;           /* committed byte offset (a message boundary) */
+	uint64_t msg;           /* message offset that starts there */
+	int64_t ns;             /* commit time, ns since the epoch */
+};
+
+/* 0 if group is a valid group name, else -EINVAL. */
+int store_cursor_name_check(const char *group);
+/* A cursor below the topic's first live byte reads as that byte (its
+ * head expired), one past its end as the end. */
+void store_cursor_clamp(const struct sf_topic *t, struct sf_cursor *c);
+/* The cursor of group on topic ino, clamped to t unless t is NULL;
+ * -ENODATA if there is none. */
+int store_cursor_get(struct store *st, uint64_t ino, const struct sf_topic *t,
+		     const char *group, struct sf_cursor *out);
+/* Store c as group's cursor (with sync: durably).  c is taken as given:
+ * check it with store_topic_boundary first. */
+int store_cursor_set(struct store *st, uint64_t ino, const char *group,
+		     const struct sf_cursor *c, bool sync);
+/* Remove group's cursor: 0, or -ENODATA if there is none. */
+int store_cursor_delete(struct store *st, uint64_t ino, const char *group,
+			bool sync);
+/* Call fn for each cursor of topic ino in group-name order (clamped to t
+ * unless t is NULL); stops early when fn returns non-zero and returns
+ * that value. */
+int store_cursor_list(struct store *st, uint64_t ino,
+		      const struct sf_topic *t,
+		      int (*fn)(const char *group, const struct sf_cursor *c,
+				void *arg),
+		      void *arg);
+
+/* ---- retention (expire.c, retention.c) ---- */
+
+/* A topic's head moved: its first live byte, message and arrival (0 once
+ * nothing is live; the topic's end stays where it was). */
+typedef void (*store_expired_fn)(void *arg, uint64_t ino, uint64_t start,
+				 uint64_t first_msg, int64_t first_ns);
+/* Expiring topics by size, several in one LevelDB write: begin, then
+ * store_expiry_cap for each topic, then end, which writes the deletes
+ * durably and tells fn of each topic whose head moved (nothing changes,
+ * and fn hears nothing, if end fails). */
+struct store_expiry;
+struct store_expiry *store_expiry_begin(struct store *st);
+/* Expire the oldest records of ino while its live bytes exceed cap (size
+ * is the topic's end), and those that arrived before before_ns (0: none
+ * by time).  The number of records expired, or -errno. */
+int store_expiry_cap(struct store_expiry *x, uint64_t ino, uint64_t size,
+		     uint64_t cap, int64_t before_ns);
+int store_expiry_end(struct store_expiry *x, store_expired_fn fn, void *arg);
+/* One bounded step of the store's own retention work: records past their
+ * stream's ttl, segments left with nothing live (deleted), segments
+ * mostly dead (their live records copied forward).  fn hears of every
+ * topic whose head moved.  1 if more work is waiting, 0 if none, -errno. */
+int store_reclaim(struct store *st, store_expired_fn fn, void *arg);
+/* Stream dir's policies changed (or were read at mount). */
+void store_policy_changed(struct store *st, uint64_t dir,
+			  const struct sf_policy *p);
+/* Segments roll to the next beyond this many bytes (default 64 MiB). */
+void store_set_segment_size(struct store *st, uint64_t bytes);
 
 /* ---- blobs (blob.c) ---- */
 

@@ -151,6 +151,20 @@ static void add_waiting(struct store *st, uint64_t ino, struct sf_topic *t)
 	}
 }
 
+/* 1 and *h if ino has a head record (every entry expired), 0, -errno. */
+static int head_get(struct store *st, uint64_t ino, struct topic_head *h)
+{
+	char k[KEY_MAX], *err = NULL;
+	size_t len;
+	char *v = leveldb_get(st->db, st->ropts, k, key_u64(k, KEY_HEAD, ino),
+			      &len, &err);
+	if (err)
+		return store_db_error("get", err);
+	int r = v ? (head_decode(v, len, h) < 0 ? -EIO : 1) : 0;
+	leveldb_free(v);
+	return r;
+}
+
 int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 {
 	char k[KEY_MAX];
@@ -187,6 +201,14 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 			r = store_db_error("index scan", err);
 	}
 	leveldb_iter_destroy(it);
+	struct topic_head h;
+	if (r == 0 && (r = head_get(st, ino, &h)) == 1) {
+		/* Every entry expired: the topic ends where its head says. */
+		t->start = t->size = h.off;
+		t->first_msg = t->next_msg = h.msg;
+		t->last_ns = h.ns;
+		r = 0;
+	}
 	if (r < 0)
 		return r;
 	add_waiting(st, ino, t);
@@ -223,14 +245,17 @@ static int append_at(struct store *st, uint64_t ino, uint64_t stream,
 		.nmsgs = nmsgs, .msg = t->next_msg, .ns = ns,
 	};
 	struct seg_state ss;
-	r = seg_append(st, stream, hdr, iov, iovcnt, len, sync, &e.seg_seq,
-		       &e.seg_off, &ss);
+	bool late;
+	r = seg_append(st, stream, hdr, iov, iovcnt, len, ns, sync, &e.seg_seq,
+		       &e.seg_off, &ss, &late);
 	if (r < 0)
 		return r;
 	/* The entry waits with others for one LevelDB write, unless the
-	 * append must be durable now. */
+	 * append must be durable now.  A record older than one before it
+	 * in the stream (a restore, a clock set back) is one the ttl scan
+	 * in segment order would reach late: it gets a Q key. */
 	bool new_user = t->seg_stream != stream || t->seg_seq != e.seg_seq;
-	r = index_add(st, ino, &e, &ss, new_user, sync);
+	r = index_add(st, ino, &e, &ss, new_user, late, sync);
 	if (r < 0) {
 		/* Not recorded durably: take the record back, so that what
 		 * the writer was told failed never appears. */
@@ -607,4 +632,62 @@ int store_topic_records(struct store *st, uint64_t ino,
 	if (r == 0 && n == 0)
 		r = -EIO;               /* off is inside the topic: damage */
 	return r < 0 ? r : (int)n;
+}
+
+/* ---- message boundaries ---- */
+
+/* Messages that end in [0, n) of a record's bytes (lines of a record of
+ * several), in *count; 1 if the last of those bytes ends one (byte n-1
+ * is a newline), 0 if not. */
+static int lines_before(const struct sf_readbuf *rb, uint64_t *count)
+{
+	char last = 0;
+	*count = 0;
+	for (int i = 0; i < rb->iovcnt; i++) {
+		const char *p = rb->iov[i].iov_base;
+		for (size_t j = 0; j < rb->iov[i].iov_len; j++)
+			*count += p[j] == '\n';
+		if (rb->iov[i].iov_len)
+			last = p[rb->iov[i].iov_len - 1];
+	}
+	return last == '\n';
+}
+
+int store_topic_boundary(struct store *st, uint64_t ino,
+			 const struct sf_topic *t, uint64_t off,
+			 uint64_t *msg)
+{
+	struct idx_entry e;
+	struct cursor c;
+	if (off < t->start || off > t->size)
+		return -EINVAL;
+	if (off == t->size || off == t->start) {
+		*msg = off == t->size ? t->next_msg : t->first_msg;
+		return 0;
+	}
+	int r = cursor_open(&c, st, ino);
+	if (r < 0)
+		return r;
+	r = cursor_seek(&c, off, &e);
+	cursor_close(&c);
+	if (r <= 0)
+		return r < 0 ? r : -EIO;        /* inside the topic: damage */
+	if (e.off == off) {
+		*msg = e.msg;
+		return 0;
+	}
+	if (e.nmsgs <= 1)
+		return -EINVAL;                 /* inside its one message */
+	/* Several lines, each ending in a newline: a boundary follows one. */
+	struct sf_readbuf rb = { 0 };
+	uint64_t n;
+	r = store_topic_read(st, ino, t, e.off, off - e.off, &rb);
+	if (r == 0 && rb.bytes != off - e.off)
+		r = -EIO;
+	if (r == 0)
+		r = lines_before(&rb, &n) ? 0 : -EINVAL;
+	store_readbuf_free(&rb);
+	if (r == 0)
+		*msg = e.msg + n;
+	return r;
 }

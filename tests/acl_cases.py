@@ -23,6 +23,7 @@ import time
 PY = "/usr/bin/python3"
 PFX = "user.streamfs."
 ACE = PFX + "ace."
+CURSOR = PFX + "cursor."
 STREAM_PERMS = ("admin", "produce", "consume", "topic", "copy")
 BLOB_PERMS = ("read", "write")
 
@@ -424,6 +425,19 @@ def _eff_list(b, a, data, ident):
             or _same(b, a, data, ident))
 
 
+def _eff_cursor_read(b, a, data, ident):
+    return (_expect(data == b"0", "read cursor %r" % data)
+            or _same(b, a, data, ident))
+
+
+def _eff_cursor(prefix):
+    def check(b, a, data, ident):
+        got = a["S/t"]["groups"]
+        return _expect(got.startswith(prefix) if prefix else got == b"",
+                       "groups of S/t: %r" % got)
+    return check
+
+
 _READ = ("fd = os.open(c + %r, %s)\n"
          "try:\n    return os.read(fd, 4096)\nfinally:\n    os.close(fd)")
 _WRITE = ("fd = os.open(c + %r, %s)\n"
@@ -485,6 +499,17 @@ OPS = [
     Op("blob-first-write", ("write",),
        _WRITE % ("/S/e", "os.O_WRONLY", "os.write(fd, b'w0\\n')"),
        lambda m: m.dir(X) and m.write(), _eff_first_write),
+        # Consumer group cursors: the consumers' own state (consume); a
+    # group's cursor may also be deleted by the stream's admin.
+    Op("read-cursor", ("consume",),
+       "return os.getxattr(c + '/S/t', %r)" % (CURSOR + "g"),
+       lambda m: m.dir(X) and m.consume(), _eff_cursor_read),
+    Op("commit-cursor", ("consume",),
+       "os.setxattr(c + '/S/t', %r, b'3')" % (CURSOR + "g"),
+       lambda m: m.dir(X) and m.consume(), _eff_cursor(b"g 3 1 ")),
+    Op("delete-cursor", ("consume", "admin"),
+       "os.removexattr(c + '/S/t', %r)" % (CURSOR + "g"),
+       lambda m: m.dir(X) and (m.consume() or m.admin()), _eff_cursor(b"")),
     # Listings follow the directory's mode bits only, whatever the ACEs.
     Op("list", (), "return '\\n'.join(sorted(os.listdir(c + '/S'))).encode()",
        lambda m: m.dir(R), _eff_list),
@@ -548,6 +573,7 @@ def build_cell(container, variant, aces):
     _append(c + "/F/ft", b"f0\n")
     os.chmod(c + "/F/ft", 0o666)
     _append(c + "/S/t", b"m0\n")
+    os.setxattr(c + "/S/t", CURSOR + "g", b"0")     # for the cursor ops
     fd = os.open(c + "/S/b", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.write(fd, b"blob0\n")
     os.close(fd)
@@ -591,6 +617,9 @@ def snapshot(top):
         else:
             e["xattrs"] = {n: os.getxattr(path, n)
                            for n in sorted(os.listxattr(path))}
+        if e.get("xattrs", {}).get(PFX + "kind") == b"topic":
+            # Consumer group cursors are not listed: their listing.
+            e["groups"] = os.getxattr(path, PFX + "groups")
         if stat.S_ISREG(st.st_mode):
             with open(path, "rb") as f:
                 e["data"] = f.read()

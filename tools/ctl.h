@@ -14,6 +14,8 @@ int ctl_create_topic(int argc, char **argv);
 int ctl_seek(int argc, char **argv);
 int ctl_export(int argc, char **argv);
 int ctl_import(int argc, char **argv);
+int ctl_groups(int argc, char **argv);
+int ctl_group(int argc, char **argv);
 int ctl_tail(int argc, char **argv);
 int ctl_consume(int argc, char **argv);
 

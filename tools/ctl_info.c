@@ -1,11 +1,12 @@
 /*
  * ctl_info.c - "streamctl info PATH...": for a topic its message count,
- * first and last message offsets, first live byte, size and arrival times
- * (attribute user.streamfs.info); for a stream its policies; for a blob its
- * kind and size.  Output is "key: value" lines, one record per PATH.
+ * first (live) and last message offsets, first live byte, what has expired
+ * before them, size and arrival times (attribute user.streamfs.info); for a
+ * stream its policies; for a blob its kind and size.  Output is "key: value" lines, one record per PATH.
  */
 #include "ctl.h"
 #include "timefmt.h"
+#include "topic_info.h"
 #include "tool.h"
 #include "xattr_util.h"
 
@@ -20,29 +21,19 @@
 /* Width of the key column: the longest key, "retention_bytes:". */
 #define KEY_WIDTH 16
 
-/* The keys of user.streamfs.info, in the order they are printed. */
-enum {
-	I_MESSAGES, I_FIRST_MESSAGE, I_LAST_MESSAGE, I_FIRST_OFFSET, I_SIZE,
-	I_FIRST_TIME, I_LAST_TIME, I_COUNT
-};
-
-static const char *const info_keys[I_COUNT] = {
-	"messages", "first_message", "last_message", "first_offset", "size",
-	"first_time", "last_time",
-};
-
-struct topic_info {
-	int64_t v[I_COUNT];
-	unsigned have;		/* bit i set: key i was present */
-};
-
 static const char usage_text[] =
 	"Usage: streamctl info PATH...\n"
 	"\n"
 	"Show what each PATH holds:\n"
-	"  topic   messages, first_message and last_message (message offsets),\n"
-	"          first_offset (first live byte), size (end offset in bytes),\n"
-	"          first_time and last_time (arrival, ISO-8601 UTC)\n"
+	"  topic   messages        how many messages are live\n"
+	"          first_message   the offset of the first live message\n"
+	"          last_message    the offset of the last message\n"
+	"          first_offset    the first live byte: where first_message\n"
+	"                          starts\n"
+	"          expired         the messages and bytes before those, or\n"
+	"                          none\n"
+	"          size            the end offset in bytes\n"
+	"          first_time, last_time   arrival times, ISO-8601 UTC\n"
 	"  stream  its policies (see 'streamctl policy')\n"
 	"  blob    its size\n"
 	"\n"
@@ -75,30 +66,6 @@ static void print_number(const char *key, int64_t v)
 	print_field(key, buf);
 }
 
-/* Parse "key=value" lines; unknown keys are skipped (a newer daemon may
- * say more).  0, or -EBADMSG for a line that is not key=number. */
-static int parse_info(char *text, struct topic_info *ti)
-{
-	char *save = NULL;
-
-	memset(ti, 0, sizeof(*ti));
-	for (char *line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		int64_t v;
-		if (!eq || tool_parse_i64(eq + 1, &v))
-			return -EBADMSG;
-		*eq = '\0';
-		for (int i = 0; i < I_COUNT; i++) {
-			if (strcmp(line, info_keys[i]) == 0) {
-				ti->v[i] = v;
-				ti->have |= 1u << i;
-			}
-		}
-	}
-	return 0;
-}
-
 /* One info value: "-" when the daemon did not say or the topic is empty,
  * times as ISO-8601. */
 static void print_info_value(const struct topic_info *ti, int i)
@@ -111,35 +78,38 @@ static void print_info_value(const struct topic_info *ti, int i)
 
 	if (!(ti->have & 1u << i) || (empty && per_message) ||
 	    (is_time && ti->v[i] < 0)) {
-		print_field(info_keys[i], "-");
+		print_field(topic_info_keys[i], "-");
 	} else if (is_time) {
 		timefmt_iso((uint64_t)ti->v[i], buf);
-		print_field(info_keys[i], buf);
+		print_field(topic_info_keys[i], buf);
 	} else {
-		print_number(info_keys[i], ti->v[i]);
+		print_number(topic_info_keys[i], ti->v[i]);
 	}
 }
 
 static int info_topic(const char *path)
 {
+	char expired[96];
 	struct topic_info ti;
-	char *text;
-	int rc = sfs_get(path, "info", &text);
+	int rc = topic_info_read(path, &ti);
 
+	if (rc == -EBADMSG) {
+		tool_error(path, "malformed topic info from the daemon");
+		return TOOL_FAIL;
+	}
 	if (rc) {
 		tool_error(path, "cannot read topic info: %s", sfs_strerror(rc));
 		return TOOL_FAIL;
 	}
-	rc = parse_info(text, &ti);
-	free(text);
-	if (rc) {
-		tool_error(path, "malformed topic info from the daemon");
-		return TOOL_FAIL;
-	}
 	begin_record(path);
 	print_field("kind", "topic");
-	for (int i = 0; i < I_COUNT; i++)
+	for (int i = 0; i < I_COUNT; i++) {
 		print_info_value(&ti, i);
+		if (i != I_FIRST_OFFSET)
+			continue;
+		topic_info_expired_text(&ti, expired, sizeof(expired));
+		print_field("expired", expired);
+	}
 	return 0;
 }
 

@@ -24,17 +24,17 @@
 /* ------------------------------------------------------------ values */
 
 /* Parse "N" or "N<suffix>" where SUFFIXES[i] (either case) multiplies by
- * MULS[i].  0, or -1 when malformed or too large.  The suffixes are those
- * the daemon takes (store/policy.c), all of them documented. */
+ * MULS[i].  0, or -1 when malformed or above 2^64 - 1.  The rules and the
+ * suffixes are those the daemon takes (store/policy.c), all of them
+ * documented. */
 static int parse_scaled(const char *s, const char *suffixes,
 			const unsigned long long *muls, uint64_t *out)
 {
 	size_t digits = strspn(s, "0123456789");
-	unsigned long long mul = 1;
-	char num[24];
-	uint64_t v;
+	unsigned long long mul = 1, v;
+	char *end;
 
-	if (digits == 0 || digits >= sizeof(num))
+	if (digits == 0)
 		return -1;
 	if (s[digits]) {
 		const char *hit = strchr(suffixes, tolower((unsigned char)s[digits]));
@@ -42,9 +42,9 @@ static int parse_scaled(const char *s, const char *suffixes,
 			return -1;
 		mul = muls[hit - suffixes];
 	}
-	memcpy(num, s, digits);
-	num[digits] = '\0';
-	if (tool_parse_u64(num, &v) || (v && mul > UINT64_MAX / v))
+	errno = 0;
+	v = strtoull(s, &end, 10);	/* s starts with a digit: no sign */
+	if (errno || end != s + digits || (v && mul > UINT64_MAX / v))
 		return -1;
 	*out = v * mul;
 	return 0;

@@ -2,10 +2,12 @@
  * ctl_topic.c - the topic commands of streamctl: "create-topic PATH..."
  * (an empty file made a topic by setting user.streamfs.kind) and
  * "seek PATH --message N | --time TIME" (a byte offset from the attributes
- * user.streamfs.seek.message.N and user.streamfs.seek.time.NS).
+ * user.streamfs.seek.message.N and user.streamfs.seek.time.NS; a seek into
+ * the expired head of a topic says so, naming the first live message).
  */
 #include "ctl.h"
 #include "timefmt.h"
+#include "topic_info.h"
 #include "tool.h"
 #include "xattr_util.h"
 
@@ -172,6 +174,11 @@ static const char seek_usage[] =
 	"size if none has).  Read from there with, for example,\n"
 	"  tail -c +$((OFFSET + 1)) PATH\n"
 	"\n"
+	"Asking for a message that has expired is an error that names the\n"
+	"first live message and its byte offset.  When messages have expired,\n"
+	"a TIME before the first live message's arrival gives the first live\n"
+	"byte, with a note on stderr saying so.\n"
+	"\n"
 	"TIME is nanoseconds since the epoch, or ISO-8601 such as\n"
 	"2024-05-01T12:00:00.250Z (UTC unless an offset like +02:00 is given).\n"
 	"\n"
@@ -184,6 +191,7 @@ struct seek_args {
 	const char *path;
 	const char *arg;	/* --message or --time as given */
 	char attr[64];		/* "seek.message.N" or "seek.time.NS" */
+	uint64_t value;		/* N or NS */
 	int by_time;
 };
 
@@ -204,6 +212,7 @@ static int seek_attr(struct seek_args *sa)
 		return tool_usage_error("seek", "not a message offset: '%s'",
 					sa->arg);
 	}
+	sa->value = v;
 	snprintf(sa->attr, sizeof(sa->attr), "seek.%s.%" PRIu64,
 		 sa->by_time ? "time" : "message", v);
 	return 0;
@@ -268,6 +277,60 @@ static int check_topic(const char *path)
 	return rc ? TOOL_FAIL : 0;
 }
 
+/* Where the live part of the topic begins, for the lines below: "the
+ * first live message is 7, at byte 100", or that none is live. */
+static void live_text(const struct topic_info *ti, char *buf, size_t cap)
+{
+	if (ti->v[I_MESSAGES] > 0)
+		snprintf(buf, cap, "the first live message is %" PRId64
+			 ", at byte %" PRId64, ti->v[I_FIRST_MESSAGE],
+			 ti->v[I_FIRST_OFFSET]);
+	else
+		snprintf(buf, cap, "no message is live (the next will be "
+			 "message %" PRId64 ", at byte %" PRId64 ")",
+			 ti->v[I_FIRST_MESSAGE], ti->v[I_SIZE]);
+}
+
+/* The daemon said ENOMSG: message N lies in the expired head. */
+static int seek_expired(const struct seek_args *sa)
+{
+	struct topic_info ti;
+	char live[128];
+
+	if (topic_info_read(sa->path, &ti)) {
+		tool_error(sa->path, "message %s has expired", sa->arg);
+		return TOOL_FAIL;
+	}
+	live_text(&ti, live, sizeof(live));
+	tool_error(sa->path, "message %s has expired; %s", sa->arg, live);
+	return TOOL_FAIL;
+}
+
+/* After a seek by time: if TIME lies before the first live message and
+ * messages before it have expired, the answer is the first live message,
+ * not necessarily the first that arrived at or after TIME: say so. */
+static void seek_time_note(const struct seek_args *sa)
+{
+	struct topic_info ti;
+	char live[128], when[TIMEFMT_ISO_SIZE];
+
+	if (topic_info_read(sa->path, &ti) || !topic_info_expired(&ti))
+		return;
+	if (ti.v[I_MESSAGES] > 0 &&
+	    sa->value >= (uint64_t)ti.v[I_FIRST_TIME])
+		return;
+	live_text(&ti, live, sizeof(live));
+	if (ti.v[I_MESSAGES] == 0) {
+		tool_error(sa->path, "note: every message has expired: %s",
+			   live);
+		return;
+	}
+	timefmt_iso((uint64_t)ti.v[I_FIRST_TIME], when);
+	tool_error(sa->path, "note: the messages before message %" PRId64
+		   " have expired; %s, arrived %s", ti.v[I_FIRST_MESSAGE],
+		   live, when);
+}
+
 int ctl_seek(int argc, char **argv)
 {
 	struct seek_args sa;
@@ -286,6 +349,8 @@ int ctl_seek(int argc, char **argv)
 			   sa.arg);
 		return TOOL_FAIL;
 	}
+	if (rc == -ENOMSG && !sa.by_time)
+		return seek_expired(&sa);
 	if (rc) {
 		tool_error(sa.path, "cannot seek: %s", sfs_strerror(rc));
 		return TOOL_FAIL;
@@ -296,6 +361,8 @@ int ctl_seek(int argc, char **argv)
 			   value);
 	else
 		printf("%" PRIu64 "\n", offset);
+	if (!rc && sa.by_time)
+		seek_time_note(&sa);
 	free(value);
 	return rc ? TOOL_FAIL : 0;
 }

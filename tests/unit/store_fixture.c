@@ -248,8 +248,9 @@ struct store *reopen_load(const char *dir, const struct fx *fx,
 
 void sleep_ms(long ms)
 {
-	struct timespec ts = { 0, ms * 1000000L };
-	nanosleep(&ts, NULL);
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
 int fixture_main(const char *prog, const struct test *tests, size_t n,

@@ -1,7 +1,8 @@
 /* test_store.c - unit tests of the store (store/), without FUSE: the byte
  * layouts of docs/format.md, segment records and CRC-32C, topics through
  * store.h (append, read, seek, reopen, the index batch, a segment roll, the
- * space reserve, purges), and recovery of segment tails edited by hand.
+ * space reserve, purges, message boundaries, consumer group cursors), and
+ * recovery of segment tails edited by hand.
  *
  * The harness and the common helpers are in store_fixture.h.  A crash is
  * simulated by a child process that writes and leaves with _exit, neither
@@ -389,8 +390,9 @@ static void test_segstate_encoding(const char *dir)
 		.seq = 0x0102030405060708ull, .end = 0x1112131415161718ull,
 		.synced_seq = 0x2122232425262728ull,
 		.synced = 0x3132333435363738ull,
+		.max_ns = 0x4142434445464748ll,
 	};
-	static const unsigned char val[32] = {
+	static const unsigned char val[40] = {
 		/* 0: active segment */
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
 		/* 8: end */
@@ -399,23 +401,33 @@ static void test_segstate_encoding(const char *dir)
 		0x38, 0x37, 0x36, 0x35, 0x34, 0x33, 0x32, 0x31,
 		/* 24: synced_seq */
 		0x28, 0x27, 0x26, 0x25, 0x24, 0x23, 0x22, 0x21,
+		/* 32: newest arrival in the stream */
+		0x48, 0x47, 0x46, 0x45, 0x44, 0x43, 0x42, 0x41,
 	};
 	char v[SEGSTATE_SIZE + 1];
 	struct seg_state s;
 
-	EQ(SEGSTATE_SIZE, 32);
+	EQ(SEGSTATE_SIZE, 40);
 	segstate_encode(v, &s0);
-	BYTES(v, val, 32);
+	BYTES(v, val, 40);
 	memset(&s, 0xee, sizeof(s));
-	if (EQ(segstate_decode(v, 32, &s), 0)) {
+	if (EQ(segstate_decode(v, 40, &s), 0)) {
 		EQ(s.seq, s0.seq);
 		EQ(s.end, s0.end);
 		EQ(s.synced_seq, s0.synced_seq);
 		EQ(s.synced, s0.synced);
+		EQ(s.max_ns, s0.max_ns);
+	}
+	/* A state written before max_ns existed reads with max_ns 0. */
+	memset(&s, 0xee, sizeof(s));
+	if (EQ(segstate_decode(v, 32, &s), 0)) {
+		EQ(s.synced, s0.synced);
+		EQ(s.max_ns, 0);
 	}
 	EQ(segstate_decode(v, 24, &s), -EIO);
 	EQ(segstate_decode(v, 31, &s), -EIO);
 	EQ(segstate_decode(v, 33, &s), -EIO);
+	EQ(segstate_decode(v, 41, &s), -EIO);
 	EQ(segstate_decode(v, 0, &s), -EIO);
 }
 
@@ -1722,7 +1734,444 @@ static void test_recover_drop_follows_moved_topic(const char *dir)
 
 /* ======================================================================== */
 
+/* ========================================================================
+ * Consumer group cursors (cursor.c) and message boundaries (topic.c)
+ */
+
+/* Key C topic(8, big-endian) group, value byte offset, message offset,
+ * commit time (8 each, little-endian), as docs/format.md has them. */
+static void test_cursor_encoding(const char *dir)
+{
+	static const unsigned char key[] = {
+		'C', 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+		'g', '-', '1' };
+	static const unsigned char val[24] = {
+		0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11,
+		0x28, 0x27, 0x26, 0x25, 0x24, 0x23, 0x22, 0x21,
+		0x38, 0x37, 0x36, 0x35, 0x34, 0x33, 0x32, 0x31 };
+	struct sf_cursor c = { 0x1112131415161718ull, 0x2122232425262728ull,
+			       0x3132333435363738ll };
+	struct store *st = open_store(dir);
+	char *err = NULL;
+	size_t len = 0;
+	if (!st)
+		return;
+	EQ(KEY_CURSOR, 'C');
+	EQ(store_cursor_set(st, 0x0102030405060708ull, "g-1", &c, false), 0);
+	char *v = leveldb_get(st->db, st->ropts, (const char *)key,
+			      sizeof(key), &len, &err);
+	CHECK(err == NULL);
+	if (CHECK(v != NULL) && EQ(len, 24))
+		BYTES(v, val, 24);
+	leveldb_free(v);
+	leveldb_free(err);
+	store_close(st);
+}
+
+static void test_cursor_get_set_delete(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	struct sf_cursor c = { 0 }, a = { 5, 2, 1000 }, b = { 9, 3, 2000 };
+	struct store *st = open_seven(dir, &fx, &t);
+	if (!st)
+		return;
+	EQ(store_cursor_get(st, fx.ino, &t, "g", &c), -ENODATA);
+	EQ(store_cursor_set(st, fx.ino, "g", &a, false), 0);
+	EQ(store_cursor_get(st, fx.ino, &t, "g", &c), 0);
+	EQ(c.off, 5);
+	EQ(c.msg, 2);
+	EQ(c.ns, 1000);
+	EQ(store_cursor_get(st, fx.ino, &t, "h", &c), -ENODATA);
+	EQ(store_cursor_get(st, fx.ino + 1, &t, "g", &c), -ENODATA);
+	EQ(store_cursor_set(st, fx.ino, "g", &b, true), 0);    /* moves on */
+	EQ(store_cursor_set(st, fx.ino, "h", &a, false), 0);
+	store_close(st);
+	if (!(st = reopen_load(dir, &fx, &t)))
+		return;
+	EQ(store_cursor_get(st, fx.ino, &t, "g", &c), 0);
+	EQ(c.off, 9);
+	EQ(c.msg, 3);
+	EQ(c.ns, 2000);
+	EQ(store_cursor_delete(st, fx.ino, "g", false), 0);
+	EQ(store_cursor_get(st, fx.ino, &t, "g", &c), -ENODATA);
+	EQ(store_cursor_delete(st, fx.ino, "g", false), -ENODATA);
+	EQ(store_cursor_get(st, fx.ino, &t, "h", &c), 0);      /* untouched */
+	EQ(c.off, 5);
+	store_close(st);
+	if (!(st = reopen_load(dir, &fx, &t)))
+		return;
+	EQ(store_cursor_get(st, fx.ino, &t, "g", &c), -ENODATA);
+	store_close(st);
+}
+
+static void test_cursor_names(const char *dir)
+{
+	static const char *const good[] = { "a", "A.b_c-9", "..x", "-", "_" };
+	static const char *const bad[] = {
+		"", ".", "..", "a/b", "a b", "a\n", "é", "a:b", "a*", "a=b" };
+	char longest[SF_GROUP_MAX + 2];
+	struct sf_cursor c = { 0 }, a = { 0, 0, 1 };
+	struct store *st = open_store(dir);
+	if (!st)
+		return;
+	for (size_t i = 0; i < NTESTS(good); i++)
+		if (!EQ(store_cursor_name_check(good[i]), 0))
+			fprintf(stderr, "  good name '%s'\n", good[i]);
+	for (size_t i = 0; i < NTESTS(bad); i++) {
+		if (!EQ(store_cursor_name_check(bad[i]), -EINVAL) ||
+		    !EQ(store_cursor_set(st, 7, bad[i], &a, false), -EINVAL) ||
+		    !EQ(store_cursor_get(st, 7, NULL, bad[i], &c), -EINVAL) ||
+		    !EQ(store_cursor_delete(st, 7, bad[i], false), -EINVAL))
+			fprintf(stderr, "  bad name '%s'\n", bad[i]);
+	}
+	memset(longest, 'n', SF_GROUP_MAX);
+	longest[SF_GROUP_MAX] = 0;
+	EQ(store_cursor_set(st, 7, longest, &a, false), 0);
+	EQ(store_cursor_get(st, 7, NULL, longest, &c), 0);
+	longest[SF_GROUP_MAX] = 'n';
+	longest[SF_GROUP_MAX + 1] = 0;
+	EQ(store_cursor_set(st, 7, longest, &a, false), -EINVAL);
+	store_close(st);
+}
+
+struct seen {
+	char groups[8][16];
+	struct sf_cursor c[8];
+	int n, stop_at;
+};
+
+static int note_cursor(const char *group, const struct sf_cursor *c,
+		       void *arg)
+{
+	struct seen *s = arg;
+	if (s->n == 8)
+		return -E2BIG;
+	snprintf(s->groups[s->n], sizeof(s->groups[0]), "%s", group);
+	s->c[s->n++] = *c;
+	return s->n == s->stop_at ? 42 : 0;
+}
+
+/* A topic's cursors in name order, no other topic's; fn can stop early. */
+static void test_cursor_list(const char *dir)
+{
+	struct sf_cursor a = { 2, 1, 10 }, b = { 5, 2, 20 };
+	struct seen s = { .stop_at = -1 };
+	struct store *st = open_store(dir);
+	if (!st)
+		return;
+	EQ(store_cursor_list(st, 8, NULL, note_cursor, &s), 0);
+	EQ(s.n, 0);
+	EQ(store_cursor_set(st, 8, "zeta", &a, false), 0);
+	EQ(store_cursor_set(st, 8, "alpha", &b, false), 0);
+	EQ(store_cursor_set(st, 8, "Beta", &a, false), 0);
+	EQ(store_cursor_set(st, 7, "other", &a, false), 0);
+	EQ(store_cursor_set(st, 9, "other", &a, false), 0);
+	EQ(store_cursor_list(st, 8, NULL, note_cursor, &s), 0);
+	if (EQ(s.n, 3)) {
+		CHECK(strcmp(s.groups[0], "Beta") == 0);
+		CHECK(strcmp(s.groups[1], "alpha") == 0);
+		CHECK(strcmp(s.groups[2], "zeta") == 0);
+		EQ(s.c[1].off, 5);
+		EQ(s.c[1].msg, 2);
+		EQ(s.c[1].ns, 20);
+	}
+	s = (struct seen){ .stop_at = 2 };
+	EQ(store_cursor_list(st, 8, NULL, note_cursor, &s), 42);
+	EQ(s.n, 2);
+	store_close(st);
+}
+
+/* A cursor below the first live byte (the topic's head expired) reads as
+ * that byte and its message; one past the end (a power cut took appends
+ * the commit survived) as the end. */
+static void test_cursor_clamp(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t, expired;
+	struct sf_cursor c, at2 = { 2, 1, 10 }, at14 = { 14, 4, 11 };
+	struct sf_cursor past = { 99, 40, 12 };
+	struct seen s = { .stop_at = -1 };
+	struct store *st = open_seven(dir, &fx, &t);
+	if (!st)
+		return;
+	EQ(store_cursor_set(st, fx.ino, "early", &at2, false), 0);
+	EQ(store_cursor_set(st, fx.ino, "late", &at14, false), 0);
+	EQ(store_cursor_set(st, fx.ino, "past", &past, false), 0);
+	expired = t;
+	expired.start = 9;              /* "a\nbb\nccc\n" expired */
+	expired.first_msg = 3;
+	EQ(store_cursor_get(st, fx.ino, &expired, "early", &c), 0);
+	EQ(c.off, 9);
+	EQ(c.msg, 3);
+	EQ(c.ns, 10);
+	EQ(store_cursor_get(st, fx.ino, &expired, "late", &c), 0);
+	EQ(c.off, 14);
+	EQ(c.msg, 4);
+	EQ(store_cursor_get(st, fx.ino, &expired, "past", &c), 0);
+	EQ(c.off, 20);
+	EQ(c.msg, 7);
+	EQ(store_cursor_list(st, fx.ino, &expired, note_cursor, &s), 0);
+	if (EQ(s.n, 3)) {
+		EQ(s.c[0].off, 9);
+		EQ(s.c[0].msg, 3);
+		EQ(s.c[1].off, 14);
+		EQ(s.c[2].off, 20);
+	}
+	/* What is stored is not changed by reading it. */
+	EQ(store_cursor_get(st, fx.ino, NULL, "early", &c), 0);
+	EQ(c.off, 2);
+	EQ(c.msg, 1);
+	store_close(st);
+}
+
+/* Purging a topic removes its cursors, and only its own. */
+static void test_cursor_purged(const char *dir)
+{
+	struct fx fx, other;
+	struct sf_topic t;
+	struct sf_cursor c, a = { 0, 0, 1 };
+	struct seen s = { .stop_at = -1 };
+	struct store *st = open_seven(dir, &fx, &t);
+	if (!st)
+		return;
+	if (!make_topic_in(st, "s", "u", &other)) {
+		store_close(st);
+		return;
+	}
+	EQ(store_cursor_set(st, fx.ino, "g", &a, false), 0);
+	EQ(store_cursor_set(st, fx.ino, "h", &a, false), 0);
+	EQ(store_cursor_set(st, other.ino, "g", &a, false), 0);
+	EQ(store_purge_inode(st, fx.ino), 0);
+	EQ(store_cursor_list(st, fx.ino, NULL, note_cursor, &s), 0);
+	EQ(s.n, 0);
+	EQ(store_cursor_get(st, other.ino, NULL, "g", &c), 0);
+	store_close(st);
+	if (!(st = open_store(dir)))
+		return;
+	EQ(store_cursor_get(st, fx.ino, NULL, "g", &c), -ENODATA);
+	EQ(store_cursor_get(st, other.ino, NULL, "g", &c), 0);
+	store_close(st);
+}
+
+/* Boundaries of SEVEN ("a\n" "bb\nccc\n" "dddd\n" "e\nf\ng\n"): record
+ * starts, the ends of lines inside a record, and the end; read from the
+ * index batch and, after a reopen, from LevelDB. */
+static void check_seven_boundaries(struct store *st, const struct fx *fx,
+				   const struct sf_topic *t)
+{
+	static const uint64_t at[8] = { 0, 2, 5, 9, 14, 16, 18, 20 };
+	int m = 0;
+	for (uint64_t off = 0; off <= 22; off++) {
+		uint64_t msg = 999;
+		int want = m < 8 && at[m] == off ? 0 : -EINVAL;
+		int r = store_topic_boundary(st, fx->ino, t, off, &msg);
+		if (!EQ(r, want) || (want == 0 && !EQ(msg, m)))
+			fprintf(stderr, "  offset %llu\n",
+				(unsigned long long)off);
+		m += want == 0;
+	}
+}
+
+static void test_topic_boundary(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	uint64_t msg;
+	struct store *st = open_seven(dir, &fx, &t);
+	if (!st)
+		return;
+	CHECK(index_waiting_count(st) > 0);
+	check_seven_boundaries(st, &fx, &t);
+	EQ(store_topic_boundary(st, fx.ino, &t, ~0ull, &msg), -EINVAL);
+	store_close(st);
+	if (!(st = reopen_load(dir, &fx, &t)))
+		return;
+	EQ(index_waiting_count(st), 0);
+	check_seven_boundaries(st, &fx, &t);
+	store_close(st);
+}
+
+/* One message holding newlines (framing=write) has no boundary inside;
+ * a topic restored from byte 10 on has none before it. */
+static void test_topic_boundary_one_message(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	uint64_t msg = 0;
+	struct iovec iov = { "x\ny\n", 4 };
+	struct store *st = open_store(dir);
+	if (!st || !make_topic(st, &fx) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0) ||
+	    !EQ(store_topic_restore(st, fx.ino, fx.stream, &t, &iov, 1, 4, 1,
+				    store_now_ns() - 1000, 10, 3, false), 0)) {
+		store_close(st);
+		return;
+	}
+	EQ(store_topic_boundary(st, fx.ino, &t, 10, &msg), 0);
+	EQ(msg, 3);
+	EQ(store_topic_boundary(st, fx.ino, &t, 12, &msg), -EINVAL);
+	EQ(store_topic_boundary(st, fx.ino, &t, 14, &msg), 0);
+	EQ(msg, 4);
+	EQ(store_topic_boundary(st, fx.ino, &t, 0, &msg), -EINVAL);
+	EQ(store_topic_boundary(st, fx.ino, &t, 9, &msg), -EINVAL);
+	store_close(st);
+}
+
+/* ---- retention (expire.c, compact.c, retention.c) ---- */
+
+static void note_expired(void *arg, uint64_t ino, uint64_t start,
+			 uint64_t first_msg, int64_t first_ns)
+{
+	struct sf_topic *t = arg;
+	(void)ino;
+	t->start = start;
+	t->first_msg = first_msg;
+	t->first_ns = first_ns;
+}
+
+/* A cap expires whole records from the head; the head record keeps the
+ * topic's end once nothing is live; offsets go on from there. */
+static void test_expiry_cap_and_head(const char *dir)
+{
+	static const char *const recs[] = { "a\n", "bb\n", "ccc\n", "dddd\n" };
+	struct fx fx;
+	struct sf_topic t, r;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0) ||
+	    !EQ(append_all(st, &fx, &t, recs, 4), 0))
+		return;
+	struct store_expiry *x = store_expiry_begin(st);
+	EQ(store_expiry_cap(x, fx.ino, t.size, 9, 0), 2);   /* "ccc\ndddd\n" */
+	EQ(store_expiry_end(x, note_expired, &t), 0);
+	EQ(t.start, 5);
+	EQ(t.first_msg, 2);
+	EQ(store_topic_load(st, fx.ino, &r), 0);
+	SAME_TOPIC(&r, &t);
+	char buf[32];
+	EQ(read_into(st, fx.ino, &r, 0, 14, buf, sizeof(buf)), 14);
+	BYTES(buf, "\0\0\0\0\0ccc\ndddd\n", 14);
+	READS(st, fx.ino, &r, 5, 9, "ccc\ndddd\n");
+	/* Everything: the end stays, nothing is live. */
+	x = store_expiry_begin(st);
+	EQ(store_expiry_cap(x, fx.ino, t.size, 1, 0), 2);
+	EQ(store_expiry_end(x, note_expired, &t), 0);
+	EQ(t.start, 14);
+	EQ(t.first_ns, 0);
+	store_close(st);
+	st = reopen_load(dir, &fx, &r);
+	if (!st)
+		return;
+	EQ(r.size, 14);
+	EQ(r.start, 14);
+	EQ(r.next_msg, 4);
+	EQ(r.first_msg, 4);
+	EQ(r.last_ns, t.last_ns);
+	EQ(append(st, &fx, &r, "e\n"), 0);
+	store_close(st);
+	st = reopen_load(dir, &fx, &r);
+	if (!st)
+		return;
+	EQ(r.start, 14);
+	EQ(r.first_msg, 4);
+	EQ(r.next_msg, 5);
+	READS(st, fx.ino, &r, 14, 2, "e\n");
+	store_close(st);
+}
+
+/* Run the store's retention steps until nothing is left to do. */
+static int reclaim_all(struct store *st, struct sf_topic *t)
+{
+	int r, n = 0;
+	while ((r = store_reclaim(st, note_expired, t)) == 1 && n++ < 10000)
+		;
+	return r;
+}
+
+/* A segment kept only by a few live records of one topic is compacted:
+ * they are copied forward, read the same, and the segment is deleted. */
+static void test_compaction_moves_live_records(const char *dir)
+{
+	struct fx keep, fast;
+	struct sf_topic tk, tf, r;
+	char line[512], path[4096], want[8192] = "";
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic_in(st, "s", "keep", &keep)) ||
+	    !CHECK(make_topic_in(st, "s", "fast", &fast)))
+		return;
+	store_set_segment_size(st, 8192);
+	EQ(store_topic_load(st, keep.ino, &tk), 0);
+	EQ(store_topic_load(st, fast.ino, &tf), 0);
+	memset(line, 'f', 400);
+	line[400] = '\n';
+	line[401] = 0;
+	for (int i = 0; i < 60; i++) {
+		EQ(append(st, &fast, &tf, line), 0);
+		if (i % 10 == 0) {
+			char k[32];
+			snprintf(k, sizeof(k), "keep %d\n", i);
+			strcat(want, k);
+			EQ(append(st, &keep, &tk, k), 0);
+		}
+	}
+	seg_file(path, sizeof(path), dir, keep.stream, 1);
+	CHECK(file_size(path) > 0);
+	struct store_expiry *x = store_expiry_begin(st);
+	CHECK(store_expiry_cap(x, fast.ino, tf.size, 1, 0) > 0);
+	EQ(store_expiry_end(x, note_expired, &tf), 0);
+	EQ(reclaim_all(st, &tf), 0);
+	EQ(file_size(path), -1);                /* segment 1 is gone */
+	EQ(store_topic_load(st, keep.ino, &r), 0);
+	EQ(r.size, tk.size);
+	EQ(r.next_msg, tk.next_msg);
+	READS(st, keep.ino, &r, 0, strlen(want), want);
+	store_close(st);
+	st = reopen_load(dir, &keep, &r);
+	if (!st)
+		return;
+	EQ(r.start, 0);
+	EQ(r.next_msg, 6);
+	READS(st, keep.ino, &r, 0, strlen(want), want);
+	store_close(st);
+}
+
+/* The ttl scan expires what is older than the stream's ttl, and what
+ * arrived later stays. */
+static void test_ttl_scan(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	struct sf_policy p;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0))
+		return;
+	struct store_batch *b = store_batch_new();
+	store_put_xattr(b, fx.stream, SF_POLICY_PREFIX "ttl", "1", 1);
+	EQ(store_commit(st, b, false), 0);
+	store_batch_free(b);
+	EQ(store_get_policy(st, fx.stream, &p), 0);
+	EQ(append(st, &fx, &t, "old\n"), 0);
+	store_policy_changed(st, fx.stream, &p);
+	EQ(reclaim_all(st, &t), 0);
+	EQ(t.start, 0);                         /* not old enough yet */
+	sleep_ms(1100);
+	EQ(append(st, &fx, &t, "new\n"), 0);
+	EQ(reclaim_all(st, &t), 0);
+	EQ(t.start, 4);
+	EQ(t.first_msg, 1);
+	struct sf_topic r;
+	EQ(store_topic_load(st, fx.ino, &r), 0);
+	EQ(r.start, 4);
+	READS(st, fx.ino, &r, 4, 4, "new\n");
+	store_close(st);
+}
+
 static const struct test tests[] = {
+	T(test_expiry_cap_and_head),
+	T(test_compaction_moves_live_records),
+	T(test_ttl_scan),
 	T(test_number_helpers),
 	T(test_key_layouts),
 	T(test_key_order),
@@ -1770,6 +2219,14 @@ static const struct test tests[] = {
 	T(test_many_streams),
 	T(test_recover_sealed_cut_at_boundary),
 	T(test_recover_drop_follows_moved_topic),
+	T(test_cursor_encoding),
+	T(test_cursor_get_set_delete),
+	T(test_cursor_names),
+	T(test_cursor_list),
+	T(test_cursor_clamp),
+	T(test_cursor_purged),
+	T(test_topic_boundary),
+	T(test_topic_boundary_one_message),
 };
 
 int main(int argc, char **argv)
