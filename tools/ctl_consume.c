@@ -45,6 +45,21 @@ static const char usage_text[] =
 	"  -J, --json          one JSON object per message, as for tail\n"
 	"  -h, --help          show this help\n";
 
+/* What the daemon takes as a group name (docs/design.md, "Consumer
+ * groups"). */
+#define GROUP_MAX 200
+
+static int valid_group(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > GROUP_MAX || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return 0;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789._-") == n;
+}
+
 struct group {
 	const char *name;
 	char attr[XATTR_NAME_MAX + 1];	/* "cursor.GROUP" */
@@ -139,12 +154,10 @@ int ctl_consume(int argc, char **argv)
 	}
 	if (!g.name)
 		return tool_usage_error("consume", "no GROUP given (-g GROUP)");
-	if (!*g.name || strlen(SFS_XATTR_PREFIX CURSOR) + strlen(g.name) >
-			XATTR_NAME_MAX)
-		return tool_usage_error("consume", "bad GROUP '%s': give a name "
-					"of 1 to %zu bytes", g.name,
-					XATTR_NAME_MAX -
-					strlen(SFS_XATTR_PREFIX CURSOR));
+	if (!valid_group(g.name))
+		return tool_usage_error("consume", "bad GROUP '%s': give 1 to %d "
+					"of A-Z a-z 0-9 . _ -, not . or ..",
+					g.name, GROUP_MAX);
 	if (format && json)
 		return tool_usage_error("consume", "--format and -J exclude "
 					"each other");

@@ -33,7 +33,8 @@
 #include <unistd.h>
 
 /* How often a followed stream is listed again, in case inotify missed a
- * new topic. */
+ * new topic; the environment's STREAMCTL_RESCAN (seconds, 0: never)
+ * changes it. */
 #define RESCAN_MS 5000
 /* Bytes one topic may read in one round of following before the others
  * get their turn. */
@@ -50,6 +51,8 @@ struct seen {
 	ino_t ino;
 	enum seen_state state;
 };
+
+static int64_t rescan_ms = RESCAN_MS;
 
 struct follow_stream {
 	char *path;
@@ -525,7 +528,7 @@ static int follow_round(struct follow *f, struct pollfd **pfd, size_t *cap,
 					      .events = POLLIN };
 	n = f->ntopics;
 	int64_t wait = *next_scan - now_ms();
-	if (!watching(f))
+	if (!watching(f) || !rescan_ms)
 		wait = -1;
 	else if (wait < 0)
 		wait = 0;
@@ -547,9 +550,9 @@ static int follow_round(struct follow *f, struct pollfd **pfd, size_t *cap,
 	}
 	if (r > 0 && ((*pfd)[n].revents & POLLIN) && !f->stop)
 		read_events(f);
-	if (watching(f) && now_ms() >= *next_scan) {
+	if (watching(f) && rescan_ms && now_ms() >= *next_scan) {
 		rescan_all(f);
-		*next_scan = now_ms() + RESCAN_MS;
+		*next_scan = now_ms() + rescan_ms;
 	}
 	return 0;
 }
@@ -576,12 +579,30 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* STREAMCTL_RESCAN: 0, or a usage error. */
+static int rescan_setting(const char *cmd)
+{
+	const char *v = getenv("STREAMCTL_RESCAN");
+	uint64_t secs;
+
+	if (!v || !*v)
+		return 0;
+	if (tool_parse_u64(v, &secs) || secs > 86400 * 365)
+		return tool_usage_error(cmd, "bad STREAMCTL_RESCAN '%s': give "
+					"seconds, 0 for never", v);
+	rescan_ms = (int64_t)secs * 1000;
+	return 0;
+}
+
 int follow_run(struct follow *f, char **paths, int npaths)
 {
 	struct pollfd *pfd = NULL;
 	size_t cap = 0;
-	int64_t next_scan = now_ms() + RESCAN_MS;
+	int64_t next_scan;
 
+	if (rescan_setting(f->cmd))
+		return TOOL_USAGE;
+	next_scan = now_ms() + rescan_ms;
 	f->inotify = -1;
 	raise_fd_limit();
 	if (msgbuf_init(&f->buf) || out_init(&f->out, STDOUT_FILENO)) {

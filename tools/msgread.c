@@ -248,9 +248,27 @@ static int make_room(struct msgread *r, size_t count)
 	return 0;
 }
 
+/* Did the bytes read from HAVE on expire between the listing and the
+ * read?  Expired bytes read as zeros and are always a head, so a read that
+ * met some starts with a zero byte; then lseek(SEEK_DATA) says whether HAVE
+ * is still live.  1 if expired, 0 if not, or -errno. */
+static int read_expired(struct msgread *r, uint64_t have)
+{
+	struct msgbuf *b = r->b;
+	off_t data;
+
+	if (b->buf[have - b->boff] != '\0')
+		return 0;
+	data = lseek(r->fd, (off_t)have, SEEK_DATA);
+	if (data < 0)
+		return errno == ENXIO ? 1 : -errno;
+	return (uint64_t)data != have;
+}
+
 /* Have the bytes [pos, need) in the buffer.  Reads ask for a large chunk
  * while more is listed, and a little past the last listed record, so that
- * a read that reaches the topic's end comes back short (at_end). */
+ * a read that reaches the topic's end comes back short (at_end).  -ESTALE
+ * when the listed records expired before they were read. */
 static int fill(struct msgread *r, uint64_t need)
 {
 	struct msgbuf *b = r->b;
@@ -265,8 +283,13 @@ static int fill(struct msgread *r, uint64_t need)
 			to = need;
 		size_t count = (size_t)(to - have) + READ_SLACK;
 		int rc = make_room(r, count);
+		have = b->boff + b->blen;
 		if (rc == 0)
 			rc = read_more(r, count);
+		if (rc == 1) {
+			int gone = read_expired(r, have);
+			rc = gone < 0 ? gone : gone ? -ESTALE : 1;
+		}
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
@@ -393,6 +416,12 @@ int msgread_next(struct msgread *r, uint64_t limit, uint64_t run,
 			r->msg_known = 1;
 		}
 		int rc = fill(r, end);
+		if (rc == -ESTALE) {
+			/* List again from pos: the gap is counted there. */
+			b->nrec = b->irec = 0;
+			drop_buffer(r);
+			continue;
+		}
 		if (rc < 0)
 			return rc;
 		memset(m, 0, sizeof(*m));
