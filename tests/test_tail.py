@@ -282,8 +282,8 @@ def test_expired_start_names_the_first_live_message(mount):
     restore(p, [(1000, 10, time.time_ns() - 10**9, b"ten\neleven\n", 2)])
     r = tail("-o", 5, p, check=False)
     assert r.returncode == 1 and r.stdout == ""
-    assert r.stderr == ("streamctl: %s: message 5 has expired: the first "
-                        "live message is 10 (byte 1000)\n" % p)
+    assert r.stderr == ("streamctl: %s: message 5 has expired; the first "
+                        "live message is 10, at byte 1000\n" % p)
     assert out("--format", "%o %b %s\\n", p) == "10 1000 ten\n11 1004 eleven\n"
     assert out("-o", 11, p) == "eleven\n"
     assert out("-o", -5, p) == "ten\neleven\n"
@@ -516,3 +516,16 @@ def test_follower_told_of_messages_that_expired_unread(mount, follower):
     err = f.stop()
     assert err == "streamctl: %s: %d messages expired before they were " \
         "read\n" % (p, first - 1)
+
+
+def test_all_expired(mount):
+    s = stream(mount)
+    os.setxattr(s, PFX + "retention_bytes", b"1")
+    p = s + "/t"
+    writes(p, b"gone\n")
+    assert wait_for(lambda: info(p)["messages"] == 0, timeout=20)
+    r = tail("-o", 0, p, check=False)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == ("streamctl: %s: message 0 has expired; no message is "
+                        "live (the next will be message 1, at byte 5)\n" % p)
+    assert out(p) == out("-o", -3, p) == out("-o", "@0", p) == ""

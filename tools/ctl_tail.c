@@ -182,9 +182,14 @@ static int expired(struct follow_topic *t, uint64_t n)
 
 	if (msgread_info(&t->rd, &ti))
 		ti = t->info;
-	tool_error(t->path, "message %" PRIu64 " has expired: the first live "
-		   "message is %" PRIu64 " (byte %" PRIu64 ")", n,
-		   ti.first_message, ti.first_offset);
+	if (ti.next_message > ti.first_message)
+		tool_error(t->path, "message %" PRIu64 " has expired; the first "
+			   "live message is %" PRIu64 ", at byte %" PRIu64, n,
+			   ti.first_message, ti.first_offset);
+	else
+		tool_error(t->path, "message %" PRIu64 " has expired; no message "
+			   "is live (the next will be message %" PRIu64 ", at "
+			   "byte %" PRIu64 ")", n, ti.first_message, ti.size);
 	return TOOL_FAIL;
 }
 
