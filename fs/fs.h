@@ -279,12 +279,15 @@ int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
 int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
 			const char *sub);
 
-/* ---- notify.c: waking pollers, invalidating names, from a thread ---- */
+/* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);
 void notify_stop(void);
 /* Queue a wake-up of every handle polling n (call with fs.lock held). */
 void notify_pollers(struct node *n);
 void notify_queue(struct fuse_pollhandle *ph);
+/* Send the queued poll wake-ups: called by the operations that append
+ * (ops.c), after their reply, without fs.lock. */
+void notify_send_polls(void);
 /* Queue the invalidation of the kernel's entry for name in dir (fs.lock
  * held; sent after the operation's reply). */
 void notify_inval_name(uint64_t dir, const char *name);

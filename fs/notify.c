@@ -1,12 +1,16 @@
-/* notify.c - the notify thread: wakes readers waiting in poll() after an
- * append, and invalidates names the kernel cached for longer than a
- * directory's permissions now allow (docs/design.md, "Caching and the
- * kernel").  Notifications are never sent from inside an operation (the
- * kernel may be waiting on that operation, holding the directory's lock
- * that an invalidation takes); the operation queues the work and this
- * thread sends it.  nq.lock guards the fields of nq; an operation queues
- * holding fs.lock (the lock order is in fs.h).  The thread takes fs.lock,
- * never with nq.lock held, to read a step of a directory walk. */
+/* notify.c - waking readers that wait in poll() after an append, and the
+ * notify thread, which invalidates names the kernel cached for longer
+ * than a directory's permissions now allow (docs/design.md, "Caching and
+ * the kernel").  Notifications are never sent from inside an operation
+ * (the kernel may be waiting on that operation, holding the directory's
+ * lock that an invalidation takes): the operation queues the work.  Poll
+ * wake-ups are then sent by the thread that served the operation, right
+ * after its reply and without fs.lock (ops.c), since a wake-up takes no
+ * lock of the kernel's and a hand-over to another thread would add a
+ * thread switch to every follower's latency; invalidations are sent by
+ * the notify thread.  nq.lock guards the fields of nq; an operation queues
+ * holding fs.lock (the lock order is in fs.h).  The notify thread takes
+ * fs.lock, never with nq.lock held, to read a step of a directory walk. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +45,9 @@ static struct {
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
 	 .tail = &nq.head };
 
+/* Poll wake-ups sent per hold of nq.lock by notify_send_polls(). */
+#define SEND_STEP 64
+
 /* Names found by one walk step; only the notify thread uses it. */
 static struct {
 	char name[WALK_STEP][NAME_MAX_BYTES + 1];
@@ -63,8 +70,23 @@ void notify_queue(struct fuse_pollhandle *ph)
 		nq.cap = cap;
 	}
 	nq.q[nq.n++] = ph;
-	pthread_cond_signal(&nq.cond);
 	pthread_mutex_unlock(&nq.lock);
+}
+
+static void send_all(struct fuse_pollhandle **q, size_t n);
+
+void notify_send_polls(void)
+{
+	struct fuse_pollhandle *q[SEND_STEP];
+	size_t n;
+	do {
+		pthread_mutex_lock(&nq.lock);
+		n = nq.n < SEND_STEP ? nq.n : SEND_STEP;
+		nq.n -= n;
+		memcpy(q, nq.q + nq.n, n * sizeof(*q));
+		pthread_mutex_unlock(&nq.lock);
+		send_all(q, n);
+	} while (n == SEND_STEP);
 }
 
 /* ---- invalidations ---- */

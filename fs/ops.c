@@ -12,6 +12,13 @@
 		pthread_mutex_unlock(&fs.lock);    \
 	} while (0)
 
+/* An operation that may append: then wake the topic's pollers, once the
+ * writer has its reply (notify.c). */
+#define LOCKED_APPEND(call) do {                   \
+		LOCKED(call);                      \
+		notify_send_polls();               \
+	} while (0)
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* O_TRUNC reaches open(), so a topic can refuse it before anything
@@ -118,19 +125,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
-	LOCKED(io_write(req, ino, buf, size, off, fi));
+	LOCKED_APPEND(io_write(req, ino, buf, size, off, fi));
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
-	LOCKED(io_flush(req, ino, fi));
+	LOCKED_APPEND(io_flush(req, ino, fi));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	LOCKED(io_release(req, ino, fi));
+	LOCKED_APPEND(io_release(req, ino, fi));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -174,8 +181,8 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
 		     struct fuse_file_info *fi, unsigned flags,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
-	LOCKED(io_ioctl(req, ino, cmd, arg, fi, flags, in_buf, in_bufsz,
-			out_bufsz));
+	LOCKED_APPEND(io_ioctl(req, ino, cmd, arg, fi, flags, in_buf,
+			       in_bufsz, out_bufsz));
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -117,31 +117,40 @@ static int topic_seek(const struct sf_inode *in, const char *q, char *buf,
 	return r < 0 ? r : snprintf(buf, cap, "%" PRIu64, off);
 }
 
-/* Records listed by one "index.OFF" answer: at most 84 bytes each. */
-#define INDEX_LIST_MAX 128
+/* Records read from the store per step of an "index.OFF" answer. */
+#define INDEX_STEP 256
+/* The longest record line: five decimal numbers (20 digits at most; the
+ * two 32-bit ones 10), four spaces and a newline. */
+#define INDEX_LINE_MAX 85
 
 /* "index.OFF": the records from the one that holds byte OFF on, one line
- * each, "OFF LEN MESSAGES FIRST_MESSAGE ARRIVAL_NS"; empty past the end. */
+ * each, "OFF LEN MESSAGES FIRST_MESSAGE ARRIVAL_NS", as many as fit in
+ * cap (XATTR_VALUE_MAX: a reader gets hundreds per call); empty past the
+ * end. */
 static int topic_index(const struct sf_inode *in, const char *q, char *buf,
 		       size_t cap)
 {
-	struct sf_record rec[INDEX_LIST_MAX];
+	struct sf_record rec[INDEX_STEP];
 	struct sf_topic t;
 	uint64_t off;
+	size_t len = 0;
+	int r;
 	if (parse_u64(q, &off) < 0)
 		return -EINVAL;
-	int r = store_topic_load(fs.store, in->ino, &t);
-	if (r == 0)
+	r = store_topic_load(fs.store, in->ino, &t);
+	while (r >= 0 && cap - len >= INDEX_LINE_MAX) {
 		r = store_topic_records(fs.store, in->ino, &t, off, rec,
-					INDEX_LIST_MAX);
-	size_t len = 0;
-	for (int i = 0; i < r && len < cap; i++)
-		len += (size_t)snprintf(buf + len, cap - len,
-			"%" PRIu64 " %" PRIu32 " %" PRIu32 " %" PRIu64
-			" %" PRId64 "\n", rec[i].off, rec[i].len,
-			rec[i].nmsgs, rec[i].msg, rec[i].ns);
-	if (len >= cap)
-		return -EIO;            /* cannot happen: see INDEX_LIST_MAX */
+					INDEX_STEP);
+		for (int i = 0; i < r && cap - len >= INDEX_LINE_MAX; i++) {
+			len += (size_t)snprintf(buf + len, cap - len,
+				"%" PRIu64 " %" PRIu32 " %" PRIu32 " %" PRIu64
+				" %" PRId64 "\n", rec[i].off, rec[i].len,
+				rec[i].nmsgs, rec[i].msg, rec[i].ns);
+			off = rec[i].off + rec[i].len;
+		}
+		if (r < INDEX_STEP)
+			break;
+	}
 	return r < 0 ? r : (int)len;
 }
 
@@ -218,7 +227,7 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct caller c;
 	struct sf_inode in;
-	char buf[ACE_MAX_LEN * 4];      /* an expression in canonical form */
+	char small[ACE_MAX_LEN * 4];    /* an expression in canonical form */
 	caller_init(&c, req);
 	int r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
@@ -237,11 +246,17 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (is_ours(name)) {
-		r = our_value(&in, name + PREFIX_LEN, buf, sizeof(buf));
+		/* An index answer fills the largest value Linux passes. */
+		bool big = strncmp(name + PREFIX_LEN, "index.", 6) == 0;
+		char *buf = big ? malloc(XATTR_VALUE_MAX) : small;
+		size_t cap = big ? XATTR_VALUE_MAX : sizeof(small);
+		r = buf ? our_value(&in, name + PREFIX_LEN, buf, cap) : -ENOMEM;
 		if (r < 0)
 			fuse_reply_err(req, -r);
 		else
 			reply_value(req, buf, (size_t)r, size);
+		if (big)
+			free(buf);
 		return;
 	}
 	char *val;

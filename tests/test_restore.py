@@ -47,14 +47,31 @@ def test_index_lists_records(mount):
     assert records(p, 9) == [] and records(p, 10**12) == []
     assert_errno(errno.EINVAL, os.getxattr, p, PFX + "index.x")
     assert_errno(errno.EPERM, os.setxattr, p, PFX + "index.0", b"1")
-    # At most 128 records per answer.
-    for n in range(200):
-        append(p, b"%d\n" % n)
-    first = records(p)
-    assert len(first) == 128
-    rest = records(p, first[-1][0] + first[-1][1])
-    assert len(first) + len(rest) == 202
     assert PFX + "index.0" not in os.listxattr(p)
+
+
+def test_index_answer_fills_64k(mount):
+    """An answer lists as many records as fit in 64 KiB (the largest value
+    Linux passes): a reader needs few calls, and the next call, from the end
+    of the last record listed, goes on exactly there."""
+    p = mount.mnt + "/t"
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for n in range(3000):
+            os.write(fd, b"%d\n" % n)
+    finally:
+        os.close(fd)
+    first = os.getxattr(p, PFX + "index.0")
+    assert 65536 - 85 <= len(first) <= 65536
+    first = records(p)
+    assert len(first) > 780
+    rest = records(p, first[-1][0] + first[-1][1])
+    got = first + rest
+    while len(got) < 3000 and rest:
+        rest = records(p, got[-1][0] + got[-1][1])
+        got += rest
+    assert [r[3] for r in got] == list(range(3000))
+    assert all(a[0] + a[1] == b[0] for a, b in zip(got, got[1:]))
 
 
 def test_restore_appends_records_as_they_were(mount):

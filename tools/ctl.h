@@ -16,6 +16,8 @@ int ctl_export(int argc, char **argv);
 int ctl_import(int argc, char **argv);
 int ctl_groups(int argc, char **argv);
 int ctl_group(int argc, char **argv);
+int ctl_tail(int argc, char **argv);
+int ctl_consume(int argc, char **argv);
 
 /* The stream policies, in the order they are listed. */
 #define CTL_POLICY_COUNT 5

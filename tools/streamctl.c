@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	{ "seek", ctl_seek, "turn a message offset or a time into a byte offset" },
 	{ "export", ctl_export, "write streams and topics to a backup file" },
 	{ "import", ctl_import, "restore a backup file as a new stream" },
+	{ "tail", ctl_tail, "print messages from an offset or a time, or follow" },
+	{ "consume", ctl_consume, "print what a consumer group has not seen, commit" },
 	{ "groups", ctl_groups, "list consumer groups, their cursors and lag" },
 	{ "group", ctl_group, "delete a consumer group's cursor" },
 };
