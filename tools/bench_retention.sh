@@ -8,15 +8,16 @@
 #           headers), sampled every half second
 #   ttl     one stream with N topics (default 1,000,000), appends by
 #           open-append-close to random topics: the rate without a ttl, with
-#           ttl=1s (every message expires a second after it arrived, the
-#           million creation messages at once), and without again; and how
-#           long after setting the ttl the last of the creation messages is
-#           gone from the mount
+#           a ttl (BENCH_TTL, default 10 s: the run's own messages expire
+#           while it goes on), and without again; how long after the ttl is
+#           set the million older creation messages are gone; how old the
+#           oldest live message is after the ttl run
 #
 # Usage: tools/bench_retention.sh [space] [ttl]     (default: both; as root)
 # Environment: STREAMFS_BUILD (default <repo>/build), BENCH_DIR (default
 # /var/tmp/streamfs-bench-retention), BENCH_TOPICS (default 1000000),
-# BENCH_APPENDS (default 100000), BENCH_FAST_MB (default 400).
+# BENCH_APPENDS (default 100000), BENCH_FAST_MB (default 400), BENCH_TTL
+# (default 10).
 # Every mount made here is unmounted on exit, also on error and Ctrl-C.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,7 @@ DIR=${BENCH_DIR:-/var/tmp/streamfs-bench-retention}
 TOPICS=${BENCH_TOPICS:-1000000}
 APPENDS=${BENCH_APPENDS:-100000}
 FAST_MB=${BENCH_FAST_MB:-400}
+TTL=${BENCH_TTL:-10}
 PY=/usr/bin/python3
 PARTS=${*:-space ttl}
 MNT=$DIR/mnt
@@ -122,30 +124,58 @@ ttl() {
 	echo "ttl: creating $TOPICS topics (one message each)"
 	local t0=$(date +%s.%N)
 	"$b" topics -n "$TOPICS" "$s" >/dev/null || exit 1
-	echo "  created in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') s"
-	rate0=$("$b" random -n "$APPENDS" -t "$TOPICS" "$s" | grep -o 'msgs_per_s=[0-9.]*' | cut -d= -f2)
-	local tset=$(date +%s.%N)
-	setfattr -n user.streamfs.ttl -v 1 "$s"
-	# The topics were made in order: the last one made expires last.
-	local last=$(printf 't%07d' $((TOPICS - 1)))
-	(until getfattr --only-values -n user.streamfs.info "$s/$last" |
-	       grep -q '^first_message=[1-9]'; do sleep 0.02; done
-	 awk -v a="$(date +%s.%N)" -v b="$tset" 'BEGIN { printf "%.2f", a - b }' \
-		> "$DIR/gone") &
-	local poller=$!
-	rate1=$("$b" random -n "$APPENDS" -t "$TOPICS" -s 2 "$s" | grep -o 'msgs_per_s=[0-9.]*' | cut -d= -f2)
-	wait $poller
-	local gone=$(cat "$DIR/gone")
-	sleep 2
+	echo "  created in $(elapsed "$t0") s"
+	rate0=$(appends 1)
+	# All creation messages expire at once: how long until the last made
+	# (the scan takes them in arrival order) is gone.
+	local tset=$(date +%s.%N) last=$(printf 't%07d' $((TOPICS - 1)))
+	setfattr -n user.streamfs.ttl -v "$TTL" "$s"
+	until first_gone "$s/$last"; do sleep 0.02; done
+	local gone=$(elapsed "$tset")
+	# Steady state: the run's own appends expire TTL seconds after they
+	# arrive, while it goes on.
+	rate1=$(appends 2)
+	local lag=$(oldest_age "$s")
 	setfattr -n user.streamfs.ttl -v 0 "$s"
-	rate2=$("$b" random -n "$APPENDS" -t "$TOPICS" -s 3 "$s" | grep -o 'msgs_per_s=[0-9.]*' | cut -d= -f2)
-	printf '  %-44s %12s\n' "open-append-close to random topics" "appends/s"
-	printf '  %-44s %12.0f\n' "no ttl" "$rate0" "ttl=1s (all expiring meanwhile)" "$rate1" \
-		"no ttl again" "$rate2"
+	rate2=$(appends 3)
+	printf '  %-48s %12s\n' "open-append-close to random topics" "appends/s"
+	printf '  %-48s %12.0f\n' "no ttl" "$rate0" \
+		"ttl=${TTL}s (expiring as it goes)" "$rate1" "no ttl again" "$rate2"
 	printf '  ratio ttl / mean(no ttl) = %.2f (target >= 0.8)\n' \
 		"$(awk -v a="$rate1" -v b="$rate0" -v c="$rate2" 'BEGIN { print a / ((b + c) / 2) }')"
-	echo "  the last of $TOPICS creation messages gone ${gone} s after ttl=1s was set"
+	echo "  all $TOPICS creation messages gone ${gone} s after ttl=${TTL}s was set (they were older)"
+	echo "  after the ttl run, the oldest live message of 1000 random topics was ${lag} s old (ttl ${TTL} s)"
 	echo "  daemon peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
+}
+
+elapsed() {
+	awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'
+}
+
+# appends SEED: the rate of APPENDS open-append-close to random topics.
+appends() {
+	"$BUILD/tools/streamfs-bench" random -n "$APPENDS" -t "$TOPICS" -s "$1" "$MNT/s" |
+		grep -o 'msgs_per_s=[0-9.]*' | cut -d= -f2
+}
+
+first_gone() {
+	getfattr --only-values -n user.streamfs.info "$1" 2>/dev/null |
+		grep -q '^first_message=[1-9]'
+}
+
+# The age in seconds of the oldest live message among 1000 random topics.
+oldest_age() {
+	"$PY" - "$1" "$TOPICS" <<'PYEOF'
+import os, random, sys, time
+s, n = sys.argv[1], int(sys.argv[2])
+now, oldest = time.time_ns(), 0
+for i in random.sample(range(n), min(n, 1000)):
+    v = dict(l.split("=") for l in os.getxattr(
+        "%s/t%07d" % (s, i), "user.streamfs.info").decode().split())
+    if int(v["messages"]):
+        oldest = max(oldest, now - int(v["first_time"]))
+print("%.2f" % (oldest / 1e9))
+PYEOF
 }
 
 for p in $PARTS; do
