@@ -125,6 +125,9 @@ int check_mountpoint(const char *mnt)
 	char path[PATH_MAX], type[PATH_MAX], source[PATH_MAX];
 	struct statvfs sv;
 	int alive = statvfs(mnt, &sv) == 0, e = errno;
+	if (!alive && e == ECONNABORTED)
+		/* Asked while the daemon was dying: ask again. */
+		e = (alive = statvfs(mnt, &sv) == 0) ? 0 : errno;
 	if (!alive && e != ENOTCONN)
 		return 0;       /* missing: libfuse says so */
 	bool known = abs_path(mnt, path, sizeof(path)) == 0 &&

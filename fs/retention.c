@@ -227,8 +227,24 @@ static void *retention_main(void *arg)
 	return NULL;
 }
 
+/* At mount: a topic may have passed its cap just before the daemon
+ * stopped, before its step ran; walk every stream with a cap once. */
+static void walk_capped(void)
+{
+	uint64_t streams[WALK_MAX];
+	int n = store_streams(fs.store, streams, WALK_MAX);
+	for (int i = 0; i < n && i < WALK_MAX; i++) {
+		struct sf_policy p;
+		if (ns_policy(streams[i], &p) == 0 && p.retention_bytes)
+			walk_queue(streams[i]);
+	}
+}
+
 int retention_start(void)
 {
+	pthread_mutex_lock(&fs.lock);
+	walk_capped();
+	pthread_mutex_unlock(&fs.lock);
 	int r = pthread_create(&rt.thread, NULL, retention_main, NULL);
 	rt.running = r == 0;
 	return -r;

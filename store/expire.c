@@ -1,8 +1,8 @@
 /* expire.c - expiring the head of a topic: deleting its oldest index
  * entries (by time, by size, or up to a given record), counting the bytes
- * they leave dead in their segments, and keeping a head record (H key):
- * where the live part starts, so that a topic whose every entry is gone
- * keeps its end, next message offset and last arrival.
+ * they leave dead in their segments, and keeping a head record (H key)
+ * once every entry of a topic is gone, so that it keeps its end, next
+ * message offset and last arrival.
  *
  * A topic's entries are deleted from its head only, so its index stays
  * contiguous, and the byte and message offsets of what is left never
@@ -146,18 +146,22 @@ static int expire_head(struct store_expiry *x, uint64_t ino,
 	x->count += n;
 	t->done_to = last.off + last.len;
 	t->moved = true;
-	/* The head record says where the live part starts: the topic keeps
-	 * its end there even if every entry is gone (all expired, or the
-	 * rest lost in a power cut), so no offset is ever handed out twice. */
+	t->start = last.off + last.len;
+	t->msg = last.msg + last.nmsgs;
+	if (r == 1) {
+		t->ns = e.ns;
+		return n;
+	}
+	/* Nothing is live: the head record keeps the topic's end, so no
+	 * offset is ever handed out twice (recover.c writes one too when a
+	 * power cut takes a topic's remaining entries). */
 	char v[HEAD_SIZE];
-	struct topic_head h = { .off = last.off + last.len,
-				.msg = last.msg + last.nmsgs, .ns = last.ns };
+	struct topic_head h = { .off = t->start, .msg = t->msg,
+				.ns = last.ns };
+	t->ns = 0;
 	head_encode(v, &h);
 	leveldb_writebatch_put(x->b, k, key_u64(k, KEY_HEAD, ino), v,
 			       sizeof(v));
-	t->start = h.off;
-	t->msg = h.msg;
-	t->ns = r == 1 ? e.ns : 0;      /* 0: nothing is live */
 	return n;
 }
 

@@ -130,17 +130,38 @@ static int drop_topic_from(struct store *st, uint64_t topic, uint64_t cut,
 			   unsigned *dropped)
 {
 	char k[KEY_MAX], p[9], *err = NULL;
+	struct idx_entry first = { 0 };
+	bool any = false;
 	key_u64(p, KEY_INDEX, topic);
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts_scan);
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
 	for (leveldb_iter_seek(it, k, key_u64_u64(k, KEY_INDEX, topic, cut));
 	     leveldb_iter_valid(it); leveldb_iter_next(it)) {
-		size_t kl;
+		size_t kl, vl;
 		const char *ik = leveldb_iter_key(it, &kl);
+		const char *iv = leveldb_iter_value(it, &vl);
 		if (kl != 17 || memcmp(ik, p, 9) != 0)
 			break;
+		if (!any && idx_decode(ik, kl, iv, vl, &first) == 0)
+			any = true;
 		leveldb_writebatch_delete(b, ik, kl);
 		(*dropped)++;
+	}
+	/* If nothing of the topic is left before the cut (its head had
+	 * expired), its head record keeps its end at the cut, so the offsets
+	 * of what expired are never handed out again. */
+	leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, topic));
+	size_t kl;
+	const char *ik = leveldb_iter_valid(it) ? leveldb_iter_key(it, &kl)
+						: NULL;
+	if (any && (!ik || kl != 17 || memcmp(ik, p, 9) != 0 ||
+		    get_be64(ik + 9) >= cut)) {
+		char v[HEAD_SIZE];
+		struct topic_head h = { .off = first.off, .msg = first.msg,
+					.ns = first.ns };
+		head_encode(v, &h);
+		leveldb_writebatch_put(b, k, key_u64(k, KEY_HEAD, topic), v,
+				       sizeof(v));
 	}
 	leveldb_iter_destroy(it);
 	leveldb_write(st->db, st->wopts, b, &err);

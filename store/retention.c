@@ -22,7 +22,7 @@
 
 #include "internal.h"
 
-#define RECLAIM_RECORDS 4096    /* records expired per step, at most */
+#define RECLAIM_RECORDS 1024    /* records expired per step, at most */
 #define COMPACT_BYTES (4u << 20)
 #define BAD_MAX 16
 
@@ -338,6 +338,27 @@ int store_reclaim(struct store *st, store_expired_fn fn, void *arg)
 	if (r < 0 || c < 0)
 		return r < 0 ? r : c;
 	return more;
+}
+
+int store_streams(struct store *st, uint64_t *out, size_t max)
+{
+	char p[1] = { KEY_SEGSTATE };
+	int r = db_ready(st), n = 0;
+	if (r < 0)
+		return r;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	for (leveldb_iter_seek(it, p, 1); leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t kl;
+		const char *k = leveldb_iter_key(it, &kl);
+		if (kl != 9 || k[0] != KEY_SEGSTATE)
+			break;
+		if ((size_t)n < max)
+			out[n] = get_be64(k + 1);
+		n++;
+	}
+	leveldb_iter_destroy(it);
+	return n;
 }
 
 void store_policy_changed(struct store *st, uint64_t dir,

@@ -276,6 +276,9 @@ int store_expiry_end(struct store_expiry *x, store_expired_fn fn, void *arg);
  * mostly dead (their live records copied forward).  fn hears of every
  * topic whose head moved.  1 if more work is waiting, 0 if none, -errno. */
 int store_reclaim(struct store *st, store_expired_fn fn, void *arg);
+/* The streams that hold segments, up to max of them into out: how many
+ * there are (may be more than max), or -errno. */
+int store_streams(struct store *st, uint64_t *out, size_t max);
 /* Stream dir's policies changed (or were read at mount). */
 void store_policy_changed(struct store *st, uint64_t dir,
 			  const struct sf_policy *p);
