@@ -175,7 +175,7 @@ if ! skipped latency; then
 	for sys in "${SYSTEMS[@]}"; do
 		[ -s "$RAW/$sys" ] || continue
 		line=$("$FB" stats "$RAW/$sys")
-		lost=$(cat "$RAW/$sys".*.line 2>/dev/null | sed -n 's/.*lost=\([0-9]*\).*/\1/p' | paste -sd+ | bc)
+		lost=$(cat "$RAW/$sys".*.line 2>/dev/null | sed -n 's/.*lost=\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}')
 		v() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 		printf '| %-32s | %8s | %8s | %8s | %8s | %8s | %5s | %9s | %9s |\n' "${LABEL[$sys]}" \
 			"$(v count)" "$(v p50)" "$(v p99)" "$(v p999)" "$(v max)" "${lost:-0}" \
@@ -187,7 +187,8 @@ fi
 # Throughput
 # ---------------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+secs() { local t0 t1; t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N); awk "BEGIN {print $t1 - $t0}"; }
+calc() { awk "BEGIN {print $1}"; }
 
 if ! skipped throughput; then
 	big=$MNT/bench/big
@@ -213,8 +214,8 @@ if ! skipped throughput; then
 	for row in "cat|$c" "streamctl tail -e --format '%s\\n'|$t" "streamctl tail -e --format '%o %s\\n'|$o"; do
 		name=${row%|*} s=${row##*|}
 		printf '| %s | %.2f | %.0f | %.2fM | %.2fx |\n' "$name" "$s" \
-			"$(echo "$bytes / $s / 1000000" | bc -l)" \
-			"$(echo "$msgs / $s / 1000000" | bc -l)" "$(echo "$c / $s" | bc -l)"
+			"$(calc "$bytes / $s / 1000000")" \
+			"$(calc "$msgs / $s / 1000000")" "$(calc "$c / $s")"
 	done
 fi
 exit 0
