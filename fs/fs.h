@@ -12,7 +12,10 @@
  *
  * nq.lock and gc.lock are never held together, and a thread that holds
  * either never takes fs.lock (the notify and group commit threads drop
- * theirs first; the notify thread takes fs.lock to walk a directory).  fs.lock is held by every operation handler (ops.c takes it) for the
+ * theirs first; the notify thread takes fs.lock to walk a directory; an
+ * operation that appended takes nq.lock again after dropping fs.lock, to
+ * send the poll wake-ups it queued).  fs.lock is held by every operation
+ * handler (ops.c takes it) for the
  * whole of its work on nodes, handles and the store, and by the group
  * commit thread around its sync.  Every field of struct node, struct
  * handle and the inode table below is guarded by fs.lock; the fields of

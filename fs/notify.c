@@ -83,7 +83,8 @@ void notify_send_polls(void)
 		pthread_mutex_lock(&nq.lock);
 		n = nq.n < SEND_STEP ? nq.n : SEND_STEP;
 		nq.n -= n;
-		memcpy(q, nq.q + nq.n, n * sizeof(*q));
+		if (n)
+			memcpy(q, nq.q + nq.n, n * sizeof(*q));
 		pthread_mutex_unlock(&nq.lock);
 		send_all(q, n);
 	} while (n == SEND_STEP);

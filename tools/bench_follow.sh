@@ -14,7 +14,8 @@
 #   redis XREAD BLOCK   XADD to a Redis stream on 127.0.0.1, a follower
 #                       process in XREAD BLOCK (redis-server, no persistence)
 #   GNU tail -f on streamfs, fewer messages: it polls a FUSE file once a second
-# Figures: p50, p99, p99.9 and max in microseconds, all rounds pooled.
+# Figures: p50, p99, p99.9 and max in microseconds, all rounds pooled; and
+# p50 and p99 from the start of the append (before write() or XADD).
 #
 # Throughput: a 1 GiB topic of 100-byte lines made with 64 KiB writes of
 # whole lines; `cat` of it and `streamctl tail -e --format '%s\n'` of it
@@ -169,15 +170,16 @@ if ! skipped latency; then
 	echo "Follower latency, microseconds from the end of an append to the line printed"
 	echo "($N messages per round, one every ${INTERVAL_US} us, $ROUNDS rounds pooled):"
 	echo
-	printf '| %-32s | %8s | %8s | %8s | %8s | %8s | %5s |\n' follower count p50 p99 p99.9 max lost
-	printf '|%s|--:|--:|--:|--:|--:|--:|\n' "----------------------------------"
+	printf '| %-32s | %8s | %8s | %8s | %8s | %8s | %5s | %9s | %9s |\n' follower count p50 p99 p99.9 max lost "start p50" "start p99"
+	printf '|%s|--:|--:|--:|--:|--:|--:|--:|--:|\n' "----------------------------------"
 	for sys in "${SYSTEMS[@]}"; do
 		[ -s "$RAW/$sys" ] || continue
 		line=$("$FB" stats "$RAW/$sys")
-		lost=$(cat "$RAW/$sys".*.line 2>/dev/null | sed -n 's/.*lost=\([0-9]*\).*/\1/p' | paste -sd+ | bc)
+		lost=$(cat "$RAW/$sys".*.line 2>/dev/null | sed -n 's/.*lost=\([0-9]*\).*/\1/p' | awk '{n += $1} END {print n + 0}')
 		v() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-		printf '| %-32s | %8s | %8s | %8s | %8s | %8s | %5s |\n' "${LABEL[$sys]}" \
-			"$(v count)" "$(v p50)" "$(v p99)" "$(v p999)" "$(v max)" "${lost:-0}"
+		printf '| %-32s | %8s | %8s | %8s | %8s | %8s | %5s | %9s | %9s |\n' "${LABEL[$sys]}" \
+			"$(v count)" "$(v p50)" "$(v p99)" "$(v p999)" "$(v max)" "${lost:-0}" \
+			"$(v start_p50)" "$(v start_p99)"
 	done
 fi
 
@@ -185,7 +187,8 @@ fi
 # Throughput
 # ---------------------------------------------------------------------------
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+secs() { local t0 t1; t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N); awk "BEGIN {print $t1 - $t0}"; }
+calc() { awk "BEGIN {print $1}"; }
 
 if ! skipped throughput; then
 	big=$MNT/bench/big
@@ -211,8 +214,8 @@ if ! skipped throughput; then
 	for row in "cat|$c" "streamctl tail -e --format '%s\\n'|$t" "streamctl tail -e --format '%o %s\\n'|$o"; do
 		name=${row%|*} s=${row##*|}
 		printf '| %s | %.2f | %.0f | %.2fM | %.2fx |\n' "$name" "$s" \
-			"$(echo "$bytes / $s / 1000000" | bc -l)" \
-			"$(echo "$msgs / $s / 1000000" | bc -l)" "$(echo "$c / $s" | bc -l)"
+			"$(calc "$bytes / $s / 1000000")" \
+			"$(calc "$msgs / $s / 1000000")" "$(calc "$c / $s")"
 	done
 fi
 exit 0

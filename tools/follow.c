@@ -369,8 +369,9 @@ static int add_path(struct follow *f, const char *path)
 static void report_lost(struct follow_topic *t)
 {
 	if (t->rd.lost)
-		tool_error(t->path, "%" PRIu64 " messages expired before they "
-			   "were read", t->rd.lost);
+		tool_error(t->path, "%" PRIu64 " message%s expired before %s "
+			   "read", t->rd.lost, t->rd.lost == 1 ? "" : "s",
+			   t->rd.lost == 1 ? "it was" : "they were");
 	else if (t->rd.lost_unknown)
 		tool_error(t->path, "messages expired before they were read; "
 			   "going on at byte %" PRIu64, t->rd.pos);

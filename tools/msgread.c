@@ -104,7 +104,7 @@ int msgread_get_u64(struct msgread *r, const char *name, uint64_t *v)
 	ssize_t n;
 
 	snprintf(full, sizeof(full), SFS_XATTR_PREFIX "%s", name);
-	n = fgetxattr(r->fd, full, val, sizeof(val) - 1);
+	n = fgetxattr(r->fd, full, val, sizeof(val) - 2);	/* room for " " */
 	if (n < 0)
 		return errno == ERANGE ? -EBADMSG : -errno;
 	val[n] = '\0';

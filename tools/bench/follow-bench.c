@@ -6,7 +6,9 @@
  * (CLOCK_MONOTONIC) right after each append returns.  A follower prints the
  * messages; this program reads what it prints and takes the time each line
  * arrives.  Latency = arrival - end of the append; the program prints one
- * line of key=value: count, lost, p50, p99, p999, max (microseconds).
+ * line of key=value: count, lost, p50, p99, p999, max (microseconds), and
+ * start_p50, start_p99: the same from the start of the append (what a
+ * writer that waits for nothing but the follower would see).
  *
  *   follow-bench file PATH N INTERVAL -- CMD...
  *       append to PATH with write() on an O_APPEND descriptor; CMD (e.g.
@@ -23,7 +25,8 @@
  *   follow-bench stats FILE...
  *       the same key=value line for latencies saved before: with
  *       FOLLOW_BENCH_RAW=FILE set, the other modes append each latency
- *       (nanoseconds, one a line) to FILE, so rounds can be pooled
+ *       (nanoseconds from the end and from the start of the append, one
+ *       message a line) to FILE, so rounds can be pooled
  *
  * Before measuring, a warm-up message is appended every 20 ms until the
  * follower prints one, so the measurement starts with the follower waiting.
@@ -232,7 +235,7 @@ struct run {
 	int redis;
 	uint64_t n;
 	int64_t interval_ns;
-	int64_t *t_write, *t_seen;
+	int64_t *t_start, *t_write, *t_seen;
 	volatile int warm;	/* the follower printed a warm-up message */
 	volatile int done;
 	struct conn rc;
@@ -272,6 +275,7 @@ static void *writer(void *arg)
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
 				       NULL) == EINTR)
 			;
+		r->t_start[i] = now_ns();
 		append_one(r, i);
 		r->t_write[i] = now_ns();
 	}
@@ -361,52 +365,68 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void print_stats(int64_t *lat, uint64_t k, uint64_t lost)
+#define PCT(a, q) (k ? (a)[(uint64_t)((double)(k - 1) * (q))] / 1000.0 : 0.0)
+
+/* lat: from the end of each append; from: from its start. */
+static void print_stats(int64_t *lat, int64_t *from, uint64_t k,
+			uint64_t lost)
 {
 	qsort(lat, k, sizeof(*lat), cmp_i64);
-#define PCT(q) (k ? lat[(uint64_t)((double)(k - 1) * (q))] / 1000.0 : 0.0)
+	qsort(from, k, sizeof(*from), cmp_i64);
 	printf("count=%" PRIu64 " lost=%" PRIu64 " p50=%.1f p99=%.1f "
-	       "p999=%.1f max=%.1f\n", k, lost, PCT(0.5), PCT(0.99),
-	       PCT(0.999), PCT(1.0));
+	       "p999=%.1f max=%.1f start_p50=%.1f start_p99=%.1f\n", k, lost,
+	       PCT(lat, 0.5), PCT(lat, 0.99), PCT(lat, 0.999), PCT(lat, 1.0),
+	       PCT(from, 0.5), PCT(from, 0.99));
 }
 
 static void report(struct run *r)
 {
 	int64_t *lat = malloc(r->n * sizeof(*lat));
+	int64_t *from = malloc(r->n * sizeof(*from));
 	const char *raw = getenv("FOLLOW_BENCH_RAW");
 	FILE *f = raw && *raw ? fopen(raw, "a") : NULL;
 	uint64_t k = 0;
 
-	for (uint64_t i = 0; i < r->n; i++)
-		if (r->t_seen[i] && r->t_write[i])
-			lat[k++] = r->t_seen[i] - r->t_write[i];
+	for (uint64_t i = 0; i < r->n; i++) {
+		if (!r->t_seen[i] || !r->t_write[i])
+			continue;
+		lat[k] = r->t_seen[i] - r->t_write[i];
+		from[k++] = r->t_seen[i] - r->t_start[i];
+	}
 	for (uint64_t i = 0; f && i < k; i++)
-		fprintf(f, "%" PRId64 "\n", lat[i]);
+		fprintf(f, "%" PRId64 " %" PRId64 "\n", lat[i], from[i]);
 	if (f)
 		fclose(f);
-	print_stats(lat, k, r->n - k);
+	print_stats(lat, from, k, r->n - k);
 	free(lat);
+	free(from);
 }
 
 static int stats(int n, char **files)
 {
 	size_t k = 0, cap = 1 << 16;
 	int64_t *lat = malloc(cap * sizeof(*lat));
-	long long v;
+	int64_t *from = malloc(cap * sizeof(*from));
+	long long v, w;
 
 	for (int i = 0; i < n; i++) {
 		FILE *f = fopen(files[i], "r");
 		if (!f)
 			die(files[i]);
-		while (fscanf(f, "%lld", &v) == 1) {
-			if (k == cap)
-				lat = realloc(lat, (cap *= 2) * sizeof(*lat));
-			lat[k++] = v;
+		while (fscanf(f, "%lld %lld", &v, &w) == 2) {
+			if (k == cap) {
+				cap *= 2;
+				lat = realloc(lat, cap * sizeof(*lat));
+				from = realloc(from, cap * sizeof(*from));
+			}
+			lat[k] = v;
+			from[k++] = w;
 		}
 		fclose(f);
 	}
-	print_stats(lat, k, 0);
+	print_stats(lat, from, k, 0);
 	free(lat);
+	free(from);
 	return 0;
 }
 
@@ -462,6 +482,7 @@ int main(int argc, char **argv)
 	r.redis = !strcmp(argv[1], "redis");
 	r.n = strtoull(argv[3], NULL, 10);
 	r.interval_ns = strtoll(argv[4], NULL, 10) * 1000;
+	r.t_start = calloc(r.n, sizeof(int64_t));
 	r.t_write = calloc(r.n, sizeof(int64_t));
 	r.t_seen = calloc(r.n, sizeof(int64_t));
 	if (r.redis)
