@@ -317,3 +317,94 @@ def test_cursor_in_expired_head_reads_first_live(mount):
     with pytest.raises(OSError):
         os.setxattr(s + "/t", PFX + "cursor.g", b"0")
     assert int(os.getxattr(s + "/t", PFX + "cursor.g")) == first
+
+
+def _mixed_then_cap(m, cap):
+    """A stream of 1 MiB segments where a keeper topic's records are spread
+    over every segment among a fast topic's; then a cap that expires most
+    of the fast topic, so its segments are compacted."""
+    s = m.mnt + "/s"
+    os.mkdir(s)
+    keep = []
+    fk = os.open(s + "/keep", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    ff = os.open(s + "/fast", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    for i in range(1800):                   # about 7 MiB
+        os.write(ff, b"%05d %s\n" % (i, b"f" * 3994))
+        if i % 16 == 0:
+            l = b"keep %06d %s\n" % (i, b"k" * 2000)
+            keep.append(l)
+            os.write(fk, l)
+    os.fsync(fk)            # durable: a power cut may only take what
+    os.fsync(ff)            # retention does after this
+    os.close(fk)
+    os.close(ff)
+    if cap:
+        assert len(b"".join(keep)) < cap    # the keeper keeps everything
+        setp(s, "retention_bytes", str(cap))
+    return s, keep
+
+
+def _calls_before_cap(mount_factory, tmp_path):
+    """How many syncs of each kind the mount and _mixed_then_cap make before
+    the cap is set: a dry run under the shim's trace."""
+    data, trace = tmp_path / "dry", tmp_path / "trace"
+    env = faults.fault_env(data, None, trace=trace)
+    m = mount_factory(["segment_size=%d" % SEG], data=data, env=env,
+                      expect=(".",))
+    _mixed_then_cap(m, None)
+    counts = {}
+    for line in open(trace):
+        kind = line.split()[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("kind,nth,cut", [
+    ("seg_sync", 1, False),     # copies written, the index not yet
+    ("seg_sync", 2, False),     # one step indexed, the next not yet
+    ("db_sync", 1, False),      # at the first expiry's synced write
+    ("db_sync", 3, False),      # at a later synced write
+    ("seg_sync", 1, True),      # the same moments as power cuts
+    ("seg_sync", 2, True),
+    ("db_sync", 3, True),
+])
+def test_crash_during_compaction(mount_factory, tmp_path, kind, nth, cut):
+    """The daemon dies (kill, or a power cut) at a chosen moment of
+    expiry and compaction: nothing live is lost or doubled, nothing
+    expired comes back, and compaction finishes after the remount."""
+    n = _calls_before_cap(mount_factory, tmp_path).get(kind, 0) + nth
+    rule = "%s:%d:cut" % (kind, n)
+    data = tmp_path / "data"
+    log = tmp_path / "faultlog"
+    env = faults.fault_env(data, rule, log=log,
+                           journal=tmp_path / "journal" if cut else None)
+    m = mount_factory(["segment_size=%d" % SEG], data=data, env=env,
+                      expect=(".",))
+    cap = 256 << 10
+    s, keep = _mixed_then_cap(m, cap)
+    # The shim kills the daemon at the aimed call.
+    assert wait_for(lambda: m.proc.poll() is not None, timeout=10), \
+        "the aimed call never came"
+    assert "cut" in open(log).read()
+    m.power_cut() if cut else m.kill9()
+    m.env = {}
+    m.start()
+    m.expect_log(r"recovery")
+    assert read(s + "/keep") == b"".join(keep)
+    i = info(s + "/fast")
+    data_ = read(s + "/fast")
+    assert data_[:i["first_offset"]] == b"\0" * i["first_offset"]
+    live = data_[i["first_offset"]:]
+    assert live.count(b"\n") == i["messages"]
+    assert i["first_message"] + i["messages"] == 1800
+    # Compaction goes on to the end after the remount.
+    assert wait_for(lambda: segment_bytes(m) <= 1.5 * (
+        len(b"".join(keep)) + cap + 48 * 600) + 2 * SEG, timeout=15), \
+        segment_bytes(m)
+    assert read(s + "/keep") == b"".join(keep)
+    assert info(s + "/fast")["size"] - info(s + "/fast")["first_offset"] \
+        <= cap
+    before = info(s + "/fast")["first_offset"]
+    m.restart()
+    assert read(s + "/keep") == b"".join(keep)
+    assert info(s + "/fast")["first_offset"] == before
