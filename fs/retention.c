@@ -68,30 +68,27 @@ void retention_note(uint64_t ino)
 }
 
 /* Expire ino beyond its stream's cap (policy p) in x. */
-static void cap_one(struct store_expiry *x, uint64_t ino, uint64_t stream,
+static void cap_one(struct store_expiry *x, uint64_t ino,
 		    const struct sf_policy *p)
 {
 	struct node *n = node_find(ino);
 	struct sf_topic tmp, *t = n && n->topic ? n->topic : &tmp;
 	if (t == &tmp && store_topic_load(fs.store, ino, &tmp) < 0)
 		return;
-	(void)stream;
 	if (p->retention_bytes && t->size - t->start > p->retention_bytes)
 		store_expiry_cap(x, ino, t->size, p->retention_bytes, 0);
 }
 
-static int parent_policy(uint64_t ino, uint64_t *stream, struct sf_policy *p)
+/* The policies of topic ino's stream. */
+static int parent_policy(uint64_t ino, struct sf_policy *p)
 {
 	struct node *n = node_find(ino);
 	struct sf_inode in;
-	if (n && n->known) {
-		*stream = n->parent;
-	} else {
-		if (store_get_inode(fs.store, ino, &in) < 0 || !is_topic(&in))
-			return -1;
-		*stream = in.parent;
-	}
-	return ns_policy(*stream, p);
+	if (n && n->known)
+		return ns_policy(n->parent, p);
+	if (store_get_inode(fs.store, ino, &in) < 0 || !is_topic(&in))
+		return -1;
+	return ns_policy(in.parent, p);
 }
 
 /* One step of the noted topics; true if some are left. */
@@ -104,15 +101,15 @@ static bool cap_step(void)
 		return false;
 	unsigned done = 0;
 	for (size_t i = 0; i < CAP_SET && done < CAP_STEP; i++) {
-		uint64_t ino = rt.cap_set[i], stream;
+		uint64_t ino = rt.cap_set[i];
 		struct sf_policy p;
 		if (!ino)
 			continue;
 		rt.cap_set[i] = 0;
 		rt.ncap--;
 		done++;
-		if (parent_policy(ino, &stream, &p) == 0)
-			cap_one(x, ino, stream, &p);
+		if (parent_policy(ino, &p) == 0)
+			cap_one(x, ino, &p);
 	}
 	if (rt.ncap == 0)
 		memset(rt.cap_set, 0, CAP_SET * sizeof(uint64_t));
@@ -156,7 +153,7 @@ static bool walk_step(void)
 		if (r <= 0)
 			break;
 		if (dtype == DT_REG)
-			cap_one(x, ino, dir, &p);
+			cap_one(x, ino, &p);
 	}
 	if (x)
 		store_expiry_end(x, expired_cb, NULL);

@@ -1,7 +1,7 @@
 /* keys.c - encoding of LevelDB keys and values: inode records, directory
  * entries, index entries, segment states, topic heads.  Keys are
- * big-endian so that byte order is numeric order; values are little-endian with fixed layouts
- * described in docs/format.md. */
+ * big-endian so that byte order is numeric order; values are little-endian
+ * with fixed layouts described in docs/format.md. */
 #include <errno.h>
 #include <string.h>
 

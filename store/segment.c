@@ -4,8 +4,9 @@
  * DATADIR/segments/<stream>/<seq>, shared by all of its topics.  A record is
  * a 48-byte header (with a CRC-32C) followed by the payload of one write
  * call.  The active segment of a stream rolls to the next number beyond
- * st->seg_max (SEG_MAX unless the mount says otherwise).  A sealed segment is not waited for: its write-back starts at
- * the roll, and it is synced at the next sync (fsync, durability, unmount)
+ * st->seg_max (SEG_MAX unless the mount sets segment_size).  A sealed
+ * segment is not waited for: its write-back starts at the roll, and it is
+ * synced at the next sync (fsync, durability, unmount)
  * or when SEG_MAX_UNSYNCED segments wait.  The segment state says from
  * where on the stream's segments may not be on disk (synced_seq, synced);
  * recover.c checks everything after that point.
