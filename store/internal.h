@@ -362,8 +362,11 @@ int segtab_take_seen(struct store *st, uint64_t *stream);
 uint64_t segtab_ttl(struct store *st, uint64_t stream);
 void segtab_set_ttl(struct store *st, uint64_t stream, uint64_t ttl_s);
 /* The sealed segment with the smallest live share below 2/3, for
- * compaction: 1 and (stream, seq), or 0 if none. */
-int segtab_worst(struct store *st, uint64_t *stream, uint64_t *seq);
+ * compaction, among those skip (if given) does not rule out: 1 and
+ * (stream, seq), or 0 if none. */
+int segtab_worst(struct store *st,
+		 bool (*skip)(struct store *, uint64_t stream, uint64_t seq),
+		 uint64_t *stream, uint64_t *seq);
 /* Call fn for every stream with a ttl (fn returns non-zero to stop). */
 int segtab_each_ttl(struct store *st,
 		    int (*fn)(struct store *, uint64_t stream, uint64_t ttl,

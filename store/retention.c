@@ -290,12 +290,36 @@ static int ttl_work(struct store *st, store_expired_fn fn, void *arg,
 
 /* ---- compaction ---- */
 
-static bool given_up(struct retention *rt, uint64_t stream, uint64_t seq)
+/* The arrival of the first record of segment (stream, seq), or 0. */
+static int64_t first_arrival(struct store *st, uint64_t stream, uint64_t seq)
 {
+	char hdr[REC_HDR];
+	struct rec_header h;
+	int fd = seg_fd(st, stream, seq);
+	if (fd < 0 || pread(fd, hdr, REC_HDR, 0) != REC_HDR)
+		return 0;
+	rec_decode(hdr, &h);
+	return h.magic == REC_MAGIC ? h.ns : 0;
+}
+
+/* Not worth compacting: compaction gave up on it, or its stream's ttl
+ * frees it soon anyway.  The ttl scan makes a segment dead as it goes
+ * through it; copying it forward then would only copy what expires next.
+ * A segment whose newest records (the next segment starts after them)
+ * are older than half the ttl is left to the scan. */
+static bool skip_segment(struct store *st, uint64_t stream, uint64_t seq)
+{
+	struct retention *rt = st->ret;
 	for (unsigned i = 0; i < rt->nbad; i++)
 		if (rt->bad[i].stream == stream && rt->bad[i].seq == seq)
 			return true;
-	return false;
+	uint64_t ttl = segtab_ttl(st, stream);
+	if (ttl == 0)
+		return false;
+	int64_t half = (int64_t)(ttl > 18000000000ull ? 9000000000ull
+						       : ttl / 2) * 1000000000LL;
+	int64_t next = first_arrival(st, stream, seq + 1);
+	return next && next < store_now_ns() - half;
 }
 
 static int compact_work(struct store *st, bool *more)
@@ -303,8 +327,7 @@ static int compact_work(struct store *st, bool *more)
 	struct retention *rt = st->ret;
 	if (!rt->compacting) {
 		uint64_t stream, seq;
-		if (!segtab_worst(st, &stream, &seq) ||
-		    given_up(rt, stream, seq))
+		if (!segtab_worst(st, skip_segment, &stream, &seq))
 			return 0;
 		rt->compacting = true;
 		rt->c_stream = stream;

@@ -160,7 +160,9 @@ void segtab_removed(struct store *st, uint64_t stream, uint64_t seq)
 	}
 }
 
-int segtab_worst(struct store *st, uint64_t *stream, uint64_t *seq)
+int segtab_worst(struct store *st,
+		 bool (*skip)(struct store *, uint64_t stream, uint64_t seq),
+		 uint64_t *stream, uint64_t *seq)
 {
 	struct segtab *t = tab(st);
 	double best = 2.0 / 3.0;
@@ -172,7 +174,8 @@ int segtab_worst(struct store *st, uint64_t *stream, uint64_t *seq)
 			uint64_t dead = s->dead < s->size ? s->dead : s->size;
 			double live = s->size ? (double)(s->size - dead) /
 						(double)s->size : 0.0;
-			if (live < best) {
+			if (live < best &&
+			    !(skip && skip(st, s->stream, s->seq))) {
 				best = live;
 				*stream = s->stream;
 				*seq = s->seq;
