@@ -19,6 +19,9 @@
 # BENCH_APPENDS (default 100000), BENCH_FAST_MB (default 400), BENCH_TTL
 # (default 10).
 # Every mount made here is unmounted on exit, also on error and Ctrl-C.
+# The whole script is one { } block, so bash parses all of it before
+# running: editing this file during a run cannot derail the run.
+{
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${STREAMFS_BUILD:-$REPO/build}
@@ -185,3 +188,5 @@ for p in $PARTS; do
 	*) echo "unknown part $p (space, ttl)" >&2; exit 2 ;;
 	esac
 done
+exit
+}
