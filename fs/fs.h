@@ -15,12 +15,12 @@
  * theirs first; the notify thread takes fs.lock to walk a directory; an
  * operation that appended takes nq.lock again after dropping fs.lock, to
  * send the poll wake-ups it queued).  fs.lock is held by every operation
- * handler (ops.c takes it) for the
- * whole of its work on nodes, handles and the store, and by the group
- * commit thread around its sync.  Every field of struct node, struct
- * handle and the inode table below is guarded by fs.lock; the fields of
- * struct fs above the table are set before the session starts and only
- * read afterwards.
+ * handler (ops.c takes it) for the whole of its work on nodes, handles and
+ * the store, by the group commit thread around its sync, and by the
+ * retention thread for each of its steps.  Every field of struct node,
+ * struct handle and the inode table below is guarded by fs.lock; the
+ * fields of struct fs above the table are set before the session starts
+ * and only read afterwards.
  */
 #ifndef STREAMFS_FS_H
 #define STREAMFS_FS_H
