@@ -36,8 +36,6 @@ struct store_expiry {
 
 struct store_expiry *expiry_new(struct store *st)
 {
-	if (index_flush(st, false) < 0 || db_ready(st) < 0)
-		return NULL;
 	struct store_expiry *x = calloc(1, sizeof(*x));
 	if (!x)
 		return NULL;
@@ -45,9 +43,7 @@ struct store_expiry *expiry_new(struct store *st)
 	x->cap = 64;
 	x->tt = calloc(x->cap, sizeof(*x->tt));
 	x->b = leveldb_writebatch_create();
-	x->it = leveldb_create_iterator(st->db, st->ropts);
 	if (!x->tt) {
-		leveldb_iter_destroy(x->it);
 		leveldb_writebatch_destroy(x->b);
 		free(x);
 		return NULL;
@@ -55,9 +51,25 @@ struct store_expiry *expiry_new(struct store *st)
 	return x;
 }
 
+/* The step's iterator, made at its first use: a step that expires
+ * nothing (most of them) writes and reads nothing.  The index batch is
+ * written first, so the iterator sees every entry. */
+int expiry_ready(struct store_expiry *x)
+{
+	if (x->it)
+		return 0;
+	int r = index_flush(x->st, false);
+	if (r == 0)
+		r = db_ready(x->st);
+	if (r == 0)
+		x->it = leveldb_create_iterator(x->st->db, x->st->ropts);
+	return r;
+}
+
 void expiry_abort(struct store_expiry *x)
 {
-	leveldb_iter_destroy(x->it);
+	if (x->it)
+		leveldb_iter_destroy(x->it);
 	leveldb_writebatch_destroy(x->b);
 	free(x->tt);
 	free(x);
@@ -124,13 +136,16 @@ static int expire_head(struct store_expiry *x, uint64_t ino,
 		       const struct rule *rule)
 {
 	char k[KEY_MAX];
+	int r = expiry_ready(x);
+	if (r < 0)
+		return r;
 	struct touched *t = touch(x, ino);
 	if (!t)
 		return -ENOMEM;
 	struct idx_entry e, last = { 0 };
 	int n = 0;
 	leveldb_iter_seek(x->it, k, key_u64_u64(k, KEY_INDEX, ino, t->done_to));
-	int r = entry_at(x->it, ino, &e);
+	r = entry_at(x->it, ino, &e);
 	while (r == 1 && expires(rule, &e)) {
 		leveldb_writebatch_delete(x->b, k, key_u64_u64(k, KEY_INDEX,
 							       ino, e.off));

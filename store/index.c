@@ -15,7 +15,8 @@
 #include "internal.h"
 
 struct index_batch {
-	leveldb_writebatch_t *wb;       /* T, S and W records of the entries */
+	leveldb_writebatch_t *wb;       /* T, W and Q records of the entries;
+					 * S records are added at the write */
 	unsigned n;
 	struct waiting {
 		uint64_t ino;           /* the topic */
@@ -59,6 +60,31 @@ static struct index_batch *batch_of(struct store *st)
 	return st->ib;
 }
 
+/* The segment state of each stream in the batch, once: the newest one,
+ * written with the entries it accounts for.  (One put per stream instead
+ * of one per entry: every put is a memtable insert.) */
+#define STATE_STREAMS 32
+static void put_states(struct index_batch *ib)
+{
+	uint64_t seen[STATE_STREAMS];
+	unsigned nseen = 0;
+	for (unsigned i = ib->n; i-- > 0;) {
+		const struct waiting *w = &ib->w[i];
+		unsigned j = 0;
+		while (j < nseen && seen[j] != w->e.seg_stream)
+			j++;
+		if (j < nseen)
+			continue;
+		if (nseen < STATE_STREAMS)
+			seen[nseen++] = w->e.seg_stream;
+		char k[KEY_MAX], v[SEGSTATE_SIZE];
+		segstate_encode(v, &w->ss);
+		leveldb_writebatch_put(ib->wb, k, key_u64(k, KEY_SEGSTATE,
+							  w->e.seg_stream),
+				       v, sizeof(v));
+	}
+}
+
 int index_flush(struct store *st, bool sync)
 {
 	struct index_batch *ib = st->ib;
@@ -66,6 +92,7 @@ int index_flush(struct store *st, bool sync)
 		return 0;
 	if (!(ib = batch_of(st)))
 		return -ENOMEM;
+	put_states(ib);
 	int r = db_write(st, ib->wb, sync);
 	if (r < 0)
 		return r;       /* the entries wait on, and reads see them */
@@ -84,13 +111,9 @@ int index_room(struct store *st)
 
 static void put_waiting(leveldb_writebatch_t *wb, const struct waiting *w)
 {
-	char k[KEY_MAX], s[SEGSTATE_SIZE];
 	index_put(wb, w->ino, &w->e, w->new_user);
 	if (w->late)
 		late_put(wb, w->e.seg_stream, w->ino, &w->e);
-	segstate_encode(s, &w->ss);
-	leveldb_writebatch_put(wb, k, key_u64(k, KEY_SEGSTATE,
-					      w->e.seg_stream), s, sizeof(s));
 }
 
 /* Take the newest entry out again (its synced write failed). */

@@ -20,49 +20,6 @@ _Static_assert(SEGSTATE_SIZE == 40,
 _Static_assert(REC_HDR == 48,
 	       "segment record header is 48 bytes: update docs/format.md");
 
-void put_be64(char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-uint64_t get_be64(const char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | (unsigned char)p[i];
-	return v;
-}
-
-void put_le32(char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++) {
-		p[i] = (char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-uint32_t get_le32(const char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | (unsigned char)p[i];
-	return v;
-}
-
-void put_le64(char *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-uint64_t get_le64(const char *p)
-{
-	return get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
-}
-
 size_t key_u64(char *k, char kind, uint64_t a)
 {
 	k[0] = kind;

@@ -140,10 +140,12 @@ static int late_step(struct step *sp, uint64_t stream, int64_t cutoff)
 {
 	char p[KEY_MAX];
 	size_t pl = key_u64(p, KEY_LATE, stream);
+	int r = expiry_ready(sp->x);    /* Q keys may wait in the batch */
+	if (r < 0)
+		return r;
 	leveldb_iterator_t *it = leveldb_create_iterator(sp->st->db,
 							 sp->st->ropts);
-	leveldb_writebatch_t *b = expiry_batch(sp->x);
-	int r = 0;
+	leveldb_writebatch_t *b = NULL;
 	for (leveldb_iter_seek(it, p, pl); sp->budget && r >= 0 &&
 	     leveldb_iter_valid(it); leveldb_iter_next(it)) {
 		size_t kl, vl;
@@ -155,6 +157,8 @@ static int late_step(struct step *sp, uint64_t stream, int64_t cutoff)
 		uint64_t off = get_be64(k + 25);
 		uint32_t len = vl == 4 ? get_le32(v) : 0;
 		r = expiry_through(sp->x, get_be64(k + 17), off + len, cutoff);
+		if (!b)
+			b = expiry_batch(sp->x);
 		leveldb_writebatch_delete(b, k, kl);
 		sp->budget--;
 	}
