@@ -248,6 +248,10 @@ void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
 int topic_poll(struct handle *h, struct fuse_pollhandle *ph);
 void topic_forget_poll(struct handle *h);
 
+/* ---- lines.c ---- */
+/* The number of '\n' in p[0..n). */
+size_t count_newlines(const char *p, size_t n);
+
 /* ---- restore.c: appending restored records (sf_ioctl.h) ---- */
 void io_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
 	      struct fuse_file_info *fi, unsigned flags, const void *in_buf,

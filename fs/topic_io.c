@@ -158,6 +158,9 @@ static int write_lines(struct handle *h, const struct sf_inode *in,
 	}
 	if ((done ? rest : h->plen + rest) >= p->max_message)
 		r = -EMSGSIZE;
+	else if (h->plen + done <= p->max_message)
+		/* No line of it can be too long: count them in one pass. */
+		nmsgs = (uint32_t)count_newlines(buf, done);
 	else
 		r = count_lines(buf, done, h->plen, p->max_message, &nmsgs);
 	if (r < 0)

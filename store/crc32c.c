@@ -32,24 +32,42 @@ static uint32_t crc_soft(uint32_t crc, const unsigned char *p, size_t n)
 }
 
 #if defined(__x86_64__)
+/* Four 8-byte steps per turn of the loop (unaligned loads cost nothing
+ * here): the checksum is one pass over the bytes at about a quarter of an
+ * instruction a byte. */
 __attribute__((target("sse4.2")))
 static uint32_t crc_hw(uint32_t crc, const unsigned char *p, size_t n)
 {
-	uint64_t c = crc;
-	while (n && ((uintptr_t)p & 7)) {
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-		n--;
+	uint64_t c = crc, a, b, d, e;
+	const unsigned char *end32 = p + (n & ~(size_t)31);
+	for (; p < end32; p += 32) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + 8, 8);
+		memcpy(&d, p + 16, 8);
+		memcpy(&e, p + 24, 8);
+		c = __builtin_ia32_crc32di(c, a);
+		c = __builtin_ia32_crc32di(c, b);
+		c = __builtin_ia32_crc32di(c, d);
+		c = __builtin_ia32_crc32di(c, e);
 	}
+	n &= 31;
 	while (n >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
+		memcpy(&a, p, 8);
+		c = __builtin_ia32_crc32di(c, a);
 		p += 8;
 		n -= 8;
 	}
+	uint32_t c32 = (uint32_t)c;
+	if (n >= 4) {
+		uint32_t w;
+		memcpy(&w, p, 4);
+		c32 = __builtin_ia32_crc32si(c32, w);
+		p += 4;
+		n -= 4;
+	}
 	while (n--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return (uint32_t)c;
+		c32 = __builtin_ia32_crc32qi(c32, *p++);
+	return c32;
 }
 #endif
 

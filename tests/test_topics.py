@@ -439,3 +439,25 @@ def test_open_topic_moved_to_another_stream_follows_its_policies(mount):
         assert info(m + "/writes/t")["messages"] == 2
     finally:
         os.close(fd)
+
+
+def test_lines_counted_in_writes_of_every_length(mount):
+    """Line counting takes writes 32 or 64 bytes at a time: lines that end
+    at every position of a block, in writes of every length, are counted
+    exactly."""
+    import random
+    rnd = random.Random(7)
+    path = mount.mnt + "/t"
+    want = 0
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for n in list(range(1, 300)) + [4095, 4096, 65536]:
+            buf = bytearray(rnd.choice(b"ab") for _ in range(n))
+            for _ in range(rnd.randrange(0, 1 + n // 8)):
+                buf[rnd.randrange(n)] = 10
+            buf[-1] = 10
+            want += buf.count(b"\n")
+            assert os.write(fd, bytes(buf)) == n
+    finally:
+        os.close(fd)
+    assert info(path)["messages"] == want
