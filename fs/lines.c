@@ -26,8 +26,19 @@ static size_t count_avx2(const char *p, size_t n)
 		count += (size_t)__builtin_popcount(ma) +
 			 (size_t)__builtin_popcount(mb);
 	}
-	for (; i < n; i++)
-		count += p[i] == '\n';
+	for (; i + 32 <= n; i += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(p + i));
+		count += (size_t)__builtin_popcount((uint32_t)
+			_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, nl)));
+	}
+	if (i < n) {
+		/* The last bytes, through a copy padded with zeros. */
+		char tail[32] = { 0 };
+		memcpy(tail, p + i, n - i);
+		__m256i a = _mm256_loadu_si256((const __m256i *)tail);
+		count += (size_t)__builtin_popcount((uint32_t)
+			_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, nl)));
+	}
 	return count;
 }
 #endif

@@ -25,6 +25,7 @@ struct seg_writer;
 struct seg_reader;
 struct segtab;
 struct retention;
+struct icache_slot;
 
 /* A LevelDB iterator kept across store calls (a directory listing): db.c
  * destroys it (it = NULL) before LevelDB closes, and its owner makes a new
@@ -62,6 +63,8 @@ struct store {
 	bool db_unsynced;               /* a write since the last synced one */
 	leveldb_writebatch_t *undo;     /* inverses of refused batches */
 	struct db_cursor *cursors;      /* long-lived iterators (db.c) */
+
+	struct icache_slot *icache;     /* inode records read (namespace.c) */
 
 	uint64_t next_ino;              /* next number to hand out */
 	uint64_t ino_limit;             /* numbers below this are reserved */
@@ -137,6 +140,10 @@ int heal(struct store *st);
 /* 0 if the store takes writes; else tries heal() (paced) first. */
 int store_writable(struct store *st);
 void heal_free(struct store *st);
+
+/* ---- the inode cache (namespace.c) ---- */
+void icache_forget(struct store *st, uint64_t ino);
+void icache_clear(struct store *st);
 
 /* ---- inode numbers (namespace.c) ---- */
 

@@ -11,6 +11,20 @@
 
 #include "internal.h"
 
+/* A batch: LevelDB's, and the inode records it changes. */
+#define BATCH_INODES 16
+
+struct store_batch {
+	leveldb_writebatch_t *wb;
+	/* The records it puts or deletes, so that the inode cache forgets
+	 * them once it is written (all of it, when more than fit). */
+	uint64_t inos[BATCH_INODES];
+	unsigned ninos;
+	bool many;
+};
+
+#define WB(b) ((b)->wb)
+
 #define INO_CHUNK 4096           /* numbers reserved per meta write */
 
 static const char meta_next_ino[] = "Mnext_ino";
@@ -97,15 +111,61 @@ static int db_get(struct store *st, const char *k, size_t klen, char **val,
 	return *val ? 0 : -ENOENT;
 }
 
+/* ---- the inode cache ----
+ * The records read last, direct-mapped by inode number: an open, a
+ * getattr or a permission check of a file in use reads no LevelDB.  Every
+ * record the store writes goes through a struct store_batch, whose commit
+ * makes the cache forget what it touched; a LevelDB reopened after a fault
+ * (st->gen) makes it forget everything. */
+
+#define ICACHE_SIZE 4096        /* a power of two */
+
+struct icache_slot {
+	uint64_t ino;           /* 0: empty */
+	uint64_t gen;           /* st->gen when it was read */
+	struct sf_inode in;
+};
+
+static struct icache_slot *icache_slot(struct store *st, uint64_t ino)
+{
+	if (!st->icache)
+		st->icache = calloc(ICACHE_SIZE, sizeof(struct icache_slot));
+	return st->icache ? &st->icache[ino & (ICACHE_SIZE - 1)] : NULL;
+}
+
+void icache_forget(struct store *st, uint64_t ino)
+{
+	struct icache_slot *s = st->icache
+		? &st->icache[ino & (ICACHE_SIZE - 1)] : NULL;
+	if (s && s->ino == ino)
+		s->ino = 0;
+}
+
+void icache_clear(struct store *st)
+{
+	if (st->icache)
+		memset(st->icache, 0, ICACHE_SIZE * sizeof(struct icache_slot));
+}
+
 int store_get_inode(struct store *st, uint64_t ino, struct sf_inode *out)
 {
 	char k[KEY_MAX], *v;
 	size_t len;
+	struct icache_slot *s = icache_slot(st, ino);
+	if (s && s->ino == ino && s->gen == st->gen) {
+		*out = s->in;
+		return 0;
+	}
 	int r = db_get(st, k, key_u64(k, KEY_INODE, ino), &v, &len);
 	if (r < 0)
 		return r;
 	r = inode_decode(v, len, ino, out);
 	leveldb_free(v);
+	if (r == 0 && s) {
+		s->ino = ino;
+		s->gen = st->gen;
+		s->in = *out;
+	}
 	return r;
 }
 
@@ -357,10 +417,8 @@ int store_purge_inode(struct store *st, uint64_t ino)
 		return r;
 	store_blob_unlink(st, ino);
 	struct store_batch *b = store_batch_new();
-	leveldb_writebatch_delete((leveldb_writebatch_t *)b, k,
-				  key_u64(k, KEY_SYMLINK, ino));
-	leveldb_writebatch_delete((leveldb_writebatch_t *)b, k,
-				  key_u64(k, KEY_HEAD, ino));
+	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_SYMLINK, ino));
+	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HEAD, ino));
 	store_del_orphan(b, ino);
 	store_del_inode(b, ino);
 	r = store_commit(st, b, false);
@@ -370,19 +428,34 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	return r;
 }
 
-/* ---- batches: a struct store_batch is a leveldb_writebatch_t ---- */
+/* ---- batches: LevelDB's, and the inode records they change ---- */
+
 
 struct store_batch *store_batch_new(void)
 {
-	return (struct store_batch *)leveldb_writebatch_create();
+	struct store_batch *b = calloc(1, sizeof(*b));
+	if (b && !(b->wb = leveldb_writebatch_create())) {
+		free(b);
+		b = NULL;
+	}
+	return b;
 }
 
 void store_batch_free(struct store_batch *b)
 {
-	leveldb_writebatch_destroy((leveldb_writebatch_t *)b);
+	if (!b)
+		return;
+	leveldb_writebatch_destroy(b->wb);
+	free(b);
 }
 
-#define WB(b) ((leveldb_writebatch_t *)(b))
+static void batch_note_inode(struct store_batch *b, uint64_t ino)
+{
+	if (b->ninos < BATCH_INODES)
+		b->inos[b->ninos++] = ino;
+	else
+		b->many = true;
+}
 
 void store_put_inode(struct store_batch *b, const struct sf_inode *in)
 {
@@ -390,12 +463,14 @@ void store_put_inode(struct store_batch *b, const struct sf_inode *in)
 	inode_encode(v, in);
 	leveldb_writebatch_put(WB(b), k, key_u64(k, KEY_INODE, in->ino), v,
 			       sizeof(v));
+	batch_note_inode(b, in->ino);
 }
 
 void store_del_inode(struct store_batch *b, uint64_t ino)
 {
 	char k[KEY_MAX];
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_INODE, ino));
+	batch_note_inode(b, ino);
 }
 
 void store_put_dirent(struct store_batch *b, uint64_t dir, const char *name,
@@ -451,5 +526,12 @@ void store_del_orphan(struct store_batch *b, uint64_t ino)
 
 int store_commit(struct store *st, struct store_batch *b, bool sync)
 {
-	return db_write(st, WB(b), sync);
+	int r = db_write(st, WB(b), sync);
+	/* Written or not (a failed write may still be replayed by a heal),
+	 * the cache forgets what the batch touched. */
+	if (b->many)
+		icache_clear(st);
+	for (unsigned i = 0; !b->many && i < b->ninos; i++)
+		icache_forget(st, b->inos[i]);
+	return r;
 }

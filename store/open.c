@@ -171,6 +171,7 @@ void store_close(struct store *st)
 		close(st->blobdirfd);
 	free(st->wtab);
 	free(st->rtab);
+	free(st->icache);
 	free(st->datadir);
 	free(st);
 }
