@@ -190,7 +190,11 @@ void io_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 						  &h->node->sync_failed,
 						  &h->node->blob_named);
 	} else if (r == 0) {
-		r = store_sync(fs.store);
+		/* Answered by the sync thread, with everything else that
+		 * waits for a sync (group_commit.c). */
+		if (group_commit_fsync(req) == 0)
+			return;
+		r = store_sync_data(fs.store);
 	}
 	fuse_reply_err(req, -r);
 }

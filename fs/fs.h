@@ -315,6 +315,9 @@ int group_commit_start(void);
 void group_commit_stop(void);
 /* An append under durability=batch waits for the next group sync. */
 void group_commit_mark(void);
+/* An fsync() of a topic: the sync thread answers req after its next sync
+ * (0), or -EAGAIN if it cannot take it (the caller syncs itself). */
+int group_commit_fsync(fuse_req_t req);
 
 
 #endif

@@ -1,6 +1,9 @@
-/* group_commit.c - durability=batch: appends return at once and a thread
- * of our own makes them durable within GROUP_COMMIT_MS, in one sync for
- * everything written meanwhile.  A sync that fails is tried again every
+/* group_commit.c - the sync thread.  durability=batch: appends return at
+ * once and the thread makes them durable within GROUP_COMMIT_MS, in one
+ * sync for everything written meanwhile.  fsync() of a topic: the request
+ * waits here, unanswered, while the daemon serves others; the thread's
+ * next sync covers every fsync() that waited for it, and answers them all
+ * (concurrent fsyncs share one disk flush).  A sync that fails is tried again every
  * GROUP_COMMIT_RETRY_MS until one succeeds (the store rewrites what the
  * failed one covered first), so acknowledged appends do reach the disk
  * once the fault has passed.  gc.lock guards the fields of gc; an append
@@ -17,10 +20,14 @@
 #define GROUP_COMMIT_MS 5
 #define GROUP_COMMIT_RETRY_MS 50
 
+#define FSYNC_WAITERS 1024
+
 static struct {
-	pthread_mutex_t lock;           /* guards pending and stop */
+	pthread_mutex_t lock;           /* guards pending, waiters, stop */
 	pthread_cond_t cond;
 	bool pending;                   /* appends wait for a sync */
+	fuse_req_t waiters[FSYNC_WAITERS];  /* fsync()s waiting for a sync */
+	unsigned nwaiters;
 	bool failing;                   /* the last sync failed (thread only) */
 	bool stop, running;
 	pthread_t thread;
@@ -37,6 +44,18 @@ void group_commit_mark(void)
 	pthread_mutex_unlock(&gc.lock);
 }
 
+int group_commit_fsync(fuse_req_t req)
+{
+	pthread_mutex_lock(&gc.lock);
+	bool room = gc.running && !gc.stop && gc.nwaiters < FSYNC_WAITERS;
+	if (room) {
+		gc.waiters[gc.nwaiters++] = req;
+		pthread_cond_signal(&gc.cond);
+	}
+	pthread_mutex_unlock(&gc.lock);
+	return room ? 0 : -EAGAIN;
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { 0, ms * 1000000L };
@@ -44,23 +63,35 @@ static void sleep_ms(int ms)
 		;
 }
 
+/* One sync for everything written so far; then the fsync()s that waited
+ * for it are answered with its result. */
 static void *group_commit_main(void *arg)
 {
+	fuse_req_t reqs[FSYNC_WAITERS];
+	(void)arg;
 	pthread_mutex_lock(&gc.lock);
 	for (;;) {
-		while (!gc.pending && !gc.stop)
+		while (!gc.pending && !gc.nwaiters && !gc.stop)
 			pthread_cond_wait(&gc.cond, &gc.lock);
-		if (!gc.pending)
+		if (!gc.pending && !gc.nwaiters)
 			break;
-		pthread_mutex_unlock(&gc.lock);
-		/* Let the batch gather, then sync it all at once. */
-		sleep_ms(GROUP_COMMIT_MS);
-		pthread_mutex_lock(&gc.lock);
+		if (!gc.nwaiters) {
+			/* Appends only: let the batch gather, then sync it all
+			 * at once.  A waiting fsync() is served at once. */
+			pthread_mutex_unlock(&gc.lock);
+			sleep_ms(GROUP_COMMIT_MS);
+			pthread_mutex_lock(&gc.lock);
+		}
+		unsigned n = gc.nwaiters;
+		memcpy(reqs, gc.waiters, n * sizeof(reqs[0]));
+		gc.nwaiters = 0;
 		gc.pending = false;
 		pthread_mutex_unlock(&gc.lock);
 		pthread_mutex_lock(&fs.lock);
-		int r = store_sync(fs.store);
+		int r = store_sync_data(fs.store);
 		pthread_mutex_unlock(&fs.lock);
+		for (unsigned i = 0; i < n; i++)
+			fuse_reply_err(reqs[i], -r);
 		if (r < 0 && !gc.failing)
 			fprintf(stderr, "streamfs: error: group commit: %s; "
 				"trying again every %d ms\n", strerror(-r),

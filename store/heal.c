@@ -195,6 +195,18 @@ int heal(struct store *st)
 	return 0;
 }
 
+/* What a successful write leaves unsynced: anything (db_unsynced), and
+ * anything recovery could not rebuild from the segments (meta_unsynced:
+ * all but index writes, see index.c). */
+static void db_note_written(struct store *st, bool sync)
+{
+	st->db_unsynced = !sync;
+	if (sync)
+		st->meta_unsynced = false;
+	else if (!st->writing_index)
+		st->meta_unsynced = true;
+}
+
 int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
 {
 	char *err = NULL;
@@ -203,7 +215,7 @@ int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
 		return r;
 	leveldb_write(st->db, sync ? st->wopts_sync : st->wopts, b, &err);
 	if (!err) {
-		st->db_unsynced = !sync;
+		db_note_written(st, sync);
 		return 0;
 	}
 	r = store_db_error("write", err);
@@ -219,7 +231,7 @@ int db_write(struct store *st, leveldb_writebatch_t *b, bool sync)
 		if (!err) {
 			if (undo)
 				leveldb_writebatch_destroy(undo);
-			st->db_unsynced = !sync;
+			db_note_written(st, sync);
 			return 0;
 		}
 		r = store_db_error("write", err);

@@ -93,7 +93,9 @@ int index_flush(struct store *st, bool sync)
 	if (!(ib = batch_of(st)))
 		return -ENOMEM;
 	put_states(ib);
+	st->writing_index = true;
 	int r = db_write(st, ib->wb, sync);
+	st->writing_index = false;
 	if (r < 0)
 		return r;       /* the entries wait on, and reads see them */
 	leveldb_writebatch_clear(ib->wb);

@@ -61,6 +61,11 @@ struct store {
 	int64_t heal_tried_ns;          /* last attempt, for pacing */
 	uint64_t gen;                   /* times LevelDB was reopened */
 	bool db_unsynced;               /* a write since the last synced one */
+	/* ... and one of them was not the index batch (or a sync's segment
+	 * states), which recovery rebuilds from the segments: a sync of data
+	 * alone must then sync LevelDB too (store_sync_data). */
+	bool meta_unsynced;
+	bool writing_index;             /* db_write is writing such a batch */
 	leveldb_writebatch_t *undo;     /* inverses of refused batches */
 	struct db_cursor *cursors;      /* long-lived iterators (db.c) */
 

@@ -206,6 +206,10 @@ int store_topic_records(struct store *st, uint64_t ino,
 			struct sf_record *out, size_t max);
 /* Make every append so far durable (segments, then LevelDB). */
 int store_sync(struct store *st);
+/* Make every append so far durable, with as little as that takes: the
+ * segments, and LevelDB only if it holds an unsynced write that recovery
+ * could not rebuild from them (fsync, durability=batch). */
+int store_sync_data(struct store *st);
 /* 0 and the message offset that starts there in *msg if byte off is a
  * message boundary of the topic: t->start (*msg = t->first_msg), t->size
  * (t->next_msg), the start of a record, or, in a record of several lines,

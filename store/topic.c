@@ -307,6 +307,28 @@ int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
 	return r;
 }
 
+int store_sync_data(struct store *st)
+{
+	if (st->meta_unsynced || st->read_only || st->db_bad)
+		return store_sync(st);
+	/* Only index entries and segment states wait in LevelDB, and the
+	 * segments are the log: once they are on disk, recovery indexes
+	 * from them whatever a power cut takes of LevelDB's unsynced tail.
+	 * (A segment's start, its S record at a roll, is not of that kind.) */
+	int r = store_writable(st);
+	if (r == 0)     /* the segment states below must not pass them */
+		r = index_flush(st, false);
+	if (r < 0)
+		return r;
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	r = seg_sync_all(st, b);
+	st->writing_index = true;
+	int dr = db_write(st, b, false);
+	st->writing_index = false;
+	leveldb_writebatch_destroy(b);
+	return r < 0 ? r : dr;
+}
+
 int store_sync(struct store *st)
 {
 	/* Index entries first (their records are in the segments the sync
