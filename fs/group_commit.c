@@ -87,8 +87,19 @@ static void *group_commit_main(void *arg)
 		gc.nwaiters = 0;
 		gc.pending = false;
 		pthread_mutex_unlock(&gc.lock);
+		/* The flush itself runs without fs.lock: the daemon goes on
+		 * serving (and queueing the next fsync()s) meanwhile. */
+		struct store_flush *f;
 		pthread_mutex_lock(&fs.lock);
-		int r = store_sync_data(fs.store);
+		int r = store_sync_begin(fs.store, &f);
+		pthread_mutex_unlock(&fs.lock);
+		if (r == 0)
+			store_sync_flush(f);
+		pthread_mutex_lock(&fs.lock);
+		if (f) {
+			int e = store_sync_end(fs.store, f);
+			r = r < 0 ? r : e;
+		}
 		pthread_mutex_unlock(&fs.lock);
 		for (unsigned i = 0; i < n; i++)
 			fuse_reply_err(reqs[i], -r);

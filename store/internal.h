@@ -321,6 +321,21 @@ int seg_fd(struct store *st, uint64_t stream, uint64_t seq);
  * positions in batch. */
 int seg_sync_all(struct store *st, leveldb_writebatch_t *batch);
 void seg_close_all(struct store *st);
+/* A sync of the active segments whose flush needs no lock: plan (under
+ * it) notes each unsynced writer's segment with a descriptor of its own,
+ * run (without it) flushes them, done (under it) records what reached
+ * the disk and puts the segment states into batch.  plan returns how many
+ * it noted, or -1 when the sync must be made in full under the lock (a
+ * failed sync to write again, sealed segments to sync, too many). */
+struct seg_flush {
+	uint64_t stream, seq, end;
+	int fd;
+	int err;
+};
+int seg_flush_plan(struct store *st, struct seg_flush *items, int max);
+void seg_flush_run(struct seg_flush *items, int n);
+int seg_flush_done(struct store *st, const struct seg_flush *items, int n,
+		   leveldb_writebatch_t *batch);
 /* Path of a segment relative to segdirfd. */
 void seg_path(char *buf, size_t cap, uint64_t stream, uint64_t seq);
 /* How far segment (stream, seq) holds indexed records: the writer's end

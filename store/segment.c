@@ -539,6 +539,74 @@ int seg_sync_all(struct store *st, leveldb_writebatch_t *batch)
 	return r;
 }
 
+/* ---- syncing without the caller's lock (store_sync_begin) ---- */
+
+int seg_flush_plan(struct store *st, struct seg_flush *items, int max)
+{
+	int n = 0;
+	for (struct seg_writer *w = st->wlru; w; w = w->next) {
+		if (!writer_unsynced(w))
+			continue;
+		/* A failed sync to write again, or sealed segments to sync:
+		 * the sync is made in full, under the lock. */
+		if (w->rewrite || w->lost || w->s.synced_seq != w->s.seq ||
+		    n == max)
+			goto locked;
+		int fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			goto locked;
+		items[n++] = (struct seg_flush){ .stream = w->stream,
+						 .seq = w->s.seq,
+						 .end = w->s.end, .fd = fd };
+	}
+	return n;
+locked:
+	while (n > 0)
+		close(items[--n].fd);
+	return -1;
+}
+
+void seg_flush_run(struct seg_flush *items, int n)
+{
+	for (int i = 0; i < n; i++) {
+		items[i].err = fdatasync(items[i].fd) < 0 ? errno : 0;
+		close(items[i].fd);
+		items[i].fd = -1;
+	}
+}
+
+int seg_flush_done(struct store *st, const struct seg_flush *items, int n,
+		   leveldb_writebatch_t *batch)
+{
+	int r = 0;
+	for (int i = 0; i < n; i++) {
+		struct seg_writer *w = writer_find(st, items[i].stream);
+		if (!w || w->s.seq != items[i].seq)
+			continue;       /* rolled or closed: synced since */
+		if (items[i].err) {
+			if (!w->rewrite)
+				fprintf(stderr, "streamfs: error: sync of "
+					"stream %llu failed: %s; its unsynced "
+					"data is written again at the next "
+					"sync\n", (unsigned long long)w->stream,
+					strerror(items[i].err));
+			w->rewrite = true;
+			r = -items[i].err;
+			continue;
+		}
+		if (w->s.synced < items[i].end)
+			w->s.synced = items[i].end;
+		if (w->s.end == items[i].end)
+			w->dirty = false;
+		char k[KEY_MAX], v[SEGSTATE_SIZE];
+		segstate_encode(v, &w->s);
+		leveldb_writebatch_put(batch, k,
+				       key_u64(k, KEY_SEGSTATE, w->stream),
+				       v, sizeof(v));
+	}
+	return r;
+}
+
 /* ---- readers ---- */
 
 static struct seg_reader *reader_find(struct store *st, uint64_t stream,

@@ -210,6 +210,17 @@ int store_sync(struct store *st);
  * segments, and LevelDB only if it holds an unsynced write that recovery
  * could not rebuild from them (fsync, durability=batch). */
 int store_sync_data(struct store *st);
+/* store_sync_data in three parts, so that the disk flush needs no lock:
+ * begin (under the caller's lock) writes the index batch and notes what
+ * to flush; flush (without the lock) flushes; end (under it again)
+ * records what reached the disk and returns the sync's result (0 or
+ * -errno), as store_sync_data would.  Every append made before begin is
+ * durable once end returns 0.  end frees f; call it also when begin
+ * failed (with f not NULL). */
+struct store_flush;
+int store_sync_begin(struct store *st, struct store_flush **f);
+void store_sync_flush(struct store_flush *f);
+int store_sync_end(struct store *st, struct store_flush *f);
 /* 0 and the message offset that starts there in *msg if byte off is a
  * message boundary of the topic: t->start (*msg = t->first_msg), t->size
  * (t->next_msg), the start of a record, or, in a record of several lines,

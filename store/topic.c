@@ -329,6 +329,62 @@ int store_sync_data(struct store *st)
 	return r < 0 ? r : dr;
 }
 
+#define FLUSH_MAX 64             /* as many as the writers kept open */
+
+struct store_flush {
+	bool full;              /* made in full by store_sync_end */
+	int n;
+	struct seg_flush items[FLUSH_MAX];
+};
+
+int store_sync_begin(struct store *st, struct store_flush **out)
+{
+	struct store_flush *f = calloc(1, sizeof(*f));
+	*out = f;
+	if (!f)
+		return -ENOMEM;
+	f->full = st->meta_unsynced || st->read_only || st->db_bad;
+	int r = f->full ? 0 : store_writable(st);
+	if (r == 0 && !f->full)
+		r = index_flush(st, false);     /* before the states it fixes */
+	if (r == 0 && !f->full) {
+		f->n = seg_flush_plan(st, f->items, FLUSH_MAX);
+		if (f->n < 0) {
+			f->full = true;
+			f->n = 0;
+		}
+	}
+	return r;
+}
+
+void store_sync_flush(struct store_flush *f)
+{
+	seg_flush_run(f->items, f->n);
+}
+
+int store_sync_end(struct store *st, struct store_flush *f)
+{
+	int r;
+	if (f->full || st->meta_unsynced) {
+		/* Planned in full, or something LevelDB must hold durably
+		 * came meanwhile: the plain sync covers the flushed ones too. */
+		for (int i = 0; i < f->n; i++)
+			if (f->items[i].fd >= 0)
+				close(f->items[i].fd);
+		r = store_sync_data(st);
+	} else {
+		leveldb_writebatch_t *b = leveldb_writebatch_create();
+		r = seg_flush_done(st, f->items, f->n, b);
+		st->writing_index = true;
+		int dr = db_write(st, b, false);
+		st->writing_index = false;
+		leveldb_writebatch_destroy(b);
+		r = r < 0 ? r : dr;
+	}
+	free(f);
+	return r;
+}
+
 int store_sync(struct store *st)
 {
 	/* Index entries first (their records are in the segments the sync
