@@ -347,9 +347,10 @@ verdict() {
 	esac
 }
 
-# self_by_fn FILE: "instructions<TAB>function<TAB>where" for every function,
-# self cost; where is the source file's name, or the library's when the
-# function has no symbol.
+# self_by_fn FILE: "instructions<TAB>function<TAB>where<TAB>object" for
+# every function, self cost; where is the source file's name, or the
+# library's when the function has no symbol; object is the library's or
+# program's file name.
 self_by_fn() {
 	callgrind_annotate --inclusive=no --auto=no --threshold=100 "$1" 2>/dev/null |
 		awk '/file:function/ { on = 1; next }
@@ -363,9 +364,27 @@ self_by_fn() {
 			}
 			i = index($0, ":")
 			file = substr($0, 1, i - 1); fn = substr($0, i + 1)
+			sub(/.*\//, "", obj)
 			where = file == "???" ? obj : file
 			sub(/.*\//, "", where)
-			print n "\t" fn "\t" where }'
+			print n "\t" fn "\t" where "\t" (obj == "" ? "?" : obj) }'
+}
+
+# by_object SYSTEM PATTERN: "object N, object N, ..." - the instructions per
+# message in each library and the program, largest first (this pattern's
+# run minus the zero run).
+by_object() {
+	local sys=$1 pat=$2 m=${MSGS[$1:$2]:-}
+	[ -n "${CGFILE[$sys:$pat]:-}" ] && [ -n "${CGFILE[$sys:zero]:-}" ] && [ -n "$m" ] || return
+	awk -F'\t' -v m="$m" '
+		FNR == NR { zero[$4] += $1; next }
+		{ run[$4] += $1 }
+		END { for (o in run) if ((d = (run[o] - zero[o]) / m) >= 0.5) {
+			sub(/\.so(\.[0-9]+)*$/, "", o)        # libc.so.6 -> libc
+			printf "%.0f\t%s\n", d, o } }' \
+		<(self_by_fn "${CGFILE[$sys:zero]}") <(self_by_fn "${CGFILE[$sys:$pat]}") |
+		sort -t$'\t' -k1,1gr | awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }
+			END { print "" }'
 }
 
 # top_fns SYSTEM PATTERN K: the K functions with the most self instructions
@@ -410,6 +429,11 @@ table() {
 		case $kind in pt) tgt="<= 2x pt_ll" ;; 60) tgt="<= 60" ;; esac
 		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" "$p" "$nl" \
 			"$(ratio "$s" "$p")" "$tgt" "$(verdict $kind "$s" "$p")"
+	done
+	printf '\nPer message, by the library or program the instructions ran in:\n\n'
+	for row in "streamfs a" "pt_ll a" "null a" "streamfs b" "streamfs c" "pt_ll c"; do
+		set -- $row
+		[ -n "${CGFILE[$1:$2]:-}" ] && printf -- '- %s (%s): %s\n' "$1" "$2" "$(by_object $1 $2)"
 	done
 	printf '\nstreamfs (a): the top 15 functions by self instructions per message\n'
 	printf '(the run with N messages minus the run with none, function by function;\n'
