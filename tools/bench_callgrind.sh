@@ -30,9 +30,10 @@
 #                   /var/tmp/streamfs-bench-callgrind); the callgrind files
 #                   stay in BENCH_DIR/out for callgrind_annotate
 #   BENCH_N         messages per run (default 20000)
-#   BENCH_REPS      runs per figure, the median is kept (default 3:
-#                   streamfs's counts repeat within 0.2 %, but one run in
-#                   a few is 1-2 % off; the examples' do not move)
+#   BENCH_REPS      runs per figure, the lowest is kept (default 3:
+#                   streamfs's counts repeat within 0.2 %, but some runs
+#                   are 1-4 % higher, as its threads happen to interleave
+#                   (malloc's work moves most); the examples' do not move)
 # A run takes about 30 s per round at N = 20000 on a 2-CPU machine.
 # Installs valgrind and libfuse3-dev with apt-get when they are missing.
 # Every mount and process started here is unmounted/stopped on exit, on
@@ -79,7 +80,8 @@ PIDS=()                 # daemons we started
 MOUNTS=()               # mount points we mounted
 declare -A TOT          # TOT[system:pattern] = callgrind totals, one a line
 declare -A MSGS         # MSGS[system:pattern] = messages of that pattern
-declare -A CGFILE       # CGFILE[system:pattern] = the last callgrind file
+declare -A CGFILE       # CGFILE[system:pattern] = the lowest run's callgrind file
+declare -A BEST         # BEST[system:pattern] = that run's total
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 WARNINGS=()
@@ -293,11 +295,15 @@ run_cg() {
 	fi
 	TOT[$sys:$pat]+="$total"$'\n'
 	MSGS[$sys:$pat]=$(field "$out" msgs)
-	CGFILE[$sys:$pat]=$cg
+	# The functions and libraries are read from the lowest run.
+	if [ -z "${BEST[$sys:$pat]:-}" ] || [ "$total" -lt "${BEST[$sys:$pat]}" ]; then
+		BEST[$sys:$pat]=$total CGFILE[$sys:$pat]=$cg
+	fi
 	log "  $sys $pat #$rep: $total instructions, $(field "$out" msgs) messages"
 }
 
-median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
+lowest() { sort -g | head -n1; }
+highest() { sort -g | tail -n1; }
 
 # ---------------------------------------------------------------------------
 # The runs
@@ -318,13 +324,23 @@ for ((r = 1; r <= REPS; r++)); do
 done
 RUN_SECS=$SECONDS
 
-# per_msg SYSTEM PATTERN: (median total - median zero total) / messages
+# per_msg SYSTEM PATTERN: (lowest total - lowest zero total) / messages
 per_msg() {
 	local t z m=${MSGS[$1:$2]:-}
-	t=$(printf '%s' "${TOT[$1:$2]:-}" | median)
-	z=$(printf '%s' "${TOT[$1:zero]:-}" | median)
+	t=$(printf '%s' "${TOT[$1:$2]:-}" | lowest)
+	z=$(printf '%s' "${TOT[$1:zero]:-}" | lowest)
 	[ -n "$t" ] && [ -n "$z" ] && [ -n "$m" ] || { echo "-"; return; }
 	awk -v t="$t" -v z="$z" -v m="$m" 'BEGIN { printf "%.0f", (t - z) / m }'
+}
+
+# spread SYSTEM PATTERN: how much higher than the lowest the highest run
+# was, per message
+spread() {
+	local hi lo m=${MSGS[$1:$2]:-}
+	hi=$(printf '%s' "${TOT[$1:$2]:-}" | highest)
+	lo=$(printf '%s' "${TOT[$1:$2]:-}" | lowest)
+	[ -n "$hi" ] && [ -n "$m" ] || { echo "-"; return; }
+	awk -v h="$hi" -v l="$lo" -v m="$m" 'BEGIN { printf "%.0f", (h - l) / m }'
 }
 
 # ---------------------------------------------------------------------------
@@ -416,7 +432,7 @@ table() {
 	printf '# %s; kernel %s; %s; libfuse %s\n' \
 		"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
 		"$(uname -r)" "$(valgrind --version)" "$(pkg-config --modversion fuse3)"
-	printf '# streamfs from %s (%s, %s); N = %s messages; median of %s run(s); %s s in all\n\n' \
+	printf '# streamfs from %s (%s, %s); N = %s messages; lowest of %s run(s); %s s in all\n\n' \
 		"$SRC" "$SRC_REV" "$BUILDTYPE" "$N" "$REPS" "$RUN_SECS"
 	printf '| pattern | streamfs topic | passthrough_ll -s | null FUSE fs | streamfs / pt_ll | target | met |\n'
 	printf '|---|--:|--:|--:|--:|---|---|\n'
@@ -430,6 +446,12 @@ table() {
 		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$s" "$p" "$nl" \
 			"$(ratio "$s" "$p")" "$tgt" "$(verdict $kind "$s" "$p")"
 	done
+	if [ "$REPS" -gt 1 ]; then
+		printf '\nHighest run above the lowest, per message: streamfs (a) %s, (b) %s, (c) %s;' \
+			"$(spread streamfs a)" "$(spread streamfs b)" "$(spread streamfs c)"
+		printf ' passthrough_ll (a) %s, (c) %s; null (a) %s\n' \
+			"$(spread pt_ll a)" "$(spread pt_ll c)" "$(spread null a)"
+	fi
 	printf '\nPer message, by the library or program the instructions ran in:\n\n'
 	for row in "streamfs a" "pt_ll a" "null a" "streamfs b" "streamfs c" "pt_ll c"; do
 		set -- $row
