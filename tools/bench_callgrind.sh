@@ -37,8 +37,10 @@
 # A run takes about 30 s per round at N = 20000 on a 2-CPU machine.
 # Installs valgrind and libfuse3-dev with apt-get when they are missing.
 # Every mount and process started here is unmounted/stopped on exit, on
-# error and on Ctrl-C. The whole script is one { } block, so bash parses all
-# of it before running: editing this file during a run cannot derail it.
+# error and on Ctrl-C.
+
+# The whole script is one { } block, so bash parses all of it before
+# running: editing this file during a run cannot derail it.
 {
 set -u -o pipefail
 
