@@ -36,7 +36,9 @@ static struct {
 	pthread_mutex_t lock;           /* guards the fields below */
 	pthread_cond_t cond;
 	struct fuse_pollhandle **q;     /* waiting to be sent */
-	size_t n, cap;
+	size_t n, cap;                  /* n is written atomically, so that
+					 * notify_send_polls may look at it
+					 * without the lock */
 	struct inval *head, **tail;     /* invalidations, in order */
 	bool stop;
 	bool running;                   /* set and read by the main thread */
@@ -69,7 +71,8 @@ void notify_queue(struct fuse_pollhandle *ph)
 		nq.q = q;
 		nq.cap = cap;
 	}
-	nq.q[nq.n++] = ph;
+	nq.q[nq.n] = ph;
+	__atomic_store_n(&nq.n, nq.n + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&nq.lock);
 }
 
@@ -79,10 +82,14 @@ void notify_send_polls(void)
 {
 	struct fuse_pollhandle *q[SEND_STEP];
 	size_t n;
+	/* Most operations queued nothing: no lock then.  (What this thread
+	 * queued, it sees; what others queue, they send.) */
+	if (__atomic_load_n(&nq.n, __ATOMIC_ACQUIRE) == 0)
+		return;
 	do {
 		pthread_mutex_lock(&nq.lock);
 		n = nq.n < SEND_STEP ? nq.n : SEND_STEP;
-		nq.n -= n;
+		__atomic_store_n(&nq.n, nq.n - n, __ATOMIC_RELEASE);
 		if (n)
 			memcpy(q, nq.q + nq.n, n * sizeof(*q));
 		pthread_mutex_unlock(&nq.lock);
@@ -251,7 +258,8 @@ static void *notify_main(void *arg)
 		struct fuse_pollhandle **q = nq.q;
 		size_t n = nq.n;
 		nq.q = NULL;
-		nq.n = nq.cap = 0;
+		__atomic_store_n(&nq.n, 0, __ATOMIC_RELEASE);
+		nq.cap = 0;
 		struct inval *iv = nq.stop ? NULL : inval_pop();
 		pthread_mutex_unlock(&nq.lock);
 		send_all(q, n);
