@@ -28,7 +28,6 @@ struct store_expiry {
 	leveldb_writebatch_t *b;
 	leveldb_iterator_t *it;
 	struct dead_list dl;
-	unsigned count;
 	bool dirty;             /* the batch holds something */
 	struct touched *tt;     /* open addressing, cap a power of two */
 	size_t ntt, cap;
@@ -158,7 +157,6 @@ static int expire_head(struct store_expiry *x, uint64_t ino,
 	}
 	if (r < 0 || n == 0)
 		return r < 0 ? r : 0;
-	x->count += n;
 	t->done_to = last.off + last.len;
 	t->moved = true;
 	t->start = last.off + last.len;
@@ -204,16 +202,6 @@ leveldb_writebatch_t *expiry_batch(struct store_expiry *x)
 {
 	x->dirty = true;        /* the caller puts something into it */
 	return x->b;
-}
-
-struct dead_list *expiry_dead(struct store_expiry *x)
-{
-	return &x->dl;
-}
-
-unsigned expiry_count(const struct store_expiry *x)
-{
-	return x->count;
 }
 
 int expiry_commit(struct store_expiry *x, store_expired_fn fn, void *arg)

@@ -458,9 +458,6 @@ int expiry_ready(struct store_expiry *x);
 int expiry_through(struct store_expiry *x, uint64_t ino, uint64_t through,
 		   int64_t before_ns);
 leveldb_writebatch_t *expiry_batch(struct store_expiry *x);
-struct dead_list *expiry_dead(struct store_expiry *x);
-/* How many entries the step deleted so far. */
-unsigned expiry_count(const struct store_expiry *x);
 /* Write the step durably (expired messages must not come back after a
  * power cut), then report each topic whose head moved to fn; frees x. */
 int expiry_commit(struct store_expiry *x, store_expired_fn fn, void *arg);
