@@ -131,9 +131,14 @@ int compact_step(struct store *st, uint64_t stream, uint64_t seq,
 		return r;
 	if ((r = index_flush(st, false)) < 0 || (r = db_ready(st)) < 0)
 		return r;
-	int fd = seg_fd(st, stream, seq);
-	if (fd < 0)
-		return fd;
+	struct rec_reader *rr = malloc(sizeof(*rr));
+	if (!rr)
+		return -ENOMEM;
+	if ((r = rec_reader_open(rr, st, stream, seq)) < 0) {
+		free(rr);
+		return r;
+	}
+	int fd = rr->fd;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
 	struct dead_list dl = { 0 };
 	char *buf = NULL;
@@ -142,19 +147,13 @@ int compact_step(struct store *st, uint64_t stream, uint64_t seq,
 	unsigned seen = 0;
 	while (r == 0 && at < end && copied < budget &&
 	       seen++ < COMPACT_RECORDS) {
-		char hdr[REC_HDR];
 		struct rec_header h;
 		struct idx_entry e;
-		if (pread(fd, hdr, REC_HDR, at) != REC_HDR) {
+		if (!rec_reader_at(rr, at, end, &h)) {
 			r = damaged_segment(stream, seq, at);
 			break;
 		}
-		rec_decode(hdr, &h);
 		size_t n = REC_HDR + (size_t)h.len;
-		if (h.magic != REC_MAGIC || at + n > end) {
-			r = damaged_segment(stream, seq, at);
-			break;
-		}
 		r = live_entry(st, &h, stream, seq, at, &e);
 		if (r == 1 && (r = store_space_check(st, n)) == 0) {
 			if (n > cap) {
@@ -181,6 +180,7 @@ int compact_step(struct store *st, uint64_t stream, uint64_t seq,
 		}
 	}
 	free(buf);
+	free(rr);
 	int err = r;            /* what stopped the walk, if anything */
 	r = 0;
 	if (copied) {

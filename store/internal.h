@@ -301,6 +301,22 @@ uint32_t rec_crc(const char *hdr, const struct iovec *iov, int iovcnt);
  * checked, -EIO if not. */
 int rec_check(const char *rec, size_t avail, struct rec_header *h);
 
+/* Record headers of one segment read in order, 64 KiB at a time (the
+ * ttl scan, compaction).  The descriptor belongs to the segment table:
+ * use it within one store call. */
+struct rec_reader {
+	int fd;
+	uint64_t base;
+	size_t len;
+	char buf[65536];
+};
+int rec_reader_open(struct rec_reader *rr, struct store *st, uint64_t stream,
+		    uint64_t seq);
+/* The header of the record at pos: 1 if a whole-looking record (magic,
+ * length within end) starts there, else 0. */
+int rec_reader_at(struct rec_reader *rr, uint64_t pos, uint64_t end,
+		  struct rec_header *h);
+
 /* Append hdr+payload (arrival ns) to the active segment of stream;
  * returns where, and the stream's state after it.  *late: ns is older
  * than a record already in the stream's segments. */

@@ -64,32 +64,6 @@ static struct scan *scan_of(struct retention *rt, uint64_t stream)
 	return s;
 }
 
-/* ---- reading record headers of a segment in order ---- */
-
-struct hdr_reader {
-	int fd;
-	uint64_t base;
-	size_t len;
-	char buf[65536];
-};
-
-/* The header at pos: 1, 0 if the segment holds no whole one there. */
-static int hdr_at(struct hdr_reader *hr, uint64_t pos, uint64_t end,
-		  struct rec_header *h)
-{
-	if (end - pos < REC_HDR)
-		return 0;
-	if (pos < hr->base || pos + REC_HDR > hr->base + hr->len) {
-		ssize_t n = pread(hr->fd, hr->buf, sizeof(hr->buf), pos);
-		hr->base = pos;
-		hr->len = n > 0 ? (size_t)n : 0;
-		if (hr->len < REC_HDR)
-			return 0;
-	}
-	rec_decode(hr->buf + (pos - hr->base), h);
-	return h->magic == REC_MAGIC && h->len <= end - pos - REC_HDR;
-}
-
 /* ---- the scan point (P key) ---- */
 
 static int scan_load(struct store *st, struct scan *s)
@@ -174,24 +148,30 @@ static int scan_step(struct step *sp, struct scan *s, int64_t cutoff)
 	int r = s->loaded ? 0 : scan_load(st, s);
 	if (r < 0)
 		return r;
-	struct hdr_reader *hr = malloc(sizeof(*hr));
-	if (!hr)
+	struct rec_reader *rr = malloc(sizeof(*rr));
+	if (!rr)
 		return -ENOMEM;
-	uint64_t seq = s->seq, pos = s->pos, hr_seq = 0;
+	uint64_t seq = s->seq, pos = s->pos, end = 0, rr_seq = 0;
+	bool active = false;
 	while (sp->budget && r >= 0) {
-		uint64_t end;
-		bool active;
-		r = seg_extent(st, s->stream, seq, &end, &active);
-		if (r == -ENOENT) {
-			r = 0;
-			if (seq >= seg_active(st, s->stream))
+		if (rr_seq != seq) {
+			/* A segment's extent and descriptor, once per segment
+			 * (nothing appends during a step). */
+			r = seg_extent(st, s->stream, seq, &end, &active);
+			if (r == -ENOENT) {
+				r = 0;
+				if (seq >= seg_active(st, s->stream))
+					break;
+				seq++;
+				pos = 0;
+				continue;
+			}
+			if (r == 0)
+				r = rec_reader_open(rr, st, s->stream, seq);
+			if (r < 0)
 				break;
-			seq++;
-			pos = 0;
-			continue;
+			rr_seq = seq;
 		}
-		if (r < 0)
-			break;
 		if (pos >= end) {
 			if (active || sp->nremove == BAD_MAX)
 				break;
@@ -202,23 +182,14 @@ static int scan_step(struct step *sp, struct scan *s, int64_t cutoff)
 			pos = 0;
 			continue;
 		}
-		if (hr_seq != seq) {
-			hr->fd = seg_fd(st, s->stream, seq);
-			hr->base = hr->len = 0;
-			hr_seq = seq;
-			if (hr->fd < 0) {
-				r = hr->fd;
-				break;
-			}
-		}
 		struct rec_header h;
-		if (!hdr_at(hr, pos, end, &h) || h.ns >= cutoff)
+		if (!rec_reader_at(rr, pos, end, &h) || h.ns >= cutoff)
 			break;
 		r = expiry_through(sp->x, h.topic, h.off + h.len, cutoff);
 		pos += REC_HDR + h.len;
 		sp->budget--;
 	}
-	free(hr);
+	free(rr);
 	if (r < 0)
 		return r;
 	s->nseq = seq;

@@ -607,6 +607,32 @@ int seg_flush_done(struct store *st, const struct seg_flush *items, int n,
 	return r;
 }
 
+/* ---- reading a segment's record headers in order ---- */
+
+int rec_reader_open(struct rec_reader *rr, struct store *st, uint64_t stream,
+		    uint64_t seq)
+{
+	rr->fd = seg_fd(st, stream, seq);
+	rr->base = rr->len = 0;
+	return rr->fd < 0 ? rr->fd : 0;
+}
+
+int rec_reader_at(struct rec_reader *rr, uint64_t pos, uint64_t end,
+		  struct rec_header *h)
+{
+	if (end < pos || end - pos < REC_HDR)
+		return 0;
+	if (pos < rr->base || pos + REC_HDR > rr->base + rr->len) {
+		ssize_t n = pread(rr->fd, rr->buf, sizeof(rr->buf), pos);
+		rr->base = pos;
+		rr->len = n > 0 ? (size_t)n : 0;
+		if (rr->len < REC_HDR)
+			return 0;
+	}
+	rec_decode(rr->buf + (pos - rr->base), h);
+	return h->magic == REC_MAGIC && h->len <= end - pos - REC_HDR;
+}
+
 /* ---- readers ---- */
 
 static struct seg_reader *reader_find(struct store *st, uint64_t stream,
