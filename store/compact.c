@@ -97,14 +97,11 @@ static int copy_record(struct store *st, uint64_t stream, char *rec,
 			   &seq, &off, &ss, &late);
 	if (r < 0)
 		return r;
-	char k[KEY_MAX], v[SEGSTATE_SIZE];
 	e->seg_seq = seq;
 	e->seg_off = off;
 	index_put(b, h->topic, e, true);
 	late_put(b, stream, h->topic, e);
-	segstate_encode(v, &ss);
-	leveldb_writebatch_put(b, k, key_u64(k, KEY_SEGSTATE, stream), v,
-			       sizeof(v));
+	segstate_put(b, stream, &ss);
 	return 0;
 }
 

@@ -77,11 +77,7 @@ static void put_states(struct index_batch *ib)
 			continue;
 		if (nseen < STATE_STREAMS)
 			seen[nseen++] = w->e.seg_stream;
-		char k[KEY_MAX], v[SEGSTATE_SIZE];
-		segstate_encode(v, &w->ss);
-		leveldb_writebatch_put(ib->wb, k, key_u64(k, KEY_SEGSTATE,
-							  w->e.seg_stream),
-				       v, sizeof(v));
+		segstate_put(ib->wb, w->e.seg_stream, &w->ss);
 	}
 }
 

@@ -273,6 +273,9 @@ struct seg_state {
 #define SEG_MAX_UNSYNCED 16
 void segstate_encode(char *buf, const struct seg_state *s);
 int segstate_decode(const char *buf, size_t len, struct seg_state *s);
+/* Put stream's state s (its S key) into batch b. */
+void segstate_put(leveldb_writebatch_t *b, uint64_t stream,
+		  const struct seg_state *s);
 
 /* ---- records in segments (segment.c) ----
  * magic, crc32c of everything after the crc field, payload length, message
@@ -432,7 +435,15 @@ void dead_put(struct store *st, const struct dead_list *dl,
 /* The batch was written: the table takes the counts. */
 void dead_commit(struct store *st, const struct dead_list *dl);
 
-int segtab_load(struct store *st);
+/* Call fn for every stream that holds segments, with its segment state
+ * (the S keys, in stream order); stops at the first non-zero return. */
+int segtab_each_stream(struct store *st,
+		       int (*fn)(struct store *, uint64_t stream,
+				 struct seg_state *, void *), void *arg);
+/* At open: the segment files of stream (state s), and the G keys. */
+int segtab_add_stream(struct store *st, uint64_t stream,
+		      const struct seg_state *s);
+int segtab_load_dead(struct store *st);
 void segtab_free(struct store *st);
 /* Segment (stream, seq) was sealed at size bytes. */
 void segtab_sealed(struct store *st, uint64_t stream, uint64_t seq,

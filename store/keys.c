@@ -150,6 +150,15 @@ void segstate_encode(char *b, const struct seg_state *s)
 	put_le64(b + 32, (uint64_t)s->max_ns);
 }
 
+void segstate_put(leveldb_writebatch_t *b, uint64_t stream,
+		  const struct seg_state *s)
+{
+	char k[KEY_MAX], v[SEGSTATE_SIZE];
+	segstate_encode(v, s);
+	leveldb_writebatch_put(b, k, key_u64(k, KEY_SEGSTATE, stream), v,
+			       sizeof(v));
+}
+
 int segstate_decode(const char *b, size_t len, struct seg_state *s)
 {
 	if (len != SEGSTATE_SIZE && len != SEGSTATE_SIZE_V1)

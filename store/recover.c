@@ -369,25 +369,11 @@ static int recover_stream(struct store *st, uint64_t stream,
 	return r;
 }
 
-static int recover_segments(struct store *st)
+static int recover_one(struct store *st, uint64_t stream,
+		       struct seg_state *s, void *arg)
 {
-	char p[1] = { KEY_SEGSTATE };
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	int r = 0;
-	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t kl, vl;
-		const char *k = leveldb_iter_key(it, &kl);
-		const char *v = leveldb_iter_value(it, &vl);
-		struct seg_state s;
-		if (kl != 9 || k[0] != KEY_SEGSTATE)
-			break;
-		r = segstate_decode(v, vl, &s);
-		if (r == 0)
-			r = recover_stream(st, get_be64(k + 1), &s);
-	}
-	leveldb_iter_destroy(it);
-	return r;
+	(void)arg;
+	return recover_stream(st, stream, s);
 }
 
 static int purge_orphans(struct store *st)
@@ -425,7 +411,7 @@ int store_recover(struct store *st, char *err, size_t errlen)
 {
 	int r = purge_orphans(st);
 	if (r == 0)
-		r = recover_segments(st);
+		r = segtab_each_stream(st, recover_one, NULL);
 	if (r == 0)
 		r = store_sync(st);
 	if (r < 0)

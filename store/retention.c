@@ -338,25 +338,28 @@ int store_reclaim(struct store *st, store_expired_fn fn, void *arg)
 	return more;
 }
 
+struct stream_list {
+	uint64_t *out;
+	size_t max, n;
+};
+
+static int list_stream(struct store *st, uint64_t stream,
+		       struct seg_state *s, void *arg)
+{
+	struct stream_list *l = arg;
+	(void)st;
+	(void)s;
+	if (l->n < l->max)
+		l->out[l->n] = stream;
+	l->n++;
+	return 0;
+}
+
 int store_streams(struct store *st, uint64_t *out, size_t max)
 {
-	char p[1] = { KEY_SEGSTATE };
-	int r = db_ready(st), n = 0;
-	if (r < 0)
-		return r;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	for (leveldb_iter_seek(it, p, 1); leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t kl;
-		const char *k = leveldb_iter_key(it, &kl);
-		if (kl != 9 || k[0] != KEY_SEGSTATE)
-			break;
-		if ((size_t)n < max)
-			out[n] = get_be64(k + 1);
-		n++;
-	}
-	leveldb_iter_destroy(it);
-	return n;
+	struct stream_list l = { out, max, 0 };
+	int r = segtab_each_stream(st, list_stream, &l);
+	return r < 0 ? r : (int)l.n;
 }
 
 void store_policy_changed(struct store *st, uint64_t dir,
@@ -365,27 +368,23 @@ void store_policy_changed(struct store *st, uint64_t dir,
 	segtab_set_ttl(st, dir, p->ttl_s);
 }
 
+/* At open: a stream's segments, and its ttl. */
+static int init_stream(struct store *st, uint64_t stream,
+		       struct seg_state *s, void *arg)
+{
+	struct sf_policy pol;
+	(void)arg;
+	if (store_get_policy(st, stream, &pol) == 0)
+		segtab_set_ttl(st, stream, pol.ttl_s);
+	return segtab_add_stream(st, stream, s);
+}
+
 int retention_init(struct store *st)
 {
-	char p[1] = { KEY_SEGSTATE };
 	if (!ret_of(st))
 		return -ENOMEM;
-	int r = segtab_load(st);
-	if (r < 0)
-		return r;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t kl;
-		const char *k = leveldb_iter_key(it, &kl);
-		if (kl != 9 || k[0] != KEY_SEGSTATE)
-			break;
-		struct sf_policy pol;
-		if (store_get_policy(st, get_be64(k + 1), &pol) == 0)
-			segtab_set_ttl(st, get_be64(k + 1), pol.ttl_s);
-	}
-	leveldb_iter_destroy(it);
-	return r;
+	int r = segtab_each_stream(st, init_stream, NULL);
+	return r < 0 ? r : segtab_load_dead(st);
 }
 
 void retention_free(struct store *st)

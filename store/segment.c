@@ -350,14 +350,11 @@ static int load_state(struct store *st, uint64_t stream, struct seg_state *s)
  * for the records they describe. */
 static int save_active(struct store *st, struct seg_writer *w)
 {
-	char k[KEY_MAX], v[SEGSTATE_SIZE];
 	int r = index_flush(st, false);
 	if (r < 0)
 		return r;
-	segstate_encode(v, &w->s);
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	leveldb_writebatch_put(b, k, key_u64(k, KEY_SEGSTATE, w->stream), v,
-			       sizeof(v));
+	segstate_put(b, w->stream, &w->s);
 	r = db_write(st, b, false);
 	leveldb_writebatch_destroy(b);
 	return r;
@@ -530,11 +527,7 @@ int seg_sync_all(struct store *st, leveldb_writebatch_t *batch)
 			r = e;
 			continue;
 		}
-		char k[KEY_MAX], v[SEGSTATE_SIZE];
-		segstate_encode(v, &w->s);
-		leveldb_writebatch_put(batch, k,
-				       key_u64(k, KEY_SEGSTATE, w->stream),
-				       v, sizeof(v));
+		segstate_put(batch, w->stream, &w->s);
 	}
 	return r;
 }
@@ -598,11 +591,7 @@ int seg_flush_done(struct store *st, const struct seg_flush *items, int n,
 			w->s.synced = items[i].end;
 		if (w->s.end == items[i].end)
 			w->dirty = false;
-		char k[KEY_MAX], v[SEGSTATE_SIZE];
-		segstate_encode(v, &w->s);
-		leveldb_writebatch_put(batch, k,
-				       key_u64(k, KEY_SEGSTATE, w->stream),
-				       v, sizeof(v));
+		segstate_put(batch, w->stream, &w->s);
 	}
 	return r;
 }

@@ -12,7 +12,8 @@
  * compaction reads, and compaction checks every record itself.
  *
  * The table is built at open from the segment folders, the S keys (which
- * segment of a stream is active) and the G keys. */
+ * segment of a stream is active; segtab_each_stream walks them for every
+ * file of the store that needs to) and the G keys. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -294,12 +295,14 @@ static int load_stream(struct store *st, uint64_t stream, uint64_t active)
 	return r;
 }
 
-int segtab_load(struct store *st)
+int segtab_each_stream(struct store *st,
+		       int (*fn)(struct store *, uint64_t stream,
+				 struct seg_state *, void *), void *arg)
 {
 	char p[1] = { KEY_SEGSTATE };
 	int r = db_ready(st);
-	if (r < 0 || !tab(st))
-		return r < 0 ? r : -ENOMEM;
+	if (r < 0)
+		return r;
 	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
 	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
 	     leveldb_iter_next(it)) {
@@ -309,11 +312,28 @@ int segtab_load(struct store *st)
 		struct seg_state s;
 		if (kl != 9 || k[0] != KEY_SEGSTATE)
 			break;
-		if (segstate_decode(v, vl, &s) == 0)
-			r = load_stream(st, get_be64(k + 1), s.seq);
+		r = segstate_decode(v, vl, &s);
+		if (r == 0)
+			r = fn(st, get_be64(k + 1), &s, arg);
 	}
-	p[0] = KEY_SEGDEAD;
-	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
+	leveldb_iter_destroy(it);
+	return r;
+}
+
+int segtab_add_stream(struct store *st, uint64_t stream,
+		      const struct seg_state *s)
+{
+	return tab(st) ? load_stream(st, stream, s->seq) : -ENOMEM;
+}
+
+int segtab_load_dead(struct store *st)
+{
+	char p[1] = { KEY_SEGDEAD };
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	for (leveldb_iter_seek(it, p, 1); leveldb_iter_valid(it);
 	     leveldb_iter_next(it)) {
 		size_t kl, vl;
 		const char *k = leveldb_iter_key(it, &kl);
@@ -327,7 +347,7 @@ int segtab_load(struct store *st)
 			s->dead = get_le64(v);
 	}
 	leveldb_iter_destroy(it);
-	return r;
+	return 0;
 }
 
 void segtab_free(struct store *st)
