@@ -105,14 +105,15 @@ static bool cap_step(void)
 		struct sf_policy p;
 		if (!ino)
 			continue;
+		/* Emptied as it is drained: a later note of a topic still
+		 * further along may then add it twice, which only expires
+		 * it twice. */
 		rt.cap_set[i] = 0;
 		rt.ncap--;
 		done++;
 		if (parent_policy(ino, &p) == 0)
 			cap_one(x, ino, &p);
 	}
-	if (rt.ncap == 0)
-		memset(rt.cap_set, 0, CAP_SET * sizeof(uint64_t));
 	int r = store_expiry_end(x, expired_cb, NULL);
 	if (r < 0 && !rt.warned) {
 		fprintf(stderr, "streamfs: error: retention: %s; trying "

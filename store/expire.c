@@ -33,7 +33,7 @@ struct store_expiry {
 	size_t ntt, cap;
 };
 
-struct store_expiry *expiry_new(struct store *st)
+struct store_expiry *store_expiry_begin(struct store *st)
 {
 	struct store_expiry *x = calloc(1, sizeof(*x));
 	if (!x)
@@ -185,11 +185,6 @@ int expiry_through(struct store_expiry *x, uint64_t ino, uint64_t through,
 	return expire_head(x, ino, &r);
 }
 
-struct store_expiry *store_expiry_begin(struct store *st)
-{
-	return expiry_new(st);
-}
-
 int store_expiry_cap(struct store_expiry *x, uint64_t ino, uint64_t size,
 		     uint64_t cap, int64_t before_ns)
 {
@@ -204,7 +199,7 @@ leveldb_writebatch_t *expiry_batch(struct store_expiry *x)
 	return x->b;
 }
 
-int expiry_commit(struct store_expiry *x, store_expired_fn fn, void *arg)
+int store_expiry_end(struct store_expiry *x, store_expired_fn fn, void *arg)
 {
 	struct store *st = x->st;
 	int r = 0;
@@ -224,7 +219,3 @@ int expiry_commit(struct store_expiry *x, store_expired_fn fn, void *arg)
 	return r;
 }
 
-int store_expiry_end(struct store_expiry *x, store_expired_fn fn, void *arg)
-{
-	return expiry_commit(x, fn, arg);
-}

@@ -473,21 +473,19 @@ int segtab_each_ttl(struct store *st,
 
 /* ---- expiring a topic's head (expire.c) ---- */
 
-/* One expiry step (struct store_expiry): the batch of deletes, the dead
- * bytes, the topics touched (so that several records of one topic in a
- * step continue where the last stopped), and one LevelDB iterator over
- * the index, made at the first expiry after the index batch is written
- * (expiry_ready; call it before reading the index in a step). */
-struct store_expiry *expiry_new(struct store *st);
+/* An expiry step (struct store_expiry, begun and ended through store.h)
+ * holds the batch of deletes, the dead bytes, the topics touched (so that
+ * several records of one topic in a step continue where the last
+ * stopped), and one LevelDB iterator over the index, made at the first
+ * expiry after the index batch is written (expiry_ready; call it before
+ * reading the index in a step).  store_expiry_end writes the step
+ * durably (expired messages must not come back after a power cut). */
 int expiry_ready(struct store_expiry *x);
 /* Expire the head of topic ino: entries that end at or before `through`
  * and arrived before `before_ns`. */
 int expiry_through(struct store_expiry *x, uint64_t ino, uint64_t through,
 		   int64_t before_ns);
 leveldb_writebatch_t *expiry_batch(struct store_expiry *x);
-/* Write the step durably (expired messages must not come back after a
- * power cut), then report each topic whose head moved to fn; frees x. */
-int expiry_commit(struct store_expiry *x, store_expired_fn fn, void *arg);
 /* Drop the step unwritten; frees x. */
 void expiry_abort(struct store_expiry *x);
 

@@ -238,7 +238,7 @@ static int ttl_work(struct store *st, store_expired_fn fn, void *arg,
 {
 	struct step sp = { .st = st, .now = store_now_ns(),
 			   .budget = RECLAIM_RECORDS };
-	sp.x = expiry_new(st);
+	sp.x = store_expiry_begin(st);
 	if (!sp.x)
 		return -EIO;
 	for (struct scan *s = st->ret->scans; s; s = s->next) {
@@ -250,7 +250,7 @@ static int ttl_work(struct store *st, store_expired_fn fn, void *arg,
 		expiry_abort(sp.x);
 		return sp.err;
 	}
-	int r = expiry_commit(sp.x, fn, arg);
+	int r = store_expiry_end(sp.x, fn, arg);
 	if (r < 0)
 		return r;
 	for (struct scan *s = st->ret->scans; s; s = s->next) {
