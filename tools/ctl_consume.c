@@ -45,21 +45,6 @@ static const char usage_text[] =
 	"  -J, --json          one JSON object per message, as for tail\n"
 	"  -h, --help          show this help\n";
 
-/* What the daemon takes as a group name (docs/design.md, "Consumer
- * groups"). */
-#define GROUP_MAX 200
-
-static int valid_group(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > GROUP_MAX || !strcmp(name, ".") ||
-	    !strcmp(name, ".."))
-		return 0;
-	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789._-") == n;
-}
-
 struct group {
 	const char *name;
 	char attr[XATTR_NAME_MAX + 1];	/* "cursor.GROUP" */
@@ -120,9 +105,7 @@ int ctl_consume(int argc, char **argv)
 			    .flushed = commit };
 	struct group g = { 0 };
 	const char *format = NULL;
-	struct msgfmt *fmt;
-	char why[160];
-	int c, json = 0, rc;
+	int c, json = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":g:fc:Jh", longopts, NULL)) != -1) {
@@ -154,21 +137,11 @@ int ctl_consume(int argc, char **argv)
 	}
 	if (!g.name)
 		return tool_usage_error("consume", "no GROUP given (-g GROUP)");
-	if (!valid_group(g.name))
+	if (!tool_group_ok(g.name))
 		return tool_usage_error("consume", "bad GROUP '%s': give 1 to %d "
 					"of A-Z a-z 0-9 . _ -, not . or ..",
-					g.name, GROUP_MAX);
-	if (format && json)
-		return tool_usage_error("consume", "--format and -J exclude "
-					"each other");
-	if (optind == argc)
-		return tool_usage_error("consume", "no PATH given");
-	if (msgfmt_new(format, json, &fmt, why, sizeof(why)))
-		return tool_usage_error("consume", "bad --format: %s", why);
+					g.name, TOOL_GROUP_MAX);
 	snprintf(g.attr, sizeof(g.attr), CURSOR "%s", g.name);
-	f.fmt = fmt;
 	f.ctx = &g;
-	rc = follow_run(&f, argv + optind, argc - optind);
-	msgfmt_free(fmt);
-	return rc;
+	return follow_main(&f, format, json, argv + optind, argc - optind);
 }

@@ -20,20 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* streamfs's rule for group names (docs/design.md, "Consumer groups"). */
-#define GROUP_MAX 200
+#define GROUP_MAX TOOL_GROUP_MAX
 
 /* ------------------------------------------------------------ shared */
-
-static int group_name_ok(const char *g)
-{
-	size_t n = strlen(g);
-
-	if (n == 0 || n > GROUP_MAX || !strcmp(g, ".") || !strcmp(g, ".."))
-		return 0;
-	return strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		      "0123456789._-") == n;
-}
 
 /* What to do with one topic; NAMED: PATH was given on the command line
  * (not found in a stream).  Returns 0 or TOOL_FAIL. */
@@ -418,7 +407,7 @@ int ctl_group(int argc, char **argv)
 	if (argc - optind < 2)
 		return tool_usage_error("group", "no GROUP given");
 	d.group = argv[optind + 1];
-	if (!group_name_ok(d.group))
+	if (!tool_group_ok(d.group))
 		return tool_usage_error("group", "not a group name: '%s' (1 to "
 					"%d bytes of A-Z a-z 0-9 . _ -, not . "
 					"or ..)", d.group, GROUP_MAX);

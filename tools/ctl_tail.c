@@ -287,9 +287,7 @@ int ctl_tail(int argc, char **argv)
 	struct follow f = { .cmd = "tail", .start = tail_start };
 	struct start st = { .kind = ST_BEGINNING };
 	const char *format = NULL;
-	struct msgfmt *fmt;
-	char why[160];
-	int c, json = 0, stop_at_end = 0, rc;
+	int c, json = 0, stop_at_end = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":fo:c:eJh", longopts, NULL)) != -1) {
@@ -328,16 +326,6 @@ int ctl_tail(int argc, char **argv)
 	if (f.follow && stop_at_end)
 		return tool_usage_error("tail", "-e (stop at the end) and -f "
 					"(follow) exclude each other");
-	if (format && json)
-		return tool_usage_error("tail", "--format and -J exclude each "
-					"other");
-	if (optind == argc)
-		return tool_usage_error("tail", "no PATH given");
-	if (msgfmt_new(format, json, &fmt, why, sizeof(why)))
-		return tool_usage_error("tail", "bad --format: %s", why);
-	f.fmt = fmt;
 	f.ctx = &st;
-	rc = follow_run(&f, argv + optind, argc - optind);
-	msgfmt_free(fmt);
-	return rc;
+	return follow_main(&f, format, json, argv + optind, argc - optind);
 }

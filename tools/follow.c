@@ -637,3 +637,23 @@ int follow_run(struct follow *f, char **paths, int npaths)
 	out_free(&f->out);
 	return f->status;
 }
+
+int follow_main(struct follow *f, const char *format, int json, char **paths,
+		int npaths)
+{
+	struct msgfmt *fmt;
+	char why[160];
+	int rc;
+
+	if (format && json)
+		return tool_usage_error(f->cmd, "--format and -J exclude "
+					"each other");
+	if (npaths == 0)
+		return tool_usage_error(f->cmd, "no PATH given");
+	if (msgfmt_new(format, json, &fmt, why, sizeof(why)))
+		return tool_usage_error(f->cmd, "bad --format: %s", why);
+	f->fmt = fmt;
+	rc = follow_run(f, paths, npaths);
+	msgfmt_free(fmt);
+	return rc;
+}

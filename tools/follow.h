@@ -59,5 +59,10 @@ struct follow {
 /* Read (and with f->follow, follow) every topic PATHS name; the exit
  * status. */
 int follow_run(struct follow *f, char **paths, int npaths);
+/* What tail and consume do once their options are parsed: check the
+ * format options and the paths (usage errors, named after f->cmd), make
+ * f->fmt, follow_run, and free the format; the exit status. */
+int follow_main(struct follow *f, const char *format, int json, char **paths,
+		int npaths);
 
 #endif

@@ -206,3 +206,14 @@ int tool_only_help(const char *cmd, const char *usage, int argc,
 	}
 	return -1;
 }
+
+int tool_group_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > TOOL_GROUP_MAX || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return 0;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789._-") == n;
+}

@@ -55,6 +55,11 @@ int tool_only_help(const char *cmd, const char *usage, int argc,
  * spaces).  Returns 0, -EINVAL when S is not such a number, or -ERANGE
  * when it does not fit in 64 bits. */
 int tool_parse_u64(const char *s, uint64_t *out);
+/* Consumer group names as the daemon takes them (docs/design.md,
+ * "Consumer groups"): 1 to TOOL_GROUP_MAX bytes of [A-Za-z0-9._-], not
+ * "." or "..".  1 if name is one. */
+#define TOOL_GROUP_MAX 200
+int tool_group_ok(const char *name);
 
 /* Like tool_parse_u64() for a signed number (a leading '-' allowed). */
 int tool_parse_i64(const char *s, int64_t *out);
