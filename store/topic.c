@@ -307,26 +307,36 @@ int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
 	return r;
 }
 
-int store_sync_data(struct store *st)
+/* Sync the segments, then write their states after the index batch (a
+ * state must not pass the entries it accounts for); with leveldb, that
+ * write is synced and makes everything in LevelDB durable. */
+static int sync_segments(struct store *st, bool leveldb)
 {
-	if (st->meta_unsynced || st->read_only || st->db_bad)
-		return store_sync(st);
-	/* Only index entries and segment states wait in LevelDB, and the
-	 * segments are the log: once they are on disk, recovery indexes
-	 * from them whatever a power cut takes of LevelDB's unsynced tail.
-	 * (A segment's start, its S record at a roll, is not of that kind.) */
 	int r = store_writable(st);
-	if (r == 0)     /* the segment states below must not pass them */
+	if (r == 0)
 		r = index_flush(st, false);
 	if (r < 0)
 		return r;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
 	r = seg_sync_all(st, b);
-	st->writing_index = true;
-	int dr = db_write(st, b, false);
+	if (leveldb)
+		leveldb_writebatch_put(b, "Msync", 5, "", 0);
+	st->writing_index = !leveldb;
+	int dr = db_write(st, b, leveldb);
 	st->writing_index = false;
 	leveldb_writebatch_destroy(b);
 	return r < 0 ? r : dr;
+}
+
+int store_sync_data(struct store *st)
+{
+	/* Unless LevelDB holds more than index entries and segment states:
+	 * the segments are the log, and once they are on disk recovery
+	 * indexes from them whatever a power cut takes of LevelDB's
+	 * unsynced tail.  (A segment's start, its S record at a roll, is
+	 * not of that kind.) */
+	bool leveldb = st->meta_unsynced || st->read_only || st->db_bad;
+	return sync_segments(st, leveldb);
 }
 
 #define FLUSH_MAX 64             /* as many as the writers kept open */
@@ -387,19 +397,7 @@ int store_sync_end(struct store *st, struct store_flush *f)
 
 int store_sync(struct store *st)
 {
-	/* Index entries first (their records are in the segments the sync
-	 * below makes durable, and its batch follows them in the log). */
-	int r = store_writable(st);
-	if (r == 0)
-		r = index_flush(st, false);
-	if (r < 0)
-		return r;
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	r = seg_sync_all(st, b);
-	leveldb_writebatch_put(b, "Msync", 5, "", 0);
-	int dr = db_write(st, b, true);
-	leveldb_writebatch_destroy(b);
-	return r < 0 ? r : dr;
+	return sync_segments(st, true);
 }
 
 /* ---- reading ---- */
