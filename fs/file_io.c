@@ -27,9 +27,13 @@ int io_open_node(struct node *n, const struct sf_inode *in,
 	h->flags = fi->flags;
 	h->fd = -1;
 	node_note(n, in);
+	/* A file without a kind may become a topic while a reader holds it
+	 * open: its reads must not come from pages the kernel cached while
+	 * it was shorter (they would read as zeros once it grew). */
 	if (in->kind == SF_KIND_BLOB)
 		fi->keep_cache = 1;
-	else if (in->kind == SF_KIND_TOPIC || (fi->flags & O_APPEND))
+	else if (in->kind == SF_KIND_TOPIC || (fi->flags & O_APPEND) ||
+		 (fi->flags & O_ACCMODE) == O_RDONLY)
 		fi->direct_io = 1;
 	n->nopen++;
 	fi->fh = (uintptr_t)h;
