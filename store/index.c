@@ -132,8 +132,13 @@ int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
 	*w = (struct waiting){ .ino = ino, .e = *e, .ss = *ss,
 			       .new_user = new_segment_user, .late = late };
 	put_waiting(ib->wb, w);
-	if (!sync)
-		return 0;       /* written by the next index_room() when full */
+	/* A durable append's record is synced already (seg_append): its
+	 * entry may wait with the others, as recovery indexes a synced record
+	 * again, unless LevelDB holds a write recovery could not rebuild (a
+	 * new topic, a roll), which must be synced before the append returns.
+	 * Otherwise it is written by the next index_room() when full. */
+	if (!sync || !(st->meta_unsynced || st->read_only || st->db_bad))
+		return 0;
 	int r = index_flush(st, true);
 	if (r < 0)
 		drop_newest(ib);

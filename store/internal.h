@@ -393,9 +393,12 @@ int index_room(struct store *st);
 /* Add an appended record's entry and the stream's new segment state
  * (with late, its Q key too).
  * Call index_room() first.  Without sync this cannot fail (a full batch
- * is written by the next index_room()); with sync the batch is written
- * durably at once, and if that fails the entry is taken out again and
- * -errno returned (the caller cuts its record back). */
+ * is written by the next index_room()); with sync (the record is synced
+ * already) the batch is written durably at once when LevelDB holds an
+ * unsynced write recovery could not rebuild (else the entry waits, as
+ * recovery would index the synced record again), and if that fails the
+ * entry is taken out again and -errno returned (the caller cuts its
+ * record back). */
 int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
 	      const struct seg_state *ss, bool new_segment_user, bool late,
 	      bool sync);

@@ -87,8 +87,8 @@ def append_lines(path, n, prefix=b"line"):
 
 def test_batch_durability_groups_syncs(mount):
     # Appends back to back take far less than the 5 ms a group gathers
-    # for, so syncs must be far fewer than appends (always makes two per
-    # append: the segment and LevelDB).
+    # for, so syncs must be far fewer than appends (always makes one per
+    # append at least).
     t = stream(mount, "batch")
     n = syncs_during(mount, lambda: append_lines(t, 200))
     print("batch: %d sync calls for 200 appends" % n)

@@ -288,13 +288,16 @@ def test_a_read_only_store_still_reads_waiting_entries(mount_factory,
 @pytest.mark.parametrize("retry", [False, True])
 def test_b_always_db_sync_failure_is_not_resurrected(mount_factory, tmp_path,
                                                      retry, mode):
-    """(b) Under durability=always the LevelDB sync of an append fails.
-    Once: the store heals (reopens LevelDB) and the append succeeds, or it
-    gets EIO.  Always: the store cannot heal and the append fails.  Either
-    way, after a remount a failed append is not there, a successful one is
-    there once, and the retry of the same message makes no second copy."""
+    """(b) Under durability=always the LevelDB sync of an append fails:
+    the first append to a new topic, which must make the topic durable in
+    LevelDB too (a later one syncs only its segment, as recovery indexes
+    a synced record again).  Once: the store heals (reopens LevelDB) and
+    the append succeeds, or it gets EIO.  Always: the store cannot heal
+    and the append fails.  Either way, after a remount a failed append is
+    not there, a successful one is there once, and the retry of the same
+    message makes no second copy."""
     m, w = aimed_mount(mount_factory, tmp_path, "db_sync",
-                       writer_prefix("always"), mode=mode)
+                       writer_prefix("always", lines=0), mode=mode)
     seq = w.seq["t0"]
     if not retry:
         # One attempt only: take the message from the workload's retry.
