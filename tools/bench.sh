@@ -9,10 +9,17 @@
 #   streamfs blob   O_WRONLY|O_CREAT|O_TRUNC, then sequential writes
 #   streamfs topic  O_WRONLY|O_CREAT|O_APPEND, default (single-threaded) mode
 #                   and with -o threads
+#   null            libfuse's null example -s (a FUSE filesystem that
+#                   discards every write: the floor), for (a) only
 #   Redis Streams   XADD through redis-benchmark, when redis-server exists
 # Patterns: (a) one write() per message, (b) 64 KiB writes of whole lines,
 # (c) open-append one line-close per message, (d) sequential 1 MiB reads of a
 # large topic after dropping caches, (e) one stream with a million topics.
+# Then two sections of their own, each a script of its own run from here:
+#   callgrind  the daemon's instructions per message (tools/bench_callgrind.sh)
+#   durable    write()+fsync() writers, 1 and 8 (tools/bench_fsync.sh), and
+#              the read latency of a topic beside a durability=always writer
+#              (tools/bench/always_reader.py), against durability=os
 #
 # Usage: tools/bench.sh [--quick] [--keep]      (as root: mounts, drop_caches)
 # Environment:
@@ -21,6 +28,7 @@
 #   STREAMFS_BENCH_DIR  where the data folders go (default /var/tmp/streamfs-bench)
 #   BENCH_REPS          runs per figure, the median is kept (default 3; quick 1)
 #   BENCH_SKIP          space-separated parts to skip: a b c d e redis
+#                       callgrind durable
 # The I/O itself is done by tools/bench/streamfs-bench.c (one line of
 # key=value per run; all raw lines are kept in $STREAMFS_BENCH_DIR/last-raw.txt,
 # the table in last-table.txt). Every mount and process started here is
@@ -149,7 +157,7 @@ mount_fs() {
 	local name=$1 mnt=$2 pid i
 	shift 2
 	MPID=""
-	mkdir -p "$mnt"
+	[ -e "$mnt" ] || mkdir -p "$mnt"
 	"$@" >> "$LOGDIR/$name.log" 2>&1 &
 	pid=$!
 	remember_pid "$pid"
@@ -212,6 +220,7 @@ bench_once() {
 		return 1
 	fi
 	case $sys in topic*) want_kind=topic ;; blob*) want_kind=blob ;; esac
+	[ $sys = null ] && { printf '%s\n' "$out"; return 0; }  # its file is 4 GiB
 	case $out in *size_mismatch=*)
 		warn "$sys $1: file size $(field "$out" size), expected $(field "$out" size_mismatch)" ;;
 	esac
@@ -317,7 +326,16 @@ else
 	warn "cannot build passthrough_ll from $PT_SRC_DIR (see $LOGDIR/build.log)"
 fi
 
-SYSTEMS=(native pt_s pt_mt blob topic topic_mt)
+# null, built from the same examples; it serves one file, its mount point
+NUL=""
+if cc -O2 $(pkg-config fuse3 --cflags) "$PT_SRC_DIR/null.c" \
+	-o "$TMP/null" $(pkg-config fuse3 --libs) >> "$LOGDIR/build.log" 2>&1; then
+	NUL=$TMP/null
+else
+	warn "cannot build null from $PT_SRC_DIR (see $LOGDIR/build.log)"
+fi
+
+SYSTEMS=(native pt_s pt_mt null blob topic topic_mt)
 
 # ---------------------------------------------------------------------------
 # (a)-(d): every system mounted at once, measured round by round
@@ -337,6 +355,16 @@ if [ -n "$PT" ]; then
 			warn "passthrough_ll $label did not mount"
 		fi
 	done
+fi
+if [ -n "$NUL" ]; then
+	mnt=$BASE/null-mnt
+	: > "$mnt"
+	log "null -s: $mnt"
+	if mount_fs null "$mnt" "$NUL" -f -s "$mnt"; then
+		DIR[null]=$mnt MPIDS[null]=$MPID MNTS[null]=$mnt
+	else
+		warn "null did not mount"
+	fi
 fi
 if [ -n "$SFS" ]; then
 	for sys in topic topic_mt; do
@@ -364,7 +392,8 @@ args_for() {
 	local key=$1 sys=$2 dir=${DIR[$2]} mode=append blob=()
 	[ $sys = blob ] && { mode=trunc; blob=(--blob); }
 	case $key in
-	a) ARGS=(write -m $mode -n $A_N "$dir/a-$sys") ;;
+	a) if [ $sys = null ]; then ARGS=(write -n $A_N "$dir")
+	   else ARGS=(write -m $mode -n $A_N "$dir/a-$sys"); fi ;;
 	b) ARGS=(batch -m $mode -b $B_BYTES "$dir/b-$sys") ;;
 	c) ARGS=(echo "${blob[@]}" -n $C_N "$dir/c-$sys") ;;
 	d) ARGS=(read "$dir/d-read") ;;
@@ -390,9 +419,12 @@ for key in a b c d; do
 			[ -n "${DIR[$sys]:-}" ] || continue
 			[ "${V[$key:$sys]:-}" = FAIL ] && continue
 			[ $key = d ] && [ $sys = blob ] && continue
+			[ $key != a ] && [ $sys = null ] && continue
 			args_for $key $sys
 			if [ $key = d ]; then
 				drop_caches
+			elif [ $sys = null ]; then
+				sync
 			else
 				# Start from clean pages: the previous system's
 				# dirty data must not be written back on this
@@ -401,13 +433,13 @@ for key in a b c d; do
 				sync
 			fi
 			one_run $key $sys $unit "${ARGS[@]}"
-			[ $key = d ] || rm -f "${ARGS[-1]}"
+			[ $key = d ] || [ $sys = null ] || rm -f "${ARGS[-1]}"
 		done
 	done
 	for sys in "${SYSTEMS[@]}"; do finish $key $sys $unit; done
 done
 
-for sys in pt_s pt_mt topic topic_mt; do
+for sys in pt_s pt_mt null topic topic_mt; do
 	[ -n "${MPIDS[$sys]:-}" ] || continue
 	case $sys in topic*)
 		log "streamfs $sys: peak RSS after (a)-(d) $(awk '/VmHWM/ {print $2, $3}' /proc/"${MPIDS[$sys]}"/status 2>/dev/null)" ;;
@@ -511,6 +543,24 @@ fi ;;
 esac
 
 # ---------------------------------------------------------------------------
+# callgrind and durable appends: scripts of their own, their tables kept
+# ---------------------------------------------------------------------------
+case $SKIP in *" callgrind "*) ;; *)
+	log "callgrind: tools/bench_callgrind.sh (log $LOGDIR/callgrind.log)"
+	cg_env=(STREAMFS_BUILD="$BUILD" BENCH_DIR="$BASE/callgrind")
+	[ $QUICK = 1 ] && cg_env+=(BENCH_N=5000 BENCH_REPS=1)
+	env "${cg_env[@]}" "$REPO/tools/bench_callgrind.sh" > "$TMP/callgrind.txt" \
+		2> "$LOGDIR/callgrind.log" || warn "tools/bench_callgrind.sh failed (log $LOGDIR/callgrind.log)" ;;
+esac
+case $SKIP in *" durable "*) ;; *)
+	log "durable appends: tools/bench_fsync.sh (log $LOGDIR/fsync.log)"
+	STREAMFS_BUILD="$BUILD" BENCH_DIR="$BASE/fsync" \
+		"$REPO/tools/bench_fsync.sh" $([ $QUICK = 1 ] && echo 2 || echo 5) \
+		> "$TMP/durable.txt" 2> "$LOGDIR/fsync.log" ||
+		warn "tools/bench_fsync.sh failed (log $LOGDIR/fsync.log)" ;;
+esac
+
+# ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
 # num VALUE KIND: msgs -> 41.2k / 3.10M ; mb -> 812 ; s -> 1.23 ; empty -> -
@@ -555,12 +605,12 @@ table() {
 		"$SRC" "$SRC_REV" "$REPS"
 	printf '# sizes: a=%s msgs, b=%s, c=%s msgs, d=%s, e=%s topics / %s appends\n\n' \
 		"$A_N" "$B_BYTES" "$C_N" "$D_BYTES" "$E_TOPICS" "$E_APPENDS"
-	printf '| pattern | unit | native | pt_ll -s | pt_ll mt | blob | topic | topic -o threads | redis XADD | topic / pt best | threads / pt best | target |\n'
-	printf '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n'
-	for row in "a|msgs|msgs/s|(a) write() per message|>= 0.9x|r_c1p1" \
-	           "b|mb|MB/s|(b) 64 KiB writes of lines|>= 0.9x|r_c1p64" \
-	           "c|msgs|msgs/s|(c) open-append-close (echo >>)|>= 0.9x|" \
-	           "d|mb|MB/s|(d) read 1 MiB, cold cache|>= 1.0x|"; do
+	printf '| pattern | unit | native | pt_ll -s | pt_ll mt | null | blob | topic | topic -o threads | redis XADD | topic / pt best | threads / pt best | topic / null | target |\n'
+	printf '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n'
+	for row in "a|msgs|msgs/s|(a) write() per message|>= 0.9x null|r_c1p1" \
+	           "b|mb|MB/s|(b) 64 KiB writes of lines|>= 1.0x pt best|r_c1p64" \
+	           "c|msgs|msgs/s|(c) open-append-close (echo >>)|>= 1.0x pt best|" \
+	           "d|mb|MB/s|(d) read 1 MiB, cold cache|>= 1.0x pt best|"; do
 		IFS='|' read -r key kind unit label target redis <<< "$row"
 		ptb=$(best "${V[$key:pt_s]:-}" "${V[$key:pt_mt]:-}")
 		cells=""
@@ -577,9 +627,10 @@ table() {
 		else
 			cells+=" - |"
 		fi
-		printf '| %s | %s |%s %s | %s | %s |\n' "$label" "$unit" "$cells" \
+		printf '| %s | %s |%s %s | %s | %s | %s |\n' "$label" "$unit" "$cells" \
 			"$(ratio "${V[$key:topic]:-}" "$ptb")" \
-			"$(ratio "${V[$key:topic_mt]:-}" "$ptb")" "$target"
+			"$(ratio "${V[$key:topic_mt]:-}" "$ptb")" \
+			"$(ratio "${V[$key:topic]:-}" "${V[$key:null]:-}")" "$target"
 	done
 	printf '\n(e) one stream with %s topics (streamfs default mode; native = a plain directory)\n\n' "$E_TOPICS"
 	printf '| measure | native | topic | target |\n|---|--:|--:|---|\n'
@@ -606,6 +657,14 @@ table() {
 			"$(num "${V[r_c1p64:redis]:-}" msgs)" "$(num "${V[r_c50p64:redis]:-}" msgs)"
 	fi
 	[ -n "$REDIS_NOTE" ] && printf '\n%s\n' "$REDIS_NOTE"
+	if [ -s "$TMP/callgrind.txt" ]; then
+		printf '\n## callgrind (tools/bench_callgrind.sh)\n'
+		cat "$TMP/callgrind.txt"
+	fi
+	if [ -s "$TMP/durable.txt" ]; then
+		printf '\n## durable appends (tools/bench_fsync.sh)\n\n'
+		cat "$TMP/durable.txt"
+	fi
 	if [ -s "$TMP/warnings" ]; then
 		printf '\nProblems seen:\n'
 		sed 's/^/- /' "$TMP/warnings"

@@ -3,7 +3,10 @@
 # to be on disk as Kafka's acks=all producer does: write() then fsync() of
 # a 100-byte line, each writer its own file; 1 and 8 writers, on a native
 # directory of the data disk and on a streamfs topic of one stream, side
-# by side (figures only).
+# by side.  Then the latency of 4 KiB reads of one topic while another
+# topic of its stream is appended to as fast as one writer can, under
+# durability=os and durability=always (tools/bench/always_reader.py).
+# Figures only.
 # Usage: tools/bench_fsync.sh [SECONDS]   (default 5 per figure; as root)
 # Environment: STREAMFS_BUILD (default <repo>/build), BENCH_DIR (default
 # /var/tmp/streamfs-bench-fsync).  The mount is unmounted on exit.
@@ -32,5 +35,17 @@ printf '%-10s %14s %14s %8.2f %s\n' 1 "${N[1]}" "${S[1]}" \
 	"$(awk -v a="${S[1]}" -v b="${N[1]}" 'BEGIN { print a / b }')" ">= 0.8"
 printf '%-10s %14s %14s %8.2f %s\n' 8 "${N[8]}" "${S[8]}" \
 	"$(awk -v a="${S[8]}" -v b="${N[8]}" 'BEGIN { print a / b }')" ">= 1.0"
+echo
+printf '%-22s %8s %8s %8s %10s %s\n' "reader beside writer" "p50 us" "p99 us" \
+	"p99.9 us" "appends/s" target
+for dur in os always; do
+	mkdir "$MNT/r_$dur"
+	setfattr -n user.streamfs.durability -v $dur "$MNT/r_$dur"
+	out=$(/usr/bin/python3 "$REPO/tools/bench/always_reader.py" "$MNT/r_$dur" "$SECS")
+	f() { printf '%s\n' "$out" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+	printf '%-22s %8s %8s %8s %10s %s\n' "durability=$dur" "$(f p50_us)" \
+		"$(f p99_us)" "$(f p999_us)" "$(f appends_per_s)" \
+		"$([ $dur = always ] && echo 'p99 < 1000')"
+done
 exit
 }
