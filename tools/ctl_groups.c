@@ -9,9 +9,9 @@
 #include "ctl.h"
 #include "timefmt.h"
 #include "tool.h"
+#include "topic_walk.h"
 #include "xattr_util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,96 +21,6 @@
 #include <sys/stat.h>
 
 #define GROUP_MAX TOOL_GROUP_MAX
-
-/* ------------------------------------------------------------ shared */
-
-/* What to do with one topic; NAMED: PATH was given on the command line
- * (not found in a stream).  Returns 0 or TOOL_FAIL. */
-typedef int topic_fn(const char *path, int named, void *arg);
-
-/* tool_list_dir()'s filter: regular files (topics, among others). */
-static int is_file(const char *dir, const struct dirent *de)
-{
-	struct stat st;
-	char *p;
-	int yes;
-
-	if (de->d_type != DT_UNKNOWN)
-		return de->d_type == DT_REG;
-	p = tool_join(dir, de->d_name);
-	yes = p && lstat(p, &st) == 0 && S_ISREG(st.st_mode);
-	free(p);
-	return yes;
-}
-
-/* 1 if PATH is a topic, 0 if not (a blob, a file without a kind), or
- * -TOOL_FAIL after an error line. */
-static int is_topic(const char *path)
-{
-	char *kind;
-	int rc = sfs_get_word(path, "kind", &kind);
-
-	if (rc == -ENODATA)
-		return 0;
-	if (rc) {
-		tool_error(path, "cannot read kind: %s", sfs_strerror(rc));
-		return -TOOL_FAIL;
-	}
-	rc = strcmp(kind, "topic") == 0;
-	free(kind);
-	return rc;
-}
-
-/* fn for each topic of stream PATH, in name order. */
-static int each_topic_of(const char *path, topic_fn *fn, void *arg)
-{
-	char **names;
-	size_t n;
-	int status = 0;
-	int rc = tool_list_dir(path, is_file, &names, &n);
-
-	if (rc) {
-		tool_error(path, "cannot list: %s", strerror(-rc));
-		status = TOOL_FAIL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char *p = tool_join(path, names[i]);
-		rc = p ? is_topic(p) : -TOOL_FAIL;
-		if (!p)
-			tool_error(path, "out of memory");
-		if (rc < 0 || (rc == 1 && fn(p, 0, arg)))
-			status = TOOL_FAIL;
-		free(p);
-		free(names[i]);
-	}
-	free(names);
-	return status;
-}
-
-/* fn for PATH if it is a topic, or for each topic of stream PATH; *STREAM
- * says which it was. */
-static int each_topic(const char *path, topic_fn *fn, void *arg, int *stream)
-{
-	struct stat st;
-	int rc;
-
-	*stream = 0;
-	if (tool_stat(path, &st))
-		return TOOL_FAIL;
-	rc = sfs_check_path(path, S_ISDIR(st.st_mode));
-	if (rc) {
-		tool_error(path, "%s", sfs_strerror(rc));
-		return TOOL_FAIL;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		*stream = 1;
-		return each_topic_of(path, fn, arg);
-	}
-	rc = S_ISREG(st.st_mode) ? is_topic(path) : 0;
-	if (rc == 0)
-		tool_error(path, "not a topic or stream");
-	return rc == 1 ? fn(path, 1, arg) : TOOL_FAIL;
-}
 
 /* ------------------------------------------------------------ groups */
 
@@ -334,12 +244,13 @@ int ctl_groups(int argc, char **argv)
 		return tool_usage_error("groups", "no PATH given");
 	status = 0;
 	for (int i = optind; i < argc; i++) {
-		int stream, rc;
+		struct topic_walk w = { 0 };
+		int rc;
 		t.found = 0;
-		rc = each_topic(argv[i], list_topic, &t, &stream);
+		rc = topic_each(argv[i], &w, list_topic, &t);
 		if (rc)
 			status = TOOL_FAIL;
-		else if (stream && t.found == 0)
+		else if (w.stream && t.found == 0)
 			add_note(&t, argv[i], "no consumer groups");
 	}
 	if (t.oom) {
@@ -416,11 +327,11 @@ int ctl_group(int argc, char **argv)
 	snprintf(d.attr, sizeof(d.attr), "cursor.%s", d.group);
 	status = 0;
 	for (int i = optind + 2; i < argc; i++) {
-		int stream;
+		struct topic_walk w = { 0 };
 		d.deleted = 0;
-		if (each_topic(argv[i], delete_topic, &d, &stream)) {
+		if (topic_each(argv[i], &w, delete_topic, &d)) {
 			status = TOOL_FAIL;
-		} else if (stream && d.deleted == 0) {
+		} else if (w.stream && d.deleted == 0) {
 			tool_error(argv[i], "no topic of this stream has "
 				   "consumer group '%s'", d.group);
 			status = TOOL_FAIL;

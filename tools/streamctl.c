@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "consume", ctl_consume, "print what a consumer group has not seen, commit" },
 	{ "groups", ctl_groups, "list consumer groups, their cursors and lag" },
 	{ "group", ctl_group, "delete a consumer group's cursor" },
+	{ "stats", ctl_stats, "topics, rates and consumer lag of a stream, or follow them" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
