@@ -180,12 +180,24 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 		t->start = e.off;
 		t->first_msg = e.msg;
 		t->first_ns = e.ns;
-		leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, ino + 1));
-		if (leveldb_iter_valid(it))
-			leveldb_iter_prev(it);
-		else
-			leveldb_iter_seek_to_last(it);
-		r = iter_entry(it, ino, &e);
+		/* The next key is most often another topic's (a topic of one
+		 * record), which makes the first entry the last as well;
+		 * else seek to the last. */
+		struct idx_entry next;
+		leveldb_iter_next(it);
+		r = iter_entry(it, ino, &next);
+		if (r == 1) {
+			leveldb_iter_seek(it, k, key_u64(k, KEY_INDEX, ino + 1));
+			if (leveldb_iter_valid(it))
+				leveldb_iter_prev(it);
+			else
+				leveldb_iter_seek_to_last(it);
+			r = iter_entry(it, ino, &e);
+		} else if (r == 0) {
+			char *err = NULL;
+			leveldb_iter_get_error(it, &err);
+			r = err ? store_db_error("index scan", err) : 1;
+		}
 	}
 	if (r == 1) {
 		t->size = e.off + e.len;
