@@ -25,7 +25,7 @@
  * it: a `.streamfs` without it is a user's. */
 #define SYS_MARK SF_POLICY_PREFIX "system"
 #define SYS_TTL "604800"        /* 7 days */
-#define SYS_DIR_MODE 0511       /* list: the mount owner; look up: all */
+#define SYS_DIR_MODE 0555       /* its names and policies are no secret */
 #define SYS_TOPIC_MODE 0400
 
 static const char *const topic_names[SYS_TOPICS] = { "metrics", "errors" };
