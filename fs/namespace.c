@@ -131,13 +131,15 @@ static int stat_of(const struct sf_inode *in, struct stat *st)
 		r = topic_attr(in, st);
 	} else if (S_ISREG(in->mode) && in->kind == SF_KIND_BLOB) {
 		r = blob_attr(in, st);
+	} else if (sysstream_virtual_ino(in->ino)) {
+		sysstream_virtual_attr(in->ino, NULL, st);
 	}
 	return r;
 }
 
 int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st)
 {
-	int r = store_get_inode(fs.store, ino, in);
+	int r = sysstream_get_inode(ino, in);
 	return r < 0 ? r : stat_of(in, st);
 }
 
@@ -198,6 +200,10 @@ void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct sf_inode dir, in;
 	caller_init(&c, req);
 	int r = get_child(&c, parent, name, PERM_X, &dir, &in);
+	if (r == -ENOENT && sysstream_virtual_lookup(parent, name, &in) == 0) {
+		reply_entry(req, &in, entry_timeout_of(&dir));
+		return;
+	}
 	if (r == -ENOENT) {
 		/* A cached absence could not be withdrawn when dir stops
 		 * being searchable (nothing lists it): none is kept. */
@@ -232,6 +238,10 @@ void ns_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sf_inode in;
 	struct stat st;
 	int r = attr_of(ino, &in, &st);
+	/* fstat of a generated file: the snapshot that descriptor reads. */
+	if (r == 0 && fi && sysstream_virtual_ino(ino))
+		sysstream_virtual_attr(ino, (struct handle *)(uintptr_t)fi->fh,
+				       &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -883,6 +893,7 @@ struct dirh {
 	uint64_t ino;
 	uint32_t dtype;
 	uint64_t parent;                /* for ".." */
+	unsigned vnext;                 /* generated files listed so far */
 };
 
 void ns_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -927,6 +938,13 @@ static int dir_fetch(struct dirh *d, uint64_t ino)
 	if (r == 1) {
 		memcpy(d->name, name, nlen + 1);
 		d->held = true;
+	} else if (r == 0 && sysstream_virtual_entry(ino, d->vnext, d->name,
+						     &d->ino)) {
+		/* After the stored entries: /.streamfs's generated files. */
+		d->vnext++;
+		d->dtype = DT_REG;
+		d->held = true;
+		r = 1;
 	}
 	return r;
 }
@@ -940,6 +958,7 @@ void ns_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		store_dirit_close(d->it);
 		d->it = NULL;
 		d->pos = 0;
+		d->vnext = 0;
 		d->held = false;
 		while (d->pos < off && dir_fetch(d, ino) == 1) {
 			d->held = false;
@@ -997,7 +1016,7 @@ void ns_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
 	/* As for an immutable file: nobody may write it. */
 	if (r == 0 && (mask & W_OK) && sysstream_is(ino))
 		r = -EPERM;

@@ -308,6 +308,7 @@ int sysstream_init(void)
 		memset(sys.topic, 0, sizeof(sys.topic));
 		return r;
 	}
+	sysstream_virtual("status", sysstream_status);
 	mount_event();
 	return 0;
 }

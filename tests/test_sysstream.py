@@ -49,7 +49,7 @@ def test_made_at_mount(mount):
     assert stat.S_ISDIR(st.st_mode)
     assert stat.S_IMODE(st.st_mode) == 0o555
     assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
-    assert sorted(os.listdir(d)) == ["errors", "metrics"]
+    assert sorted(os.listdir(d)) == ["errors", "metrics", "status"]
     for t in ("errors", "metrics"):
         ts = os.stat(d + "/" + t)
         assert stat.S_ISREG(ts.st_mode)
@@ -122,7 +122,7 @@ def test_a_users_old_streamfs_moves_aside(mount_factory, tmp_path):
     assert os.listdir(m.mnt) == [".streamfs.old"]
     assert open(m.mnt + "/.streamfs.old/log", "rb").read() == b"old\n"
     assert kind(m.mnt + "/.streamfs.old/log") == "topic"
-    assert sorted(os.listdir(sysdir(m))) == ["errors", "metrics"]
+    assert sorted(os.listdir(sysdir(m))) == ["errors", "metrics", "status"]
     assert "it is now /.streamfs.old" in m.log_text()
     # Only once: the next mount finds the system stream.
     m.restart()
@@ -198,6 +198,24 @@ def refusals(mnt):
         ("remove mark", "os.removexattr(%r, %r)" % (d, PFX + "system")),
         ("kind", "os.setxattr(%r, %r, b'topic')" % (e, PFX + "kind")),
         ("ttl on a topic", "os.setxattr(%r, %r, b'1')" % (e, PFX + "ttl")),
+    ]
+    # The generated file: only open for reading, read, stat and close.
+    v = d + "/status"
+    ops += [
+        ("status append", "os.open(%r, os.O_WRONLY | os.O_APPEND)" % v),
+        ("status write", "os.open(%r, os.O_RDWR)" % v),
+        ("status O_TRUNC", "os.open(%r, os.O_RDONLY | os.O_TRUNC)" % v),
+        ("status truncate", "os.truncate(%r, 0)" % v),
+        ("status rm", "os.unlink(%r)" % v),
+        ("status rename", "os.rename(%r, %r)" % (v, d + "/new")),
+        ("status rename out", "os.rename(%r, %r)" % (v, mnt + "/s/new")),
+        ("status link", "os.link(%r, %r)" % (v, mnt + "/s/new")),
+        ("status chmod", "os.chmod(%r, 0o644)" % v),
+        ("status chown", "os.chown(%r, 0, 0)" % v),
+        ("status utime", "os.utime(%r)" % v),
+        ("status attr", "os.setxattr(%r, 'user.note', b'x')" % v),
+        ("status kind", "os.setxattr(%r, %r, b'blob')" % (v, PFX + "kind")),
+        ("status attr rm", "os.removexattr(%r, 'user.note')" % v),
     ]
     return ops
 
@@ -351,7 +369,8 @@ def test_the_mount_owner_reads_it(scratch, other_user):
         d = mnt + SYS
         code = ("st = os.stat(%r)\n"
                 "assert (st.st_uid, st.st_gid) == (%d, %d), st\n"
-                "assert sorted(os.listdir(%r))[:2] == ['errors', 'metrics']\n"
+                "assert sorted(os.listdir(%r)) == ['errors', 'metrics', "
+                "'status']\n"
                 "import json\n"
                 "e = json.loads(open(%r).read())\n"
                 "assert e['event'] == 'mount' and e['uid'] == %d, e\n"
@@ -372,3 +391,114 @@ def test_the_mount_owner_reads_it(scratch, other_user):
             force_unmount(mnt, "fuse")
         log.close()
     assert rc == 0, open(log.name).read()
+
+
+# ---------------------------------------------------------------- status
+
+def status(m):
+    return json.loads(open(sysdir(m) + "/status").read())
+
+
+def test_status_says_what_runs(mount):
+    """/.streamfs/status: one JSON object, made when it is opened."""
+    s = status(mount)
+    version = [l.split()[1] for l in run([DAEMON, "--version"]).stdout
+               .splitlines() if l.startswith("streamfs ")][0]
+    assert s["version"] == version
+    assert s["datadir"] == os.path.realpath(mount.data)
+    assert s["pid"] == mount.proc.pid
+    assert s["mount_owner"] == os.getuid()
+    assert s["mounted"].endswith("Z")
+    assert s["mounted"] == mounts_of(events(mount))[-1][1]["time"]
+    assert isinstance(s["uptime_s"], int) and s["uptime_s"] >= 0
+    # The streams that hold messages (/.streamfs itself: its mount event),
+    # and the inodes df -i counts.
+    assert s["streams_with_data"] == 1
+    assert s["inodes"] == 4
+    os.mkdir(mount.mnt + "/s")
+    with open(mount.mnt + "/s/t", "ab") as f:
+        f.write(b"x\n")
+    s = status(mount)
+    assert (s["streams_with_data"], s["inodes"]) == (2, 6)
+    mount.restart()
+    assert status(mount)["pid"] == mount.proc.pid
+
+
+def test_status_works_with_common_tools(mount, tmp_path):
+    """cat, cp, shutil (sendfile), wc and stat see the whole file; stat by
+    name shows the size of the last open's snapshot, fstat its own."""
+    v = sysdir(mount) + "/status"
+    text = run(["cat", v]).stdout
+    assert json.loads(text)["pid"] == mount.proc.pid
+    run(["cp", v, tmp_path / "cp"])
+    assert json.loads((tmp_path / "cp").read_text())["pid"] == mount.proc.pid
+    import shutil
+    shutil.copyfile(v, tmp_path / "shutil")
+    assert json.loads((tmp_path / "shutil").read_text())["version"]
+    n = int(run(["wc", "-c", v]).stdout.split()[0])
+    assert n == len(open(v, "rb").read())
+    assert os.stat(v).st_size == n
+    with open(v, "rb") as f:
+        assert os.fstat(f.fileno()).st_size == len(f.read())
+    assert run(["find", sysdir(mount), "-name", "status"]).stdout.split() \
+        == [v]
+    st = os.stat(v)
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o400
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+    assert os.listxattr(v) == []
+    e = None
+    try:
+        os.getxattr(v, PFX + "kind")
+    except OSError as ex:
+        e = ex.errno
+    assert e == __import__("errno").ENODATA
+
+
+def test_each_open_reads_its_own_snapshot(mount):
+    """A descriptor reads the generation its open made, whole, in pieces
+    or at any offset, whatever later opens make."""
+    v = sysdir(mount) + "/status"
+    fd1 = os.open(v, os.O_RDONLY)
+    try:
+        head = os.read(fd1, 10)
+        os.mkdir(mount.mnt + "/s")
+        with open(mount.mnt + "/s/t", "ab") as f:
+            f.write(b"x\n")
+        fd2 = os.open(v, os.O_RDONLY)
+        try:
+            rest = b""
+            while True:
+                b = os.read(fd1, 7)
+                if not b:
+                    break
+                rest += b
+            first = json.loads(head + rest)
+            second = json.loads(os.read(fd2, 1 << 16))
+            assert (first["inodes"], second["inodes"]) == (4, 6)
+            assert os.pread(fd1, 5, 2) == (head + rest)[2:7]
+            assert os.pread(fd1, 5, len(head + rest)) == b""
+            assert os.fstat(fd1).st_size == len(head + rest)
+            assert os.lseek(fd1, 0, os.SEEK_DATA) == 0
+            assert os.lseek(fd1, 3, os.SEEK_HOLE) == len(head + rest)
+            import select
+            p = select.poll()
+            p.register(fd1, select.POLLIN)
+            assert p.poll(0) == [(fd1, select.POLLIN)]
+        finally:
+            os.close(fd2)
+    finally:
+        os.close(fd1)
+
+
+@pytest.mark.mount_options("allow_other")
+def test_status_is_read_as_the_stream_says(mount, other_user):
+    """status answers to the stream's consume: the mount owner and root by
+    default, others once root's expression lets them."""
+    v = sysdir(mount) + "/status"
+    assert other_user.call("open(%r).read()" % v) == "EACCES"
+    assert other_user.call("os.stat(%r)" % v) == "OK"
+    run([BUILD / "tools" / "streamfs-ace", "consume=u:%d" % OTHER_UID,
+         sysdir(mount)])
+    r = other_user.run(["cat", v])
+    assert r.returncode == 0 and json.loads(r.stdout)["pid"] == \
+        mount.proc.pid
