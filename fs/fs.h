@@ -6,6 +6,7 @@
  *
  *   fs.lock  ->  nq.lock (notify.c: poll wake-ups, name invalidations)
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
+ *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
  * adds no lock.)
@@ -28,6 +29,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -127,6 +129,31 @@ void touch_mtime(struct sf_inode *in);
 int inode_save(const struct sf_inode *in);
 /* Save an inode whose kind was just decided (a topic loses blob ACEs). */
 int kind_save(const struct sf_inode *in);
+
+/* ---- log.c: the daemon's log (times, levels; stderr, file or syslog) ---- */
+/* Route libfuse's messages here; call first. */
+void log_init(void);
+/* After the command line: -f (lines to stderr) and -o syslog. */
+void log_configure(bool foreground, bool use_syslog);
+/* Open the log (DATADIR/streamfs.log, or syslog) unless it is stderr,
+ * and write the lines kept until now to it: 0, or -1 after an error line
+ * on the terminal. */
+int log_open(const char *datadir);
+/* The daemon serves: the terminal hears no more; detached, stderr itself
+ * goes to the log file (or /dev/null under syslog). */
+void log_serving(bool detached);
+void log_msg(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_vmsg(int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* The store's log hook (store_set_hooks). */
+void log_store_hook(void *arg, int level, const char *line);
+/* ns since the epoch as "2025-06-01T10:20:30.123Z"; its length. */
+size_t log_stamp(int64_t ns, char *buf, size_t cap);
+/* The start line: version, pid, data folder, mount point, options and
+ * what recovery did. */
+void log_start_line(const char *datadir, const char *mnt,
+		    const char *options, const struct store_recovery *rec);
 
 /* ---- mountpoint.c ---- */
 /* Refuse a mount point that serves a live streamfs (-1, after one line on

@@ -610,8 +610,8 @@ static void purge(uint64_t ino)
 {
 	int r = store_purge_inode(fs.store, ino);
 	if (r < 0)
-		fprintf(stderr, "streamfs: error: cannot purge inode %llu: %s "
-			"(retried at the next mount)\n",
+		log_msg(SF_LOG_ERROR, "cannot purge inode %llu: %s "
+			"(retried at the next mount)",
 			(unsigned long long)ino, strerror(-r));
 }
 
