@@ -48,6 +48,10 @@ void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && S_ISDIR(in.mode))
 		r = -EISDIR;
+	/* Only the daemon writes the system stream, whoever asks. */
+	if (r == 0 && sysstream_is(ino) &&
+	    ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
+		r = -EPERM;
 	if (r == 0)
 		r = may_open(&c, &in, fi->flags);
 	if (r == 0 && (fi->flags & O_TRUNC)) {

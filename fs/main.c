@@ -333,8 +333,15 @@ int main(int argc, char **argv)
 	}
 	if (open_store(datadir, segment_size) < 0)
 		goto out;
+	fs.datadir = datadir;
 	if (node_table_init() < 0)
 		goto out_store;
+	int r = sysstream_init();
+	if (r < 0) {
+		log_msg(SF_LOG_ERROR, "cannot set up /.streamfs, the system "
+			"stream: %s", strerror(-r));
+		goto out_nodes;
+	}
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
 				 NULL);
 	if (!fs.se)

@@ -355,7 +355,10 @@ void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	/* chmod, chown, utimens, truncate: the system stream is the
+	 * daemon's (docs/design.md, "The system stream"). */
+	int r = sysstream_is(ino) ? -EPERM
+				  : store_get_inode(fs.store, ino, &in);
 	bool was_open = r == 0 && S_ISDIR(in.mode) &&
 			searchable_by_all(in.mode);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
@@ -438,7 +441,7 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sf_inode dir, *in = out;
 	uint64_t ino;
 	caller_init(&c, req);
-	int r = name_check(name);
+	int r = sysstream_is(parent) ? -EPERM : name_check(name);
 	if (r == 0 && target && strlen(target) > SYMLINK_MAX)
 		r = -ENAMETOOLONG;
 	if (r == 0)
@@ -621,7 +624,8 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct caller c;
 	struct sf_inode dir, in = { 0 };
 	caller_init(&c, req);
-	int r = get_child(&c, parent, name, 0, &dir, &in);
+	int r = sysstream_name(parent, name) ? -EPERM
+		: get_child(&c, parent, name, 0, &dir, &in);
 	uint64_t ino = in.ino;
 	if (r == 0)
 		r = may_change_entry(&c, &dir, &in);
@@ -698,6 +702,9 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 			const char *newname, unsigned flags)
 {
 	int r = flags & ~RENAME_NOREPLACE ? -EINVAL : 0;
+	if (r == 0 && (sysstream_name(parent, name) ||
+		       sysstream_name(newparent, newname)))
+		r = -EPERM;
 	if (r == 0)
 		r = name_check(name) ? -ENAMETOOLONG : name_check(newname);
 	if (r == 0)
@@ -827,7 +834,8 @@ void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct sf_inode dir, in;
 	uint64_t other;
 	caller_init(&c, req);
-	int r = name_check(newname);
+	int r = sysstream_is(ino) || sysstream_name(newparent, newname)
+		? -EPERM : name_check(newname);
 	if (r == 0)
 		r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && S_ISDIR(in.mode))
@@ -912,7 +920,10 @@ static int dir_fetch(struct dirh *d, uint64_t ino)
 		return -ENOMEM;
 	const char *name;
 	size_t nlen;
-	int r = store_dirit_next(d->it, &name, &nlen, &d->ino, &d->dtype);
+	int r;
+	do
+		r = store_dirit_next(d->it, &name, &nlen, &d->ino, &d->dtype);
+	while (r == 1 && sysstream_hidden(ino, d->ino));
 	if (r == 1) {
 		memcpy(d->name, name, nlen + 1);
 		d->held = true;
@@ -987,6 +998,9 @@ void ns_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct sf_inode in;
 	caller_init(&c, req);
 	int r = store_get_inode(fs.store, ino, &in);
+	/* As for an immutable file: nobody may write it. */
+	if (r == 0 && (mask & W_OK) && sysstream_is(ino))
+		r = -EPERM;
 	if (r == 0 && mask != F_OK)
 		r = perm_check(&c, in.mode, in.uid, in.gid, mask & 7);
 	fuse_reply_err(req, -r);

@@ -532,6 +532,8 @@ void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct sf_inode in;
 	caller_init(&c, req);
 	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0)
+		r = sysstream_xattr_check(&c, ino, name);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
@@ -568,6 +570,8 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct sf_inode in;
 	caller_init(&c, req);
 	int r = store_get_inode(fs.store, ino, &in);
+	if (r == 0)
+		r = sysstream_xattr_check(&c, ino, name);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
