@@ -6,10 +6,14 @@
  *
  *   fs.lock  ->  nq.lock (notify.c: poll wake-ups, name invalidations)
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
+ *   fs.lock  ->  ev.lock (events.c: the errors stream's ring)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
- * adds no lock.)
+ * adds no lock.)  ev.lock is also taken alone (by the events thread, and
+ * for a request's denial after fs.lock is dropped); a thread that holds
+ * it takes no other lock, and the events thread calls sysstream_append
+ * without it.
  *
  * nq.lock and gc.lock are never held together, and a thread that holds
  * either never takes fs.lock (the notify and group commit threads drop
@@ -160,6 +164,18 @@ size_t log_stamp(int64_t ns, char *buf, size_t cap);
 void log_start_line(const char *datadir, const char *mnt,
 		    const char *options, const struct store_recovery *rec);
 
+/* ---- events.c: the errors stream (/.streamfs/errors) ---- */
+/* The store's event hook (store_set_hooks): any thread, any lock held. */
+void events_store_hook(void *arg, const struct store_event *ev);
+/* A denied operation (rate-limited per uid and op); any lock held. */
+void events_denied(uid_t uid, pid_t pid, const char *op, uint64_t ino,
+		   const char *perm, int err);
+/* The thread that appends the queued lines: start once /.streamfs
+ * exists; stop (it writes what is queued first) before the store
+ * closes. */
+int events_start(void);
+void events_stop(void);
+
 /* ---- mountpoint.c ---- */
 /* Refuse a mount point that serves a live streamfs (-1, after one line on
  * stderr) and clear one a dead streamfs left; 0 to go on. */
@@ -241,6 +257,19 @@ int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
 int may_open(struct caller *c, const struct sf_inode *in, int flags);
+/* Mode bits of in (PERM_* ored), ownership of in, the sticky rule of dir
+ * for an entry of owner: 0, -EACCES or -EPERM. */
+int may_mode(struct caller *c, const struct sf_inode *in, int want);
+int may_own(struct caller *c, const struct sf_inode *in);
+int may_sticky(struct caller *c, const struct sf_inode *dir, uid_t owner);
+/* Note the outcome r of a check of perm on inode ino for the request
+ * being served (the last check decides); returns r.  Every check above
+ * goes through it. */
+int permission_noted(struct caller *c, uint64_t ino, const char *perm,
+		     int r);
+/* The request (operation op) is over: report its denial, if the last
+ * check denied (call without fs.lock). */
+void denial_report(const char *op);
 
 /* ---- file_io.c: open files, by kind ---- */
 void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

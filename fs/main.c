@@ -268,12 +268,13 @@ static int check_settings(const struct settings *s, uint64_t *segment_size)
 	return 0;
 }
 
-/* Open the store; its log lines and events go to log.c and events.c. */
+/* Open the store; its log lines and events go to log.c and events.c
+ * (those of recovery are queued until the events thread starts). */
 static int open_store(const char *datadir, uint64_t segment_size)
 {
 	char err[512] = "";
 	struct store_hooks hooks = {
-		.log = log_store_hook, .event = NULL, .arg = NULL,
+		.log = log_store_hook, .event = events_store_hook, .arg = NULL,
 	};
 	store_set_hooks(&hooks);
 	int r = store_open(datadir, fs.reserve, &fs.store, err, sizeof(err));
@@ -342,6 +343,8 @@ int main(int argc, char **argv)
 			"stream: %s", strerror(-r));
 		goto out_nodes;
 	}
+	if (events_start() < 0)
+		goto out_nodes;
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
 				 NULL);
 	if (!fs.se)
@@ -389,6 +392,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_nodes:
+	events_stop();          /* what is queued is written first */
 	pthread_mutex_lock(&fs.lock);
 	node_table_free();
 	pthread_mutex_unlock(&fs.lock);
