@@ -176,16 +176,30 @@ void log_store_hook(void *arg, int level, const char *line)
 }
 
 /* libfuse's messages: errors and warnings as such, notices and info as
- * info; debug output (-d) as it comes. */
+ * info; debug output (-d) as it comes.  libfuse writes some messages in
+ * pieces: they are gathered (per thread) up to their newline, and logged
+ * at the level of their first piece. */
 static void fuse_hook(enum fuse_log_level level, const char *fmt, va_list ap)
 {
+	static __thread char text[LINE_MAX_BYTES];
+	static __thread size_t len;
+	static __thread int first;
 	if (level >= FUSE_LOG_DEBUG) {
 		vfprintf(stderr, fmt, ap);
 		return;
 	}
-	log_vmsg(level <= FUSE_LOG_ERR ? SF_LOG_ERROR
-		 : level == FUSE_LOG_WARNING ? SF_LOG_WARNING : SF_LOG_INFO,
-		 fmt, ap);
+	if (len == 0)
+		first = level <= FUSE_LOG_ERR ? SF_LOG_ERROR
+			: level == FUSE_LOG_WARNING ? SF_LOG_WARNING
+						    : SF_LOG_INFO;
+	int n = vsnprintf(text + len, sizeof(text) - len, fmt, ap);
+	if (n > 0)
+		len += (size_t)n < sizeof(text) - len ? (size_t)n
+						      : sizeof(text) - len - 1;
+	if (len > 0 && (text[len - 1] == '\n' || len == sizeof(text) - 1)) {
+		log_text(first, text);
+		len = 0;
+	}
 }
 
 void log_init(void)

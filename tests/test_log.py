@@ -97,6 +97,24 @@ def test_detached_start_that_fails_says_why_on_the_terminal(mount, scratch):
         " error: " in logged[0], logged
 
 
+def test_libfuse_refusal_after_detaching_is_one_line_on_the_terminal(
+        tmp_path, scratch):
+    """libfuse refuses an option only when the session is made (after the
+    fork): its message, which it writes in pieces, is one line on the
+    terminal and one in the log."""
+    data, mnt = tmp_path / "data", Path(scratch) / "m"
+    mnt.mkdir()
+    r = run([DAEMON, "-o", "no_such_option", data, mnt], check=False,
+            timeout=30)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1] == ("streamfs: error: fuse: unknown option(s): "
+                         "`-o no_such_option'"), r.stderr
+    assert not is_mounted(mnt)
+    logged = [l for l in log_lines(data) if "no_such_option" in l]
+    assert len(logged) == 1 and STAMP.match(logged[0]), logged
+
+
 def test_foreground_lines_have_time_and_level(mount_factory):
     m = crashed_store(mount_factory, records=3)
     m.start()
