@@ -195,14 +195,16 @@ static int rewrite_range(int fd, uint64_t from, uint64_t to)
 }
 
 /* A segment's sync failed (the first time since its last good one):
- * its unsynced data is written again at the next sync. */
-static void sync_failed(uint64_t stream, uint64_t seq, int err)
+ * its unsynced data, from offset from on, is written again at the next
+ * sync. */
+static void sync_failed(uint64_t stream, uint64_t seq, uint64_t from,
+			int err)
 {
 	struct store_event ev = {
 		.kind = report_kind_of(err), .level = SF_LOG_ERROR,
 		.what = "segment sync", .err = err, .stream = stream,
-		.seg = seq, .action = "unsynced data written again at the "
-				      "next sync",
+		.seg = seq, .off = from,
+		.action = "unsynced data written again at the next sync",
 	};
 	report_event(&ev, "sync of stream %llu failed: %s; its unsynced data "
 		     "is written again at the next sync",
@@ -237,7 +239,7 @@ static int sync_segment(struct seg_writer *w, uint64_t seq, int fd,
 	if (fdatasync(fd) < 0) {
 		int e = errno;
 		if (!w->rewrite)
-			sync_failed(w->stream, seq, e);
+			sync_failed(w->stream, seq, from, e);
 		w->rewrite = true;
 		return -e;
 	}
@@ -626,7 +628,7 @@ int seg_flush_done(struct store *st, const struct seg_flush *items, int n,
 		if (items[i].err) {
 			if (!w->rewrite)
 				sync_failed(w->stream, items[i].seq,
-					    items[i].err);
+					    w->s.synced, items[i].err);
 			w->rewrite = true;
 			r = -items[i].err;
 			continue;
