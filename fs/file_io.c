@@ -179,8 +179,8 @@ void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sf_inode in;
 	if (h->plen > 0 && !h->restoring && (record_of(n, &in) < 0 ||
 					     topic_flush(h, &in) < 0))
-		fprintf(stderr, "streamfs: error: topic %llu: a partial line "
-			"of %zu bytes could not be appended at close\n",
+		log_msg(SF_LOG_ERROR, "topic %llu: a partial line "
+			"of %zu bytes could not be appended at close",
 			(unsigned long long)ino, h->plen);
 	topic_forget_poll(h);
 	if (h->fd >= 0)

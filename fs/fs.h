@@ -6,9 +6,14 @@
  *
  *   fs.lock  ->  nq.lock (notify.c: poll wake-ups, name invalidations)
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
+ *   fs.lock  ->  ev.lock (events.c: the errors stream's ring)
+ *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
- * adds no lock.)
+ * adds no lock.)  ev.lock is also taken alone (by the events thread, and
+ * for a request's denial after fs.lock is dropped); a thread that holds
+ * it takes no other lock, and the events thread calls sysstream_append
+ * without it.
  *
  * nq.lock and gc.lock are never held together, and a thread that holds
  * either never takes fs.lock (the notify and group commit threads drop
@@ -28,6 +33,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -133,6 +139,43 @@ int inode_save(const struct sf_inode *in);
 /* Save an inode whose kind was just decided (a topic loses blob ACEs). */
 int kind_save(const struct sf_inode *in);
 
+/* ---- log.c: the daemon's log (times, levels; stderr, file or syslog) ---- */
+/* Route libfuse's messages here; call first. */
+void log_init(void);
+/* After the command line: -f (lines to stderr) and -o syslog. */
+void log_configure(bool foreground, bool use_syslog);
+/* Open the log (DATADIR/streamfs.log, or syslog) unless it is stderr,
+ * and write the lines kept until now to it: 0, or -1 after an error line
+ * on the terminal. */
+int log_open(const char *datadir);
+/* The daemon serves: the terminal hears no more; detached, stderr itself
+ * goes to the log file (or /dev/null under syslog). */
+void log_serving(bool detached);
+void log_msg(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_vmsg(int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* The store's log hook (store_set_hooks). */
+void log_store_hook(void *arg, int level, const char *line);
+/* ns since the epoch as "2025-06-01T10:20:30.123Z"; its length. */
+size_t log_stamp(int64_t ns, char *buf, size_t cap);
+/* The start line: version, pid, data folder, mount point, options and
+ * what recovery did. */
+void log_start_line(const char *datadir, const char *mnt,
+		    const char *options, const struct store_recovery *rec);
+
+/* ---- events.c: the errors stream (/.streamfs/errors) ---- */
+/* The store's event hook (store_set_hooks): any thread, any lock held. */
+void events_store_hook(void *arg, const struct store_event *ev);
+/* A denied operation (rate-limited per uid and op); any lock held. */
+void events_denied(uid_t uid, pid_t pid, const char *op, uint64_t ino,
+		   const char *perm, int err);
+/* The thread that appends the queued lines: start once /.streamfs
+ * exists; stop (it writes what is queued first) before the store
+ * closes. */
+int events_start(void);
+void events_stop(void);
+
 /* ---- mountpoint.c ---- */
 /* Refuse a mount point that serves a live streamfs (-1, after one line on
  * stderr) and clear one a dead streamfs left; 0 to go on. */
@@ -214,6 +257,19 @@ int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
 int may_open(struct caller *c, const struct sf_inode *in, int flags);
+/* Mode bits of in (PERM_* ored), ownership of in, the sticky rule of dir
+ * for an entry of owner: 0, -EACCES or -EPERM. */
+int may_mode(struct caller *c, const struct sf_inode *in, int want);
+int may_own(struct caller *c, const struct sf_inode *in);
+int may_sticky(struct caller *c, const struct sf_inode *dir, uid_t owner);
+/* Note the outcome r of a check of perm on inode ino for the request
+ * being served (the last check decides); returns r.  Every check above
+ * goes through it. */
+int permission_noted(struct caller *c, uint64_t ino, const char *perm,
+		     int r);
+/* The request (operation op) is over: report its denial, if the last
+ * check denied (call without fs.lock). */
+void denial_report(const char *op);
 
 /* ---- file_io.c: open files, by kind ---- */
 void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -104,12 +104,12 @@ static void *group_commit_main(void *arg)
 		for (unsigned i = 0; i < n; i++)
 			fuse_reply_err(reqs[i], -r);
 		if (r < 0 && !gc.failing)
-			fprintf(stderr, "streamfs: error: group commit: %s; "
-				"trying again every %d ms\n", strerror(-r),
+			log_msg(SF_LOG_ERROR, "group commit: %s; "
+				"trying again every %d ms", strerror(-r),
 				GROUP_COMMIT_RETRY_MS);
 		else if (r == 0 && gc.failing)
-			fprintf(stderr, "streamfs: group commit: synced "
-				"again\n");
+			log_msg(SF_LOG_INFO, "group commit: synced "
+				"again");
 		gc.failing = r < 0;
 		if (r < 0)
 			sleep_ms(GROUP_COMMIT_RETRY_MS);

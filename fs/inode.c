@@ -113,8 +113,8 @@ void node_release_if_unused(struct node *n)
 	if (n->unlinked) {
 		int r = store_purge_inode(fs.store, n->ino);
 		if (r < 0)
-			fprintf(stderr, "streamfs: error: cannot purge inode "
-				"%llu: %d (purged at the next mount)\n",
+			log_msg(SF_LOG_ERROR, "cannot purge inode "
+				"%llu: %d (purged at the next mount)",
 				(unsigned long long)n->ino, r);
 	}
 	unhash(n);
@@ -143,8 +143,8 @@ void node_forget(uint64_t ino, uint64_t count)
 	if (!n)
 		return;
 	if (count > n->nlookup) {
-		fprintf(stderr, "streamfs: error: forget of %llu below zero "
-			"(%llu > %llu)\n", (unsigned long long)ino,
+		log_msg(SF_LOG_ERROR, "forget of %llu below zero "
+			"(%llu > %llu)", (unsigned long long)ino,
 			(unsigned long long)count,
 			(unsigned long long)n->nlookup);
 		abort();

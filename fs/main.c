@@ -5,9 +5,10 @@
  *
  * Without -f the daemon detaches only once the store is open and the mount
  * is live, so any failure (a store already mounted, a bad mount point)
- * reaches the terminal with a non-zero exit status.  Caveat: partial lines
- * still held by files open at unmount time are lost, as unflushed writes
- * would be. */
+ * reaches the terminal with a non-zero exit status.  Its log (log.c) is
+ * DATADIR/streamfs.log from before the store opens, or syslog.  Caveat:
+ * partial lines still held by files open at unmount time are lost, as
+ * unflushed writes would be. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,10 +34,12 @@ struct settings {
 	int threads;
 	char *reserve;
 	char *segment_size;
+	int syslog;
 };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
+	{ "syslog", offsetof(struct settings, syslog), 1 },
 	{ "reserve=%s", offsetof(struct settings, reserve), 0 },
 	{ "segment_size=%s", offsetof(struct settings, segment_size), 0 },
 	FUSE_OPT_END
@@ -49,7 +52,7 @@ static int option_proc(void *data, const char *arg, int key,
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
 	if (s->npos == 2) {
-		fprintf(stderr, "streamfs: too many arguments: %s\n", arg);
+		log_msg(SF_LOG_ERROR, "too many arguments: %s", arg);
 		return -1;
 	}
 	s->pos[s->npos++] = strdup(arg);
@@ -71,6 +74,9 @@ static void usage(const char *prog)
 	       "and libfuse\n"
 	       "    -f                     stay in the foreground, log to "
 	       "stderr\n"
+	       "    -o syslog              log to syslog (facility daemon), "
+	       "not to\n"
+	       "                           DATADIR/streamfs.log or stderr\n"
 	       "    -d   -o debug          print every FUSE request "
 	       "(implies -f)\n"
 	       "    -o threads             serve requests from several "
@@ -130,8 +136,11 @@ static int parse_size(const char *s, uint64_t *out)
 
 /* ---- detaching ---- */
 
-/* Fork; the parent waits for the child's word and exits with it. */
-static int detach_start(void)
+/* Fork; the parent waits for the child's word and exits with it: 0 once
+ * the mount serves, 1 after the child said why it failed (its errors
+ * reach the terminal, log.c).  A child that dies without a word is said
+ * so here. */
+static int detach_start(const char *datadir, bool use_syslog)
 {
 	int p[2];
 	if (pipe(p) < 0)
@@ -143,6 +152,11 @@ static int detach_start(void)
 		char c = 1;
 		close(p[1]);
 		ssize_t n = read(p[0], &c, 1);
+		if (n != 1)
+			fprintf(stderr, "streamfs: error: the daemon ended "
+				"before the mount was ready (see %s%s)\n",
+				use_syslog ? "syslog" : datadir,
+				use_syslog ? "" : "/streamfs.log");
 		_exit(n == 1 && c == 0 ? 0 : 1);
 	}
 	close(p[0]);
@@ -150,27 +164,45 @@ static int detach_start(void)
 	return p[1];
 }
 
-static void detach_finish(int fd, const char *datadir)
+/* Tell the parent (0: serving, 1: failed) and stop writing to it. */
+static void detach_word(int fd, char c)
 {
-	char log[PATH_MAX], c = 0;
+	if (write(fd, &c, 1) != 1)
+		log_msg(SF_LOG_WARNING, "the starting process is gone");
+	close(fd);
+}
+
+static void detach_finish(int fd)
+{
 	int null = open("/dev/null", O_RDWR);
-	snprintf(log, sizeof(log), "%s/streamfs.log", datadir);
-	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
 		close(null);
 	}
-	if (lfd >= 0) {
-		dup2(lfd, 2);
-		close(lfd);
-	}
+	log_serving(true);
 	if (chdir("/") < 0)
-		fprintf(stderr, "streamfs: warning: chdir /: %s\n",
-			strerror(errno));
-	if (write(fd, &c, 1) != 1)
-		fprintf(stderr, "streamfs: warning: parent gone\n");
-	close(fd);
+		log_msg(SF_LOG_WARNING, "chdir /: %s", strerror(errno));
+	detach_word(fd, 0);
+}
+
+/* The -o options as given, comma-separated, for the start line. */
+static void given_options(int argc, char **argv, char *buf, size_t cap)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *o = strcmp(argv[i], "-o") == 0 && i + 1 < argc
+				? argv[++i]
+				: strncmp(argv[i], "-o", 2) == 0 ? argv[i] + 2
+								 : NULL;
+		if (!o || !*o)
+			continue;
+		int w = snprintf(buf + n, cap - n, "%s%s", n ? "," : "", o);
+		if (w < 0 || (size_t)w >= cap - n)
+			break;
+		n += (size_t)w;
+	}
 }
 
 /* ---- main ---- */
@@ -192,12 +224,12 @@ static int resolve_paths(struct settings *s, char **datadir, char **mnt)
 		 * store that lost its data. */
 		r = mkdir_p(d);
 		if (r == 0)
-			fprintf(stderr, "streamfs: created the data folder %s "
-				"(it did not exist)\n", d);
+			log_msg(SF_LOG_INFO, "created the data folder %s (it "
+				"did not exist)", d);
 	}
 	if (r < 0 || !realpath(d, buf)) {
-		fprintf(stderr, "streamfs: cannot use data folder %s: %s\n",
-			d, strerror(r < 0 ? -r : errno));
+		log_msg(SF_LOG_ERROR, "cannot use data folder %s: %s", d,
+			strerror(r < 0 ? -r : errno));
 		return -1;
 	}
 	if (d != s->pos[0])
@@ -208,11 +240,49 @@ static int resolve_paths(struct settings *s, char **datadir, char **mnt)
 		size_t n = strlen(m);
 		if (strncmp(*datadir, m, n) == 0 &&
 		    ((*datadir)[n] == '/' || (*datadir)[n] == 0)) {
-			fprintf(stderr, "streamfs: the data folder %s lies "
-				"inside the mount point %s\n", *datadir, m);
+			log_msg(SF_LOG_ERROR, "the data folder %s lies inside "
+				"the mount point %s", *datadir, m);
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* The numbers of the settings: 0, or -1 after an error line. */
+static int check_settings(const struct settings *s, uint64_t *segment_size)
+{
+	fs.reserve = DEFAULT_RESERVE;
+	if (s->reserve && parse_size(s->reserve, &fs.reserve) < 0) {
+		log_msg(SF_LOG_ERROR, "invalid reserve=%s", s->reserve);
+		return -1;
+	}
+	*segment_size = 64ull << 20;
+	if (s->segment_size &&
+	    (parse_size(s->segment_size, segment_size) < 0 ||
+	     *segment_size < (1ull << 20) || *segment_size > (1ull << 30))) {
+		log_msg(SF_LOG_ERROR, "invalid segment_size=%s (bytes, "
+			"1048576 to 1073741824)", s->segment_size);
+		return -1;
+	}
+	fs.multithread = s->threads;
+	return 0;
+}
+
+/* Open the store; its log lines and events go to log.c and events.c
+ * (those of recovery are queued until the events thread starts). */
+static int open_store(const char *datadir, uint64_t segment_size)
+{
+	char err[512] = "";
+	struct store_hooks hooks = {
+		.log = log_store_hook, .event = events_store_hook, .arg = NULL,
+	};
+	store_set_hooks(&hooks);
+	int r = store_open(datadir, fs.reserve, &fs.store, err, sizeof(err));
+	if (r < 0) {
+		log_msg(SF_LOG_ERROR, "%s", err);
+		return r;
+	}
+	store_set_segment_size(fs.store, segment_size);
 	return 0;
 }
 
@@ -221,9 +291,12 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts co = { 0 };
 	struct settings s = { 0 };
-	char *datadir = NULL, *mnt = NULL, err[512] = "";
+	char *datadir = NULL, *mnt = NULL, options[1024];
 	int ret = 1, status_fd = -1;
+	uint64_t segment_size;
 
+	log_init();
+	given_options(argc, argv, options, sizeof(options));
 	if (fuse_opt_parse(&args, &s, option_spec, option_proc) < 0)
 		goto out;
 	if (s.npos > 0)
@@ -240,26 +313,13 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
+	log_configure(co.foreground, s.syslog);
 	if (s.npos == 0) {
-		fprintf(stderr, "streamfs: no mount point given (see "
-			"--help)\n");
+		log_msg(SF_LOG_ERROR, "no mount point given (see --help)");
 		goto out;
 	}
-	fs.reserve = DEFAULT_RESERVE;
-	if (s.reserve && parse_size(s.reserve, &fs.reserve) < 0) {
-		fprintf(stderr, "streamfs: invalid reserve=%s\n", s.reserve);
-		goto out;
-	}
-	uint64_t segment_size = 64ull << 20;
-	if (s.segment_size &&
-	    (parse_size(s.segment_size, &segment_size) < 0 ||
-	     segment_size < (1ull << 20) || segment_size > (1ull << 30))) {
-		fprintf(stderr, "streamfs: invalid segment_size=%s (bytes, "
-			"1048576 to 1073741824)\n", s.segment_size);
-		goto out;
-	}
-	fs.multithread = s.threads;
-	if (resolve_paths(&s, &datadir, &mnt) < 0)
+	if (check_settings(&s, &segment_size) < 0 ||
+	    resolve_paths(&s, &datadir, &mnt) < 0 || log_open(datadir) < 0)
 		goto out;
 
 	char fsname[PATH_MAX + 64];
@@ -267,42 +327,48 @@ int main(int argc, char **argv)
 		 datadir);
 	fuse_opt_add_arg(&args, fsname);
 
-	if (!co.foreground && (status_fd = detach_start()) < 0) {
-		fprintf(stderr, "streamfs: cannot detach: %s\n",
-			strerror(errno));
-		return 1;
-	}
-	int r = store_open(datadir, fs.reserve, &fs.store, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "streamfs: %s\n", err);
+	if (!co.foreground &&
+	    (status_fd = detach_start(datadir, s.syslog)) < 0) {
+		log_msg(SF_LOG_ERROR, "cannot detach: %s", strerror(errno));
 		goto out;
 	}
-	store_set_segment_size(fs.store, segment_size);
+	if (open_store(datadir, segment_size) < 0)
+		goto out;
 	fs.datadir = datadir;
 	if (node_table_init() < 0)
 		goto out_store;
-	if ((r = sysstream_init()) < 0) {
-		fprintf(stderr, "streamfs: cannot set up /.streamfs, the "
-			"system stream: %s\n", strerror(-r));
+	int r = sysstream_init();
+	if (r < 0) {
+		log_msg(SF_LOG_ERROR, "cannot set up /.streamfs, the system "
+			"stream: %s", strerror(-r));
 		goto out_nodes;
 	}
+	if (events_start() < 0)
+		goto out_nodes;
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
 				 NULL);
 	if (!fs.se)
 		goto out_nodes;
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
-	if (fuse_session_mount(fs.se, co.mountpoint) != 0)
+	if (fuse_session_mount(fs.se, co.mountpoint) != 0) {
+		log_msg(SF_LOG_ERROR, "cannot mount %s", co.mountpoint);
 		goto out_signals;
+	}
 	if (notify_start(fs.se) < 0)
 		goto out_unmount;
 	if (group_commit_start() < 0)
 		goto out_notify;
 	if (retention_start() < 0)
 		goto out_commit;
+	struct store_recovery rec;
+	store_recovery_summary(fs.store, &rec);
+	log_start_line(datadir, co.mountpoint, options, &rec);
 	if (status_fd >= 0) {
-		detach_finish(status_fd, datadir);
+		detach_finish(status_fd);
 		status_fd = -1;
+	} else {
+		log_serving(false);
 	}
 	if (fs.multithread) {
 		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
@@ -326,6 +392,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_nodes:
+	events_stop();          /* what is queued is written first */
 	pthread_mutex_lock(&fs.lock);
 	node_table_free();
 	pthread_mutex_unlock(&fs.lock);
@@ -333,7 +400,7 @@ out_store:
 	store_close(fs.store);
 out:
 	if (status_fd >= 0)
-		close(status_fd);       /* the parent reads EOF: failure */
+		detach_word(status_fd, 1);      /* failed, and said why */
 	free(co.mountpoint);
 	free(datadir);
 	free(s.pos[0]);

@@ -136,18 +136,18 @@ int check_mountpoint(const char *mnt)
 	if (alive) {
 		if (!ours)
 			return 0;
-		fprintf(stderr, "streamfs: %s is already a streamfs mount (of "
-			"%s); unmount it first: fusermount3 -u %s\n", path,
+		log_msg(SF_LOG_ERROR, "%s is already a streamfs mount (of "
+			"%s); unmount it first: fusermount3 -u %s", path,
 			source, path);
 		return -1;
 	}
 	if (ours && detach_mount(path) == 0 && statvfs(mnt, &sv) == 0) {
-		fprintf(stderr, "streamfs: %s was left mounted by a streamfs "
-			"daemon that died; detached it\n", path);
+		log_msg(SF_LOG_INFO, "%s was left mounted by a streamfs "
+			"daemon that died; detached it", path);
 		return 0;
 	}
-	fprintf(stderr, "streamfs: %s is a dead mount (%s); clear it with: "
-		"fusermount3 -u -z %s\n", mnt, strerror(ENOTCONN),
+	log_msg(SF_LOG_ERROR, "%s is a dead mount (%s); clear it with: "
+		"fusermount3 -u -z %s", mnt, strerror(ENOTCONN),
 		known ? path : mnt);
 	return -1;
 }

@@ -30,7 +30,7 @@ static int get_dir(struct caller *c, uint64_t dir, struct sf_inode *in,
 		return r;
 	if (!S_ISDIR(in->mode))
 		return -ENOTDIR;
-	return want ? perm_check(c, in->mode, in->uid, in->gid, want) : 0;
+	return want ? may_mode(c, in, want) : 0;
 }
 
 static uint32_t dtype_of(uint32_t mode)
@@ -258,7 +258,7 @@ static int set_mode(struct caller *c, struct sf_inode *in, mode_t mode)
 		 * for this when a non-owner writes). */
 		uint32_t old = in->mode & 07777;
 		if ((mode & ~old) || ((old & ~mode) & ~(S_ISUID | S_ISGID)))
-			return -EPERM;
+			return permission_noted(c, in->ino, "owner", -EPERM);
 	} else if (c->uid != 0 && !S_ISDIR(in->mode) &&
 		   !perm_in_group(c, in->gid)) {
 		mode &= ~S_ISGID;
@@ -272,9 +272,9 @@ static int set_owner(struct caller *c, struct sf_inode *in, uid_t uid,
 {
 	if (c->uid != 0) {
 		if (uid != in->uid || c->uid != in->uid)
-			return -EPERM;
+			return permission_noted(c, in->ino, "owner", -EPERM);
 		if (gid != in->gid && !perm_in_group(c, gid))
-			return -EPERM;
+			return permission_noted(c, in->ino, "group", -EPERM);
 	}
 	in->uid = uid;
 	in->gid = gid;
@@ -321,8 +321,8 @@ static int set_times(struct caller *c, struct sf_inode *in,
 			 !(to_set & FUSE_SET_ATTR_MTIME_NOW));
 	if (perm_owner(c, in->uid) < 0) {
 		if (explicit)
-			return -EPERM;
-		int r = perm_check(c, in->mode, in->uid, in->gid, PERM_W);
+			return permission_noted(c, in->ino, "owner", -EPERM);
+		int r = may_mode(c, in, PERM_W);
 		if (r < 0)
 			return r;
 	}
@@ -596,7 +596,7 @@ static int may_change_entry(struct caller *c, const struct sf_inode *dir,
 {
 	if (is_topic(in))
 		return may_topic(c, dir);
-	return perm_check(c, dir->mode, dir->uid, dir->gid, PERM_W | PERM_X);
+	return may_mode(c, dir, PERM_W | PERM_X);
 }
 
 /* Drop one link of in (already decremented by the caller); purge it now if
@@ -623,8 +623,8 @@ static void purge(uint64_t ino)
 {
 	int r = store_purge_inode(fs.store, ino);
 	if (r < 0)
-		fprintf(stderr, "streamfs: error: cannot purge inode %llu: %s "
-			"(retried at the next mount)\n",
+		log_msg(SF_LOG_ERROR, "cannot purge inode %llu: %s "
+			"(retried at the next mount)",
 			(unsigned long long)ino, strerror(-r));
 }
 
@@ -644,7 +644,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (r == 0 && !want_dir && S_ISDIR(in.mode))
 		r = -EISDIR;
 	if (r == 0)
-		r = perm_sticky(&c, dir.mode, dir.uid, in.uid);
+		r = may_sticky(&c, &dir, in.uid);
 	if (r == 0 && want_dir) {
 		r = store_dir_is_empty(fs.store, ino);
 		r = r == 1 ? 0 : r == 0 ? -ENOTEMPTY : r;
@@ -730,7 +730,7 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 	if (r == 0)
 		r = may_change_entry(&o->c, &o->np, &o->src);
 	if (r == 0)
-		r = perm_sticky(&o->c, o->p.mode, o->p.uid, o->src.uid);
+		r = may_sticky(&o->c, &o->p, o->src.uid);
 	if (r < 0)
 		return r;
 	r = store_lookup(fs.store, newparent, newname, &o->dst_ino);
@@ -756,8 +756,7 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 			r = 0;
 		}
 		if (r == 0)
-			r = perm_sticky(&o->c, o->np.mode, o->np.uid,
-					o->dst.uid);
+			r = may_sticky(&o->c, &o->np, o->dst.uid);
 		/* A topic is never replaced without a trace: whoever means
 		 * to drop its messages deletes it first. */
 		if (r == 0 && is_topic(&o->dst))
@@ -768,8 +767,7 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 	if (r == 0 && S_ISDIR(o->src.mode) && parent != newparent) {
 		r = check_not_below(newparent, o->src_ino);
 		if (r == 0)
-			r = perm_check(&o->c, o->src.mode, o->src.uid,
-				       o->src.gid, PERM_W);
+			r = may_mode(&o->c, &o->src, PERM_W);
 	}
 	return r;
 }

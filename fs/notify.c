@@ -131,8 +131,8 @@ static void inval_add(uint64_t dir, const char *name)
 {
 	struct inval *iv = calloc(1, sizeof(*iv));
 	if (!iv) {
-		fprintf(stderr, "streamfs: error: out of memory: the kernel "
-			"may keep names of directory %llu cached\n",
+		log_msg(SF_LOG_ERROR, "out of memory: the kernel "
+			"may keep names of directory %llu cached",
 			(unsigned long long)dir);
 		return;
 	}
@@ -165,8 +165,8 @@ static void send_inval(uint64_t dir, const char *name)
 	int r = fuse_lowlevel_notify_inval_entry(nq.se, dir, name,
 						 strlen(name));
 	if (r < 0 && r != -ENOENT && r != -ENODEV && r != -EBADF)
-		fprintf(stderr, "streamfs: warning: invalidating a name of "
-			"directory %llu failed: %d\n",
+		log_msg(SF_LOG_WARNING, "invalidating a name of "
+			"directory %llu failed: %d",
 			(unsigned long long)dir, r);
 }
 
@@ -195,9 +195,9 @@ static int walk_step(struct inval *iv)
 	}
 	pthread_mutex_unlock(&fs.lock);
 	if (r < 0)
-		fprintf(stderr, "streamfs: error: cannot read directory %llu "
+		log_msg(SF_LOG_ERROR, "cannot read directory %llu "
 			"to invalidate its names: %s (the kernel may keep "
-			"them)\n", (unsigned long long)iv->dir, strerror(-r));
+			"them)", (unsigned long long)iv->dir, strerror(-r));
 	return r == 1;
 }
 
@@ -237,8 +237,8 @@ static void send_all(struct fuse_pollhandle **q, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		int r = fuse_lowlevel_notify_poll(q[i]);
 		if (r < 0 && r != -ENOENT && r != -ENODEV && r != -EBADF)
-			fprintf(stderr, "streamfs: warning: poll notification "
-				"failed: %d\n", r);
+			log_msg(SF_LOG_WARNING, "poll notification "
+				"failed: %d", r);
 		fuse_pollhandle_destroy(q[i]);
 	}
 }

@@ -1,6 +1,7 @@
 /* ops.c - the fuse_lowlevel_ops table: thin handlers that take fs.lock and
  * call the operation's owner (namespace.c, file_io.c, xattr.c, restore.c),
- * plus the session's init and destroy. */
+ * plus the session's init and destroy.  After each operation, a denial
+ * it met is reported, named for the operation (op_NAME: NAME). */
 #include <errno.h>
 #include <stdio.h>
 
@@ -10,6 +11,7 @@
 		pthread_mutex_lock(&fs.lock);      \
 		call;                              \
 		pthread_mutex_unlock(&fs.lock);    \
+		denial_report(__func__ + 3);       \
 	} while (0)
 
 /* An operation that may append: then wake the topic's pollers, once the

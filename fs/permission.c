@@ -2,16 +2,89 @@
  * topic and admin of a stream (its expressions come from the settings
  * cache, stream_cfg.c), read and write of a blob (its expressions are read
  * at open), and open by kind.  The decision itself (expression, else mode
- * bits or ownership, root always) is acl/access.c's. */
+ * bits or ownership, root always) is acl/access.c's.
+ *
+ * Every check here notes its outcome for the request being served: the
+ * last one decides, so a check that an operation tries before another
+ * (consume, then produce) is forgotten when the next grants.  When the
+ * request is over, a denial still noted is reported to the errors stream
+ * (denial_report, events.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 
 #include "access.h"
 #include "fs.h"
 
+/* ---- the denial of the request being served ---- */
+
+/* One per serving thread: a request is served by one thread at a time. */
+static __thread struct {
+	bool set;
+	uid_t uid;
+	pid_t pid;
+	uint64_t ino;
+	const char *perm;       /* a string constant */
+	int err;
+} denial;
+
+int permission_noted(struct caller *c, uint64_t ino, const char *perm,
+		     int r)
+{
+	if (r == -EACCES || r == -EPERM) {
+		denial.set = true;
+		denial.uid = c->uid;
+		denial.pid = c->pid;
+		denial.ino = ino;
+		denial.perm = perm;
+		denial.err = -r;
+	} else if (r == 0) {
+		denial.set = false;
+	}
+	return r;
+}
+
+void denial_report(const char *op)
+{
+	if (!denial.set)
+		return;
+	denial.set = false;
+	events_denied(denial.uid, denial.pid, op, denial.ino, denial.perm,
+		      denial.err);
+}
+
+/* Mode bits by their letters: "r", "wx", ... */
+static const char *letters(int want)
+{
+	static const char *const name[8] = {
+		"none", "x", "w", "wx", "r", "rx", "rw", "rwx",
+	};
+	return name[want & 7];
+}
+
+int may_mode(struct caller *c, const struct sf_inode *in, int want)
+{
+	return permission_noted(c, in->ino, letters(want),
+				perm_check(c, in->mode, in->uid, in->gid,
+					   want));
+}
+
+int may_own(struct caller *c, const struct sf_inode *in)
+{
+	return permission_noted(c, in->ino, "owner",
+				perm_owner(c, in->uid));
+}
+
+int may_sticky(struct caller *c, const struct sf_inode *dir, uid_t owner)
+{
+	return permission_noted(c, dir->ino, "sticky",
+				perm_sticky(c, dir->mode, dir->uid, owner));
+}
+
 /* ---- decisions ---- */
 
-static int stream_may(struct caller *c, uint64_t dir, int perm,
+/* perm of stream dir, for object ino (a topic, or the stream itself). */
+static int stream_may(struct caller *c, uint64_t dir, uint64_t ino, int perm,
 		      const struct access_fallback *fb)
 {
 	bool owned;
@@ -21,7 +94,7 @@ static int stream_may(struct caller *c, uint64_t dir, int perm,
 		r = access_check(c, cfg->ace[perm], fb);
 	if (owned)
 		stream_cfg_free(cfg);
-	return r;
+	return permission_noted(c, ino ? ino : dir, ace_perm_name(perm), r);
 }
 
 static struct access_fallback fallback(const struct sf_inode *in, int want)
@@ -33,13 +106,15 @@ static struct access_fallback fallback(const struct sf_inode *in, int want)
 int may_produce(struct caller *c, const struct sf_inode *topic)
 {
 	struct access_fallback fb = fallback(topic, PERM_W);
-	return stream_may(c, topic->parent, ACE_PERM_PRODUCE, &fb);
+	return stream_may(c, topic->parent, topic->ino, ACE_PERM_PRODUCE,
+			  &fb);
 }
 
 int may_consume(struct caller *c, const struct sf_inode *topic)
 {
 	struct access_fallback fb = fallback(topic, PERM_R);
-	return stream_may(c, topic->parent, ACE_PERM_CONSUME, &fb);
+	return stream_may(c, topic->parent, topic->ino, ACE_PERM_CONSUME,
+			  &fb);
 }
 
 int may_describe(struct caller *c, const struct sf_inode *topic)
@@ -50,15 +125,16 @@ int may_describe(struct caller *c, const struct sf_inode *topic)
 
 int may_topic(struct caller *c, const struct sf_inode *dir)
 {
-	int r = perm_check(c, dir->mode, dir->uid, dir->gid, PERM_X);
+	int r = may_mode(c, dir, PERM_X);
 	struct access_fallback fb = fallback(dir, PERM_W);
-	return r < 0 ? r : stream_may(c, dir->ino, ACE_PERM_TOPIC, &fb);
+	return r < 0 ? r : stream_may(c, dir->ino, dir->ino, ACE_PERM_TOPIC,
+				      &fb);
 }
 
 int may_admin(struct caller *c, const struct sf_inode *dir)
 {
 	struct access_fallback fb = fallback(dir, 0);
-	return stream_may(c, dir->ino, ACE_PERM_ADMIN, &fb);
+	return stream_may(c, dir->ino, dir->ino, ACE_PERM_ADMIN, &fb);
 }
 
 int may_blob(struct caller *c, const struct sf_inode *blob, int want)
@@ -74,7 +150,9 @@ int may_blob(struct caller *c, const struct sf_inode *blob, int want)
 		r = ace_load(blob->ino, map[i].perm, &ace);
 		struct access_fallback fb = fallback(blob, map[i].bit);
 		if (r == 0)
-			r = access_check(c, ace, &fb);
+			r = permission_noted(c, blob->ino,
+					     ace_perm_name(map[i].perm),
+					     access_check(c, ace, &fb));
 		ace_free(ace);
 	}
 	return r;
@@ -91,7 +169,7 @@ int may_open(struct caller *c, const struct sf_inode *in, int flags)
 	if (flags & O_TRUNC)
 		want |= PERM_W;
 	if (!S_ISREG(in->mode))
-		return perm_check(c, in->mode, in->uid, in->gid, want);
+		return may_mode(c, in, want);
 	int r = 0;
 	if (in->kind == SF_KIND_TOPIC ||
 	    (in->kind == SF_KIND_NONE && (flags & O_APPEND))) {

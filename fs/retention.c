@@ -116,8 +116,8 @@ static bool cap_step(void)
 	}
 	int r = store_expiry_end(x, expired_cb, NULL);
 	if (r < 0 && !rt.warned) {
-		fprintf(stderr, "streamfs: error: retention: %s; trying "
-			"again\n", strerror(-r));
+		log_msg(SF_LOG_ERROR, "retention: %s; trying "
+			"again", strerror(-r));
 		rt.warned = true;
 	}
 	return rt.ncap > 0;
@@ -201,8 +201,8 @@ static void *retention_main(void *arg)
 		more |= walk_step();
 		int r = store_reclaim(fs.store, expired_cb, NULL);
 		if (r < 0 && !rt.warned) {
-			fprintf(stderr, "streamfs: error: retention: %s; "
-				"trying again\n", strerror(-r));
+			log_msg(SF_LOG_ERROR, "retention: %s; "
+				"trying again", strerror(-r));
 			rt.warned = true;
 		} else if (r >= 0) {
 			rt.warned = false;

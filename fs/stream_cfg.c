@@ -28,8 +28,8 @@ int ace_load(uint64_t ino, int perm, ace_t **out)
 	if (r < 0) {
 		/* Stored text was checked when set: a user or group may have
 		 * been deleted since.  Refuse rather than guess. */
-		fprintf(stderr, "streamfs: warning: inode %llu: stored %s "
-			"expression no longer parses (%s); denying\n",
+		log_msg(SF_LOG_WARNING, "inode %llu: stored %s "
+			"expression no longer parses (%s); denying",
 			(unsigned long long)ino, ace_perm_name(perm), err.msg);
 		return -EACCES;
 	}

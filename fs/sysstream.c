@@ -134,9 +134,8 @@ static int move_aside(const struct sf_inode *in)
 	r = store_commit(fs.store, b, true);
 	store_batch_free(b);
 	if (r == 0)
-		fprintf(stderr, "streamfs: /" SYS_NAME " was a user's (the "
-			"store is older than the system stream); it is now "
-			"/%s\n", name);
+		log_msg(SF_LOG_INFO, "/" SYS_NAME " was a user's (the store "
+			"is older than the system stream); it is now /%s", name);
 	return r;
 }
 
@@ -290,8 +289,8 @@ static void mount_event(void)
 	int r = n > 0 && (size_t)n < sizeof(line)
 		? sysstream_append("errors", line, (size_t)n) : -ENAMETOOLONG;
 	if (r < 0)
-		fprintf(stderr, "streamfs: error: cannot append the mount "
-			"event to /" SYS_NAME "/errors: %s\n", strerror(-r));
+		log_msg(SF_LOG_ERROR, "cannot append the mount event to /"
+			SYS_NAME "/errors: %s", strerror(-r));
 }
 
 int sysstream_init(void)

@@ -48,8 +48,8 @@ void sysstream_virtual(const char *name, int (*gen)(char **buf, size_t *len))
 	    strchr(name, '/') || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0 || sysstream_topic_name(name) ||
 	    find(name) >= 0 || !gen) {
-		fprintf(stderr, "streamfs: error: cannot add the file "
-			"/.streamfs/%s\n", name);
+		log_msg(SF_LOG_ERROR, "cannot add the file /.streamfs/%s",
+			name);
 		return;
 	}
 	struct vfile *f = &virt.f[virt.n];

@@ -83,8 +83,8 @@ void topic_appended(struct node *n, const struct sf_policy *p)
 		if (store_get_inode(fs.store, n->ino, &in) == 0) {
 			in.flags &= ~SF_INODE_MTIME_SET;
 			if (inode_save(&in) < 0)
-				fprintf(stderr, "streamfs: error: topic %llu: "
-					"cannot clear its given mtime\n",
+				log_msg(SF_LOG_ERROR, "topic %llu: "
+					"cannot clear its given mtime",
 					(unsigned long long)n->ino);
 		}
 	}

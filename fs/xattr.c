@@ -240,7 +240,7 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (r == 0 && is_topic(&in) && is_ours(name))
 		r = may_read_ours(&c, &in, name + PREFIX_LEN);
 	else if (r == 0)
-		r = perm_check(&c, in.mode, in.uid, in.gid, PERM_R);
+		r = may_mode(&c, &in, PERM_R);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -401,7 +401,7 @@ static int set_kind(struct caller *c, struct sf_inode *in, const char *val,
 	if (in->kind != SF_KIND_NONE)
 		return -EPERM;          /* a topic stays a topic */
 	struct sf_inode dir;
-	int r = perm_check(c, in->mode, in->uid, in->gid, PERM_W);
+	int r = may_mode(c, in, PERM_W);
 	if (r == 0 && kind == SF_KIND_TOPIC) {
 		r = store_get_inode(fs.store, in->parent, &dir);
 		if (r == 0)
@@ -486,7 +486,9 @@ static int set_ace(struct caller *c, struct sf_inode *in, const char *name,
 		r = xattr_holds(in->ino, name, canon);  /* 1: already so */
 	if (r == 0)
 		r = S_ISDIR(in->mode) ? may_admin(c, in)
-			: (perm_owner(c, in->uid) < 0 ? -EACCES : 0);
+			: permission_noted(c, in->ino, "owner",
+					   perm_owner(c, in->uid) < 0 ? -EACCES
+								      : 0);
 	if (r == 0 && !val)
 		r = xattr_present(in->ino, name);
 	if (r == 0) {
@@ -522,7 +524,7 @@ static int user_xattr_allowed(struct caller *c, const struct sf_inode *in)
 {
 	if (!S_ISREG(in->mode) && !S_ISDIR(in->mode))
 		return -EPERM;
-	return perm_check(c, in->mode, in->uid, in->gid, PERM_W);
+	return may_mode(c, in, PERM_W);
 }
 
 void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

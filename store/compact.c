@@ -107,10 +107,15 @@ static int copy_record(struct store *st, uint64_t stream, char *rec,
 
 static int damaged_segment(uint64_t stream, uint64_t seq, uint64_t pos)
 {
-	fprintf(stderr, "streamfs: error: segment %016llx/%016llx: damaged "
-		"record at offset %llu; the segment is kept as it is\n",
-		(unsigned long long)stream, (unsigned long long)seq,
-		(unsigned long long)pos);
+	struct store_event ev = {
+		.kind = STORE_EV_CHECKSUM, .level = SF_LOG_ERROR,
+		.what = "compaction", .err = EIO, .stream = stream, .seg = seq,
+		.off = pos, .action = "the segment is kept as it is",
+	};
+	report_event(&ev, "segment %016llx/%016llx: damaged record at offset "
+		     "%llu; the segment is kept as it is",
+		     (unsigned long long)stream, (unsigned long long)seq,
+		     (unsigned long long)pos);
 	return -EIO;
 }
 

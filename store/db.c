@@ -23,8 +23,11 @@ static int errno_of_message(const char *msg)
 int store_db_error(const char *what, char *err)
 {
 	int e = errno_of_message(err);
-	fprintf(stderr, "streamfs: error: leveldb %s: %s\n", what,
-		err ? err : "?");
+	struct store_event ev = {
+		.kind = STORE_EV_LEVELDB, .level = SF_LOG_ERROR, .what = what,
+		.err = e, .detail = err ? err : "?",
+	};
+	report_event(&ev, "leveldb %s: %s", what, ev.detail);
 	leveldb_free(err);
 	return -e;
 }

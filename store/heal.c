@@ -78,8 +78,14 @@ static leveldb_writebatch_t *inverse_of(struct store *st,
 	if (!inv.failed)
 		return inv.undo;
 	leveldb_writebatch_destroy(inv.undo);
-	fprintf(stderr, "streamfs: error: cannot read what a failed LevelDB "
-		"write changed; it may reappear after LevelDB is reopened\n");
+	struct store_event ev = {
+		.kind = STORE_EV_LEVELDB, .level = SF_LOG_ERROR,
+		.what = "inverse",
+		.action = "the refused write may reappear after a reopen",
+		.err = EIO,
+	};
+	report_event(&ev, "cannot read what a failed LevelDB write changed; "
+		     "it may reappear after LevelDB is reopened");
 	return NULL;
 }
 
@@ -154,10 +160,16 @@ static int read_only_errno(const struct store *st)
 
 static int go_read_only(struct store *st, int r)
 {
-	if (!st->read_only)
-		fprintf(stderr, "streamfs: error: the store in %s is read-only: "
-			"LevelDB cannot write (%s); reads go on, and writes are "
-			"tried again\n", st->datadir, strerror(-r));
+	if (!st->read_only) {
+		struct store_event ev = {
+			.kind = STORE_EV_READ_ONLY, .level = SF_LOG_ERROR,
+			.what = "reopen", .err = -r,
+			.action = "writes refused, reads go on; tried again",
+		};
+		report_event(&ev, "the store in %s is read-only: LevelDB "
+			     "cannot write (%s); reads go on, and writes are "
+			     "tried again", st->datadir, strerror(-r));
+	}
 	st->read_only = true;
 	return read_only_errno(st);
 }
@@ -179,15 +191,24 @@ int heal(struct store *st)
 	st->db = NULL;
 	r = db_open(st, msg, sizeof(msg));
 	if (r < 0) {
-		fprintf(stderr, "streamfs: error: %s\n", msg);
+		struct store_event ev = {
+			.kind = STORE_EV_LEVELDB, .level = SF_LOG_ERROR,
+			.what = "open", .err = -r, .detail = msg,
+		};
+		report_event(&ev, "%s", msg);
 		return go_read_only(st, r);
 	}
 	if ((r = write_undo(st)) < 0)
 		return go_read_only(st, r);
-	fprintf(stderr, "streamfs: %s: LevelDB reopened after a failed write "
-		"(%s); writes go on\n", st->read_only ? "read-only no more"
-						     : "healed",
-		strerror(st->fault));
+	struct store_event ev = {
+		.kind = STORE_EV_HEALED, .level = SF_LOG_INFO,
+		.what = "reopen", .err = st->fault,
+		.action = st->read_only ? "writable again" : "healed",
+	};
+	report_event(&ev, "%s: LevelDB reopened after a failed write (%s); "
+		     "writes go on", st->read_only ? "read-only no more"
+						  : "healed",
+		     strerror(st->fault));
 	st->db_bad = false;
 	st->read_only = false;
 	st->fault = 0;

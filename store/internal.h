@@ -8,7 +8,8 @@
  * Files and what they call, downward only:
  *   open.c -> recover.c -> retention.c -> compact.c -> expire.c
  *   -> topic.c -> segment.c -> namespace.c, cursor.c, blob.c -> segtab.c
- *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c
+ *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c,
+ *   report.c
  * (policy.c reads attributes through namespace.c.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
@@ -100,6 +101,8 @@ struct store {
 	/* Expiry's state: the ttl scanners, the compaction under way
 	 * (retention.c, compact.c). */
 	struct retention *ret;
+
+	struct store_recovery recovery; /* what opening it recovered */
 };
 
 static inline int64_t store_now_ns(void)
@@ -528,6 +531,19 @@ void space_init(struct store *st);
 
 /* ---- recovery (recover.c) ---- */
 int store_recover(struct store *st, char *err, size_t errlen);
+
+/* ---- reporting (report.c) ---- */
+
+/* One log line through the caller's hook (stderr without one). */
+void report_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* An event: its text (formatted, at ev->level) to the log, the event to
+ * the caller's hook. */
+void report_event(struct store_event *ev, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The event kind of an errno met underneath: STORE_EV_NOSPACE for
+ * ENOSPC and EDQUOT, else STORE_EV_IO. */
+enum store_event_kind report_kind_of(int err);
 
 /* ---- crc32c.c ---- */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);

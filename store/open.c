@@ -155,11 +155,11 @@ void store_close(struct store *st)
 	if (st->db && st->db_bad)
 		heal(st);       /* unpaced: the last chance to write st->undo */
 	if (st->undo)
-		fprintf(stderr, "streamfs: error: LevelDB could not be healed; "
-			"a write it refused may reappear at the next mount\n");
+		report_log(SF_LOG_ERROR, "LevelDB could not be healed; a "
+			   "write it refused may reappear at the next mount");
 	if (st->db && store_sync(st) < 0)
-		fprintf(stderr, "streamfs: error: the last sync failed; the "
-			"next mount's recovery indexes what the index lacks\n");
+		report_log(SF_LOG_ERROR, "the last sync failed; the next "
+			   "mount's recovery indexes what the index lacks");
 	seg_close_all(st);
 	retention_free(st);
 	index_batch_free(st);

@@ -233,6 +233,55 @@ static int save_state(struct store *st, uint64_t stream,
 	return err ? store_db_error("recover", err) : 0;
 }
 
+/* Recovery cut sealed segment q of stream at pos (of size bytes), and
+ * every later segment of the stream with it. */
+static void sealed_cut(struct store *st, uint64_t stream, uint64_t q,
+		       uint64_t pos, uint64_t size, unsigned dropped)
+{
+	struct store_event ev = {
+		.kind = STORE_EV_RECOVERY, .level = SF_LOG_INFO,
+		.what = "sealed segment", .stream = stream, .seg = q,
+		.off = pos, .good = pos, .cut = size - pos, .dropped = dropped,
+		.action = "cut at the damage; the stream's later segments "
+			  "removed",
+	};
+	st->recovery.cuts++;
+	st->recovery.bytes_cut += size - pos;
+	st->recovery.dropped += dropped;
+	report_event(&ev, "recovery: stream %llu segment %llu damaged at "
+		     "%llu: cut there, %u index entries dropped",
+		     (unsigned long long)stream, (unsigned long long)q,
+		     (unsigned long long)pos, dropped);
+}
+
+/* What recovery did to the active segment of stream (s: its state). */
+static void active_recovered(struct store *st, uint64_t stream,
+			     const struct seg_state *s, const struct scan *sc,
+			     uint64_t pos, uint64_t size, unsigned dropped)
+{
+	struct store_event ev = {
+		.kind = STORE_EV_RECOVERY, .level = SF_LOG_INFO,
+		.what = "active segment", .stream = stream, .seg = s->seq,
+		.off = pos, .good = pos, .cut = size - pos,
+		.reindexed = sc->reindexed, .dropped = dropped,
+		.unindexed = sc->skipped,
+		.action = size > pos ? "cut after the last whole record"
+				     : "indexed to its last whole record",
+	};
+	if (size > pos)
+		st->recovery.cuts++;
+	st->recovery.bytes_cut += size - pos;
+	st->recovery.reindexed += sc->reindexed;
+	st->recovery.dropped += dropped;
+	st->recovery.unindexed += sc->skipped;
+	report_event(&ev, "recovery: stream %llu segment %llu: %llu bytes "
+		     "good, %llu cut, %u records indexed again, %u index "
+		     "entries dropped, %u records left unindexed",
+		     (unsigned long long)stream, (unsigned long long)s->seq,
+		     (unsigned long long)pos, (unsigned long long)(size - pos),
+		     sc->reindexed, dropped, sc->skipped);
+}
+
 /* Sealed segments after the synced point may have unsynced tails too
  * (segment.c).  Check segment q from `from`: 0 if it is whole, 1 if it was
  * damaged and everything after the damage, in it and in every later
@@ -278,11 +327,7 @@ static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
 		if (r == 0 && ftruncate(sc.fd, pos) < 0)
 			r = -errno;
 		if (r == 0)
-			fprintf(stderr, "streamfs: recovery: stream %llu segment "
-				"%llu damaged at %llu: cut there, %u index "
-				"entries dropped\n", (unsigned long long)stream,
-				(unsigned long long)q, (unsigned long long)pos,
-				dropped);
+			sealed_cut(st, stream, q, pos, size, dropped);
 		*s = (struct seg_state){ .seq = q, .end = pos,
 					 .synced_seq = q, .synced = pos };
 		r = r < 0 ? r : 1;
@@ -299,6 +344,9 @@ static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
 static int recover_stream(struct store *st, uint64_t stream,
 			  struct seg_state *s)
 {
+	bool sealed = s->synced_seq < s->seq;   /* sealed tails to read */
+	if (sealed)
+		st->recovery.streams++;
 	for (uint64_t q = s->synced_seq; q && q < s->seq; q++) {
 		int pr = recover_sealed(st, stream, q,
 				       q == s->synced_seq ? s->synced : 0, s);
@@ -326,6 +374,8 @@ static int recover_stream(struct store *st, uint64_t stream,
 			close(sc.fd);
 		return 0;
 	}
+	if (!sealed)
+		st->recovery.streams++;
 	uint64_t pos = s->synced <= size ? s->synced : 0;
 	int r = 0;
 	while (sc.fd >= 0) {
@@ -350,15 +400,8 @@ static int recover_stream(struct store *st, uint64_t stream,
 		r = -errno;
 	if (r == 0) {
 		if (pos != s->end || size != pos || sc.reindexed || dropped)
-			fprintf(stderr, "streamfs: recovery: stream %llu "
-				"segment %llu: %llu bytes good, %llu cut, %u "
-				"records indexed again, %u index entries "
-				"dropped, %u records left unindexed\n",
-				(unsigned long long)stream,
-				(unsigned long long)s->seq,
-				(unsigned long long)pos,
-				(unsigned long long)(size - pos),
-				sc.reindexed, dropped, sc.skipped);
+			active_recovered(st, stream, s, &sc, pos, size,
+					 dropped);
 		s->end = s->synced = pos;
 		s->synced_seq = s->seq;
 		r = save_state(st, stream, s);
@@ -403,8 +446,16 @@ static int purge_orphans(struct store *st)
 	leveldb_iter_destroy(it);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = store_purge_inode(st, inos[i]);
+	if (r == 0)
+		st->recovery.orphans = n;
 	free(inos);
 	return r;
+}
+
+void store_recovery_summary(const struct store *st,
+			    struct store_recovery *out)
+{
+	*out = st->recovery;
 }
 
 int store_recover(struct store *st, char *err, size_t errlen)

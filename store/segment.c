@@ -194,21 +194,44 @@ static int rewrite_range(int fd, uint64_t from, uint64_t to)
 	return r;
 }
 
-/* The sync of one segment file from `from` on; with the writer's rewrite
- * flag, what a failed sync covered is written again first. */
-static int sync_segment(struct seg_writer *w, int fd, uint64_t from,
-			uint64_t to)
+/* A segment's sync failed (the first time since its last good one):
+ * its unsynced data, from offset from on, is written again at the next
+ * sync. */
+static void sync_failed(uint64_t stream, uint64_t seq, uint64_t from,
+			int err)
+{
+	struct store_event ev = {
+		.kind = report_kind_of(err), .level = SF_LOG_ERROR,
+		.what = "segment sync", .err = err, .stream = stream,
+		.seg = seq, .off = from,
+		.action = "unsynced data written again at the next sync",
+	};
+	report_event(&ev, "sync of stream %llu failed: %s; its unsynced data "
+		     "is written again at the next sync",
+		     (unsigned long long)stream, strerror(err));
+}
+
+/* The sync of segment seq (its file fd) from `from` on; with the writer's
+ * rewrite flag, what a failed sync covered is written again first. */
+static int sync_segment(struct seg_writer *w, uint64_t seq, int fd,
+			uint64_t from, uint64_t to)
 {
 	if (w->rewrite) {
 		int r = rewrite_range(fd, from, to);
 		if (r == -EBADMSG && !w->lost) {
 			w->lost = true;
-			fprintf(stderr, "streamfs: error: stream %llu: data in "
-				"a segment after offset %llu was lost by the "
-				"disk after a failed write-back; the stream "
-				"takes no more appends\n",
-				(unsigned long long)w->stream,
-				(unsigned long long)from);
+			struct store_event ev = {
+				.kind = STORE_EV_IO, .level = SF_LOG_ERROR,
+				.what = "write-back", .err = EIO,
+				.stream = w->stream, .seg = seq, .off = from,
+				.action = "the stream takes no more appends",
+			};
+			report_event(&ev, "stream %llu: data in a segment "
+				     "after offset %llu was lost by the disk "
+				     "after a failed write-back; the stream "
+				     "takes no more appends",
+				     (unsigned long long)w->stream,
+				     (unsigned long long)from);
 		}
 		if (r < 0)
 			return r == -EBADMSG ? -EIO : r;
@@ -216,10 +239,7 @@ static int sync_segment(struct seg_writer *w, int fd, uint64_t from,
 	if (fdatasync(fd) < 0) {
 		int e = errno;
 		if (!w->rewrite)
-			fprintf(stderr, "streamfs: error: sync of stream %llu "
-				"failed: %s; its unsynced data is written "
-				"again at the next sync\n",
-				(unsigned long long)w->stream, strerror(e));
+			sync_failed(w->stream, seq, from, e);
 		w->rewrite = true;
 		return -e;
 	}
@@ -241,7 +261,7 @@ static int writer_sync(struct store *st, struct seg_writer *w)
 			return -errno;
 		uint64_t from = q == w->s.synced_seq ? w->s.synced : 0;
 		int r = fstat(fd, &sb) < 0 ? -errno
-			: sync_segment(w, fd, from, (uint64_t)sb.st_size);
+			: sync_segment(w, q, fd, from, (uint64_t)sb.st_size);
 		close(fd);
 		if (r < 0)
 			return r;
@@ -249,7 +269,8 @@ static int writer_sync(struct store *st, struct seg_writer *w)
 		w->s.synced = 0;
 	}
 	if (w->dirty || w->s.synced < w->s.end || w->rewrite) {
-		int r = sync_segment(w, w->fd, w->s.synced, w->s.end);
+		int r = sync_segment(w, w->s.seq, w->fd, w->s.synced,
+				     w->s.end);
 		if (r < 0)
 			return r;
 	}
@@ -432,6 +453,39 @@ static int writer_roll(struct store *st, struct seg_writer *w)
 	return save_active(st, w);
 }
 
+/* Segment (stream, seq) could not be cut back to off: what lies past it
+ * is dead bytes, or a record recovery may index again. */
+static void cut_failed(uint64_t stream, uint64_t seq, uint64_t off, int err)
+{
+	struct store_event ev = {
+		.kind = report_kind_of(err), .level = SF_LOG_ERROR,
+		.what = "segment cut", .err = err, .stream = stream,
+		.seg = seq, .off = off,
+		.action = "the bytes past the cut stay in the segment",
+	};
+	report_event(&ev, "cannot cut back segment %llx/%llx to %llu: %s",
+		     (unsigned long long)stream, (unsigned long long)seq,
+		     (unsigned long long)off, strerror(err));
+}
+
+/* A record could not be written at the writer's end: the append is
+ * refused, and what part of it reached the file is cut off again. */
+static void write_failed(struct seg_writer *w, int err)
+{
+	struct store_event ev = {
+		.kind = report_kind_of(err), .level = SF_LOG_ERROR,
+		.what = "segment write", .err = err, .stream = w->stream,
+		.seg = w->s.seq, .off = w->s.end,
+		.action = "the append is refused",
+	};
+	report_event(&ev, "stream %llu segment %llu: write at %llu failed: "
+		     "%s; the append is refused", (unsigned long long)w->stream,
+		     (unsigned long long)w->s.seq,
+		     (unsigned long long)w->s.end, strerror(err));
+	if (ftruncate(w->fd, w->s.end) < 0)
+		cut_failed(w->stream, w->s.seq, w->s.end, errno);
+}
+
 int seg_append(struct store *st, uint64_t stream, char *hdr,
 	       const struct iovec *iov, int iovcnt, size_t len, int64_t ns,
 	       bool sync, uint64_t *seq, uint64_t *off,
@@ -457,9 +511,7 @@ int seg_append(struct store *st, uint64_t stream, char *hdr,
 		ssize_t n = pwritev(w->fd, v, iovcnt + 1, w->s.end + done);
 		if (n <= 0) {
 			r = n < 0 ? -errno : -EIO;
-			if (ftruncate(w->fd, w->s.end) < 0)
-				fprintf(stderr, "streamfs: error: cannot cut "
-					"back a failed segment write\n");
+			write_failed(w, -r);
 			return r;
 		}
 		done += n;
@@ -501,10 +553,7 @@ void seg_unappend(struct store *st, uint64_t stream, uint64_t off,
 	/* A record that reached the disk must leave it for good, or
 	 * recovery would index it again after a power cut. */
 	if (ftruncate(w->fd, off) < 0 || (durable && fdatasync(w->fd) < 0))
-		fprintf(stderr, "streamfs: error: cannot cut back segment "
-			"%llx/%llx to %llu: %s\n", (unsigned long long)stream,
-			(unsigned long long)w->s.seq, (unsigned long long)off,
-			strerror(errno));
+		cut_failed(stream, w->s.seq, off, errno);
 	w->s.end = off;
 	if (w->s.synced_seq == w->s.seq && w->s.synced > off)
 		w->s.synced = off;
@@ -578,11 +627,8 @@ int seg_flush_done(struct store *st, const struct seg_flush *items, int n,
 			continue;       /* rolled or closed: synced since */
 		if (items[i].err) {
 			if (!w->rewrite)
-				fprintf(stderr, "streamfs: error: sync of "
-					"stream %llu failed: %s; its unsynced "
-					"data is written again at the next "
-					"sync\n", (unsigned long long)w->stream,
-					strerror(items[i].err));
+				sync_failed(w->stream, items[i].seq,
+					    w->s.synced, items[i].err);
 			w->rewrite = true;
 			r = -items[i].err;
 			continue;

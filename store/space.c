@@ -80,9 +80,14 @@ bool space_release_ballast(struct store *st)
 		return false;
 	st->ballast = false;
 	st->checked_ns = 0;
-	fprintf(stderr, "streamfs: warning: the disk of %s is full: released "
-		"the %u MiB ballast so that deletes and renames go on; appends "
-		"wait for free space\n", st->datadir, BALLAST_SIZE >> 20);
+	struct store_event ev = {
+		.kind = STORE_EV_NOSPACE, .level = SF_LOG_WARNING,
+		.what = "ballast", .err = ENOSPC,
+		.action = "ballast released; appends wait for free space",
+	};
+	report_event(&ev, "the disk of %s is full: released the %u MiB "
+		     "ballast so that deletes and renames go on; appends wait "
+		     "for free space", st->datadir, BALLAST_SIZE >> 20);
 	return true;
 }
 
@@ -101,6 +106,20 @@ int store_statfs(struct store *st, struct statvfs *sv)
 	}
 	sv->f_files = (fsfilcnt_t)(st->ninodes + sv->f_ffree);
 	return 0;
+}
+
+/* A write refused for want of room: an event (the caller limits their
+ * rate), not a log line per refusal. */
+static int refused(struct store *st, uint64_t need)
+{
+	struct store_event ev = {
+		.kind = STORE_EV_NOSPACE, .level = SF_LOG_WARNING,
+		.what = "reserve", .err = ENOSPC,
+		.action = st->ballast ? "refused: free space below the reserve"
+				      : "refused: the ballast is not back yet",
+	};
+	report_event(&ev, NULL);
+	return -ENOSPC;
 }
 
 static int refresh(struct store *st, int64_t now)
@@ -131,12 +150,12 @@ int store_space_check(struct store *st, uint64_t need)
 		return r;
 	if (!st->ballast && st->free_est >= BALLAST_SIZE + st->reserve + need &&
 	    ballast_create(st)) {
-		fprintf(stderr, "streamfs: free space is back in %s: ballast "
-			"in place, appends go on\n", st->datadir);
+		report_log(SF_LOG_INFO, "free space is back in %s: ballast "
+			   "in place, appends go on", st->datadir);
 		st->free_est -= BALLAST_SIZE;
 	}
 	if (!st->ballast || need + st->reserve > st->free_est)
-		return -ENOSPC;
+		return refused(st, need);
 	st->spent += need;
 	return 0;
 }

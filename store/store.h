@@ -330,4 +330,67 @@ int policy_format(const char *name, const struct sf_policy *p, char *buf,
 /* The policies stored on directory dir (defaults for those not set). */
 int store_get_policy(struct store *st, uint64_t dir, struct sf_policy *p);
 
+/* ---- what the store reports (report.c) ----
+ * Log lines and exceptional events go to hooks the caller sets once,
+ * before store_open (recovery reports during it) and before any thread
+ * runs.  Without hooks, lines go to stderr and events nowhere.  The hooks
+ * are called from the thread that made the store call, with the caller's
+ * lock held: they must neither block nor call into the store. */
+
+enum sf_log_level { SF_LOG_ERROR = 0, SF_LOG_WARNING = 1, SF_LOG_INFO = 2 };
+
+enum store_event_kind {
+	STORE_EV_CHECKSUM,      /* a record failed its checksum */
+	STORE_EV_IO,            /* a write, sync or cut underneath failed */
+	STORE_EV_NOSPACE,       /* no room: a write failed with ENOSPC or
+				 * EDQUOT, the reserve refused an append, or
+				 * the ballast was released */
+	STORE_EV_LEVELDB,       /* LevelDB reported an error */
+	STORE_EV_READ_ONLY,     /* LevelDB cannot write: writes are refused */
+	STORE_EV_HEALED,        /* LevelDB was reopened: writes go on */
+	STORE_EV_RECOVERY,      /* recovery cut a segment or indexed again */
+};
+
+/* One event; fields that do not apply are 0 (or NULL). */
+struct store_event {
+	enum store_event_kind kind;
+	int level;              /* enum sf_log_level of its log line */
+	const char *what;       /* the operation that met it: "read",
+				 * "segment write", "leveldb write", ... */
+	const char *action;     /* what was done about it */
+	int err;                /* the errno underneath */
+	uint64_t stream, seg;   /* the segment: stream inode and number */
+	uint64_t off;           /* byte offset in the segment */
+	uint64_t topic;         /* the topic's inode */
+	uint64_t topic_off;     /* byte offset in the topic */
+	const char *detail;     /* LevelDB's own message */
+	/* recovery: bytes of the segment kept and cut, records indexed
+	 * again, index entries dropped, whole records left unindexed */
+	uint64_t good, cut;
+	uint64_t reindexed, dropped, unindexed;
+	const char *text;       /* its log line, or NULL for none */
+};
+
+struct store_hooks {
+	void (*log)(void *arg, int level, const char *line);
+	void (*event)(void *arg, const struct store_event *ev);
+	void *arg;
+};
+void store_set_hooks(const struct store_hooks *hooks);
+
+/* ---- what recovery did (recover.c) ---- */
+
+/* What recovery did when the store opened (counted over all streams). */
+struct store_recovery {
+	uint64_t streams;       /* streams whose unsynced tails were read */
+	uint64_t cuts;          /* segments cut back (torn or damaged) */
+	uint64_t bytes_cut;
+	uint64_t reindexed;     /* whole records indexed again */
+	uint64_t dropped;       /* index entries dropped past a cut */
+	uint64_t unindexed;     /* whole records left unindexed (dead) */
+	uint64_t orphans;       /* inodes unlinked while open, purged */
+};
+void store_recovery_summary(const struct store *st,
+			    struct store_recovery *out);
+
 #endif

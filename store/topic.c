@@ -513,18 +513,41 @@ static bool contiguous(const struct idx_entry *a, const struct idx_entry *b)
 
 static int damaged(uint64_t ino, const struct idx_entry *e)
 {
-	fprintf(stderr, "streamfs: error: damaged record of topic %llu at "
-		"byte %llu (segment %016llx/%016llx offset %llu); not served\n",
-		(unsigned long long)ino, (unsigned long long)e->off,
-		(unsigned long long)e->seg_stream,
-		(unsigned long long)e->seg_seq,
-		(unsigned long long)e->seg_off);
+	struct store_event ev = {
+		.kind = STORE_EV_CHECKSUM, .level = SF_LOG_ERROR,
+		.what = "read", .action = "not served: the read gets EIO",
+		.err = EIO, .stream = e->seg_stream, .seg = e->seg_seq,
+		.off = e->seg_off, .topic = ino, .topic_off = e->off,
+	};
+	report_event(&ev, "damaged record of topic %llu at byte %llu "
+		     "(segment %016llx/%016llx offset %llu); not served",
+		     (unsigned long long)ino, (unsigned long long)e->off,
+		     (unsigned long long)e->seg_stream,
+		     (unsigned long long)e->seg_seq,
+		     (unsigned long long)e->seg_off);
 	return -EIO;
 }
 
+/* A segment that could not be read (an error underneath, or shorter than
+ * the index says). */
+static int unreadable(uint64_t ino, const struct idx_entry *e, int err)
+{
+	struct store_event ev = {
+		.kind = STORE_EV_IO, .level = SF_LOG_ERROR,
+		.what = "segment read", .action = "the read gets the error",
+		.err = err, .stream = e->seg_stream, .seg = e->seg_seq,
+		.off = e->seg_off, .topic = ino, .topic_off = e->off,
+	};
+	report_event(&ev, "cannot read segment %016llx/%016llx at %llu: %s",
+		     (unsigned long long)e->seg_stream,
+		     (unsigned long long)e->seg_seq,
+		     (unsigned long long)e->seg_off, strerror(err));
+	return -err;
+}
+
 /* Read the records of l into rb->buf, one pread per contiguous span. */
-static int read_spans(struct store *st, const struct entry_list *l,
-		      struct sf_readbuf *rb)
+static int read_spans(struct store *st, uint64_t ino,
+		      const struct entry_list *l, struct sf_readbuf *rb)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < l->n; i++)
@@ -539,10 +562,10 @@ static int read_spans(struct store *st, const struct entry_list *l,
 			n += REC_HDR + l->e[j++].len;
 		int fd = seg_fd(st, l->e[i].seg_stream, l->e[i].seg_seq);
 		if (fd < 0)
-			return fd == -ENOENT ? -EIO : fd;
+			return unreadable(ino, &l->e[i], fd == -ENOENT ? EIO : -fd);
 		ssize_t got = pread(fd, rb->buf + pos, n, l->e[i].seg_off);
 		if (got != (ssize_t)n)
-			return got < 0 ? -errno : -EIO;
+			return unreadable(ino, &l->e[i], got < 0 ? errno : EIO);
 		pos += n;
 		i = j;
 	}
@@ -568,7 +591,7 @@ int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 	struct entry_list l = { 0 };
 	int r = collect_entries(st, ino, off, end, &l);
 	if (r == 0)
-		r = read_spans(st, &l, rb);
+		r = read_spans(st, ino, &l, rb);
 	bool compact = l.n > IOV_MODE_MAX;
 	size_t pos = 0, w = 0;
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
