@@ -282,7 +282,7 @@ static void mount_event(void)
 	char line[3 * PATH_MAX + 256], when[64], dir[2 * PATH_MAX];
 	json_time(when, sizeof(when), &sys.mounted);
 	json_str(dir, sizeof(dir), fs.datadir ? fs.datadir : "");
-	int n = snprintf(line, sizeof(line), "{\"time\":%s,\"event\":\"mount\","
+	int n = snprintf(line, sizeof(line), "{\"ts\":%s,\"type\":\"mount\","
 			 "\"version\":\"%s\",\"datadir\":%s,\"pid\":%d,"
 			 "\"uid\":%u}\n", when, PACKAGE_VERSION, dir,
 			 (int)getpid(), (unsigned)sys.uid);

@@ -24,7 +24,7 @@ def events(m, type_=None):
     with open(m.mnt + ERRORS, "rb") as f:
         lines = f.read().decode().splitlines()
     # The mount's own line (sysstream.c) has a schema of its own.
-    out = [e for e in map(json.loads, lines) if e.get("event") != "mount"]
+    out = [e for e in map(json.loads, lines) if e.get("type") != "mount"]
     for e in out:
         assert set(e) >= {"ts", "type"}, e
     return [e for e in out if type_ is None or e["type"] == type_]

@@ -35,7 +35,7 @@ def events(m):
 
 
 def mounts_of(ev):
-    return [(off, e) for off, e in ev if e.get("event") == "mount"]
+    return [(off, e) for off, e in ev if e.get("type") == "mount"]
 
 
 # ---------------------------------------------------------------- at mount
@@ -84,7 +84,7 @@ def test_mount_event_offsets_go_on_across_mounts(mount):
     e = first[0][1]
     assert e["pid"] == mount.proc.pid
     assert e["datadir"] == os.path.realpath(mount.data)
-    assert isinstance(e["version"], str) and e["time"].endswith("Z")
+    assert isinstance(e["version"], str) and e["ts"].endswith("Z")
     mount.restart()
     second = mounts_of(events(mount))
     assert [off for off, _ in second] == [0, 1]
@@ -326,7 +326,7 @@ def test_root_may_let_others_read(mount, other_user):
     r = other_user.run([STREAMCTL, "tail", "--format", "%o %s\\n",
                         d + "/errors"])
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout.split(" ", 1)[1])["event"] == "mount"
+    assert json.loads(r.stdout.split(" ", 1)[1])["type"] == "mount"
     run([BUILD / "tools" / "streamfs-ace", "--remove", "consume", d])
     assert other_user.call("open(%r).read()" % (d + "/errors")) == "EACCES"
 
@@ -336,7 +336,7 @@ def test_consumer_groups_work(mount):
     reads errors and commits, as on any topic."""
     e = sysdir(mount) + "/errors"
     out = run([STREAMCTL, "consume", "-g", "watch", e]).stdout
-    assert json.loads(out.splitlines()[0])["event"] == "mount"
+    assert json.loads(out.splitlines()[0])["type"] == "mount"
     assert int(os.getxattr(e, PFX + "cursor.watch")) == os.stat(e).st_size
     assert run([STREAMCTL, "consume", "-g", "watch", e]).stdout == ""
 
@@ -373,7 +373,7 @@ def test_the_mount_owner_reads_it(scratch, other_user):
                 "'status']\n"
                 "import json\n"
                 "e = json.loads(open(%r).read())\n"
-                "assert e['event'] == 'mount' and e['uid'] == %d, e\n"
+                "assert e['type'] == 'mount' and e['uid'] == %d, e\n"
                 % (d, OTHER_UID, OTHER_GID, d, d + "/errors", OTHER_UID))
         assert other_user.call(code) == "OK"
         assert other_user.call("os.open(%r, os.O_WRONLY | os.O_APPEND)"
@@ -409,7 +409,7 @@ def test_status_says_what_runs(mount):
     assert s["pid"] == mount.proc.pid
     assert s["mount_owner"] == os.getuid()
     assert s["mounted"].endswith("Z")
-    assert s["mounted"] == mounts_of(events(mount))[-1][1]["time"]
+    assert s["mounted"] == mounts_of(events(mount))[-1][1]["ts"]
     assert isinstance(s["uptime_s"], int) and s["uptime_s"] >= 0
     # The streams that hold messages (/.streamfs itself: its mount event),
     # and the inodes df -i counts.
