@@ -100,6 +100,10 @@ struct store {
 	/* Expiry's state: the ttl scanners, the compaction under way
 	 * (retention.c, compact.c). */
 	struct retention *ret;
+
+	/* Counts for the metrics (store_get_stats): every file adds to its
+	 * own. */
+	struct store_stats stats;
 };
 
 static inline int64_t store_now_ns(void)

@@ -268,15 +268,22 @@ static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
 		/* Newest first: each topic's entries are dropped from its
 		 * end backwards. */
 		unsigned dropped = 0;
+		struct store_recovery *rc = &st->stats.recovery;
 		for (uint64_t later = s->seq; r == 0 && later > q; later--) {
+			struct stat lb;
 			r = drop_past(st, stream, later, 0, false, &dropped);
 			seg_path(path, sizeof(path), stream, later);
+			if (fstatat(st->segdirfd, path, &lb, 0) == 0)
+				rc->bytes_cut += (uint64_t)lb.st_size;
 			unlinkat(st->segdirfd, path, 0);
 		}
 		if (r == 0)
 			r = drop_past(st, stream, q, pos, false, &dropped);
 		if (r == 0 && ftruncate(sc.fd, pos) < 0)
 			r = -errno;
+		rc->segments_cut++;
+		rc->bytes_cut += size - pos;
+		rc->entries_dropped += dropped;
 		if (r == 0)
 			fprintf(stderr, "streamfs: recovery: stream %llu segment "
 				"%llu damaged at %llu: cut there, %u index "
@@ -328,6 +335,7 @@ static int recover_stream(struct store *st, uint64_t stream,
 	}
 	uint64_t pos = s->synced <= size ? s->synced : 0;
 	int r = 0;
+	st->stats.recovery.streams++;
 	while (sc.fd >= 0) {
 		struct rec_header h;
 		r = read_record(&sc, pos, size, &h);
@@ -349,6 +357,12 @@ static int recover_stream(struct store *st, uint64_t stream,
 	if (r == 0 && sc.fd >= 0 && fdatasync(sc.fd) < 0)
 		r = -errno;
 	if (r == 0) {
+		struct store_recovery *rc = &st->stats.recovery;
+		rc->segments_cut += pos < size;
+		rc->bytes_cut += size - pos;
+		rc->records_reindexed += sc.reindexed;
+		rc->entries_dropped += dropped;
+		rc->records_unindexed += sc.skipped;
 		if (pos != s->end || size != pos || sc.reindexed || dropped)
 			fprintf(stderr, "streamfs: recovery: stream %llu "
 				"segment %llu: %llu bytes good, %llu cut, %u "
@@ -401,19 +415,26 @@ static int purge_orphans(struct store *st)
 		inos[n++] = get_be64(k + 1);
 	}
 	leveldb_iter_destroy(it);
-	for (size_t i = 0; r == 0 && i < n; i++)
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		r = store_purge_inode(st, inos[i]);
+		st->stats.recovery.orphans_purged += r == 0;
+	}
 	free(inos);
 	return r;
 }
 
 int store_recover(struct store *st, char *err, size_t errlen)
 {
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int r = purge_orphans(st);
 	if (r == 0)
 		r = segtab_each_stream(st, recover_one, NULL);
 	if (r == 0)
 		r = store_sync(st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->stats.recovery.ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL +
+				(t1.tv_nsec - t0.tv_nsec);
 	if (r < 0)
 		snprintf(err, errlen, "recovery of %s failed: %s",
 			 st->datadir, strerror(-r));
