@@ -80,6 +80,10 @@ struct handle {
 	bool skip;               /* topic: dropping the rest of a line */
 	bool split;              /* topic: last write was a full-sized piece */
 	pid_t writer;            /* topic: who wrote last (see io_flush) */
+	char *snap;              /* a generated file of /.streamfs: what its
+				  * open made (sysstream_files.c), or NULL */
+	size_t snaplen;
+	struct timespec snaptime;
 	uint64_t rpos;           /* topic: where the last read ended */
 	bool restoring;          /* topic: pending holds restore's record */
 	struct sf_restore restore;  /* the record SF_IOC_RESTORE named */
@@ -91,6 +95,7 @@ struct fs {
 	pthread_mutex_t lock;           /* see the top of this file */
 	/* Set up before the session runs, read-only afterwards: */
 	struct store *store;            /* calls into it: under lock */
+	const char *datadir;            /* the data folder, absolute */
 	struct fuse_session *se;
 	uint64_t reserve;
 	bool multithread;
@@ -319,5 +324,77 @@ void group_commit_mark(void);
  * (0), or -EAGAIN if it cannot take it (the caller syncs itself). */
 int group_commit_fsync(fuse_req_t req);
 
+/* ---- json.c: JSON text written by hand ---- */
+/* s as a JSON string, quoted, into buf (cut short, NUL-terminated, if it
+ * does not fit); returns the length the whole of it needs. */
+size_t json_str(char *buf, size_t cap, const char *s);
+/* ts as a JSON string of RFC 3339 UTC time with milliseconds
+ * ("2024-05-01T12:00:00.123Z"); returns its length, as json_str. */
+size_t json_time(char *buf, size_t cap, const struct timespec *ts);
+
+/* ---- sysstream.c: /.streamfs, the system's own stream ---- */
+/* at mount, after the store opened, before serving: make /.streamfs and
+ * its topics `metrics` and `errors` if missing (-errno); appends the
+ * mount event to errors */
+int sysstream_init(void);
+/* Append one message (one JSON line ending in '\n') to topic
+ * /.streamfs/NAME (NAME is "metrics" or "errors").  Call WITHOUT fs.lock
+ * (it takes it).  Returns 0 or -errno; never blocks on a user. */
+int sysstream_append(const char *name, const char *line, size_t len);
+/* the /.streamfs directory itself or an entry in it (fs.lock held) */
+bool sysstream_is(uint64_t ino);
+/* A file of /.streamfs generated when it is opened: gen fills a malloc'ed
+ * buffer (the reader gets that snapshot, whole).  Register before
+ * serving.  gen runs with fs.lock held: it may read the store and must
+ * not take fs.lock; it returns 0 or -errno (the open fails with it). */
+void sysstream_virtual(const char *name, int (*gen)(char **buf, size_t *len));
+
+/* The system stream's inodes and owner, set by sysstream_init before the
+ * session runs and read-only afterwards (0 before it, or if it failed). */
+#define SYS_TOPICS 2
+struct sys {
+	uint64_t dir;
+	uint64_t topic[SYS_TOPICS];     /* metrics, errors */
+	uid_t uid;                      /* the mount owner owns it */
+	gid_t gid;
+	struct timespec mounted;        /* CLOCK_REALTIME at sysstream_init */
+	struct timespec started;        /* the same, CLOCK_MONOTONIC */
+};
+extern struct sys sys;
+/* dir/name is /.streamfs, or a name in it (fs.lock held) */
+bool sysstream_name(uint64_t dir, const char *name);
+/* dir's listing leaves ino out: the root's does not show /.streamfs */
+bool sysstream_hidden(uint64_t dir, uint64_t ino);
+bool sysstream_topic_name(const char *name);
+/* May the caller set or remove attribute name of ino, as far as the
+ * system stream is concerned: 0 (then the usual checks apply) or -EPERM.
+ * 0 for every inode that is not the system stream's. */
+int sysstream_xattr_check(struct caller *c, uint64_t ino, const char *name);
+
+/* ---- sysstream_files.c: the generated files of /.streamfs ---- */
+bool sysstream_virtual_ino(uint64_t ino);
+/* store_get_inode, and the made-up records of the generated files */
+int sysstream_get_inode(uint64_t ino, struct sf_inode *in);
+/* The generated file name of dir (0, or -ENOENT) */
+int sysstream_virtual_lookup(uint64_t dir, const char *name,
+			     struct sf_inode *in);
+/* The i-th generated file of dir, after its stored entries: 1 and its
+ * name and inode, or 0 when there is none. */
+int sysstream_virtual_entry(uint64_t dir, unsigned i, char *name,
+			    uint64_t *ino);
+/* Size, blocks and times of a generated file (h: the descriptor fstat
+ * asked through, or NULL) over what fill_attr put in st. */
+void sysstream_virtual_attr(uint64_t ino, const struct handle *h,
+			    struct stat *st);
+/* Open for reading (the caller refused writes): generate, keep it. */
+void sysstream_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void sysstream_read(fuse_req_t req, const struct handle *h, size_t size,
+		    off_t off);
+/* lseek SEEK_DATA/SEEK_HOLE in a snapshot: the offset, or -ENXIO */
+off_t sysstream_seek(const struct handle *h, off_t off, int whence);
+
+/* ---- sysstream_status.c ---- */
+/* /.streamfs/status: one JSON object about the running daemon */
+int sysstream_status(char **buf, size_t *len);
 
 #endif

@@ -278,8 +278,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	store_set_segment_size(fs.store, segment_size);
+	fs.datadir = datadir;
 	if (node_table_init() < 0)
 		goto out_store;
+	if ((r = sysstream_init()) < 0) {
+		fprintf(stderr, "streamfs: cannot set up /.streamfs, the "
+			"system stream: %s\n", strerror(-r));
+		goto out_nodes;
+	}
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
 				 NULL);
 	if (!fs.se)

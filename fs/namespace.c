@@ -912,7 +912,10 @@ static int dir_fetch(struct dirh *d, uint64_t ino)
 		return -ENOMEM;
 	const char *name;
 	size_t nlen;
-	int r = store_dirit_next(d->it, &name, &nlen, &d->ino, &d->dtype);
+	int r;
+	do
+		r = store_dirit_next(d->it, &name, &nlen, &d->ino, &d->dtype);
+	while (r == 1 && sysstream_hidden(ino, d->ino));
 	if (r == 1) {
 		memcpy(d->name, name, nlen + 1);
 		d->held = true;

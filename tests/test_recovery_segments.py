@@ -35,9 +35,11 @@ def test_damage_in_a_sealed_unsynced_segment_is_cut(mount):
     records = 1100                  # about 69 MiB: a second segment
     fill(t, records)
     assert os.path.getsize(t) == records * REC
+    stream = "%016x" % os.stat(mount.mnt + "/s").st_ino
     mount.kill9()
 
-    sealed = glob.glob(os.path.join(mount.data, "segments", "*",
+    # (s's segments only: /.streamfs has its own.)
+    sealed = glob.glob(os.path.join(mount.data, "segments", stream,
                                     "0000000000000001"))
     assert len(sealed) == 1, sealed
     assert os.path.exists(sealed[0][:-1] + "2"), "no second segment"
