@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "fs.h"
+#include "metrics.h"
 
 struct fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -33,12 +34,16 @@ struct settings {
 	int threads;
 	char *reserve;
 	char *segment_size;
+	int nometrics;
+	char *metrics_top;
 };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
 	{ "reserve=%s", offsetof(struct settings, reserve), 0 },
 	{ "segment_size=%s", offsetof(struct settings, segment_size), 0 },
+	{ "nometrics", offsetof(struct settings, nometrics), 1 },
+	{ "metrics_top=%s", offsetof(struct settings, metrics_top), 0 },
 	FUSE_OPT_END
 };
 
@@ -80,6 +85,12 @@ static void usage(const char *prog)
 	       "    -o segment_size=BYTES  start a new segment beyond this "
 	       "(default 67108864,\n"
 	       "                           1048576 to 1073741824)\n"
+	       "    -o metrics_top=N       streams and consumer lags shown in "
+	       "the metrics\n"
+	       "                           (default 20, 1 to 1000)\n"
+	       "    -o nometrics           count nothing for the metrics, "
+	       "append no lines to\n"
+	       "                           /.streamfs/metrics\n"
 	       "    -o allow_other         let other users use the mount\n"
 	       "    -o allow_root          let root use the mount too\n"
 	       "    -o auto_unmount        unmount when the daemon dies "
@@ -258,6 +269,14 @@ int main(int argc, char **argv)
 			"1048576 to 1073741824)\n", s.segment_size);
 		goto out;
 	}
+	uint64_t top = METRICS_TOP_DEFAULT;
+	if (s.metrics_top &&
+	    (parse_size(s.metrics_top, &top) < 0 || top < 1 ||
+	     top > METRICS_TOP_MAX)) {
+		fprintf(stderr, "streamfs: invalid metrics_top=%s (1 to %d)\n",
+			s.metrics_top, METRICS_TOP_MAX);
+		goto out;
+	}
 	fs.multithread = s.threads;
 	if (resolve_paths(&s, &datadir, &mnt) < 0)
 		goto out;
@@ -286,6 +305,11 @@ int main(int argc, char **argv)
 			"system stream: %s\n", strerror(-r));
 		goto out_nodes;
 	}
+	r = metrics_init(!s.nometrics, (unsigned)top);
+	if (r < 0) {
+		fprintf(stderr, "streamfs: metrics: %s\n", strerror(-r));
+		goto out_nodes;
+	}
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
 				 NULL);
 	if (!fs.se)
@@ -300,6 +324,8 @@ int main(int argc, char **argv)
 		goto out_notify;
 	if (retention_start() < 0)
 		goto out_commit;
+	if (metrics_start() < 0)
+		goto out_retention;
 	if (status_fd >= 0) {
 		detach_finish(status_fd, datadir);
 		status_fd = -1;
@@ -314,6 +340,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop(fs.se);
 	}
 	ret = ret != 0;
+	metrics_stop();
+out_retention:
 	retention_stop();
 out_commit:
 	group_commit_stop();
@@ -326,6 +354,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_nodes:
+	metrics_stop();
 	pthread_mutex_lock(&fs.lock);
 	node_table_free();
 	pthread_mutex_unlock(&fs.lock);
@@ -340,6 +369,7 @@ out:
 	free(s.pos[1]);
 	free(s.reserve);
 	free(s.segment_size);
+	free(s.metrics_top);
 	fuse_opt_free_args(&args);
 	return ret;
 }
