@@ -46,9 +46,17 @@ void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
 	if (r == 0 && S_ISDIR(in.mode))
 		r = -EISDIR;
+	/* Only the daemon writes the system stream, whoever asks. */
+	if (r == 0 && sysstream_is(ino) &&
+	    ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
+		r = -EPERM;
+	if (r == 0 && sysstream_virtual_ino(ino)) {
+		sysstream_open(req, ino, fi);
+		return;
+	}
 	if (r == 0)
 		r = may_open(&c, &in, fi->flags);
 	if (r == 0 && (fi->flags & O_TRUNC)) {
@@ -116,6 +124,10 @@ void io_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
+	if (h->snap) {
+		sysstream_read(req, h, size, off);
+		return;
+	}
 	int r = record_of(h->node, &in);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -175,6 +187,7 @@ void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h->pending);
+	free(h->snap);
 	free(h);
 	fs.nhandles--;
 	if (--n->nopen == 0 && n->topic)
@@ -189,8 +202,10 @@ void io_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
-	int r = store_get_inode(fs.store, ino, &in);
-	if (r == 0 && in.kind == SF_KIND_BLOB) {
+	int r = h->snap ? 1 : store_get_inode(fs.store, ino, &in);
+	if (r == 1) {
+		r = 0;                  /* a snapshot: nothing to sync */
+	} else if (r == 0 && in.kind == SF_KIND_BLOB) {
 		int fd = blob_fd(h);
 		r = fd < 0 ? fd : store_blob_sync(fs.store, ino, fd, datasync,
 						  &h->node->sync_failed,
@@ -250,11 +265,13 @@ void io_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
 	off_t res;
-	int r = record_of(h->node, &in);
+	int r = h->snap ? 0 : record_of(h->node, &in);
 	if (r < 0) {
 		res = r;
 	} else if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		res = -EINVAL;
+	} else if (h->snap) {
+		res = sysstream_seek(h, off, whence);
 	} else if (in.kind == SF_KIND_TOPIC) {
 		struct sf_topic *t = topic_state(h->node);
 		res = t ? topic_seek(t, off, whence) : -ENOMEM;
@@ -277,14 +294,14 @@ void io_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 {
 	struct handle *h = handle_of(fi);
 	struct sf_inode in;
-	int r = record_of(h->node, &in);
+	int r = h->snap ? 0 : record_of(h->node, &in);
 	if (r < 0) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (in.kind == SF_KIND_BLOB) {
+	if (h->snap || in.kind == SF_KIND_BLOB) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
 		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT |

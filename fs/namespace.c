@@ -131,13 +131,15 @@ static int stat_of(const struct sf_inode *in, struct stat *st)
 		r = topic_attr(in, st);
 	} else if (S_ISREG(in->mode) && in->kind == SF_KIND_BLOB) {
 		r = blob_attr(in, st);
+	} else if (sysstream_virtual_ino(in->ino)) {
+		sysstream_virtual_attr(in->ino, NULL, st);
 	}
 	return r;
 }
 
 int attr_of(uint64_t ino, struct sf_inode *in, struct stat *st)
 {
-	int r = store_get_inode(fs.store, ino, in);
+	int r = sysstream_get_inode(ino, in);
 	return r < 0 ? r : stat_of(in, st);
 }
 
@@ -198,6 +200,10 @@ void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct sf_inode dir, in;
 	caller_init(&c, req);
 	int r = get_child(&c, parent, name, PERM_X, &dir, &in);
+	if (r == -ENOENT && sysstream_virtual_lookup(parent, name, &in) == 0) {
+		reply_entry(req, &in, entry_timeout_of(&dir));
+		return;
+	}
 	if (r == -ENOENT) {
 		/* A cached absence could not be withdrawn when dir stops
 		 * being searchable (nothing lists it): none is kept. */
@@ -232,6 +238,10 @@ void ns_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sf_inode in;
 	struct stat st;
 	int r = attr_of(ino, &in, &st);
+	/* fstat of a generated file: the snapshot that descriptor reads. */
+	if (r == 0 && fi && sysstream_virtual_ino(ino))
+		sysstream_virtual_attr(ino, (struct handle *)(uintptr_t)fi->fh,
+				       &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -355,7 +365,10 @@ void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	/* chmod, chown, utimens, truncate: the system stream is the
+	 * daemon's (docs/design.md, "The system stream"). */
+	int r = sysstream_is(ino) ? -EPERM
+				  : store_get_inode(fs.store, ino, &in);
 	bool was_open = r == 0 && S_ISDIR(in.mode) &&
 			searchable_by_all(in.mode);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
@@ -438,7 +451,7 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sf_inode dir, *in = out;
 	uint64_t ino;
 	caller_init(&c, req);
-	int r = name_check(name);
+	int r = sysstream_is(parent) ? -EPERM : name_check(name);
 	if (r == 0 && target && strlen(target) > SYMLINK_MAX)
 		r = -ENAMETOOLONG;
 	if (r == 0)
@@ -621,7 +634,8 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct caller c;
 	struct sf_inode dir, in = { 0 };
 	caller_init(&c, req);
-	int r = get_child(&c, parent, name, 0, &dir, &in);
+	int r = sysstream_name(parent, name) ? -EPERM
+		: get_child(&c, parent, name, 0, &dir, &in);
 	uint64_t ino = in.ino;
 	if (r == 0)
 		r = may_change_entry(&c, &dir, &in);
@@ -698,6 +712,9 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 			const char *newname, unsigned flags)
 {
 	int r = flags & ~RENAME_NOREPLACE ? -EINVAL : 0;
+	if (r == 0 && (sysstream_name(parent, name) ||
+		       sysstream_name(newparent, newname)))
+		r = -EPERM;
 	if (r == 0)
 		r = name_check(name) ? -ENAMETOOLONG : name_check(newname);
 	if (r == 0)
@@ -829,7 +846,8 @@ void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct sf_inode dir, in;
 	uint64_t other;
 	caller_init(&c, req);
-	int r = name_check(newname);
+	int r = sysstream_is(ino) || sysstream_name(newparent, newname)
+		? -EPERM : name_check(newname);
 	if (r == 0)
 		r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && S_ISDIR(in.mode))
@@ -877,6 +895,7 @@ struct dirh {
 	uint64_t ino;
 	uint32_t dtype;
 	uint64_t parent;                /* for ".." */
+	unsigned vnext;                 /* generated files listed so far */
 };
 
 void ns_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -921,6 +940,13 @@ static int dir_fetch(struct dirh *d, uint64_t ino)
 	if (r == 1) {
 		memcpy(d->name, name, nlen + 1);
 		d->held = true;
+	} else if (r == 0 && sysstream_virtual_entry(ino, d->vnext, d->name,
+						     &d->ino)) {
+		/* After the stored entries: /.streamfs's generated files. */
+		d->vnext++;
+		d->dtype = DT_REG;
+		d->held = true;
+		r = 1;
 	}
 	return r;
 }
@@ -934,6 +960,7 @@ void ns_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		store_dirit_close(d->it);
 		d->it = NULL;
 		d->pos = 0;
+		d->vnext = 0;
 		d->held = false;
 		while (d->pos < off && dir_fetch(d, ino) == 1) {
 			d->held = false;
@@ -991,7 +1018,10 @@ void ns_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
+	/* As for an immutable file: nobody may write it. */
+	if (r == 0 && (mask & W_OK) && sysstream_is(ino))
+		r = -EPERM;
 	if (r == 0 && mask != F_OK)
 		r = perm_check(&c, in.mode, in.uid, in.gid, mask & 7);
 	fuse_reply_err(req, -r);

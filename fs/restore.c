@@ -60,6 +60,8 @@ void io_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
 		return;
 	}
 	int r = in_bufsz == sizeof(rec) ? 0 : -EINVAL;
+	if (r == 0 && sysstream_is(ino))
+		r = -EPERM;
 	if (r == 0)
 		r = store_get_inode(fs.store, ino, &in);
 	if (r == 0)

@@ -25,7 +25,7 @@
  * it: a `.streamfs` without it is a user's. */
 #define SYS_MARK SF_POLICY_PREFIX "system"
 #define SYS_TTL "604800"        /* 7 days */
-#define SYS_DIR_MODE 0511       /* list: the mount owner; look up: all */
+#define SYS_DIR_MODE 0555       /* its names and policies are no secret */
 #define SYS_TOPIC_MODE 0400
 
 static const char *const topic_names[SYS_TOPICS] = { "metrics", "errors" };
@@ -308,6 +308,7 @@ int sysstream_init(void)
 		memset(sys.topic, 0, sizeof(sys.topic));
 		return r;
 	}
+	sysstream_virtual("status", sysstream_status);
 	mount_event();
 	return 0;
 }

@@ -229,7 +229,7 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct sf_inode in;
 	char small[ACE_MAX_LEN * 4];    /* an expression in canonical form */
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -ENODATA;
 	if (r == 0 && is_topic(&in) && is_ours(name) &&
@@ -328,7 +328,7 @@ void xa_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct sf_inode in;
 	struct namelist l = { 0 };
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
 	if (r == 0)
 		r = add_ours(&l, &in);
 	if (r == 0)
@@ -531,7 +531,9 @@ void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
+	if (r == 0)
+		r = sysstream_xattr_check(&c, ino, name);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
@@ -567,7 +569,9 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct caller c;
 	struct sf_inode in;
 	caller_init(&c, req);
-	int r = store_get_inode(fs.store, ino, &in);
+	int r = sysstream_get_inode(ino, &in);
+	if (r == 0)
+		r = sysstream_xattr_check(&c, ino, name);
 	if (r == 0 && strncmp(name, "user.", 5) != 0)
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
