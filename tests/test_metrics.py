@@ -10,13 +10,19 @@ the waits are deadlines, not measurements.
 """
 import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
 from util import DAEMON, PFX, is_mounted, run, wait_for
 
+PROMTOOL = shutil.which("promtool")
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 WAIT = 30               # seconds a line (one a second) may take to come
 
 
@@ -203,6 +209,116 @@ def test_top_n_streams_and_how_many_were_left_out(mount):
     assert line["streams"]["left_out"] == tracked - 2
 
 
+# ---------------------------------------------------------------- Prometheus
+
+def prom_text(mnt):
+    with open(os.path.join(mnt, ".streamfs", "metrics.prom")) as f:
+        return f.read()
+
+
+def prom_value(text, name, **labels):
+    """The value of the sample name{labels} (labels in any order)."""
+    for line in text.splitlines():
+        m = re.match(r"([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
+def busy_mount(mnt):
+    """Streams with awkward names, appends, a failure, a cursor: every
+    kind of sample the text can hold."""
+    names = [b"plant", b'we"ird\\na\nme', b"caf\xc3\xa9", b"bad\xff"]
+    for n in names:
+        p = os.path.join(os.fsencode(mnt), n)
+        os.mkdir(p)
+        append(os.path.join(p, b"t"), [b"a\n", b"b\n"])
+    os.setxattr(os.path.join(mnt, "plant", "t"), PFX + "cursor.etl", b"2")
+    run(["rmdir", os.path.join(mnt, "plant")], check=False)
+    fd = os.open(os.path.join(mnt, "plant", "t"), os.O_WRONLY | os.O_APPEND)
+    os.fsync(fd)
+    os.close(fd)
+    return os.stat(os.path.join(mnt, "plant")).st_ino
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package "
+                    "prometheus) is not installed; tools/setup.sh installs it")
+def test_promtool_accepts_the_prometheus_text(mount):
+    ino = busy_mount(mount.mnt)
+    fresh(mount.mnt)            # the .prom is the last line's figures
+    text = prom_text(mount.mnt)
+    assert prom_value(text, "streamfs_stream_appends_total",
+                      stream="/plant", ino=str(ino)) == 2
+    assert prom_value(text, "streamfs_fuse_errors_total", op="rmdir",
+                      errno="ENOTEMPTY") == 1
+    assert prom_value(text, "streamfs_consumer_lag_messages", group="etl",
+                      topic="/plant/t") == 1
+    # The awkward names are escaped, or replaced where not UTF-8.
+    assert 'stream="/we\\"ird\\\\na\\nme"' in text
+    assert 'stream="/caf\u00e9"' in text
+    assert 'stream="/bad\ufffd"' in text
+    with open(os.path.join(mount.mnt, ".streamfs", "metrics.prom"),
+              "rb") as f:
+        r = subprocess.run([PROMTOOL, "check", "metrics"], stdin=f,
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not r.stdout.strip(), \
+        "promtool: %s%s" % (r.stdout, r.stderr)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(NODE_EXPORTER is None, reason="prometheus-node-exporter "
+                    "is not installed; tools/setup.sh installs it")
+def test_node_exporter_serves_the_figures(mount, tmp_path):
+    ino = busy_mount(mount.mnt)
+    port = free_port()
+    log = open(tmp_path / "node_exporter.log", "wb")
+    proc = subprocess.Popen(
+        [NODE_EXPORTER, "--collector.disable-defaults",
+         "--collector.textfile",
+         "--collector.textfile.directory=" + os.path.join(mount.mnt,
+                                                          ".streamfs"),
+         "--web.listen-address=127.0.0.1:%d" % port],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        url = "http://127.0.0.1:%d/metrics" % port
+
+        def served():
+            body = scrape(url)
+            v = body and prom_value(body, "streamfs_stream_appends_total",
+                                    stream="/plant", ino=str(ino))
+            return body if v == 2 else None
+        body = wait_for(served, WAIT, 0.2)
+        assert body, "node_exporter did not serve streamfs's figures:\n%s" \
+            % (tmp_path / "node_exporter.log").read_text()
+        assert prom_value(body, "node_textfile_scrape_error") == 0
+        assert prom_value(body, "streamfs_fuse_requests_total",
+                          op="fsync") >= 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
 # ---------------------------------------------------------------- options
 
 def threads_named(pid, name):
@@ -219,6 +335,8 @@ def threads_named(pid, name):
 
 def test_metrics_thread_runs_by_default(mount):
     assert threads_named(mount.proc.pid, "sf-metrics")
+    assert os.path.exists(os.path.join(mount.mnt, ".streamfs",
+                                       "metrics.prom"))
 
 
 @pytest.mark.mount_options("nometrics")
@@ -227,6 +345,8 @@ def test_nometrics_counts_and_writes_nothing(mount):
     os.mkdir(d)
     append(os.path.join(d, "t"), [b"x\n"] * 3)
     assert not threads_named(mount.proc.pid, "sf-metrics")
+    with pytest.raises(FileNotFoundError):
+        open(os.path.join(mount.mnt, ".streamfs", "metrics.prom"))
     assert os.path.getsize(metrics_path(mount.mnt)) == 0
     mount.restart()
     assert os.path.getsize(metrics_path(mount.mnt)) == 0
