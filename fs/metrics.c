@@ -13,10 +13,11 @@
  * are shown.  Paths are looked up for the streams and topics shown, with a
  * bounded walk of their directories.
  *
- * Locks: every count below mx.lock's fields is guarded by fs.lock (the
- * operations hold it when they count; the thread takes it to copy).
- * mx.lock guards the Prometheus text and the thread's stop flag; it is
- * taken after fs.lock (metrics.prom may be generated under it) or alone. */
+ * Locks: every count below is guarded by fs.lock (the operations hold it
+ * when they count; the thread takes it to copy).  mx.lock guards which
+ * snapshot is the newest (metrics.prom is rendered from it when opened)
+ * and the thread's stop flag; it is taken after fs.lock (metrics.prom is
+ * generated under it) or alone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -85,13 +86,14 @@ static struct {
 	/* The thread's own: */
 	pthread_t thread;
 	bool running;
-	struct metrics_snap *snap[2];   /* the last one and the one before */
 	/* Guarded by lock: */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
-	char *prom;
-	size_t prom_len;
+	/* The newest snapshot and the one before.  The thread fills snap[1]
+	 * (nobody else reads it) and makes it the newest under lock; snap[0]
+	 * is only read, by the thread and, under lock, by prom_gen. */
+	struct metrics_snap *snap[2];
 } mx = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int64_t realtime_ns(void)
@@ -567,40 +569,22 @@ static void snap_take(struct metrics_snap *sn)
 	sn->rss_bytes = rss_bytes();
 }
 
-/* metrics.prom: the text of the last snapshot, whole. */
+/* metrics.prom: the newest snapshot's figures, rendered when it is
+ * opened (a scrape every few seconds costs less than rendering every
+ * second). */
 static int prom_gen(char **buf, size_t *len)
 {
+	struct mbuf b = { 0 };
 	pthread_mutex_lock(&mx.lock);
-	char *p = malloc(mx.prom_len + 1);
-	if (p) {
-		memcpy(p, mx.prom, mx.prom_len);
-		p[mx.prom_len] = 0;
-		*buf = p;
-		*len = mx.prom_len;
-	}
+	int r = metrics_render_prom(&b, mx.snap[0]);
 	pthread_mutex_unlock(&mx.lock);
-	return p ? 0 : -ENOMEM;
-}
-
-/* Render the newest snapshot: its Prometheus text replaces the last one,
- * and its JSON line goes to *line (malloc'd; NULL if out of memory). */
-static void render(const struct metrics_snap *cur,
-		   const struct metrics_snap *prev, struct mbuf *line)
-{
-	struct mbuf prom = { 0 };
-	if (metrics_render_prom(&prom, cur) == 0) {
-		pthread_mutex_lock(&mx.lock);
-		free(mx.prom);
-		mx.prom = prom.p;
-		mx.prom_len = prom.len;
-		pthread_mutex_unlock(&mx.lock);
-	} else {
-		free(prom.p);
+	if (r < 0) {
+		free(b.p);
+		return r;
 	}
-	if (line && metrics_render_json(line, cur, prev) < 0) {
-		free(line->p);
-		*line = (struct mbuf){ 0 };
-	}
+	*buf = b.p;
+	*len = b.len;
+	return 0;
 }
 
 /* ---- the thread ---- */
@@ -627,9 +611,14 @@ static void *metrics_main(void *arg)
 		struct metrics_snap *prev = mx.snap[0], *cur = mx.snap[1];
 		struct mbuf line = { 0 };
 		snap_take(cur);
-		render(cur, prev, &line);
+		if (metrics_render_json(&line, cur, prev) < 0) {
+			free(line.p);
+			line.p = NULL;
+		}
+		pthread_mutex_lock(&mx.lock);
 		mx.snap[0] = cur;
 		mx.snap[1] = prev;
+		pthread_mutex_unlock(&mx.lock);
 		int r = line.p ? sysstream_append("metrics", line.p, line.len)
 			       : -ENOMEM;
 		free(line.p);
@@ -663,7 +652,6 @@ int metrics_init(bool on, unsigned top)
 	}
 	/* The first figures, so that metrics.prom has them at once. */
 	snap_take(mx.snap[0]);
-	render(mx.snap[0], NULL, NULL);
 	sysstream_virtual("metrics.prom", prom_gen);
 	return 0;
 }
@@ -702,10 +690,8 @@ void metrics_stop(void)
 	free(mx.lags);
 	snap_free(mx.snap[0]);
 	snap_free(mx.snap[1]);
-	free(mx.prom);
 	mx.streams = NULL;
 	mx.lags = NULL;
 	mx.snap[0] = mx.snap[1] = NULL;
-	mx.prom = NULL;
 	mx.nlags = 0;
 }
