@@ -129,6 +129,7 @@ int cursor_xattr_get(struct caller *c, const struct sf_inode *in,
 			     &cur);
 	if (r < 0)
 		return r;
+	metrics_cursor(in->ino, sub + CURSOR_PFX_LEN, &cur);
 	*val = malloc(OFFSET_DIGITS_MAX + 1);
 	if (!*val)
 		return -ENOMEM;
@@ -183,6 +184,8 @@ int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
 		return r;
 	cur.ns = now_ns();
 	r = store_cursor_set(fs.store, in->ino, group, &cur, sync);
+	if (r == 0)
+		metrics_cursor(in->ino, group, &cur);
 	if (r == 0 && batch)
 		group_commit_mark();
 	return r;
@@ -214,6 +217,8 @@ int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
 		r = durability_of(in, &sync, &batch);
 	if (r == 0)
 		r = store_cursor_delete(fs.store, in->ino, group, sync);
+	if (r == 0)
+		metrics_cursor(in->ino, group, NULL);
 	if (r == 0 && batch)
 		group_commit_mark();
 	return r;

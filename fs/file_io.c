@@ -36,6 +36,7 @@ int io_open_node(struct node *n, const struct sf_inode *in,
 		 (fi->flags & O_ACCMODE) == O_RDONLY)
 		fi->direct_io = 1;
 	n->nopen++;
+	fs.nhandles++;
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -188,6 +189,7 @@ void io_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	free(h->pending);
 	free(h->snap);
 	free(h);
+	fs.nhandles--;
 	if (--n->nopen == 0 && n->topic)
 		topic_state_idle(n);
 	node_release_if_unused(n);

@@ -7,6 +7,7 @@
  *   fs.lock  ->  nq.lock (notify.c: poll wake-ups, name invalidations)
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
  *   fs.lock  ->  ev.lock (events.c: the errors stream's ring)
+ *   fs.lock  ->  mx.lock (metrics.c: the newest metrics snapshot)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
@@ -36,6 +37,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "ace.h"
 #include "perm.h"
@@ -110,6 +112,7 @@ struct fs {
 	struct node **tab;
 	size_t tab_size;
 	size_t nnodes;
+	size_t nhandles;                /* open files (file_io.c) */
 };
 
 extern struct fs fs;
@@ -452,5 +455,125 @@ off_t sysstream_seek(const struct handle *h, off_t off, int whence);
 /* ---- sysstream_status.c ---- */
 /* /.streamfs/status: one JSON object about the running daemon */
 int sysstream_status(char **buf, size_t *len);
+
+/* ---- metrics.c: the daemon's figures (metrics.h, docs/design.md
+ * "Metrics") ----
+ * Every count is made by code that holds fs.lock already, so counting
+ * adds no lock and no atomic instruction; with -o nometrics each call
+ * below is one test of metrics_on. */
+extern bool metrics_on;         /* set before serving, then read-only */
+
+/* The operation a thread is serving (ops.c): its errno is noted by
+ * fuse_reply_err, below. */
+struct metrics_timer {
+	unsigned op;            /* enum metrics_op */
+	int err;                /* the errno replied, 0 for success */
+	bool deferred;          /* answered later by another thread */
+	int64_t start;          /* CLOCK_MONOTONIC ns */
+};
+extern __thread struct metrics_timer *metrics_cur;
+
+static inline int64_t metrics_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Count a finished request (fs.lock held). */
+void metrics_op_record(unsigned op, int64_t ns, int err);
+
+/* Around an operation handler: begin before taking fs.lock, end after
+ * the handler returned, still holding it (its reply is sent by then). */
+static inline void metrics_op_begin(struct metrics_timer *t, unsigned op)
+{
+	if (!metrics_on)
+		return;
+	t->op = op;
+	t->err = 0;
+	t->deferred = false;
+	t->start = metrics_now();
+	metrics_cur = t;
+}
+
+static inline void metrics_op_end(struct metrics_timer *t)
+{
+	if (!metrics_on)
+		return;
+	metrics_cur = NULL;
+	if (!t->deferred)
+		metrics_op_record(t->op, metrics_now() - t->start, t->err);
+}
+
+/* The request being served is answered later by another thread (an
+ * fsync() the sync thread answers): its start, for metrics_op_done. */
+static inline int64_t metrics_op_defer(void)
+{
+	if (!metrics_on || !metrics_cur)
+		return 0;
+	metrics_cur->deferred = true;
+	return metrics_cur->start;
+}
+
+/* A deferred request is answered now (fs.lock held, before the reply). */
+static inline void metrics_op_done(unsigned op, int64_t start, int err)
+{
+	if (metrics_on)
+		metrics_op_record(op, metrics_now() - start, err);
+}
+
+/* Every fuse_reply_err of the daemon's files notes its errno for the
+ * operation under way. */
+static inline int metrics_reply_err(fuse_req_t req, int err)
+{
+	if (metrics_on && metrics_cur && err)
+		metrics_cur->err = err;
+	return (fuse_reply_err)(req, err);
+}
+#define fuse_reply_err(req, err) metrics_reply_err(req, err)
+
+/* Topic traffic (fs.lock held): an append of len bytes in nmsgs
+ * messages to a topic of stream; a read of one that returned len. */
+void metrics_append_(uint64_t stream, size_t len, uint32_t nmsgs);
+void metrics_read_(uint64_t stream, size_t len);
+static inline void metrics_append(uint64_t stream, size_t len,
+				  uint32_t nmsgs)
+{
+	if (metrics_on)
+		metrics_append_(stream, len, nmsgs);
+}
+
+static inline void metrics_read(uint64_t stream, size_t len)
+{
+	if (metrics_on)
+		metrics_read_(stream, len);
+}
+
+/* A consumer group's cursor on topic ino was committed or read (c), or
+ * deleted (NULL): its lag is followed from now on (fs.lock held). */
+void metrics_cursor_(uint64_t ino, const char *group,
+		     const struct sf_cursor *c);
+static inline void metrics_cursor(uint64_t ino, const char *group,
+				  const struct sf_cursor *c)
+{
+	if (metrics_on)
+		metrics_cursor_(ino, group, c);
+}
+
+/* One sync of the sync thread: the durability=batch writes and fsync()s
+ * it covered, how long it took, its result r (0 or -errno; fs.lock
+ * held). */
+void metrics_group_commit(unsigned writes, unsigned fsyncs, int64_t ns,
+			  int r);
+/* A name changed (rename): paths are looked up again (fs.lock held). */
+void metrics_renamed(void);
+
+/* Before serving: -o nometrics (on false) or the table size top; then
+ * (after sysstream_init) registers metrics.prom.  0 or -errno. */
+int metrics_init(bool on, unsigned top);
+/* The thread that appends one line to /.streamfs/metrics a second. */
+int metrics_start(void);
+void metrics_stop(void);
+
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "metrics.h"
 
 #define GROUP_COMMIT_MS 5
 #define GROUP_COMMIT_RETRY_MS 50
@@ -26,7 +27,9 @@ static struct {
 	pthread_mutex_t lock;           /* guards pending, waiters, stop */
 	pthread_cond_t cond;
 	bool pending;                   /* appends wait for a sync */
+	unsigned writes;                /* ... this many (for the metrics) */
 	fuse_req_t waiters[FSYNC_WAITERS];  /* fsync()s waiting for a sync */
+	int64_t started[FSYNC_WAITERS];     /* when each began (metrics) */
 	unsigned nwaiters;
 	bool failing;                   /* the last sync failed (thread only) */
 	bool stop, running;
@@ -37,6 +40,7 @@ static struct {
 void group_commit_mark(void)
 {
 	pthread_mutex_lock(&gc.lock);
+	gc.writes++;
 	if (!gc.pending) {
 		gc.pending = true;
 		pthread_cond_signal(&gc.cond);
@@ -49,6 +53,7 @@ int group_commit_fsync(fuse_req_t req)
 	pthread_mutex_lock(&gc.lock);
 	bool room = gc.running && !gc.stop && gc.nwaiters < FSYNC_WAITERS;
 	if (room) {
+		gc.started[gc.nwaiters] = metrics_op_defer();
 		gc.waiters[gc.nwaiters++] = req;
 		pthread_cond_signal(&gc.cond);
 	}
@@ -68,6 +73,7 @@ static void sleep_ms(int ms)
 static void *group_commit_main(void *arg)
 {
 	fuse_req_t reqs[FSYNC_WAITERS];
+	int64_t started[FSYNC_WAITERS];
 	(void)arg;
 	pthread_mutex_lock(&gc.lock);
 	for (;;) {
@@ -82,11 +88,14 @@ static void *group_commit_main(void *arg)
 			sleep_ms(GROUP_COMMIT_MS);
 			pthread_mutex_lock(&gc.lock);
 		}
-		unsigned n = gc.nwaiters;
+		unsigned n = gc.nwaiters, writes = gc.writes;
 		memcpy(reqs, gc.waiters, n * sizeof(reqs[0]));
+		memcpy(started, gc.started, n * sizeof(started[0]));
 		gc.nwaiters = 0;
+		gc.writes = 0;
 		gc.pending = false;
 		pthread_mutex_unlock(&gc.lock);
+		int64_t t0 = metrics_on ? metrics_now() : 0;
 		/* The flush itself runs without fs.lock: the daemon goes on
 		 * serving (and queueing the next fsync()s) meanwhile. */
 		struct store_flush *f;
@@ -99,6 +108,12 @@ static void *group_commit_main(void *arg)
 		if (f) {
 			int e = store_sync_end(fs.store, f);
 			r = r < 0 ? r : e;
+		}
+		/* Counted before the replies, as every request is. */
+		if (metrics_on) {
+			metrics_group_commit(writes, n, metrics_now() - t0, r);
+			for (unsigned i = 0; i < n; i++)
+				metrics_op_done(MOP_FSYNC, started[i], -r);
 		}
 		pthread_mutex_unlock(&fs.lock);
 		for (unsigned i = 0; i < n; i++)

@@ -271,7 +271,7 @@ void log_serving(bool detached)
 static void recovery_text(const struct store_recovery *r, char *buf,
 			  size_t cap)
 {
-	if (r->streams == 0 && r->orphans == 0) {
+	if (r->streams == 0 && r->orphans_purged == 0) {
 		snprintf(buf, cap, "recovery: nothing to recover");
 		return;
 	}
@@ -279,12 +279,13 @@ static void recovery_text(const struct store_recovery *r, char *buf,
 		 "streams, %llu segments cut (%llu bytes), %llu records "
 		 "indexed again, %llu index entries dropped, %llu records left "
 		 "unindexed, %llu orphans purged",
-		 (unsigned long long)r->streams, (unsigned long long)r->cuts,
+		 (unsigned long long)r->streams,
+		 (unsigned long long)r->segments_cut,
 		 (unsigned long long)r->bytes_cut,
-		 (unsigned long long)r->reindexed,
-		 (unsigned long long)r->dropped,
-		 (unsigned long long)r->unindexed,
-		 (unsigned long long)r->orphans);
+		 (unsigned long long)r->records_reindexed,
+		 (unsigned long long)r->entries_dropped,
+		 (unsigned long long)r->records_unindexed,
+		 (unsigned long long)r->orphans_purged);
 }
 
 void log_start_line(const char *datadir, const char *mnt,

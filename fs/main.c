@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "fs.h"
+#include "metrics.h"
 
 struct fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -35,6 +36,8 @@ struct settings {
 	char *reserve;
 	char *segment_size;
 	int syslog;
+	int nometrics;
+	char *metrics_top;
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -42,6 +45,8 @@ static const struct fuse_opt option_spec[] = {
 	{ "syslog", offsetof(struct settings, syslog), 1 },
 	{ "reserve=%s", offsetof(struct settings, reserve), 0 },
 	{ "segment_size=%s", offsetof(struct settings, segment_size), 0 },
+	{ "nometrics", offsetof(struct settings, nometrics), 1 },
+	{ "metrics_top=%s", offsetof(struct settings, metrics_top), 0 },
 	FUSE_OPT_END
 };
 
@@ -86,6 +91,12 @@ static void usage(const char *prog)
 	       "    -o segment_size=BYTES  start a new segment beyond this "
 	       "(default 67108864,\n"
 	       "                           1048576 to 1073741824)\n"
+	       "    -o metrics_top=N       streams and consumer lags shown in "
+	       "the metrics\n"
+	       "                           (default 20, 1 to 1000)\n"
+	       "    -o nometrics           count nothing for the metrics, "
+	       "append no lines to\n"
+	       "                           /.streamfs/metrics\n"
 	       "    -o allow_other         let other users use the mount\n"
 	       "    -o allow_root          let root use the mount too\n"
 	       "    -o auto_unmount        unmount when the daemon dies "
@@ -249,7 +260,8 @@ static int resolve_paths(struct settings *s, char **datadir, char **mnt)
 }
 
 /* The numbers of the settings: 0, or -1 after an error line. */
-static int check_settings(const struct settings *s, uint64_t *segment_size)
+static int check_settings(const struct settings *s, uint64_t *segment_size,
+			  uint64_t *top)
 {
 	fs.reserve = DEFAULT_RESERVE;
 	if (s->reserve && parse_size(s->reserve, &fs.reserve) < 0) {
@@ -262,6 +274,14 @@ static int check_settings(const struct settings *s, uint64_t *segment_size)
 	     *segment_size < (1ull << 20) || *segment_size > (1ull << 30))) {
 		log_msg(SF_LOG_ERROR, "invalid segment_size=%s (bytes, "
 			"1048576 to 1073741824)", s->segment_size);
+		return -1;
+	}
+	*top = METRICS_TOP_DEFAULT;
+	if (s->metrics_top &&
+	    (parse_size(s->metrics_top, top) < 0 || *top < 1 ||
+	     *top > METRICS_TOP_MAX)) {
+		log_msg(SF_LOG_ERROR, "invalid metrics_top=%s (1 to %d)",
+			s->metrics_top, METRICS_TOP_MAX);
 		return -1;
 	}
 	fs.multithread = s->threads;
@@ -293,7 +313,7 @@ int main(int argc, char **argv)
 	struct settings s = { 0 };
 	char *datadir = NULL, *mnt = NULL, options[1024];
 	int ret = 1, status_fd = -1;
-	uint64_t segment_size;
+	uint64_t segment_size, top;
 
 	log_init();
 	given_options(argc, argv, options, sizeof(options));
@@ -318,7 +338,7 @@ int main(int argc, char **argv)
 		log_msg(SF_LOG_ERROR, "no mount point given (see --help)");
 		goto out;
 	}
-	if (check_settings(&s, &segment_size) < 0 ||
+	if (check_settings(&s, &segment_size, &top) < 0 ||
 	    resolve_paths(&s, &datadir, &mnt) < 0 || log_open(datadir) < 0)
 		goto out;
 
@@ -345,6 +365,11 @@ int main(int argc, char **argv)
 	}
 	if (events_start() < 0)
 		goto out_nodes;
+	r = metrics_init(!s.nometrics, (unsigned)top);
+	if (r < 0) {
+		log_msg(SF_LOG_ERROR, "metrics: %s", strerror(-r));
+		goto out_nodes;
+	}
 	fs.se = fuse_session_new(&args, &streamfs_ops, sizeof(streamfs_ops),
 				 NULL);
 	if (!fs.se)
@@ -361,6 +386,8 @@ int main(int argc, char **argv)
 		goto out_notify;
 	if (retention_start() < 0)
 		goto out_commit;
+	if (metrics_start() < 0)
+		goto out_retention;
 	struct store_recovery rec;
 	store_recovery_summary(fs.store, &rec);
 	log_start_line(datadir, co.mountpoint, options, &rec);
@@ -380,6 +407,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop(fs.se);
 	}
 	ret = ret != 0;
+	metrics_stop();
+out_retention:
 	retention_stop();
 out_commit:
 	group_commit_stop();
@@ -392,6 +421,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_nodes:
+	metrics_stop();
 	events_stop();          /* what is queued is written first */
 	pthread_mutex_lock(&fs.lock);
 	node_table_free();
@@ -407,6 +437,7 @@ out:
 	free(s.pos[1]);
 	free(s.reserve);
 	free(s.segment_size);
+	free(s.metrics_top);
 	fuse_opt_free_args(&args);
 	return ret;
 }

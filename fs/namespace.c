@@ -830,8 +830,10 @@ void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	store_batch_free(b);
 	if (r == 0 && purge_now)
 		purge(o.dst_ino);
-	if (r == 0)
+	if (r == 0) {
 		moved_in(newparent, np, newname, o.src_ino);
+		metrics_renamed();
+	}
 	fuse_reply_err(req, -r);
 }
 

@@ -1,23 +1,30 @@
 /* ops.c - the fuse_lowlevel_ops table: thin handlers that take fs.lock and
  * call the operation's owner (namespace.c, file_io.c, xattr.c, restore.c),
- * plus the session's init and destroy.  After each operation, a denial
- * it met is reported, named for the operation (op_NAME: NAME). */
+ * plus the session's init and destroy.  Each handler is timed and counted
+ * for the metrics (metrics.c): from before it waits for fs.lock to after
+ * the owner returned, its reply sent (an fsync() the sync thread answers
+ * is counted there).  After each operation, a denial it met is reported,
+ * named for the operation (op_NAME: NAME). */
 #include <errno.h>
 #include <stdio.h>
 
 #include "fs.h"
+#include "metrics.h"
 
-#define LOCKED(call) do {                          \
+#define LOCKED(op, call) do {                      \
+		struct metrics_timer mt_;          \
+		metrics_op_begin(&mt_, MOP_##op);  \
 		pthread_mutex_lock(&fs.lock);      \
 		call;                              \
+		metrics_op_end(&mt_);              \
 		pthread_mutex_unlock(&fs.lock);    \
 		denial_report(__func__ + 3);       \
 	} while (0)
 
 /* An operation that may append: then wake the topic's pollers, once the
  * writer has its reply (notify.c). */
-#define LOCKED_APPEND(call) do {                   \
-		LOCKED(call);                      \
+#define LOCKED_APPEND(op, call) do {               \
+		LOCKED(op, call);                  \
 		notify_send_polls();               \
 	} while (0)
 
@@ -41,201 +48,199 @@ static void op_destroy(void *userdata)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	LOCKED(ns_lookup(req, parent, name));
+	LOCKED(LOOKUP, ns_lookup(req, parent, name));
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	LOCKED(ns_forget(req, ino, nlookup));
+	LOCKED(FORGET, ns_forget(req, ino, nlookup));
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	LOCKED(ns_forget_multi(req, count, forgets));
+	LOCKED(FORGET_MULTI, ns_forget_multi(req, count, forgets));
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	LOCKED(ns_getattr(req, ino, fi));
+	LOCKED(GETATTR, ns_getattr(req, ino, fi));
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	LOCKED(ns_setattr(req, ino, attr, to_set, fi));
+	LOCKED(SETATTR, ns_setattr(req, ino, attr, to_set, fi));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	LOCKED(ns_readlink(req, ino));
+	LOCKED(READLINK, ns_readlink(req, ino));
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	LOCKED(ns_mknod(req, parent, name, mode, rdev));
+	LOCKED(MKNOD, ns_mknod(req, parent, name, mode, rdev));
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	LOCKED(ns_mkdir(req, parent, name, mode));
+	LOCKED(MKDIR, ns_mkdir(req, parent, name, mode));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	LOCKED(ns_unlink(req, parent, name));
+	LOCKED(UNLINK, ns_unlink(req, parent, name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	LOCKED(ns_rmdir(req, parent, name));
+	LOCKED(RMDIR, ns_rmdir(req, parent, name));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
-	LOCKED(ns_symlink(req, link, parent, name));
+	LOCKED(SYMLINK, ns_symlink(req, link, parent, name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	LOCKED(ns_rename(req, parent, name, newparent, newname, flags));
+	LOCKED(RENAME, ns_rename(req, parent, name, newparent, newname, flags));
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
-	LOCKED(ns_link(req, ino, newparent, newname));
+	LOCKED(LINK, ns_link(req, ino, newparent, newname));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	LOCKED(io_open(req, ino, fi));
+	LOCKED(OPEN, io_open(req, ino, fi));
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	LOCKED(io_read(req, ino, size, off, fi));
+	LOCKED(READ, io_read(req, ino, size, off, fi));
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
-	LOCKED_APPEND(io_write(req, ino, buf, size, off, fi));
+	LOCKED_APPEND(WRITE, io_write(req, ino, buf, size, off, fi));
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
-	LOCKED_APPEND(io_flush(req, ino, fi));
+	LOCKED_APPEND(FLUSH, io_flush(req, ino, fi));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	LOCKED_APPEND(io_release(req, ino, fi));
+	LOCKED_APPEND(RELEASE, io_release(req, ino, fi));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
-	LOCKED(io_fsync(req, ino, datasync, fi));
+	LOCKED(FSYNC, io_fsync(req, ino, datasync, fi));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	LOCKED(ns_opendir(req, ino, fi));
+	LOCKED(OPENDIR, ns_opendir(req, ino, fi));
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
-	LOCKED(ns_readdir(req, ino, size, off, fi));
+	LOCKED(READDIR, ns_readdir(req, ino, size, off, fi));
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	LOCKED(ns_releasedir(req, ino, fi));
+	LOCKED(RELEASEDIR, ns_releasedir(req, ino, fi));
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
-	int r;
-	LOCKED(r = store_sync(fs.store));
-	fuse_reply_err(req, -r);
+	LOCKED(FSYNCDIR, fuse_reply_err(req, -store_sync(fs.store)));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	LOCKED(ns_statfs(req, ino));
+	LOCKED(STATFS, ns_statfs(req, ino));
 }
 
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
 		     struct fuse_file_info *fi, unsigned flags,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
-	LOCKED_APPEND(io_ioctl(req, ino, cmd, arg, fi, flags, in_buf,
-			       in_bufsz, out_bufsz));
+	LOCKED_APPEND(IOCTL, io_ioctl(req, ino, cmd, arg, fi, flags,
+				      in_buf, in_bufsz, out_bufsz));
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	LOCKED(xa_setxattr(req, ino, name, value, size, flags));
+	LOCKED(SETXATTR, xa_setxattr(req, ino, name, value, size, flags));
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	LOCKED(xa_getxattr(req, ino, name, size));
+	LOCKED(GETXATTR, xa_getxattr(req, ino, name, size));
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	LOCKED(xa_listxattr(req, ino, size));
+	LOCKED(LISTXATTR, xa_listxattr(req, ino, size));
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	LOCKED(xa_removexattr(req, ino, name));
+	LOCKED(REMOVEXATTR, xa_removexattr(req, ino, name));
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	LOCKED(ns_access(req, ino, mask));
+	LOCKED(ACCESS, ns_access(req, ino, mask));
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	LOCKED(ns_create(req, parent, name, mode, fi));
+	LOCKED(CREATE, ns_create(req, parent, name, mode, fi));
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
-	LOCKED(io_poll(req, ino, fi, ph));
+	LOCKED(POLL, io_poll(req, ino, fi, ph));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			 off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	LOCKED(io_fallocate(req, ino, mode, offset, length, fi));
+	LOCKED(FALLOCATE, io_fallocate(req, ino, mode, offset, length, fi));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	LOCKED(io_lseek(req, ino, off, whence, fi));
+	LOCKED(LSEEK, io_lseek(req, ino, off, whence, fi));
 }
 
 const struct fuse_lowlevel_ops streamfs_ops = {

@@ -128,8 +128,10 @@ int restore_write(struct handle *h, const struct sf_inode *in,
 					rec->off, rec->msg,
 					p.durability == SF_DUR_ALWAYS);
 	}
-	if (r == 0)
+	if (r == 0) {
+		metrics_append(in->parent, h->plen, rec->nmsgs);
 		topic_appended(h->node, &p);
+	}
 	h->restoring = false;
 	h->plen = 0;
 	return r < 0 ? r : (int)size;

@@ -100,8 +100,10 @@ static int append(struct handle *h, const struct sf_inode *in,
 	int r = store_topic_append(fs.store, in->ino, in->parent, t, iov,
 				   iovcnt, len, nmsgs,
 				   p->durability == SF_DUR_ALWAYS);
-	if (r == 0)
+	if (r == 0) {
+		metrics_append(in->parent, len, nmsgs);
 		topic_appended(h->node, p);
+	}
 	return r;
 }
 
@@ -266,6 +268,7 @@ void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 		return;
 	}
 	h->rpos = (uint64_t)off + rb->bytes;
+	metrics_read(h->node->parent, rb->bytes);
 	if (rb->iovcnt == 0)
 		fuse_reply_buf(req, NULL, 0);
 	else

@@ -71,15 +71,22 @@ int seg_delete(struct store *st, uint64_t stream, uint64_t seq)
 {
 	/* Everything that pointed into it must be durably gone first. */
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	uint64_t size = 0;
+	bool active;
 	forget_segment(st, stream, seq, b);
 	int r = index_flush(st, false);
 	if (r == 0)
 		r = db_write(st, b, true);
 	leveldb_writebatch_destroy(b);
+	if (r == 0 && seg_extent(st, stream, seq, &size, &active) < 0)
+		size = 0;       /* only the figure is lost */
 	if (r == 0)
 		r = seg_remove(st, stream, seq);
-	if (r == 0)
+	if (r == 0) {
 		segtab_removed(st, stream, seq);
+		st->stats.segments_deleted++;
+		st->stats.segment_bytes_deleted += size;
+	}
 	return r;
 }
 
@@ -192,8 +199,10 @@ int compact_step(struct store *st, uint64_t stream, uint64_t seq,
 		r = seg_sync_stream(st, stream);
 		if (r == 0)
 			r = db_write(st, b, false);
-		if (r == 0)
+		if (r == 0) {
 			dead_commit(st, &dl);
+			st->stats.bytes_copied += copied;
+		}
 	}
 	leveldb_writebatch_destroy(b);
 	if (err < 0 || r < 0)
@@ -202,5 +211,7 @@ int compact_step(struct store *st, uint64_t stream, uint64_t seq,
 	if (at < end)
 		return 1;
 	r = seg_delete(st, stream, seq);
+	if (r == 0)
+		st->stats.segments_compacted++;
 	return r < 0 ? r : 0;
 }

@@ -131,3 +131,49 @@ void db_cursors_drop(struct store *st)
 		c->it = NULL;
 	}
 }
+
+/* ---- what LevelDB says of itself (store_db_stats) ---- */
+
+static uint64_t mib(double v)
+{
+	return v > 0 ? (uint64_t)(v + 0.5) << 20 : 0;
+}
+
+/* The "leveldb.stats" table: after a line of dashes, one line per level
+ * in use: level, files, size, compaction time, read and written, the
+ * last four in whole seconds and MiB. */
+static void parse_stats(const char *s, struct store_db_stats *out)
+{
+	const char *p = strstr(s, "---\n");
+	while (p && (p = strchr(p, '\n'))) {
+		int level, files;
+		double size, secs, rd, wr;
+		p++;
+		if (sscanf(p, "%d %d %lf %lf %lf %lf", &level, &files, &size,
+			   &secs, &rd, &wr) != 6)
+			break;
+		if (level < 0 || level >= STORE_DB_LEVELS)
+			continue;
+		out->files[level] = files > 0 ? (uint64_t)files : 0;
+		out->bytes[level] = mib(size);
+		out->compaction_s[level] = secs > 0 ? (uint64_t)(secs + 0.5) : 0;
+		out->compaction_read[level] = mib(rd);
+		out->compaction_written[level] = mib(wr);
+	}
+}
+
+int store_db_stats(struct store *st, struct store_db_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!st->db)
+		return -EIO;
+	char *s = leveldb_property_value(st->db, "leveldb.stats");
+	if (s)
+		parse_stats(s, out);
+	leveldb_free(s);
+	s = leveldb_property_value(st->db, "leveldb.approximate-memory-usage");
+	if (s)
+		out->memory = strtoull(s, NULL, 10);
+	leveldb_free(s);
+	return 0;
+}

@@ -31,6 +31,8 @@ struct store_expiry {
 	bool dirty;             /* the batch holds something */
 	struct touched *tt;     /* open addressing, cap a power of two */
 	size_t ntt, cap;
+	/* What the step expires (st->stats once it is written). */
+	uint64_t records, messages, bytes;
 };
 
 struct store_expiry *store_expiry_begin(struct store *st)
@@ -150,6 +152,9 @@ static int expire_head(struct store_expiry *x, uint64_t ino,
 							       ino, e.off));
 		x->dirty = true;
 		dead_add(&x->dl, e.seg_stream, e.seg_seq, REC_HDR + e.len);
+		x->records++;
+		x->messages += e.nmsgs;
+		x->bytes += e.len;
 		last = e;
 		n++;
 		leveldb_iter_next(x->it);
@@ -209,6 +214,9 @@ int store_expiry_end(struct store_expiry *x, store_expired_fn fn, void *arg)
 	}
 	if (r == 0) {
 		dead_commit(st, &x->dl);
+		st->stats.records_expired += x->records;
+		st->stats.messages_expired += x->messages;
+		st->stats.bytes_expired += x->bytes;
 		for (size_t i = 0; fn && i < x->cap; i++) {
 			struct touched *t = &x->tt[i];
 			if (t->ino && t->moved)

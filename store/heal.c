@@ -221,6 +221,8 @@ int heal(struct store *st)
  * all but index writes, see index.c). */
 static void db_note_written(struct store *st, bool sync)
 {
+	st->stats.db_writes++;
+	st->stats.db_synced_writes += sync;
 	st->db_unsynced = !sync;
 	if (sync)
 		st->meta_unsynced = false;

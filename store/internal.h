@@ -102,7 +102,9 @@ struct store {
 	 * (retention.c, compact.c). */
 	struct retention *ret;
 
-	struct store_recovery recovery; /* what opening it recovered */
+	/* Counts for the metrics (store_get_stats) and the log's start
+	 * line (store_recovery_summary): every file adds to its own. */
+	struct store_stats stats;
 };
 
 static inline int64_t store_now_ns(void)

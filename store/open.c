@@ -180,3 +180,9 @@ void store_set_segment_size(struct store *st, uint64_t bytes)
 {
 	st->seg_max = bytes;
 }
+
+void store_get_stats(struct store *st, struct store_stats *out)
+{
+	*out = st->stats;
+	out->db_reopens = st->gen;
+}

@@ -245,9 +245,9 @@ static void sealed_cut(struct store *st, uint64_t stream, uint64_t q,
 		.action = "cut at the damage; the stream's later segments "
 			  "removed",
 	};
-	st->recovery.cuts++;
-	st->recovery.bytes_cut += size - pos;
-	st->recovery.dropped += dropped;
+	st->stats.recovery.segments_cut++;
+	st->stats.recovery.bytes_cut += size - pos;
+	st->stats.recovery.entries_dropped += dropped;
 	report_event(&ev, "recovery: stream %llu segment %llu damaged at "
 		     "%llu: cut there, %u index entries dropped",
 		     (unsigned long long)stream, (unsigned long long)q,
@@ -269,11 +269,11 @@ static void active_recovered(struct store *st, uint64_t stream,
 				     : "indexed to its last whole record",
 	};
 	if (size > pos)
-		st->recovery.cuts++;
-	st->recovery.bytes_cut += size - pos;
-	st->recovery.reindexed += sc->reindexed;
-	st->recovery.dropped += dropped;
-	st->recovery.unindexed += sc->skipped;
+		st->stats.recovery.segments_cut++;
+	st->stats.recovery.bytes_cut += size - pos;
+	st->stats.recovery.records_reindexed += sc->reindexed;
+	st->stats.recovery.entries_dropped += dropped;
+	st->stats.recovery.records_unindexed += sc->skipped;
 	report_event(&ev, "recovery: stream %llu segment %llu: %llu bytes "
 		     "good, %llu cut, %u records indexed again, %u index "
 		     "entries dropped, %u records left unindexed",
@@ -317,9 +317,13 @@ static int recover_sealed(struct store *st, uint64_t stream, uint64_t q,
 		/* Newest first: each topic's entries are dropped from its
 		 * end backwards. */
 		unsigned dropped = 0;
+		struct store_recovery *rc = &st->stats.recovery;
 		for (uint64_t later = s->seq; r == 0 && later > q; later--) {
+			struct stat lb;
 			r = drop_past(st, stream, later, 0, false, &dropped);
 			seg_path(path, sizeof(path), stream, later);
+			if (fstatat(st->segdirfd, path, &lb, 0) == 0)
+				rc->bytes_cut += (uint64_t)lb.st_size;
 			unlinkat(st->segdirfd, path, 0);
 		}
 		if (r == 0)
@@ -346,7 +350,7 @@ static int recover_stream(struct store *st, uint64_t stream,
 {
 	bool sealed = s->synced_seq < s->seq;   /* sealed tails to read */
 	if (sealed)
-		st->recovery.streams++;
+		st->stats.recovery.streams++;
 	for (uint64_t q = s->synced_seq; q && q < s->seq; q++) {
 		int pr = recover_sealed(st, stream, q,
 				       q == s->synced_seq ? s->synced : 0, s);
@@ -375,7 +379,7 @@ static int recover_stream(struct store *st, uint64_t stream,
 		return 0;
 	}
 	if (!sealed)
-		st->recovery.streams++;
+		st->stats.recovery.streams++;
 	uint64_t pos = s->synced <= size ? s->synced : 0;
 	int r = 0;
 	while (sc.fd >= 0) {
@@ -444,10 +448,10 @@ static int purge_orphans(struct store *st)
 		inos[n++] = get_be64(k + 1);
 	}
 	leveldb_iter_destroy(it);
-	for (size_t i = 0; r == 0 && i < n; i++)
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		r = store_purge_inode(st, inos[i]);
-	if (r == 0)
-		st->recovery.orphans = n;
+		st->stats.recovery.orphans_purged += r == 0;
+	}
 	free(inos);
 	return r;
 }
@@ -455,16 +459,21 @@ static int purge_orphans(struct store *st)
 void store_recovery_summary(const struct store *st,
 			    struct store_recovery *out)
 {
-	*out = st->recovery;
+	*out = st->stats.recovery;
 }
 
 int store_recover(struct store *st, char *err, size_t errlen)
 {
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int r = purge_orphans(st);
 	if (r == 0)
 		r = segtab_each_stream(st, recover_one, NULL);
 	if (r == 0)
 		r = store_sync(st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->stats.recovery.ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL +
+				(t1.tv_nsec - t0.tv_nsec);
 	if (r < 0)
 		snprintf(err, errlen, "recovery of %s failed: %s",
 			 st->datadir, strerror(-r));

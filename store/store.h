@@ -300,6 +300,60 @@ void store_policy_changed(struct store *st, uint64_t dir,
 /* Segments roll to the next beyond this many bytes (default 64 MiB). */
 void store_set_segment_size(struct store *st, uint64_t bytes);
 
+/* ---- figures for the daemon's metrics (open.c, db.c) ---- */
+
+/* What recovery did when the store opened (recover.c). */
+struct store_recovery {
+	uint64_t streams;               /* streams whose unsynced tails were read */
+	uint64_t segments_cut;          /* segments cut back (torn or damaged) */
+	uint64_t bytes_cut;             /* bytes cut off, or dropped with a
+					 * segment after the damage */
+	uint64_t records_reindexed;     /* whole records indexed again */
+	uint64_t entries_dropped;       /* index entries past the last good
+					 * record */
+	uint64_t records_unindexed;     /* whole records that continue no
+					 * topic (left as dead bytes) */
+	uint64_t orphans_purged;        /* inodes unlinked while open */
+	int64_t ns;                     /* how long it took */
+};
+
+/* Counts since the store opened; each only grows. */
+struct store_stats {
+	/* Expiry (ttl and retention_bytes): index entries deleted from the
+	 * heads of topics, their messages and their bytes (headers
+	 * excluded). */
+	uint64_t records_expired, messages_expired, bytes_expired;
+	/* Segment files deleted (nothing in them was live any more), and
+	 * their sizes. */
+	uint64_t segments_deleted, segment_bytes_deleted;
+	/* Compaction: segments whose live records were copied forward (and
+	 * then deleted), and the bytes copied (headers included). */
+	uint64_t segments_compacted, bytes_copied;
+	/* LevelDB batches written, those of them synced, and reopenings of
+	 * LevelDB after a fault. */
+	uint64_t db_writes, db_synced_writes, db_reopens;
+	struct store_recovery recovery;
+};
+
+void store_get_stats(struct store *st, struct store_stats *out);
+
+/* What LevelDB says of itself: its files and megabytes per level, and
+ * per level the time spent compacting into it and what that read and
+ * wrote (LevelDB keeps no count of compactions, and rounds these to
+ * whole seconds and MiB). */
+#define STORE_DB_LEVELS 7
+struct store_db_stats {
+	uint64_t files[STORE_DB_LEVELS];
+	uint64_t bytes[STORE_DB_LEVELS];        /* whole MiB */
+	uint64_t compaction_s[STORE_DB_LEVELS];
+	uint64_t compaction_read[STORE_DB_LEVELS];      /* bytes, whole MiB */
+	uint64_t compaction_written[STORE_DB_LEVELS];   /* bytes, whole MiB */
+	uint64_t memory;                /* LevelDB's estimate, bytes */
+};
+
+/* 0, or -EIO while LevelDB is closed (healing). */
+int store_db_stats(struct store *st, struct store_db_stats *out);
+
 /* ---- blobs (blob.c) ---- */
 
 /* Open the blob file of ino with open(2) flags (O_CREAT creates it). */
@@ -381,15 +435,6 @@ void store_set_hooks(const struct store_hooks *hooks);
 /* ---- what recovery did (recover.c) ---- */
 
 /* What recovery did when the store opened (counted over all streams). */
-struct store_recovery {
-	uint64_t streams;       /* streams whose unsynced tails were read */
-	uint64_t cuts;          /* segments cut back (torn or damaged) */
-	uint64_t bytes_cut;
-	uint64_t reindexed;     /* whole records indexed again */
-	uint64_t dropped;       /* index entries dropped past a cut */
-	uint64_t unindexed;     /* whole records left unindexed (dead) */
-	uint64_t orphans;       /* inodes unlinked while open, purged */
-};
 void store_recovery_summary(const struct store *st,
 			    struct store_recovery *out);
 

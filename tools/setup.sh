@@ -23,6 +23,9 @@ PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           libleveldb-dev libssl-dev python3-pytest python3-xattr attr
           redis-server python3-docutils util-linux strace rsync tar
           clang libclang-rt-14-dev logrotate)
+# Only the test command needs these: promtool checks the metrics' Prometheus
+# text, and a node exporter serves it (tests/test_metrics.py).
+TEST_PACKAGES=(prometheus prometheus-node-exporter)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -47,9 +50,10 @@ as_root() {
 	fi
 }
 
+# install_missing PACKAGE...: apt-get install those that are missing.
 install_missing() {
 	local missing=() p
-	for p in "${PACKAGES[@]}"; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 			grep -q '^install ok installed$' || missing+=("$p")
 	done
@@ -121,7 +125,7 @@ cmd_mount() {
 		esac
 	done
 
-	install_missing
+	install_missing "${PACKAGES[@]}"
 	build
 	check_fuse
 	# A killed daemon leaves a dead mount: every access fails with ENOTCONN
@@ -174,7 +178,7 @@ EOF
 cmd_test() {
 	local tmp rc=0 prc=0
 
-	install_missing
+	install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 	build
 	check_fuse
 
