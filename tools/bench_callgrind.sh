@@ -36,7 +36,7 @@
 #                   streamfs's counts repeat within 0.2 %, but some runs
 #                   are 1-4 % higher, as its threads happen to interleave
 #                   (malloc's work moves most); the examples' do not move)
-# A run takes about 30 s per round at N = 20000 on a 2-CPU machine.
+# A run takes about 45 s per round (the -o nometrics runs included) at N = 20000 on a 2-CPU machine.
 # Installs valgrind and libfuse3-dev with apt-get when they are missing.
 # Every mount and process started here is unmounted/stopped on exit, on
 # error and on Ctrl-C.
