@@ -7,6 +7,8 @@
 # times do. Each daemon runs in the foreground under
 # `valgrind --tool=callgrind`, single-threaded, on a fresh mount:
 #   streamfs  the build's fs/streamfs -f, default mode, a topic in a stream
+#   nometrics the same with -o nometrics: the metrics' cost is the
+#             difference (its own table, after the first)
 #   pt_ll     libfuse's passthrough_ll -f -s over a plain directory, built
 #             here from /usr/share/doc/libfuse3-dev/examples
 #   null      libfuse's null example -f -s (high-level API, one file that is
@@ -34,7 +36,7 @@
 #                   streamfs's counts repeat within 0.2 %, but some runs
 #                   are 1-4 % higher, as its threads happen to interleave
 #                   (malloc's work moves most); the examples' do not move)
-# A run takes about 30 s per round at N = 20000 on a 2-CPU machine.
+# A run takes about 45 s per round (the -o nometrics runs included) at N = 20000 on a 2-CPU machine.
 # Installs valgrind and libfuse3-dev with apt-get when they are missing.
 # Every mount and process started here is unmounted/stopped on exit, on
 # error and on Ctrl-C.
@@ -239,9 +241,11 @@ run_cg() {
 	local vg=(valgrind --tool=callgrind --callgrind-out-file="$cg")
 	mnt=$BASE/$sys-mnt
 	case $sys in
-	streamfs)
+	streamfs|nometrics)
+		local opts=()
+		[ $sys = nometrics ] && opts=(-o nometrics)
 		mkdir -p "$BASE/$sys-data" "$mnt"
-		"${vg[@]}" "$SFS" -f "$BASE/$sys-data" "$mnt" > "$dlog" 2>&1 &
+		"${vg[@]}" "$SFS" -f "${opts[@]}" "$BASE/$sys-data" "$mnt" > "$dlog" 2>&1 &
 		path=$mnt/bench/$pat ;;
 	pt_ll)
 		mkdir -p "$BASE/$sys-src" "$mnt"
@@ -267,8 +271,8 @@ run_cg() {
 		stop_daemon "$pid" "$mnt"
 		return 1
 	fi
-	if [ $sys = streamfs ] && ! mkdir "$mnt/bench"; then
-		warn "streamfs: mkdir $mnt/bench (a stream) failed"
+	if { [ $sys = streamfs ] || [ $sys = nometrics ]; } && ! mkdir "$mnt/bench"; then
+		warn "$sys: mkdir $mnt/bench (a stream) failed"
 		stop_daemon "$pid" "$mnt"
 		return 1
 	fi
@@ -310,7 +314,7 @@ highest() { sort -g | tail -n1; }
 # ---------------------------------------------------------------------------
 # The runs
 # ---------------------------------------------------------------------------
-SYSTEMS=(streamfs)
+SYSTEMS=(streamfs nometrics)
 [ -n "$PT" ] && SYSTEMS+=(pt_ll)
 [ -n "$NUL" ] && SYSTEMS+=(null)
 log "N = $N messages, $REPS run(s) per figure; data under $BASE"
@@ -428,8 +432,49 @@ top_fns() {
 			printf "| `%s` | %s | %s | %s%% |\n", f, $4, $1, $2 }'
 }
 
+# thread_per_msg SYSTEM PATTERN: the instructions of the metrics thread
+# (metrics_main, inclusive) in the lowest run less those in the zero run,
+# per message
+thread_per_msg() {
+	local m=${MSGS[$1:$2]:-} a b
+	[ -n "${CGFILE[$1:$2]:-}" ] && [ -n "${CGFILE[$1:zero]:-}" ] && [ -n "$m" ] || { echo "-"; return; }
+	a=$(thread_total "${CGFILE[$1:$2]}") b=$(thread_total "${CGFILE[$1:zero]}")
+	awk -v a="$a" -v b="$b" -v m="$m" 'BEGIN { printf "%.0f", (a - b) / m }'
+}
+
+# own_total FILE: the self instructions of the metrics' code in a callgrind
+# file, and those of clock_gettime, as "own clock"
+own_total() {
+	self_by_fn "$1" | awk -F'\t' '
+		$3 ~ /^(metrics\.c|metrics_render\.c|histogram\.[ch]|fs\.h)$/ { o += $1 }
+		$3 == "clock_gettime.c" { c += $1 }
+		END { printf "%d %d\n", o, c }'
+}
+
+# metrics_own PATTERN: per message, the metrics' own instructions in the
+# lowest streamfs run less the zero run, plus the clock reads it has more
+# than the lowest -o nometrics run (less the same for the zero runs)
+metrics_own() {
+	local m=${MSGS[streamfs:$1]:-} f
+	for f in streamfs:$1 streamfs:zero nometrics:$1 nometrics:zero; do
+		[ -n "${CGFILE[$f]:-}" ] || { echo "-"; return; }
+	done
+	[ -n "$m" ] || { echo "-"; return; }
+	awk -v m="$m" 'NR == 1 { so = $1; sc = $2 } NR == 2 { zo = $1; zc = $2 }
+		NR == 3 { nc = $2 } NR == 4 { nzc = $2 }
+		END { printf "%.0f", ((so - zo) + (sc - nc) - (zc - nzc)) / m }' \
+		<(own_total "${CGFILE[streamfs:$1]}"; own_total "${CGFILE[streamfs:zero]}"
+		  own_total "${CGFILE[nometrics:$1]}"; own_total "${CGFILE[nometrics:zero]}")
+}
+
+thread_total() {
+	callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$1" 2>/dev/null |
+		awk '/:metrics_main / { n = $1; gsub(",", "", n); print n; found = 1; exit }
+		     END { if (!found) print 0 }'
+}
+
 table() {
-	local row key label kind s p nl tgt
+	local row key label kind s p n nl tgt
 	printf '# daemon instructions per 100-byte message (callgrind), %s\n' "$(date -u +%Y-%m-%dT%H:%MZ)"
 	printf '# %s; kernel %s; %s; libfuse %s\n' \
 		"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
@@ -454,6 +499,24 @@ table() {
 		printf ' passthrough_ll (a) %s, (c) %s; null (a) %s\n' \
 			"$(spread pt_ll a)" "$(spread pt_ll c)" "$(spread null a)"
 	fi
+	printf '\nThe metrics: streamfs as above against the same build with -o nometrics,\n'
+	printf 'per message. The difference of the totals moves by a few hundred from\n'
+	printf 'run to run (the retention thread'"'"'s 100 ms ticks write the index as the\n'
+	printf 'run'"'"'s pace falls); the instructions of the metrics'"'"' own code do not:\n'
+	printf 'metrics.c, histogram.*, metrics_render.c and the hooks fs.h inlines into\n'
+	printf 'the handlers, with the clock reads (clock_gettime against -o nometrics).\n'
+	printf 'The metrics thread'"'"'s once-a-second work (inclusive) grows with the\n'
+	printf 'run'"'"'s length, not with its messages.\n\n'
+	printf '| pattern | streamfs | -o nometrics | difference | metrics code | share | metrics thread, all it ran |\n'
+	printf '|---|--:|--:|--:|--:|--:|--:|\n'
+	for key in a b c; do
+		s=$(per_msg streamfs $key) n=$(per_msg nometrics $key) own=$(metrics_own $key)
+		printf '| (%s) | %s | %s | %s | %s | %s | %s |\n' $key "$s" "$n" \
+			"$(awk -v s="$s" -v n="$n" 'BEGIN { if (s ~ /^[0-9]+$/ && n ~ /^[0-9]+$/) print s - n; else print "-" }')" \
+			"$own" \
+			"$(awk -v o="$own" -v n="$n" 'BEGIN { if (o ~ /^[0-9]+$/ && n ~ /^[0-9]+$/ && n > 0) printf "%.1f%%", 100 * o / n; else print "-" }')" \
+			"$(thread_per_msg streamfs $key)"
+	done
 	printf '\nPer message, by the library or program the instructions ran in:\n\n'
 	for row in "streamfs a" "pt_ll a" "null a" "streamfs b" "streamfs c" "pt_ll c"; do
 		set -- $row
