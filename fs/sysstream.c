@@ -25,6 +25,9 @@
  * it: a `.streamfs` without it is a user's. */
 #define SYS_MARK SF_POLICY_PREFIX "system"
 #define SYS_TTL "604800"        /* 7 days */
+/* A metrics line a second is up to ~6 KiB, ~3.5 GB in 7 days: each topic
+ * is also capped, so the stream stays small on any disk. */
+#define SYS_RETENTION "268435456"       /* 256 MiB a topic */
 #define SYS_DIR_MODE 0555       /* its names and policies are no secret */
 #define SYS_TOPIC_MODE 0400
 
@@ -140,7 +143,7 @@ static int move_aside(const struct sf_inode *in)
 }
 
 /* Add the directory to b: its record, its name (not counted in the
- * root's links, as it is not listed), its mark and its ttl. */
+ * root's links, as it is not listed), its mark, its ttl and its cap. */
 static int make_dir(struct store_batch *b)
 {
 	struct sf_inode in;
@@ -154,6 +157,8 @@ static int make_dir(struct store_batch *b)
 	store_put_xattr(b, ino, SYS_MARK, "1", 1);
 	store_put_xattr(b, ino, SF_POLICY_PREFIX "ttl", SYS_TTL,
 			strlen(SYS_TTL));
+	store_put_xattr(b, ino, SF_POLICY_PREFIX "retention_bytes",
+			SYS_RETENTION, strlen(SYS_RETENTION));
 	sys.dir = ino;
 	return 1;
 }

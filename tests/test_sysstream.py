@@ -58,6 +58,7 @@ def test_made_at_mount(mount):
         assert (ts.st_uid, ts.st_gid) == (os.getuid(), os.getgid())
         assert kind(d + "/" + t) == "topic"
     assert os.getxattr(d, PFX + "ttl") == b"604800"
+    assert os.getxattr(d, PFX + "retention_bytes") == b"268435456"
     assert os.getxattr(d, PFX + "framing") == b"line"
     assert os.getxattr(d, PFX + "durability") == b"os"
 
