@@ -11,6 +11,8 @@
 #                   and with -o threads
 #   null            libfuse's null example -s (a FUSE filesystem that
 #                   discards every write: the floor), for (a) only
+#   topic -o nometrics  streamfs counting nothing, for (a) and (b): what the
+#                   metrics cost
 #   Redis Streams   XADD through redis-benchmark, when redis-server exists
 # Patterns: (a) one write() per message, (b) 64 KiB writes of whole lines,
 # (c) open-append one line-close per message, (d) sequential 1 MiB reads of a
@@ -335,7 +337,7 @@ else
 	warn "cannot build null from $PT_SRC_DIR (see $LOGDIR/build.log)"
 fi
 
-SYSTEMS=(native pt_s pt_mt null blob topic topic_mt)
+SYSTEMS=(native pt_s pt_mt null blob topic topic_mt topic_nm)
 
 # ---------------------------------------------------------------------------
 # (a)-(d): every system mounted at once, measured round by round
@@ -367,10 +369,12 @@ if [ -n "$NUL" ]; then
 	fi
 fi
 if [ -n "$SFS" ]; then
-	for sys in topic topic_mt; do
+	for sys in topic topic_mt topic_nm; do
 		opts=(); label=default data=$BASE/sfs-data mnt=$BASE/sfs-mnt
 		[ $sys = topic_mt ] && { opts=(-o threads); label="-o threads"
 			data=$BASE/sfs-mt-data mnt=$BASE/sfs-mt-mnt; }
+		[ $sys = topic_nm ] && { opts=(-o nometrics); label="-o nometrics"
+			data=$BASE/sfs-nm-data mnt=$BASE/sfs-nm-mnt; }
 		mkdir -p "$data"
 		log "streamfs ($label): $mnt (data $data)"
 		if ! mount_fs "streamfs-$sys" "$mnt" "$SFS" -f "${opts[@]}" "$data" "$mnt"; then
@@ -420,6 +424,7 @@ for key in a b c d; do
 			[ "${V[$key:$sys]:-}" = FAIL ] && continue
 			[ $key = d ] && [ $sys = blob ] && continue
 			[ $key != a ] && [ $sys = null ] && continue
+			case $key in c|d) [ $sys = topic_nm ] && continue ;; esac
 			args_for $key $sys
 			if [ $key = d ]; then
 				drop_caches
@@ -439,7 +444,7 @@ for key in a b c d; do
 	for sys in "${SYSTEMS[@]}"; do finish $key $sys $unit; done
 done
 
-for sys in pt_s pt_mt null topic topic_mt; do
+for sys in pt_s pt_mt null topic topic_mt topic_nm; do
 	[ -n "${MPIDS[$sys]:-}" ] || continue
 	case $sys in topic*)
 		log "streamfs $sys: peak RSS after (a)-(d) $(awk '/VmHWM/ {print $2, $3}' /proc/"${MPIDS[$sys]}"/status 2>/dev/null)" ;;
@@ -605,8 +610,8 @@ table() {
 		"$SRC" "$SRC_REV" "$REPS"
 	printf '# sizes: a=%s msgs, b=%s, c=%s msgs, d=%s, e=%s topics / %s appends\n\n' \
 		"$A_N" "$B_BYTES" "$C_N" "$D_BYTES" "$E_TOPICS" "$E_APPENDS"
-	printf '| pattern | unit | native | pt_ll -s | pt_ll mt | null | blob | topic | topic -o threads | redis XADD | topic / pt best | threads / pt best | topic / null | target |\n'
-	printf '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n'
+	printf '| pattern | unit | native | pt_ll -s | pt_ll mt | null | blob | topic | topic -o threads | topic -o nometrics | redis XADD | topic / pt best | threads / pt best | topic / null | target |\n'
+	printf '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n'
 	for row in "a|msgs|msgs/s|(a) write() per message|>= 0.9x null|r_c1p1" \
 	           "b|mb|MB/s|(b) 64 KiB writes of lines|>= 1.0x pt best|r_c1p64" \
 	           "c|msgs|msgs/s|(c) open-append-close (echo >>)|>= 1.0x pt best|" \
@@ -632,6 +637,9 @@ table() {
 			"$(ratio "${V[$key:topic_mt]:-}" "$ptb")" \
 			"$(ratio "${V[$key:topic]:-}" "${V[$key:null]:-}")" "$target"
 	done
+	printf '\nWhat the metrics cost: topic / topic -o nometrics, (a) %s, (b) %s (target >= 0.98x)\n' \
+		"$(ratio "${V[a:topic]:-}" "${V[a:topic_nm]:-}")" \
+		"$(ratio "${V[b:topic]:-}" "${V[b:topic_nm]:-}")"
 	printf '\n(e) one stream with %s topics (streamfs default mode; native = a plain directory)\n\n' "$E_TOPICS"
 	printf '| measure | native | topic | target |\n|---|--:|--:|---|\n'
 	printf '| create topics (open O_CREAT\\|O_APPEND, 1 line, close) | %s | %s | |\n' \
