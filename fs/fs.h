@@ -383,13 +383,8 @@ void group_commit_mark(void);
  * (0), or -EAGAIN if it cannot take it (the caller syncs itself). */
 int group_commit_fsync(fuse_req_t req);
 
-/* ---- json.c: JSON text written by hand ---- */
-/* s as a JSON string, quoted, into buf (cut short, NUL-terminated, if it
- * does not fit); returns the length the whole of it needs. */
-size_t json_str(char *buf, size_t cap, const char *s);
-/* ts as a JSON string of RFC 3339 UTC time with milliseconds
- * ("2024-05-01T12:00:00.123Z"); returns its length, as json_str. */
-size_t json_time(char *buf, size_t cap, const struct timespec *ts);
+/* ---- json.c: JSON text written by hand (json.h) ---- */
+#include "json.h"
 
 /* ---- sysstream.c: /.streamfs, the system's own stream ---- */
 /* at mount, after the store opened, before serving: make /.streamfs and

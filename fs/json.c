@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs.h"
+#include "json.h"
 
 /* Append one byte, or count it when there is no room. */
 static void put(char *buf, size_t cap, size_t *n, char c)

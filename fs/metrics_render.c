@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "json.h"
 #include "metrics.h"
 
 #define METRICS_OP_NAME(id, name) name,
@@ -369,8 +371,13 @@ int metrics_render_json(struct mbuf *b, const struct metrics_snap *c,
 	uint64_t *d = malloc(HIST_BUCKETS * sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	mbuf_printf(b, "{\"ts\":%lld,\"interval_ns\":%lld,\"start\":%lld",
-		    (long long)c->ts_ns,
+	/* ts as the errors stream has it, and in ns for arithmetic. */
+	char when[64];
+	struct timespec ts = { (time_t)(c->ts_ns / 1000000000),
+			       (long)(c->ts_ns % 1000000000) };
+	json_time(when, sizeof(when), &ts);
+	mbuf_printf(b, "{\"ts\":%s,\"ts_ns\":%lld,\"interval_ns\":%lld,"
+		    "\"start_ns\":%lld", when, (long long)c->ts_ns,
 		    (long long)(p ? c->mono_ns - p->mono_ns : 0),
 		    (long long)c->start_ns);
 	json_ops(b, c, p, d);

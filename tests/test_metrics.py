@@ -38,7 +38,7 @@ def lines(mnt):
 
 def line_after(mnt, t0):
     """The first line of figures taken after t0 (time.time_ns())."""
-    found = wait_for(lambda: [l for l in lines(mnt) if l["ts"] > t0],
+    found = wait_for(lambda: [l for l in lines(mnt) if l["ts_ns"] > t0],
                      WAIT, 0.1)
     assert found, "no metrics line taken after %d within %d s" % (t0, WAIT)
     return found[0]
@@ -82,9 +82,10 @@ def append(path, chunks):
 
 def test_a_line_a_second_with_its_time_and_interval(mount):
     first = fresh(mount.mnt)
-    second = line_after(mount.mnt, first["ts"])
-    assert second["ts"] > first["ts"]
-    assert second["start"] == first["start"] <= first["ts"]
+    second = line_after(mount.mnt, first["ts_ns"])
+    assert second["ts_ns"] > first["ts_ns"]
+    assert second["ts"].endswith("Z") and second["ts"] > first["ts"]
+    assert second["start_ns"] == first["start_ns"] <= first["ts_ns"]
     # Each line covers what happened since the one before it.
     assert second["interval_ns"] > 0
     for key in ("ops", "totals", "streams", "group_commit", "retention",
@@ -162,7 +163,7 @@ def test_fsync_is_counted_with_its_latency(mount):
     assert g1["syncs"] > g0["syncs"]
     # Its latency is in the line of the interval it was answered in.
     answered = [l for l in lines(mount.mnt)
-                if before["ts"] < l["ts"] <= after["ts"]]
+                if before["ts_ns"] < l["ts_ns"] <= after["ts_ns"]]
     assert sum(op(l, "fsync").get("interval_count", 0)
                for l in answered) == 1
     assert any(op(l, "fsync").get("p99_ns", 0) > 0 for l in answered)
