@@ -52,7 +52,7 @@ void io_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Only the daemon writes the system stream, whoever asks. */
 	if (r == 0 && sysstream_is(ino) &&
 	    ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
-		r = -EPERM;
+		r = sysstream_refuse(&c, ino);
 	if (r == 0 && sysstream_virtual_ino(ino)) {
 		sysstream_open(req, ino, fi);
 		return;

@@ -397,6 +397,9 @@ int sysstream_init(void);
 int sysstream_append(const char *name, const char *line, size_t len);
 /* the /.streamfs directory itself or an entry in it (fs.lock held) */
 bool sysstream_is(uint64_t ino);
+/* -EPERM for a change to the system stream's ino, noted as the request's
+ * denial (the errors stream reports it, permission "system"). */
+int sysstream_refuse(struct caller *c, uint64_t ino);
 /* A file of /.streamfs generated when it is opened: gen fills a malloc'ed
  * buffer (the reader gets that snapshot, whole).  Register before
  * serving.  gen runs with fs.lock held: it may read the store and must

@@ -367,7 +367,7 @@ void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	caller_init(&c, req);
 	/* chmod, chown, utimens, truncate: the system stream is the
 	 * daemon's (docs/design.md, "The system stream"). */
-	int r = sysstream_is(ino) ? -EPERM
+	int r = sysstream_is(ino) ? sysstream_refuse(&c, ino)
 				  : store_get_inode(fs.store, ino, &in);
 	bool was_open = r == 0 && S_ISDIR(in.mode) &&
 			searchable_by_all(in.mode);
@@ -451,7 +451,8 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct sf_inode dir, *in = out;
 	uint64_t ino;
 	caller_init(&c, req);
-	int r = sysstream_is(parent) ? -EPERM : name_check(name);
+	int r = sysstream_is(parent) ? sysstream_refuse(&c, parent)
+				     : name_check(name);
 	if (r == 0 && target && strlen(target) > SYMLINK_MAX)
 		r = -ENAMETOOLONG;
 	if (r == 0)
@@ -634,7 +635,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct caller c;
 	struct sf_inode dir, in = { 0 };
 	caller_init(&c, req);
-	int r = sysstream_name(parent, name) ? -EPERM
+	int r = sysstream_name(parent, name) ? sysstream_refuse(&c, parent)
 		: get_child(&c, parent, name, 0, &dir, &in);
 	uint64_t ino = in.ino;
 	if (r == 0)
@@ -714,7 +715,7 @@ static int rename_check(struct rename_op *o, fuse_ino_t parent,
 	int r = flags & ~RENAME_NOREPLACE ? -EINVAL : 0;
 	if (r == 0 && (sysstream_name(parent, name) ||
 		       sysstream_name(newparent, newname)))
-		r = -EPERM;
+		r = sysstream_refuse(&o->c, parent);
 	if (r == 0)
 		r = name_check(name) ? -ENAMETOOLONG : name_check(newname);
 	if (r == 0)
@@ -845,7 +846,7 @@ void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	uint64_t other;
 	caller_init(&c, req);
 	int r = sysstream_is(ino) || sysstream_name(newparent, newname)
-		? -EPERM : name_check(newname);
+		? sysstream_refuse(&c, ino) : name_check(newname);
 	if (r == 0)
 		r = store_get_inode(fs.store, ino, &in);
 	if (r == 0 && S_ISDIR(in.mode))

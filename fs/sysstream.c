@@ -70,6 +70,11 @@ bool sysstream_topic_name(const char *name)
 
 /* ---- what users may change: attributes only ---- */
 
+int sysstream_refuse(struct caller *c, uint64_t ino)
+{
+	return permission_noted(c, ino, "system", -EPERM);
+}
+
 int sysstream_xattr_check(struct caller *c, uint64_t ino, const char *name)
 {
 	const char *sub = strncmp(name, SF_POLICY_PREFIX,
@@ -85,7 +90,7 @@ int sysstream_xattr_check(struct caller *c, uint64_t ino, const char *name)
 	    (strcmp(sub, "ttl") == 0 || strcmp(sub, "retention_bytes") == 0 ||
 	     strcmp(sub, "ace.consume") == 0))
 		return 0;
-	return -EPERM;
+	return sysstream_refuse(c, ino);
 }
 
 /* ---- making it ---- */

@@ -207,6 +207,21 @@ def test_denied_operation_gives_one_line(mount_factory, other_user):
     assert e["errno"] == "EACCES" and e["pid"] > 0
 
 
+def test_a_change_to_the_system_stream_is_a_denial(mount_factory):
+    """Root too is refused any change to /.streamfs (EPERM): each refusal
+    is reported as a denial of the permission "system"."""
+    m = mount_factory()
+    sysdir = m.mnt + "/.streamfs"
+    ino = os.stat(sysdir + "/errors").st_ino
+    assert errno_of(os.open, sysdir + "/errors", os.O_WRONLY) == errno.EPERM
+    assert errno_of(os.mkdir, sysdir + "/x") == errno.EPERM
+    m2 = flushed(mount_factory, m)
+    got = events(m2, "denied")
+    assert [(e["op"], e["perm"], e["uid"], e["errno"]) for e in got] == \
+        [("open", "system", 0, "EPERM"), ("mkdir", "system", 0, "EPERM")], got
+    assert got[0]["ino"] == ino, got
+
+
 def test_a_burst_of_denials_is_rate_limited_and_counted(mount_factory,
                                                         other_user):
     m = mount_factory(["allow_other"])

@@ -152,6 +152,11 @@ def snapshot(m):
         if t == "metrics":
             # The daemon appends a line of its figures every second.
             snap[t] = snap[t][:3] + snap[t][6:]
+        else:
+            # A refusal is reported there as a denial: all else stays.
+            kept = [l for l in snap[t][5].splitlines()
+                    if json.loads(l)["type"] not in ("denied", "suppressed")]
+            snap[t] = snap[t][:3] + (kept,) + snap[t][6:]
     return snap
 
 
