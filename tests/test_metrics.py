@@ -11,6 +11,7 @@ the waits are deadlines, not measurements.
 import json
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -93,6 +94,37 @@ def test_a_line_a_second_with_its_time_and_interval(mount):
         assert key in second, key
     assert second["gauges"]["rss_bytes"] > 0
     assert second["gauges"]["inodes_in_memory"] >= 1
+
+
+def test_followers_see_each_new_line(mount):
+    """tail -f of the metrics topic, as the daemon appends to it: GNU tail
+    (which polls a FUSE file) and streamctl tail -f (woken by poll) both
+    print lines that came after they started, each a whole JSON object."""
+    from test_tail import Follower
+    path = metrics_path(mount.mnt)
+    for argv in (["tail", "-n", "0", "-f", path], None):
+        if argv:
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE)
+            buf, deadline = b"", time.monotonic() + WAIT
+            try:
+                while b"\n" not in buf and time.monotonic() < deadline:
+                    r, _, _ = select.select([p.stdout], [], [], 0.5)
+                    if r:
+                        buf += os.read(p.stdout.fileno(), 65536)
+            finally:
+                p.kill()
+                p.wait()
+                p.stdout.close()
+            assert b"\n" in buf, "tail -f printed no line in %d s" % WAIT
+            got = [buf.split(b"\n")[0].decode()]
+        else:
+            f = Follower("-o", "end", path)
+            try:
+                got = f.lines(2, timeout=WAIT)
+            finally:
+                f.stop()
+        for l in got:
+            assert json.loads(l)["ts_ns"] > 0, l
 
 
 def test_appends_and_reads_move_their_stream_exactly(mount):
