@@ -26,6 +26,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -790,10 +791,22 @@ static int listen_one(struct klisten *l)
 	return 0;
 }
 
+/* Room for KAFKA_CONN_MAX connections besides the daemon's own files:
+ * the soft limit on open files up to the hard one. */
+static void raise_file_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int kafka_start(void)
 {
 	if (kl.nl == 0)
 		return 0;
+	raise_file_limit();
 	kl.ep = epoll_create1(EPOLL_CLOEXEC);
 	kl.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (kl.ep < 0 || kl.wake < 0) {
