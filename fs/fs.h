@@ -233,6 +233,11 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	    mode_t mode, dev_t rdev, const char *target, bool topic,
 	    struct sf_inode *out, double *entry_timeout);
+/* ns_make for a caller that is not a FUSE request's (the Kafka
+ * listener's). */
+int ns_make_as(struct caller *c, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev, const char *target, bool topic,
+	       struct sf_inode *out, double *entry_timeout);
 /* Reply with an entry for in (a name under a directory whose
  * entry_timeout_of is given), adding one kernel reference. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in,

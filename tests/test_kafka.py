@@ -159,13 +159,40 @@ def test_list_offsets_errors(km):
 def test_metadata_asked_for(km):
     make_topics(km.mnt)
     c = kw.Conn(km.port)
-    got = kw.metadata(c, ["plant.temp", "/plant:temp", "plant.none",
-                          "bad name", "a.b.c_1"])
-    assert got == {"plant.temp": 0, "/plant:temp": 0, "plant.none": 3,
-                   "bad name": 17, "a.b.c_1": 3}
+    got = kw.metadata(c, ["plant.temp", "/plant:temp", "bad name",
+                          "a.b.c_1", "plant.blob"], version=4, create=False)
+    assert got == {"plant.temp": 0, "/plant:temp": 0, "bad name": 17,
+                   "a.b.c_1": 3, "plant.blob": 3}
     assert kw.metadata(c, []) == {}             # v1: an empty list is none
     assert MAPPED <= set(kw.metadata(c, None))
     assert MAPPED <= set(kw.metadata(c, [], version=0))   # v0: all
+
+
+def test_metadata_creates(km):
+    make_topics(km.mnt)
+    plant = os.path.join(km.mnt, "plant")
+    c = kw.Conn(km.port)
+    # v4 with allow_auto_topic_creation false: nothing is made.
+    assert kw.metadata(c, ["plant.new"], version=4, create=False) == {
+        "plant.new": 3}
+    assert not os.path.exists(os.path.join(plant, "new"))
+    # Allowed (v4 asking, v1 always): made in its stream, a topic at once.
+    assert kw.metadata(c, ["plant.new"], version=4) == {"plant.new": 0}
+    assert kw.metadata(c, ["/plant:new2"], version=1) == {"/plant:new2": 0}
+    for name in ("new", "new2"):
+        path = os.path.join(plant, name)
+        assert os.stat(path).st_mode & 0o7777 == 0o644
+        assert os.getxattr(path, "user.streamfs.kind") == b"topic"
+        assert info(path)["messages"] == 0
+    assert {"plant.new", "plant.new2"} <= set(kw.metadata(c, None))
+    assert kw.list_offsets(c, "plant.new", -1) == (0, 0)
+    # No stream is made, nor a topic over a blob or in the system stream.
+    assert kw.metadata(c, ["nostream.x", "plant.blob", "plant.empty",
+                           "_2estreamfs.new"]) == {
+        "nostream.x": 3, "plant.blob": 3, "plant.empty": 3,
+        "_2estreamfs.new": 29}
+    assert not os.path.exists(os.path.join(km.mnt, "nostream"))
+    assert not os.path.exists(os.path.join(km.mnt, ".streamfs", "new"))
 
 
 # ---------------------------------------------------------------- the wire
@@ -326,6 +353,13 @@ def test_other_user_sees_its_topics(km, other_user):
     assert as_other("offsets", "pub.t") == ["0 1"]
     assert as_other("offsets", "priv.t") == ["29 -1"]
     assert as_other("offsets", "closed.t") == ["29 -1"]
+    # Making a topic takes the stream's topic permission.
+    os.chmod(os.path.join(mnt, "pub"), 0o755)
+    assert as_other("metadata", "pub.new") == ["pub.new 29"]
+    assert not os.path.exists(os.path.join(mnt, "pub", "new"))
+    os.chmod(os.path.join(mnt, "pub"), 0o777)
+    assert as_other("metadata", "pub.new") == ["pub.new 0"]
+    assert os.stat(os.path.join(mnt, "pub", "new")).st_uid == other_user.uid
     if shutil.which("kcat"):
         r = other_user.run(["kcat", "-b", "127.0.0.1:%d" % km.port, "-L",
                             "-J", "-m", "10"])

@@ -250,6 +250,13 @@ struct sf_topic;
  * with the caller's search permission on each directory: 0, -ENOENT (no
  * such topic, or not a topic), -EACCES.  Call with fs.lock held. */
 int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out);
+/* Make the topic at path in its existing stream, for the caller: the
+ * checks and the result of an `echo >> PATH` through the mount (the
+ * stream's topic and produce permissions), mode KAFKA_TOPIC_MODE, owner
+ * the caller; kind topic at once.  0, -ENOENT (no such stream), -EEXIST,
+ * -EACCES, -EPERM, -errno.  Call with fs.lock held. */
+#define KAFKA_TOPIC_MODE 0644
+int ktopic_create(struct caller *c, const char *path, struct sf_inode *out);
 /* The topic's current state (the open node's, else the store's).  Call
  * with fs.lock held. */
 int ktopic_state(uint64_t ino, struct sf_topic *t);
