@@ -8,6 +8,8 @@
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
  *   fs.lock  ->  ev.lock (events.c: the errors stream's ring)
  *   fs.lock  ->  mx.lock (metrics.c: the newest metrics snapshot)
+ *   fs.lock  ->  kl.lock (kafka/listener.c: topics appended to, for
+ *                         the parked Kafka requests; a leaf)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it

@@ -579,7 +579,7 @@ static int conn_read(struct kconn *c)
 	if (f == (size_t)-1)
 		return -1;
 	size_t want = (f ? f : 4) + KAFKA_READ_CHUNK;
-	if (c->inoff > 0 && c->incap - c->inlen < KAFKA_READ_CHUNK) {
+	if (c->inoff > 0) {             /* what is left: part of a frame */
 		memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
 		c->inlen -= c->inoff;
 		c->inoff = 0;
