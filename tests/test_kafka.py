@@ -5,6 +5,7 @@ socket client sends what no client would (malformed frames, sizes over
 the limit, unknown APIs, a stalled half frame, many connections); another
 uid sees only the topics it may read."""
 import json
+import re
 import os
 import shutil
 import socket
@@ -365,3 +366,65 @@ def test_other_user_sees_its_topics(km, other_user):
                             "-J", "-m", "10"])
         names = {t["topic"] for t in json.loads(r.stdout)["topics"]}
         assert "pub.t" in names and "priv.t" not in names
+
+
+# ---------------------------------------------------------------- peers
+
+@pytest.fixture
+def netns():
+    """Another network namespace joined to this one by a veth pair:
+    (run argv in it, this side's address, its address)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and ip(8) for a network namespace")
+    tag = "%x" % (os.getpid() & 0xffffff)
+    ns, here, there = "sfk-" + tag, "sfka" + tag, "sfkb" + tag
+    net = "10.213.%d" % (os.getpid() % 250)
+    steps = [["ip", "netns", "add", ns],
+             ["ip", "link", "add", here, "type", "veth", "peer", "name",
+              there],
+             ["ip", "link", "set", there, "netns", ns],
+             ["ip", "addr", "add", net + ".1/30", "dev", here],
+             ["ip", "link", "set", here, "up"],
+             ["ip", "netns", "exec", ns, "ip", "addr", "add", net + ".2/30",
+              "dev", there],
+             ["ip", "netns", "exec", ns, "ip", "link", "set", there, "up"]]
+    try:
+        for s in steps:
+            r = subprocess.run(s, capture_output=True, text=True)
+            if r.returncode != 0:
+                pytest.skip("cannot set up a network namespace: %s"
+                            % r.stderr.strip())
+        yield (lambda argv: subprocess.run(
+            ["ip", "netns", "exec", ns] + [str(a) for a in argv],
+            capture_output=True, text=True, timeout=60)), net + ".1", \
+            net + ".2"
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_remote_peer_refused(mount_factory, netns):
+    run_there, here, there = netns
+    port = kw.free_port()
+    m = mount_factory(["kafka=%s:%d" % (here, port)])
+    m.expect_log(r"kafka: refused a connection from %s port \d+: not a "
+                 r"process of this host" % re.escape(there))
+    os.mkdir(os.path.join(m.mnt, "s"))
+    append(os.path.join(m.mnt, "s", "t"), b"x\n")
+    # From this host, on the same (not loopback) address: served, and the
+    # broker advertised is that address.
+    s = socket.create_connection((here, port), timeout=10)
+    s.sendall(kw.frame(kw.header(18, 0, 9)))
+    assert s.recv(8)[4:8] == struct.pack(">i", 9)
+    s.close()
+    # From the other namespace: the same bytes get a closed connection.
+    prog = ("import socket, struct\n"
+            "s = socket.create_connection(('%s', %d), timeout=10)\n"
+            "s.sendall(struct.pack('>ihhih', 10, 18, 0, 9, 0))\n"
+            "print(repr(s.recv(100)))\n" % (here, port))
+    r = run_there([PYTHON, "-c", prog])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "b''"
+    log = m.log_text()
+    assert re.search(r"refused a connection from %s port" % re.escape(there),
+                     log)
