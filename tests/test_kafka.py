@@ -242,6 +242,21 @@ def test_bad_frames_close(km):
     assert kw.api_versions(kw.Conn(port).request(18, 0))[0] == 0
 
 
+def test_frame_at_the_limit(km):
+    # 64 MiB exactly is a frame (ApiVersions v0 reads no body), served.
+    c = kw.Conn(km.port, timeout=60)
+    head = kw.header(18, 0, 11)
+    c.send(struct.pack(">i", 64 << 20) + head)
+    chunk = b"\0" * (1 << 20)
+    left = (64 << 20) - len(head)
+    while left:
+        n = min(left, len(chunk))
+        c.send(chunk[:n])
+        left -= n
+    assert c.response()[0] == 11
+    assert kw.api_versions(c.request(18, 0))[0] == 0
+
+
 def test_pipelined_in_order(km):
     c = kw.Conn(km.port)
     c.send(b"".join(kw.frame(kw.header(18, v, 100 + i))
