@@ -286,6 +286,44 @@ def test_many_connections(km):
         c.close()
 
 
+def test_connection_cap(km):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4096 + 200
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip("the open-file limit (%d) is below %d" % (hard, want))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    km.expect_log(r"kafka: 4096 connections: closing new ones")
+    conns = []
+    try:
+        for i in range(4096):
+            conns.append(kw.Conn(km.port))
+            conns[-1].send(kw.frame(kw.header(18, 0, i)))
+        for i, c in enumerate(conns):
+            assert c.response()[0] == i
+        # The next is closed at once; with one gone, a new one is served.
+        extra = kw.Conn(km.port)
+        extra.send(kw.frame(kw.header(18, 0, 1)))
+        assert extra.closed()
+        conns.pop().close()
+        for _ in range(100):
+            c = kw.Conn(km.port)
+            try:
+                c.send(kw.frame(kw.header(18, 0, 2)))
+                if c.response()[0] == 2:
+                    break
+            except (EOFError, ConnectionResetError):
+                time.sleep(0.05)        # the close is not seen yet
+            finally:
+                c.close()
+        else:
+            pytest.fail("no connection served after one was closed")
+    finally:
+        for c in conns:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 # ---------------------------------------------------------------- options
 
 def test_two_listeners(mount_factory):
