@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -845,7 +846,13 @@ int kafka_start(void)
 		epoll_ctl(kl.ep, EPOLL_CTL_ADD, l->fd, &e);
 	}
 	kl.stop = false;
-	if (pthread_create(&kl.thread, NULL, listener_main, NULL) != 0) {
+	/* Signals (an unmount's SIGTERM) are the FUSE loop's to take. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int r = pthread_create(&kl.thread, NULL, listener_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
 		log_msg(SF_LOG_ERROR, "kafka: cannot start its thread");
 		kafka_stop();
 		return -1;
