@@ -348,6 +348,15 @@ def test_two_listeners(mount_factory):
         assert c.recv(8)[4:8] == struct.pack(">i", 3)
 
 
+def test_wildcard_listener_advertises_the_address_reached(mount_factory):
+    port = kw.free_port()
+    m = mount_factory(["kafka=0.0.0.0:%d" % port])
+    c = kw.Conn(port)
+    r = c.request(3, 1, struct.pack(">i", 0))
+    assert r.i32() == 1
+    assert (r.i32(), r.string(), r.i32()) == (0, "127.0.0.1", port)
+
+
 @pytest.mark.parametrize("spec", ["127.0.0.1", "127.0.0.1:0",
                                   "127.0.0.1:70000", "[::1:9092",
                                   "no.such.host.invalid:9092", ":9092"])
