@@ -194,7 +194,8 @@ int kafka_conn_port(const struct kconn *c);
  * free_arg is not NULL. */
 typedef int krecheck(struct kreq *req, struct kbuf *resp, bool expired,
 		     void *arg);
-/* deadline: CLOCK_MONOTONIC, ms (kafka_now_ms).  0, or -ENOMEM. */
+/* deadline: CLOCK_MONOTONIC, ms (kafka_now_ms).  0, -ENOMEM, or -EBUSY
+ * when this connection already has a parked request. */
 int kafka_park(struct kreq *req, int64_t deadline_ms, krecheck *recheck,
 	       void *arg, void (*free_arg)(void *arg));
 /* The parked request of req also waits on topic ino (up to
