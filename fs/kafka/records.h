@@ -24,17 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* struct kbuf comes from K1's kafka.h; until it lands, the same layout
- * here (removed when kafka.h is merged). */
-#if defined(__has_include)
-#if __has_include("kafka.h")
-#include "kafka.h"
-#define KRECORDS_HAVE_KAFKA_H 1
-#endif
-#endif
-#ifndef KRECORDS_HAVE_KAFKA_H
-struct kbuf { uint8_t *p; size_t len, cap; bool oom; };
-#endif
+#include "kafka.h"      /* struct kbuf, kb_*, kr_*, KERR_* */
 
 /* Batch attributes. */
 #define KBATCH_CODEC_MASK       0x07    /* enum kcodec */
