@@ -87,8 +87,8 @@ static int rd_records(const uint8_t *p, size_t n, const struct kbatch *b,
 			return -EBADMSG;
 		if (each) {
 			int rc = each(arg, &rec);
-			if (rc)
-				return rc;
+			if (rc)         /* never mistaken for a size */
+				return rc < 0 ? rc : -ECANCELED;
 		}
 	}
 	return r.p == r.end ? 0 : -EBADMSG;

@@ -15,7 +15,8 @@
  *   -ENOTSUP          compression codec 5..7 -> UNSUPPORTED_COMPRESSION_TYPE
  *   -EFBIG            inflates past KBATCH_MAX_INFLATED -> MESSAGE_TOO_LARGE
  *   -ENOMEM           -> UNKNOWN_SERVER_ERROR (-1)
- * A callback's non-zero return stops the decoding and is returned as is.
+ * A callback returns 0 to go on, or a negative errno that stops the
+ * decoding and is returned as is (a positive one as -ECANCELED).
  */
 #ifndef STREAMFS_KAFKA_RECORDS_H
 #define STREAMFS_KAFKA_RECORDS_H
