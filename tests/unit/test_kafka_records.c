@@ -438,6 +438,10 @@ static void test_raw_snappy(void)
 	check_kp_records(g, __LINE__);
 	got_free(g);
 	free(b);
+	/* nothing, compressed: an empty batch (the fuzzer's first find) */
+	b = wrap((const uint8_t *)"\0", 1, KCODEC_SNAPPY, 0, &blen);
+	CHECK(decode(b, blen, got_new()) == (int)blen);
+	free(b);
 }
 
 static void test_crc(void)
