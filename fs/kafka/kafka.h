@@ -1,0 +1,241 @@
+/* kafka.h - what the files of the Kafka listener (fs/kafka/) share: the
+ * bounded readers and writers of the protocol's primitives (codec.c), a
+ * request as the handlers see it, the table of APIs, the parking of a
+ * request that waits for data (listener.c), the topic name mapping
+ * (names.c), the caller of a connection (peer.c), and the listener's
+ * start and stop (listener.c), called from main.c.
+ *
+ * Threads and locks: the listener runs one thread (listener.c) that owns
+ * every connection, its buffers and the parked requests; handlers run on
+ * it, with no lock held, and take fs.lock around every store call as the
+ * FUSE handlers do.  kafka_topic_appended is called with fs.lock held by
+ * any thread: it takes kl.lock (fs.lock -> kl.lock, a leaf), marks the
+ * inode and wakes the thread through an eventfd. */
+#ifndef STREAMFS_KAFKA_H
+#define STREAMFS_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- codec.c: primitives, classic and compact (flexible) forms ---- */
+
+/* A request being parsed.  Any read past end (or a bad length) sets bad
+ * and returns a zero value: check bad once at the end of a parse. */
+struct kreader {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+/* A response being built.  A failed growth sets oom, and every later
+ * write is dropped: check oom once at the end. */
+struct kbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+
+/* A string or bytes field as read: points into the request; len -1 is
+ * null (p NULL).  Not NUL-terminated. */
+struct kstr {
+	const uint8_t *p;
+	int32_t len;
+};
+
+void kr_init(struct kreader *r, const void *p, size_t len);
+size_t kr_left(const struct kreader *r);
+int8_t kr_i8(struct kreader *r);
+int16_t kr_i16(struct kreader *r);
+int32_t kr_i32(struct kreader *r);
+int64_t kr_i64(struct kreader *r);
+uint32_t kr_uvarint(struct kreader *r);         /* unsigned, at most 5 bytes */
+int32_t kr_varint(struct kreader *r);           /* zigzag, at most 5 bytes */
+int64_t kr_varlong(struct kreader *r);          /* zigzag, at most 10 bytes */
+struct kstr kr_string(struct kreader *r);       /* int16 length, -1 null */
+struct kstr kr_bytes(struct kreader *r);        /* int32 length, -1 null */
+struct kstr kr_cstring(struct kreader *r);      /* uvarint length+1, 0 null */
+struct kstr kr_cbytes(struct kreader *r);       /* uvarint length+1, 0 null */
+/* An array's count: classic int32 (-1 null), compact uvarint N+1 (0
+ * null), both returned as -1 for null.  A count larger than the bytes
+ * left (each element takes at least one byte) sets bad. */
+int32_t kr_array(struct kreader *r);
+int32_t kr_carray(struct kreader *r);
+/* Skip n raw bytes; point at them (NULL when short). */
+const uint8_t *kr_skip(struct kreader *r, size_t n);
+/* Skip a tagged-field section (uvarint count, then tag, size, data). */
+void kr_tags(struct kreader *r);
+
+/* The string as a NUL-terminated copy in buf (cap bytes): false if it is
+ * null, longer than cap - 1 or holds a NUL. */
+bool kstr_copy(struct kstr s, char *buf, size_t cap);
+bool kstr_eq(struct kstr s, const char *c);
+
+void kb_init(struct kbuf *b);
+void kb_free(struct kbuf *b);
+/* Room for n more bytes: a pointer to them (len grows by n), NULL on
+ * oom.  The bytes are not initialized. */
+uint8_t *kb_reserve(struct kbuf *b, size_t n);
+void kb_raw(struct kbuf *b, const void *p, size_t n);
+void kb_i8(struct kbuf *b, int8_t v);
+void kb_i16(struct kbuf *b, int16_t v);
+void kb_i32(struct kbuf *b, int32_t v);
+void kb_i64(struct kbuf *b, int64_t v);
+void kb_uvarint(struct kbuf *b, uint32_t v);
+void kb_varint(struct kbuf *b, int32_t v);
+void kb_varlong(struct kbuf *b, int64_t v);
+/* s NULL: null. */
+void kb_string(struct kbuf *b, const char *s);  /* int16 length */
+void kb_nstring(struct kbuf *b, const void *s, size_t len);
+void kb_bytes(struct kbuf *b, const void *p, int32_t len);  /* -1 null */
+void kb_cstring(struct kbuf *b, const char *s);  /* compact, NULL null */
+void kb_cnstring(struct kbuf *b, const void *s, size_t len);
+void kb_cbytes(struct kbuf *b, const void *p, int32_t len);
+void kb_array(struct kbuf *b, int32_t n);        /* int32 count */
+void kb_carray(struct kbuf *b, int32_t n);       /* uvarint n+1, -1 null */
+void kb_tags(struct kbuf *b);                    /* an empty tag section */
+/* Overwrite 4 bytes at off (written before, e.g. by kb_i32(b, 0)) with v,
+ * big-endian: a size or a CRC known only later. */
+void kb_patch_i32(struct kbuf *b, size_t off, int32_t v);
+
+/* ---- errors (the protocol's codes) ---- */
+enum {
+	KERR_NONE = 0,
+	KERR_UNKNOWN_SERVER_ERROR = -1,
+	KERR_OFFSET_OUT_OF_RANGE = 1,
+	KERR_CORRUPT_MESSAGE = 2,
+	KERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+	KERR_LEADER_NOT_AVAILABLE = 5,
+	KERR_NOT_LEADER_OR_FOLLOWER = 6,
+	KERR_REQUEST_TIMED_OUT = 7,
+	KERR_MESSAGE_TOO_LARGE = 10,
+	KERR_INVALID_TOPIC_EXCEPTION = 17,
+	KERR_RECORD_LIST_TOO_LARGE = 18,
+	KERR_INVALID_REQUIRED_ACKS = 21,
+	KERR_TOPIC_AUTHORIZATION_FAILED = 29,
+	KERR_GROUP_AUTHORIZATION_FAILED = 30,
+	KERR_CLUSTER_AUTHORIZATION_FAILED = 31,
+	KERR_UNSUPPORTED_VERSION = 35,
+	KERR_TOPIC_ALREADY_EXISTS = 36,
+	KERR_INVALID_REQUEST = 42,
+	KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+	KERR_KAFKA_STORAGE_ERROR = 56,
+	KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+	KERR_INVALID_RECORD = 87,
+};
+
+/* API keys of this slice (and the ones later slices will add). */
+enum {
+	KAPI_PRODUCE = 0,
+	KAPI_FETCH = 1,
+	KAPI_LIST_OFFSETS = 2,
+	KAPI_METADATA = 3,
+	KAPI_API_VERSIONS = 18,
+	KAPI_MAX = 75,                  /* keys are below this */
+};
+
+/* ---- a request as a handler sees it ---- */
+struct kconn;
+
+struct kreq {
+	int16_t api_key, api_version;
+	int32_t correlation_id;
+	const char *client_id;          /* NUL-terminated; "" when null */
+	bool flexible;                  /* header v2: compact body, tags */
+	struct kreader body;            /* after the request header */
+	struct kconn *conn;
+	uid_t uid;                      /* the peer's (peer.c) */
+	gid_t gid;
+};
+
+/* Writes the response body (after the header the listener wrote) into
+ * resp.  Returns 0, KAFKA_PARKED after kafka_park, or -1 to close the
+ * connection (a request it cannot parse, as Kafka does). */
+typedef int khandler(struct kreq *req, struct kbuf *resp);
+#define KAFKA_PARKED 1
+
+struct kapi {
+	int16_t min_version, max_version;
+	/* The first version whose request header is v2 (flexible), or -1:
+	 * the table knows it so the listener can parse the header before
+	 * the handler runs. */
+	int16_t flexible_from;
+	khandler *handler;
+};
+
+/* The table (listener.c): api_key -> versions and handler; handler NULL
+ * for a key not served.  ApiVersions answers from it. */
+extern const struct kapi kafka_apis[KAPI_MAX];
+
+/* The handlers (one file each). */
+khandler kafka_api_versions;    /* api_versions.c */
+khandler kafka_metadata;        /* metadata.c */
+khandler kafka_list_offsets;    /* list_offsets.c */
+khandler kafka_produce;         /* produce.c (K3) */
+khandler kafka_fetch;           /* fetch.c (K3) */
+
+/* The address and port clients reached this connection's listener on, as
+ * Metadata advertises it: the listener's own, or the socket's local
+ * address when it listens on a wildcard. */
+const char *kafka_conn_host(const struct kconn *c);
+int kafka_conn_port(const struct kconn *c);
+
+/* ---- parking (listener.c): a request that waits for data ----
+ *
+ * A handler that must wait (Fetch below min_bytes) calls kafka_park,
+ * kafka_watch for each topic it waits on, and returns KAFKA_PARKED,
+ * leaving resp empty.  The connection reads no further request until it
+ * is answered.  The listener calls recheck with the same req (body reset
+ * to the start of the request's body; arg as given) and a fresh resp:
+ * when a watched topic got an append, and at the deadline with expired
+ * true.  recheck returns 0 once it has written the response, KAFKA_PARKED
+ * to wait on (never when expired), or -1 to close.  When the request is
+ * over (answered or the connection closed), free_arg(arg) is called if
+ * free_arg is not NULL. */
+typedef int krecheck(struct kreq *req, struct kbuf *resp, bool expired,
+		     void *arg);
+/* deadline: CLOCK_MONOTONIC, ms (kafka_now_ms).  0, or -ENOMEM. */
+int kafka_park(struct kreq *req, int64_t deadline_ms, krecheck *recheck,
+	       void *arg, void (*free_arg)(void *arg));
+/* The parked request of req also waits on topic ino (up to
+ * KAFKA_WATCH_MAX topics; more: it is rechecked on any append). */
+#define KAFKA_WATCH_MAX 16
+void kafka_watch(struct kreq *req, uint64_t ino);
+int64_t kafka_now_ms(void);
+
+/* A topic got an append: called by topic_appended (fs/topic_io.c) with
+ * fs.lock held.  Only marks and wakes the listener thread; costs one
+ * atomic load when nothing is parked. */
+void kafka_topic_appended(uint64_t ino);
+
+/* ---- listener.c: configuration, start, stop (main.c) ---- */
+/* One -o kafka=ADDR:PORT value (IPv4 a.b.c.d:P, [IPv6]:P, or a name
+ * getaddrinfo resolves).  0, or -1 after a line on stderr. */
+int kafka_add_listener(const char *spec);
+bool kafka_configured(void);
+/* Bind every configured listener and start the thread: 0, or -1 after a
+ * log line (the mount then fails). */
+int kafka_start(void);
+/* Close every connection and listener, and join the thread. */
+void kafka_stop(void);
+
+/* ---- peer.c: who is at the other end ---- */
+/* The uid owning the peer socket of fd on this host (its row in the
+ * kernel's socket table, found by the connection's four-tuple), with the
+ * gid from the user database: 0, -EPERM when the peer is not on this
+ * host, or -errno. */
+int kafka_peer_cred(int fd, uid_t *uid, gid_t *gid);
+
+/* ---- names.c: stream paths <-> Kafka topic names ---- */
+#define KAFKA_NAME_MAX 249
+/* The Kafka name of the topic at path (relative to the mount's root, no
+ * leading slash, e.g. "plant/temp"): its length, or -ENAMETOOLONG when
+ * the name would be longer than KAFKA_NAME_MAX (such a topic is not
+ * listed).  out has KAFKA_NAME_MAX + 1 bytes. */
+int kname_from_path(const char *path, char *out);
+/* The path of the topic a Kafka name (or MapR's "/stream:topic") names:
+ * 0, or -EINVAL when it is not a name the mapping makes.  out has cap
+ * bytes; -ENAMETOOLONG when it does not fit. */
+int kname_to_path(const char *name, size_t len, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,205 @@
+/* test_kafka_codec.c - unit tests of the Kafka listener's primitives
+ * (fs/kafka/codec.c): every writer's bytes, read back by its reader; the
+ * varint edge values; short, negative and oversized lengths set bad and
+ * never read past the end.
+ * main prints "N passed, N failed" and exits 1 on failure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+
+static int passed, failed;
+
+#define CHECK(cond) check_at(!!(cond), #cond, __LINE__)
+
+static void check_at(int ok, const char *what, int line)
+{
+	if (ok)
+		passed++;
+	else {
+		failed++;
+		fprintf(stderr, "test_kafka_codec.c:%d: check failed: %s\n",
+			line, what);
+	}
+}
+
+static void test_ints(void)
+{
+	struct kbuf b;
+	kb_init(&b);
+	kb_i8(&b, -2);
+	kb_i16(&b, -300);
+	kb_i32(&b, 0x01020304);
+	kb_i64(&b, -5);
+	CHECK(!b.oom && b.len == 15);
+	CHECK(b.p[1] == 0xfe && b.p[2] == 0xd4);
+	CHECK(b.p[3] == 1 && b.p[6] == 4);
+	struct kreader r;
+	kr_init(&r, b.p, b.len);
+	CHECK(kr_i8(&r) == -2);
+	CHECK(kr_i16(&r) == -300);
+	CHECK(kr_i32(&r) == 0x01020304);
+	CHECK(kr_i64(&r) == -5);
+	CHECK(!r.bad && kr_left(&r) == 0);
+	CHECK(kr_i8(&r) == 0 && r.bad);
+	kb_free(&b);
+}
+
+static void test_varints(void)
+{
+	static const int64_t longs[] = {
+		0, 1, -1, 63, -64, 64, 300, -300, INT32_MAX, INT32_MIN,
+		INT64_MAX, INT64_MIN,
+	};
+	struct kbuf b;
+	kb_init(&b);
+	for (size_t i = 0; i < sizeof longs / sizeof *longs; i++)
+		kb_varlong(&b, longs[i]);
+	kb_varint(&b, INT32_MIN);
+	kb_varint(&b, -1);
+	kb_uvarint(&b, UINT32_MAX);
+	struct kreader r;
+	kr_init(&r, b.p, b.len);
+	for (size_t i = 0; i < sizeof longs / sizeof *longs; i++)
+		CHECK(kr_varlong(&r) == longs[i]);
+	CHECK(kr_varint(&r) == INT32_MIN);
+	CHECK(kr_varint(&r) == -1);
+	CHECK(kr_uvarint(&r) == UINT32_MAX);
+	CHECK(!r.bad && kr_left(&r) == 0);
+	kb_free(&b);
+
+	/* One: 0x01; -1: 0x01 zigzag; 150 unsigned: 0x96 0x01. */
+	kb_init(&b);
+	kb_varint(&b, -1);
+	kb_uvarint(&b, 150);
+	CHECK(b.len == 3 && b.p[0] == 1 && b.p[1] == 0x96 && b.p[2] == 1);
+	kb_free(&b);
+
+	/* Too long, or unterminated. */
+	static const uint8_t six[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+	kr_init(&r, six, sizeof six);
+	kr_uvarint(&r);
+	CHECK(r.bad);
+	static const uint8_t big[] = { 0xff, 0xff, 0xff, 0xff, 0x7f };
+	kr_init(&r, big, sizeof big);
+	kr_uvarint(&r);                 /* 2^35 - 1: over 32 bits */
+	CHECK(r.bad);
+	kr_init(&r, six, 3);
+	kr_varlong(&r);
+	CHECK(r.bad);
+}
+
+static void test_strings(void)
+{
+	struct kbuf b;
+	kb_init(&b);
+	kb_string(&b, "plant.temp");
+	kb_string(&b, NULL);
+	kb_bytes(&b, "ab", 2);
+	kb_bytes(&b, NULL, -1);
+	kb_cstring(&b, "x");
+	kb_cstring(&b, NULL);
+	kb_cbytes(&b, "", 0);
+	kb_array(&b, 2);
+	kb_i8(&b, 1);
+	kb_i8(&b, 2);
+	kb_carray(&b, 1);
+	kb_i8(&b, 3);
+	kb_carray(&b, -1);
+	kb_tags(&b);
+	CHECK(!b.oom);
+	struct kreader r;
+	kr_init(&r, b.p, b.len);
+	CHECK(kstr_eq(kr_string(&r), "plant.temp"));
+	struct kstr s = kr_string(&r);
+	CHECK(s.len == -1 && !s.p);
+	CHECK(kstr_eq(kr_bytes(&r), "ab"));
+	CHECK(kr_bytes(&r).len == -1);
+	CHECK(kstr_eq(kr_cstring(&r), "x"));
+	CHECK(kr_cstring(&r).len == -1);
+	s = kr_cbytes(&r);
+	CHECK(s.len == 0 && s.p);
+	CHECK(kr_array(&r) == 2 && kr_i8(&r) == 1 && kr_i8(&r) == 2);
+	CHECK(kr_carray(&r) == 1 && kr_i8(&r) == 3);
+	CHECK(kr_carray(&r) == -1);
+	kr_tags(&r);
+	CHECK(!r.bad && kr_left(&r) == 0);
+	kb_free(&b);
+
+	char buf[8];
+	static const uint8_t nul[] = { 0, 3, 'a', 0, 'b' };
+	kr_init(&r, nul, sizeof nul);
+	CHECK(!kstr_copy(kr_string(&r), buf, sizeof buf));
+	static const uint8_t ok[] = { 0, 3, 'a', 'b', 'c' };
+	kr_init(&r, ok, sizeof ok);
+	CHECK(kstr_copy(kr_string(&r), buf, sizeof buf) && !strcmp(buf, "abc"));
+	kr_init(&r, ok, sizeof ok);
+	CHECK(!kstr_copy(kr_string(&r), buf, 3));
+}
+
+static void test_bad_lengths(void)
+{
+	struct kreader r;
+	static const uint8_t longer[] = { 0, 9, 'a', 'b' };
+	kr_init(&r, longer, sizeof longer);
+	kr_string(&r);
+	CHECK(r.bad);
+	static const uint8_t neg[] = { 0xff, 0xfe, 'a' };
+	kr_init(&r, neg, sizeof neg);
+	kr_string(&r);
+	CHECK(r.bad);
+	static const uint8_t negb[] = { 0x80, 0, 0, 0 };
+	kr_init(&r, negb, sizeof negb);
+	kr_bytes(&r);
+	CHECK(r.bad);
+	/* An array claiming more elements than bytes left. */
+	static const uint8_t arr[] = { 0x7f, 0xff, 0xff, 0xff, 1, 2 };
+	kr_init(&r, arr, sizeof arr);
+	kr_array(&r);
+	CHECK(r.bad);
+	static const uint8_t carr[] = { 0x05, 1, 2 };
+	kr_init(&r, carr, sizeof carr);
+	kr_carray(&r);
+	CHECK(r.bad);
+	/* A tag whose size runs past the end. */
+	static const uint8_t tags[] = { 1, 0, 9, 'x' };
+	kr_init(&r, tags, sizeof tags);
+	kr_tags(&r);
+	CHECK(r.bad);
+	/* Once bad, reads give zero and stay bad. */
+	kr_init(&r, tags, 0);
+	CHECK(kr_i32(&r) == 0 && r.bad && kr_left(&r) == 0);
+	CHECK(kr_skip(&r, 0) == NULL);
+}
+
+static void test_patch(void)
+{
+	struct kbuf b;
+	kb_init(&b);
+	kb_i32(&b, 0);
+	for (int i = 0; i < 100000; i++)
+		kb_i8(&b, (int8_t)i);
+	kb_patch_i32(&b, 0, (int32_t)(b.len - 4));
+	struct kreader r;
+	kr_init(&r, b.p, b.len);
+	CHECK(kr_i32(&r) == 100000);
+	size_t len = b.len;
+	kb_patch_i32(&b, len - 2, 7);   /* past the end: ignored */
+	CHECK(b.len == len);
+	CHECK(kb_reserve(&b, (size_t)1 << 40) == NULL && b.oom);
+	kb_i8(&b, 1);
+	CHECK(b.len == len);
+	kb_free(&b);
+}
+
+int main(void)
+{
+	test_ints();
+	test_varints();
+	test_strings();
+	test_bad_lengths();
+	test_patch();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
