@@ -84,3 +84,8 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 #endif
 	return ~crc_soft(crc, p, len);
 }
+
+uint32_t store_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	return crc32c(crc, p, n);
+}

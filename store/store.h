@@ -485,4 +485,11 @@ void store_set_hooks(const struct store_hooks *hooks);
 void store_recovery_summary(const struct store *st,
 			    struct store_recovery *out);
 
+/* ---- checksums (crc32c.c) ---- */
+
+/* CRC-32C (Castagnoli) of p[0..n), continuing crc (0 to start): the
+ * checksum of segment records, shared with the Kafka listener, whose
+ * record batches carry the same one.  Safe from any thread. */
+uint32_t store_crc32c(uint32_t crc, const void *p, size_t n);
+
 #endif

@@ -1,0 +1,480 @@
+/* records.c - RecordBatch v2: decoding record sets and encoding batches
+ * (the layout, the CRC, the records' varints); records.h says what is
+ * accepted.  Compression is in compress.c.
+ *
+ * Batch: base offset i64, length i32, leader epoch i32, magic i8, crc u32
+ * (CRC-32C of attributes..end), attributes i16, last offset delta i32,
+ * base and max timestamp i64, producer id i64, producer epoch i16, base
+ * sequence i32, record count i32, records.  Record: length varint, then
+ * attributes i8, timestamp delta varlong, offset delta varint, key
+ * (varint length, -1 null), value (same), header count varint, headers
+ * (key: varint length >= 0; value: varint length, -1 null).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "records.h"
+#include "store.h"
+
+/* ---- reading (big-endian fields and zigzag varints) ---- */
+
+struct rd {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static bool rd_need(struct rd *r, size_t n)
+{
+	if (r->bad || (size_t)(r->end - r->p) < n) {
+		r->bad = true;
+		return false;
+	}
+	return true;
+}
+
+static uint64_t rd_be(struct rd *r, int n)
+{
+	uint64_t v = 0;
+
+	if (!rd_need(r, n))
+		return 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | *r->p++;
+	return v;
+}
+
+/* An unsigned varint of at most maxbytes (5 for 32 bits, 10 for 64). */
+static uint64_t rd_uvar(struct rd *r, int maxbytes)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < maxbytes; i++) {
+		if (!rd_need(r, 1))
+			return 0;
+		uint8_t b = *r->p++;
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80))
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static int32_t rd_varint(struct rd *r)
+{
+	uint64_t v = rd_uvar(r, 5);
+
+	if (v > UINT32_MAX) {
+		r->bad = true;
+		return 0;
+	}
+	return (int32_t)unzigzag(v);
+}
+
+static int64_t rd_varlong(struct rd *r)
+{
+	return unzigzag(rd_uvar(r, 10));
+}
+
+/* A varint length and that many bytes (-1: null, when allowed). */
+static const uint8_t *rd_field(struct rd *r, int32_t *len, bool null_ok)
+{
+	int32_t n = rd_varint(r);
+	const uint8_t *at = r->p;
+
+	*len = n;
+	if (r->bad || n < -1 || (n == -1 && !null_ok)) {
+		r->bad = true;
+		return NULL;
+	}
+	if (n == -1)
+		return NULL;
+	if (!rd_need(r, (size_t)n))
+		return NULL;
+	r->p += n;
+	return at;
+}
+
+/* ---- decoding ---- */
+
+/* The header count and headers of a record, checked pair by pair. */
+static void rd_headers(struct rd *r, struct krecord *rec)
+{
+	int32_t n = rd_varint(r), len;
+
+	rec->nheaders = n;
+	rec->headers = r->p;
+	if (n < 0)
+		r->bad = true;
+	for (int32_t i = 0; i < n && !r->bad; i++) {
+		rd_field(r, &len, false);
+		rd_field(r, &len, true);
+	}
+	rec->headers_len = r->bad ? 0 : (size_t)(r->p - rec->headers);
+}
+
+/* One record at r; its length varint must cover it exactly. */
+static bool rd_record(struct rd *r, const struct kbatch *b,
+		      struct krecord *rec)
+{
+	int32_t len = rd_varint(r);
+
+	if (r->bad || len < 0 || !rd_need(r, (size_t)len))
+		return false;
+	struct rd in = { r->p, r->p + len, false };
+	r->p += len;
+	rec->attributes = (int8_t)rd_be(&in, 1);
+	int64_t tsd = rd_varlong(&in);
+	rec->offset_delta = rd_varint(&in);
+	rec->key = rd_field(&in, &rec->key_len, true);
+	rec->value = rd_field(&in, &rec->value_len, true);
+	rd_headers(&in, rec);
+	if (in.bad || in.p != in.end)
+		return false;
+	/* wraps like Java's long addition rather than being undefined */
+	rec->timestamp = (int64_t)((uint64_t)b->base_timestamp + (uint64_t)tsd);
+	return true;
+}
+
+/* The records area (already inflated): exactly b->count records with
+ * offset deltas 0, 1, ... and the last one's delta as the header says. */
+static int rd_records(const uint8_t *p, size_t n, const struct kbatch *b,
+		      krecord_fn *each, void *arg)
+{
+	struct rd r = { p, p + n, false };
+	struct krecord rec;
+
+	for (int32_t i = 0; i < b->count; i++) {
+		if (!rd_record(&r, b, &rec) || rec.offset_delta != i)
+			return -EBADMSG;
+		if (each) {
+			int rc = each(arg, &rec);
+			if (rc)
+				return rc;
+		}
+	}
+	return r.p == r.end ? 0 : -EBADMSG;
+}
+
+/* The fixed header at p (len >= KBATCH_HEADER_LEN known). */
+static void rd_header(const uint8_t *p, struct kbatch *b)
+{
+	struct rd r = { p, p + KBATCH_HEADER_LEN, false };
+
+	b->base_offset = (int64_t)rd_be(&r, 8);
+	b->length = (int32_t)rd_be(&r, 4);
+	b->leader_epoch = (int32_t)rd_be(&r, 4);
+	b->magic = (int8_t)rd_be(&r, 1);
+	b->crc = (uint32_t)rd_be(&r, 4);
+	b->attributes = (int16_t)rd_be(&r, 2);
+	b->codec = b->attributes & KBATCH_CODEC_MASK;
+	b->last_offset_delta = (int32_t)rd_be(&r, 4);
+	b->base_timestamp = (int64_t)rd_be(&r, 8);
+	b->max_timestamp = (int64_t)rd_be(&r, 8);
+	b->producer_id = (int64_t)rd_be(&r, 8);
+	b->producer_epoch = (int16_t)rd_be(&r, 2);
+	b->base_sequence = (int32_t)rd_be(&r, 4);
+	b->count = (int32_t)rd_be(&r, 4);
+}
+
+/* Whether the header's own fields agree with each other. */
+static bool header_sane(const struct kbatch *b)
+{
+	if (b->count < 0)
+		return false;
+	if (b->count == 0)
+		return true;
+	return b->last_offset_delta == b->count - 1;
+}
+
+int kbatch_decode(const uint8_t *p, size_t len, struct kbatch *info,
+		  krecord_fn *each, void *arg)
+{
+	memset(info, 0, sizeof(*info));
+	/* the magic sits at byte 16 in every message format */
+	if (len < 17)
+		return -EBADMSG;
+	if (p[16] == 0 || p[16] == 1)
+		return -EPROTONOSUPPORT;
+	if (p[16] != 2)
+		return -EBADMSG;
+	if (len < KBATCH_HEADER_LEN)
+		return -EBADMSG;
+	rd_header(p, info);
+	if (info->length < KBATCH_HEADER_LEN - 12 ||
+	    (size_t)info->length > len - 12 ||
+	    info->length > INT_MAX - 12)
+		return -EBADMSG;
+	size_t size = 12 + (size_t)info->length;
+	if (store_crc32c(0, p + KBATCH_CRC_FROM, size - KBATCH_CRC_FROM) !=
+	    info->crc)
+		return -EBADMSG;
+	if (!header_sane(info))
+		return -EBADMSG;
+	const uint8_t *recs = p + KBATCH_HEADER_LEN;
+	size_t nrecs = size - KBATCH_HEADER_LEN;
+	int rc;
+	if (info->codec == KCODEC_NONE) {
+		rc = rd_records(recs, nrecs, info, each, arg);
+	} else {
+		uint8_t *flat;
+		size_t nflat;
+		rc = kcodec_inflate(info->codec, recs, nrecs,
+				    KBATCH_MAX_INFLATED, &flat, &nflat);
+		if (rc)
+			return rc;
+		rc = rd_records(flat, nflat, info, each, arg);
+		free(flat);
+	}
+	return rc ? rc : (int)size;
+}
+
+int krecords_decode(const uint8_t *p, size_t len, struct kbatch *info,
+		    krecord_fn *each, void *arg)
+{
+	long total = 0;
+
+	memset(info, 0, sizeof(*info));
+	while (len > 0) {
+		int n = kbatch_decode(p, len, info, each, arg);
+		if (n < 0)
+			return n;
+		total += info->count;
+		if (total > INT_MAX)
+			return -EFBIG;
+		p += n;
+		len -= (size_t)n;
+	}
+	return (int)total;
+}
+
+/* ---- writing into a struct kbuf ---- */
+
+static bool out_room(struct kbuf *b, size_t n)
+{
+	if (b->oom)
+		return false;
+	if (b->cap - b->len >= n)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n) {
+		if (cap > SIZE_MAX / 2) {
+			b->oom = true;
+			return false;
+		}
+		cap *= 2;
+	}
+	uint8_t *q = realloc(b->p, cap);
+	if (!q) {
+		b->oom = true;
+		return false;
+	}
+	b->p = q;
+	b->cap = cap;
+	return true;
+}
+
+static void out_bytes(struct kbuf *b, const void *p, size_t n)
+{
+	if (n && out_room(b, n)) {
+		memcpy(b->p + b->len, p, n);
+		b->len += n;
+	}
+}
+
+static void out_be(struct kbuf *b, uint64_t v, int n)
+{
+	uint8_t t[8];
+
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		t[i] = (uint8_t)v;
+	out_bytes(b, t, (size_t)n);
+}
+
+static void out_uvar(struct kbuf *b, uint64_t v)
+{
+	uint8_t t[10];
+	int n = 0;
+
+	while (v >= 0x80) {
+		t[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	t[n++] = (uint8_t)v;
+	out_bytes(b, t, (size_t)n);
+}
+
+static void out_varlong(struct kbuf *b, int64_t v)
+{
+	out_uvar(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static size_t uvar_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t varlong_len(int64_t v)
+{
+	return uvar_len(((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static void put_be(uint8_t *at, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		at[i] = (uint8_t)v;
+}
+
+/* ---- encoding ---- */
+
+static bool record_valid(const struct krecord *r, int64_t want_delta)
+{
+	return r->offset_delta == want_delta && r->key_len >= -1 &&
+	       r->value_len >= -1 && (r->key_len <= 0 || r->key) &&
+	       (r->value_len <= 0 || r->value) && r->nheaders >= 0 &&
+	       (r->headers_len == 0 || r->headers) &&
+	       (r->nheaders > 0 || r->headers_len == 0);
+}
+
+/* The bytes of one record's body after its length varint. */
+static size_t record_body_len(const struct krecord *r, int64_t base_ts)
+{
+	int64_t tsd = (int64_t)((uint64_t)r->timestamp - (uint64_t)base_ts);
+
+	return 1 + varlong_len(tsd) + varlong_len(r->offset_delta) +
+	       varlong_len(r->key_len) + (r->key_len > 0 ? r->key_len : 0) +
+	       varlong_len(r->value_len) +
+	       (r->value_len > 0 ? r->value_len : 0) +
+	       varlong_len(r->nheaders) + r->headers_len;
+}
+
+static void out_record(struct kbuf *b, const struct krecord *r,
+		       int64_t base_ts)
+{
+	int64_t tsd = (int64_t)((uint64_t)r->timestamp - (uint64_t)base_ts);
+
+	out_varlong(b, (int64_t)record_body_len(r, base_ts));
+	out_be(b, (uint8_t)r->attributes, 1);
+	out_varlong(b, tsd);
+	out_varlong(b, r->offset_delta);
+	out_varlong(b, r->key_len);
+	if (r->key_len > 0)
+		out_bytes(b, r->key, (size_t)r->key_len);
+	out_varlong(b, r->value_len);
+	if (r->value_len > 0)
+		out_bytes(b, r->value, (size_t)r->value_len);
+	out_varlong(b, r->nheaders);
+	out_bytes(b, r->headers, r->headers_len);
+}
+
+/* The records of a batch, plain, into b. */
+static int out_records(struct kbuf *b, const struct krecord *recs, size_t n,
+		       int64_t base_ts)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!record_valid(&recs[i], (int64_t)i))
+			return -EINVAL;
+		out_record(b, &recs[i], base_ts);
+	}
+	return b->oom ? -ENOMEM : 0;
+}
+
+/* The compressed records of a batch, appended to out. */
+static int out_compressed(struct kbuf *out, const struct krecord *recs,
+			  size_t n, int64_t base_ts, int codec)
+{
+	struct kbuf plain = { 0 };
+	uint8_t *z = NULL;
+	size_t zn = 0;
+	int rc = out_records(&plain, recs, n, base_ts);
+
+	if (!rc)
+		rc = kcodec_deflate(codec, plain.p, plain.len, &z, &zn);
+	free(plain.p);
+	if (!rc) {
+		out_bytes(out, z, zn);
+		if (out->oom)
+			rc = -ENOMEM;
+	}
+	free(z);
+	return rc;
+}
+
+int kbatch_encode(struct kbuf *out, int64_t base_offset,
+		  const struct krecord *recs, size_t n, int codec)
+{
+	if (!out || !recs || n < 1 || n > INT32_MAX || codec < KCODEC_NONE ||
+	    codec > KCODEC_ZSTD)
+		return -EINVAL;
+	if (out->oom)
+		return -ENOMEM;
+	int64_t base_ts = recs[0].timestamp, max_ts = base_ts;
+	for (size_t i = 1; i < n; i++)
+		if (recs[i].timestamp > max_ts)
+			max_ts = recs[i].timestamp;
+	size_t start = out->len;
+	out_be(out, (uint64_t)base_offset, 8);
+	out_be(out, 0, 4);                      /* length, below */
+	out_be(out, (uint32_t)-1, 4);           /* partition leader epoch */
+	out_be(out, 2, 1);                      /* magic */
+	out_be(out, 0, 4);                      /* crc, below */
+	out_be(out, (uint16_t)codec, 2);        /* CreateTime, no txn */
+	out_be(out, (uint32_t)(n - 1), 4);      /* last offset delta */
+	out_be(out, (uint64_t)base_ts, 8);
+	out_be(out, (uint64_t)max_ts, 8);
+	out_be(out, (uint64_t)-1, 8);           /* producer id */
+	out_be(out, (uint16_t)-1, 2);           /* producer epoch */
+	out_be(out, (uint32_t)-1, 4);           /* base sequence */
+	out_be(out, (uint32_t)n, 4);
+	if (out->oom)
+		return -ENOMEM;
+	int rc = codec == KCODEC_NONE ? out_records(out, recs, n, base_ts)
+				      : out_compressed(out, recs, n, base_ts,
+						       codec);
+	if (rc) {
+		if (!out->oom)
+			out->len = start;
+		return rc;
+	}
+	size_t size = out->len - start;
+	if (size > INT_MAX) {
+		out->len = start;
+		return -EFBIG;
+	}
+	uint8_t *b = out->p + start;
+	put_be(b + 8, size - 12, 4);
+	put_be(b + KBATCH_CRC_AT,
+	       store_crc32c(0, b + KBATCH_CRC_FROM, size - KBATCH_CRC_FROM), 4);
+	return (int)size;
+}
+
+int16_t kbatch_error_code(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case -EBADMSG:
+		return 2;       /* CORRUPT_MESSAGE */
+	case -EPROTONOSUPPORT:
+		return 35;      /* UNSUPPORTED_VERSION */
+	case -ENOTSUP:
+		return 76;      /* UNSUPPORTED_COMPRESSION_TYPE */
+	case -EFBIG:
+		return 10;      /* MESSAGE_TOO_LARGE */
+	default:
+		return -1;      /* UNKNOWN_SERVER_ERROR */
+	}
+}
