@@ -22,6 +22,7 @@
 #include "config.h"
 #include "fs.h"
 #include "metrics.h"
+#include "kafka/kafka.h"
 
 struct fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -40,6 +41,8 @@ struct settings {
 	char *metrics_top;
 };
 
+enum { KEY_KAFKA = 1 };
+
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
 	{ "syslog", offsetof(struct settings, syslog), 1 },
@@ -47,6 +50,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "segment_size=%s", offsetof(struct settings, segment_size), 0 },
 	{ "nometrics", offsetof(struct settings, nometrics), 1 },
 	{ "metrics_top=%s", offsetof(struct settings, metrics_top), 0 },
+	FUSE_OPT_KEY("kafka=", KEY_KAFKA),
 	FUSE_OPT_END
 };
 
@@ -54,6 +58,8 @@ static int option_proc(void *data, const char *arg, int key,
 		       struct fuse_args *outargs)
 {
 	struct settings *s = data;
+	if (key == KEY_KAFKA)           /* repeatable: each is a listener */
+		return kafka_add_listener(arg + strlen("kafka=")) < 0 ? -1 : 0;
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
 	if (s->npos == 2) {
@@ -94,6 +100,9 @@ static void usage(const char *prog)
 	       "    -o metrics_top=N       streams and consumer lags shown in "
 	       "the metrics\n"
 	       "                           (default 20, 1 to 1000)\n"
+	       "    -o kafka=ADDR:PORT     answer Kafka clients on this "
+	       "address (repeatable;\n"
+	       "                           [IPV6]:PORT for IPv6)\n"
 	       "    -o nometrics           count nothing for the metrics, "
 	       "append no lines to\n"
 	       "                           /.streamfs/metrics\n"
@@ -388,6 +397,8 @@ int main(int argc, char **argv)
 		goto out_commit;
 	if (metrics_start() < 0)
 		goto out_retention;
+	if (kafka_start() < 0)
+		goto out_metrics;
 	struct store_recovery rec;
 	store_recovery_summary(fs.store, &rec);
 	log_start_line(datadir, co.mountpoint, options, &rec);
@@ -407,6 +418,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop(fs.se);
 	}
 	ret = ret != 0;
+	kafka_stop();
+out_metrics:
 	metrics_stop();
 out_retention:
 	retention_stop();

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "kafka/kafka.h"
 
 struct sf_topic *topic_state(struct node *n)
 {
@@ -74,6 +75,7 @@ void topic_appended(struct node *n, const struct sf_policy *p)
 	if (p->durability == SF_DUR_BATCH)
 		group_commit_mark();
 	notify_pollers(n);
+	kafka_topic_appended(n->ino);
 	if (p->retention_bytes && n->topic &&
 	    n->topic->size - n->topic->start > p->retention_bytes)
 		retention_note(n->ino);

@@ -225,6 +225,11 @@ void kafka_stop(void);
  * gid from the user database: 0, -EPERM when the peer is not on this
  * host, or -errno. */
 int kafka_peer_cred(int fd, uid_t *uid, gid_t *gid);
+/* The caller of req for fs/permission.c's checks (pid 0; supplementary
+ * groups the user database's, loaded when a check needs them).  Valid
+ * while the request is served (on the listener's thread). */
+struct caller;
+void kafka_caller(const struct kreq *req, struct caller *c);
 
 /* ---- names.c: stream paths <-> Kafka topic names ---- */
 #define KAFKA_NAME_MAX 249
@@ -237,5 +242,24 @@ int kname_from_path(const char *path, char *out);
  * 0, or -EINVAL when it is not a name the mapping makes.  out has cap
  * bytes; -ENAMETOOLONG when it does not fit. */
 int kname_to_path(const char *name, size_t len, char *out, size_t cap);
+
+/* ---- topics.c: topics by path, for the caller ---- */
+struct sf_inode;
+struct sf_topic;
+/* The topic at path (as kname_to_path gives it), walking from the root
+ * with the caller's search permission on each directory: 0, -ENOENT (no
+ * such topic, or not a topic), -EACCES.  Call with fs.lock held. */
+int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out);
+/* The topic's current state (the open node's, else the store's).  Call
+ * with fs.lock held. */
+int ktopic_state(uint64_t ino, struct sf_topic *t);
+/* Call fn for every topic the caller may describe (consume or produce)
+ * and whose directories it may read and search, with its Kafka name;
+ * topics whose name would be too long are left out.  Takes fs.lock per
+ * directory (fn is called with it held): 0, or fn's non-zero value. */
+int ktopic_walk(struct caller *c,
+		int (*fn)(void *arg, const char *name,
+			  const struct sf_inode *in),
+		void *arg);
 
 #endif

@@ -1,10 +1,12 @@
 /* test_kafka_codec.c - unit tests of the Kafka listener's primitives
  * (fs/kafka/codec.c): every writer's bytes, read back by its reader; the
  * varint edge values; short, negative and oversized lengths set bad and
- * never read past the end.
+ * never read past the end.  And the topic name mapping (fs/kafka/names.c):
+ * names of paths, paths of names, one name per path.
  * main prints "N passed, N failed" and exits 1 on failure. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "kafka.h"
@@ -193,8 +195,82 @@ static void test_patch(void)
 	kb_free(&b);
 }
 
+/* path -> name -> the same path. */
+static int round_trip(const char *path, const char *want)
+{
+	char name[KAFKA_NAME_MAX + 1], back[4096];
+	int n = kname_from_path(path, name);
+	if (n < 0 || strcmp(name, want)) {
+		fprintf(stderr, "name of %s: %s (want %s)\n", path,
+			n < 0 ? "error" : name, want);
+		return 0;
+	}
+	if (kname_to_path(name, (size_t)n, back, sizeof back) < 0 ||
+	    strcmp(back, path)) {
+		fprintf(stderr, "path of %s: not %s\n", name, path);
+		return 0;
+	}
+	return 1;
+}
+
+static int to_path(const char *name, char *out)
+{
+	return kname_to_path(name, strlen(name), out, 4096);
+}
+
+static void test_names(void)
+{
+	CHECK(round_trip("plant/temp", "plant.temp"));
+	CHECK(round_trip("temp", "temp"));
+	CHECK(round_trip("a.b/c", "a_2eb.c"));
+	CHECK(round_trip("a/b/c", "a.b.c"));
+	CHECK(round_trip("t_c", "t_c"));
+	CHECK(round_trip("t_ab", "t_5fab"));
+	CHECK(round_trip("t_a", "t_a"));
+	CHECK(round_trip("t_", "t_"));
+	CHECK(round_trip("_.x", "__2ex"));
+	CHECK(round_trip("x y/Z-1", "x_20y.Z-1"));
+	CHECK(round_trip(".streamfs/metrics", "_2estreamfs.metrics"));
+	CHECK(round_trip("caf\xc3\xa9", "caf_c3_a9"));
+
+	char path[4096], name[KAFKA_NAME_MAX + 1];
+	CHECK(to_path("/plant:temp", path) == 0 && !strcmp(path, "plant/temp"));
+	CHECK(to_path("/a/b:c", path) == 0 && !strcmp(path, "a/b/c"));
+	CHECK(to_path("/a:", path) == -EINVAL);
+	CHECK(to_path("/:a", path) == -EINVAL);
+	CHECK(to_path("/a:b:c", path) == -EINVAL);
+	CHECK(to_path("/a//b:c", path) == -EINVAL);
+	CHECK(to_path("/../a:c", path) == -EINVAL);
+	/* Not names the mapping makes. */
+	CHECK(to_path("", path) == -EINVAL);
+	CHECK(to_path(".a", path) == -EINVAL);
+	CHECK(to_path("a.", path) == -EINVAL);
+	CHECK(to_path("a..b", path) == -EINVAL);
+	CHECK(to_path("a b", path) == -EINVAL);
+	CHECK(to_path("a_2fb", path) == -EINVAL);       /* a '/' inside */
+	CHECK(to_path("a_00", path) == -EINVAL);
+	CHECK(to_path("_41", path) == -EINVAL);         /* 'A' is "A" */
+	CHECK(to_path("_2e", path) == -EINVAL);         /* "." */
+	CHECK(to_path("_2e_2e.x", path) == -EINVAL);    /* ".." */
+	CHECK(to_path("a_2E", path) == 0 && !strcmp(path, "a_2E"));
+	/* Lengths. */
+	char longp[300];
+	memset(longp, 'a', 249);
+	longp[249] = 0;
+	CHECK(kname_from_path(longp, name) == 249);
+	longp[249] = 'a';
+	longp[250] = 0;
+	CHECK(kname_from_path(longp, name) == -ENAMETOOLONG);
+	CHECK(kname_to_path(longp, 250, path, sizeof path) == -EINVAL);
+	memset(longp, '.', 84);
+	longp[84] = 0;                  /* 84 escapes: 252 characters */
+	CHECK(kname_from_path(longp, name) == -ENAMETOOLONG);
+	CHECK(kname_to_path("abc", 3, path, 3) == -ENAMETOOLONG);
+}
+
 int main(void)
 {
+	test_names();
 	test_ints();
 	test_varints();
 	test_strings();
