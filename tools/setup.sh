@@ -25,7 +25,9 @@ PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           clang libclang-rt-14-dev logrotate)
 # Only the test command needs these: promtool checks the metrics' Prometheus
 # text, and a node exporter serves it (tests/test_metrics.py).
-TEST_PACKAGES=(prometheus prometheus-node-exporter)
+TEST_PACKAGES=(prometheus prometheus-node-exporter
+               # Kafka clients that produce and fetch (tests/test_kafka_produce.py)
+               kcat python3-kafka python3-confluent-kafka)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
