@@ -24,10 +24,11 @@ PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           redis-server python3-docutils util-linux strace rsync tar
           clang libclang-rt-14-dev logrotate)
 # Only the test command needs these: promtool checks the metrics' Prometheus
-# text, and a node exporter serves it (tests/test_metrics.py).
-TEST_PACKAGES=(prometheus prometheus-node-exporter
-               # Kafka clients that produce and fetch (tests/test_kafka_produce.py)
-               kcat python3-kafka python3-confluent-kafka)
+# text, and a node exporter serves it (tests/test_metrics.py); kcat,
+# kafka-python and confluent-kafka are the Kafka clients of
+# tests/test_kafka.py and tests/test_kafka_produce.py.
+TEST_PACKAGES=(prometheus prometheus-node-exporter kcat python3-kafka
+               python3-confluent-kafka)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
