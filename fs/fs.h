@@ -8,6 +8,8 @@
  *   fs.lock  ->  gc.lock (group_commit.c: work for the group commit)
  *   fs.lock  ->  ev.lock (events.c: the errors stream's ring)
  *   fs.lock  ->  mx.lock (metrics.c: the newest metrics snapshot)
+ *   fs.lock  ->  kl.lock (kafka/listener.c: topics appended to, for
+ *                         the parked Kafka requests; a leaf)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
@@ -233,6 +235,11 @@ void ns_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	    mode_t mode, dev_t rdev, const char *target, bool topic,
 	    struct sf_inode *out, double *entry_timeout);
+/* ns_make for a caller that is not a FUSE request's (the Kafka
+ * listener's). */
+int ns_make_as(struct caller *c, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev, const char *target, bool topic,
+	       struct sf_inode *out, double *entry_timeout);
 /* Reply with an entry for in (a name under a directory whose
  * entry_timeout_of is given), adding one kernel reference. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in,

@@ -448,9 +448,18 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	    struct sf_inode *out, double *entry_timeout)
 {
 	struct caller c;
+	caller_init(&c, req);
+	return ns_make_as(&c, parent, name, mode, rdev, target, topic, out,
+			  entry_timeout);
+}
+
+int ns_make_as(struct caller *cp, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev, const char *target, bool topic,
+	       struct sf_inode *out, double *entry_timeout)
+{
+	struct caller c = *cp;
 	struct sf_inode dir, *in = out;
 	uint64_t ino;
-	caller_init(&c, req);
 	int r = sysstream_is(parent) ? -EPERM : name_check(name);
 	if (r == 0 && target && strlen(target) > SYMLINK_MAX)
 		r = -ENAMETOOLONG;

@@ -2,7 +2,8 @@
 hand (so tests can also send malformed ones) and parses the few responses
 the tests look at.  Also run as a program by another user (setpriv):
 `python3 kafka_wire.py PORT metadata NAME...` prints one line per topic,
-"NAME ERROR", and `... offsets NAME` the ListOffsets error and offset."""
+"NAME ERROR" (topics missing are made if they may be), and `... offsets
+NAME` the ListOffsets error and offset."""
 import socket
 import struct
 import sys
@@ -129,19 +130,25 @@ def api_versions(r, flexible=False):
     return err, apis
 
 
-def metadata(conn, names, version=1):
-    """{topic name: error code} from Metadata v0 or v1 (names None:
-    all)."""
+def metadata(conn, names, version=1, create=True):
+    """{topic name: error code} from Metadata v0 to v4 (names None: all;
+    create: v4's allow_auto_topic_creation)."""
     if names is None:
         body = struct.pack(">i", -1)
     else:
         body = struct.pack(">i", len(names)) + b"".join(
             string(n) for n in names)
+    if version >= 4:
+        body += b"\1" if create else b"\0"
     r = conn.request(3, version, body)
+    if version >= 3:
+        r.i32()                                 # throttle_time_ms
     for _ in range(r.i32()):                    # brokers
         r.i32(), r.string(), r.i32()
         if version >= 1:
             r.string()                          # rack
+    if version >= 2:
+        r.string()                              # cluster_id
     if version >= 1:
         r.i32()                                 # controller
     out = {}

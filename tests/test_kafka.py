@@ -5,6 +5,7 @@ socket client sends what no client would (malformed frames, sizes over
 the limit, unknown APIs, a stalled half frame, many connections); another
 uid sees only the topics it may read."""
 import json
+import re
 import os
 import shutil
 import socket
@@ -159,13 +160,40 @@ def test_list_offsets_errors(km):
 def test_metadata_asked_for(km):
     make_topics(km.mnt)
     c = kw.Conn(km.port)
-    got = kw.metadata(c, ["plant.temp", "/plant:temp", "plant.none",
-                          "bad name", "a.b.c_1"])
-    assert got == {"plant.temp": 0, "/plant:temp": 0, "plant.none": 3,
-                   "bad name": 17, "a.b.c_1": 3}
+    got = kw.metadata(c, ["plant.temp", "/plant:temp", "bad name",
+                          "a.b.c_1", "plant.blob"], version=4, create=False)
+    assert got == {"plant.temp": 0, "/plant:temp": 0, "bad name": 17,
+                   "a.b.c_1": 3, "plant.blob": 3}
     assert kw.metadata(c, []) == {}             # v1: an empty list is none
     assert MAPPED <= set(kw.metadata(c, None))
     assert MAPPED <= set(kw.metadata(c, [], version=0))   # v0: all
+
+
+def test_metadata_creates(km):
+    make_topics(km.mnt)
+    plant = os.path.join(km.mnt, "plant")
+    c = kw.Conn(km.port)
+    # v4 with allow_auto_topic_creation false: nothing is made.
+    assert kw.metadata(c, ["plant.new"], version=4, create=False) == {
+        "plant.new": 3}
+    assert not os.path.exists(os.path.join(plant, "new"))
+    # Allowed (v4 asking, v1 always): made in its stream, a topic at once.
+    assert kw.metadata(c, ["plant.new"], version=4) == {"plant.new": 0}
+    assert kw.metadata(c, ["/plant:new2"], version=1) == {"/plant:new2": 0}
+    for name in ("new", "new2"):
+        path = os.path.join(plant, name)
+        assert os.stat(path).st_mode & 0o7777 == 0o644
+        assert os.getxattr(path, "user.streamfs.kind") == b"topic"
+        assert info(path)["messages"] == 0
+    assert {"plant.new", "plant.new2"} <= set(kw.metadata(c, None))
+    assert kw.list_offsets(c, "plant.new", -1) == (0, 0)
+    # No stream is made, nor a topic over a blob or in the system stream.
+    assert kw.metadata(c, ["nostream.x", "plant.blob", "plant.empty",
+                           "_2estreamfs.new"]) == {
+        "nostream.x": 3, "plant.blob": 3, "plant.empty": 3,
+        "_2estreamfs.new": 29}
+    assert not os.path.exists(os.path.join(km.mnt, "nostream"))
+    assert not os.path.exists(os.path.join(km.mnt, ".streamfs", "new"))
 
 
 # ---------------------------------------------------------------- the wire
@@ -214,6 +242,21 @@ def test_bad_frames_close(km):
     assert kw.api_versions(kw.Conn(port).request(18, 0))[0] == 0
 
 
+def test_frame_at_the_limit(km):
+    # 64 MiB exactly is a frame (ApiVersions v0 reads no body), served.
+    c = kw.Conn(km.port, timeout=60)
+    head = kw.header(18, 0, 11)
+    c.send(struct.pack(">i", 64 << 20) + head)
+    chunk = b"\0" * (1 << 20)
+    left = (64 << 20) - len(head)
+    while left:
+        n = min(left, len(chunk))
+        c.send(chunk[:n])
+        left -= n
+    assert c.response()[0] == 11
+    assert kw.api_versions(c.request(18, 0))[0] == 0
+
+
 def test_pipelined_in_order(km):
     c = kw.Conn(km.port)
     c.send(b"".join(kw.frame(kw.header(18, v, 100 + i))
@@ -243,6 +286,44 @@ def test_many_connections(km):
         c.close()
 
 
+def test_connection_cap(km):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4096 + 200
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip("the open-file limit (%d) is below %d" % (hard, want))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    km.expect_log(r"kafka: 4096 connections: closing new ones")
+    conns = []
+    try:
+        for i in range(4096):
+            conns.append(kw.Conn(km.port))
+            conns[-1].send(kw.frame(kw.header(18, 0, i)))
+        for i, c in enumerate(conns):
+            assert c.response()[0] == i
+        # The next is closed at once; with one gone, a new one is served.
+        extra = kw.Conn(km.port)
+        extra.send(kw.frame(kw.header(18, 0, 1)))
+        assert extra.closed()
+        conns.pop().close()
+        for _ in range(100):
+            c = kw.Conn(km.port)
+            try:
+                c.send(kw.frame(kw.header(18, 0, 2)))
+                if c.response()[0] == 2:
+                    break
+            except (EOFError, ConnectionResetError):
+                time.sleep(0.05)        # the close is not seen yet
+            finally:
+                c.close()
+        else:
+            pytest.fail("no connection served after one was closed")
+    finally:
+        for c in conns:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 # ---------------------------------------------------------------- options
 
 def test_two_listeners(mount_factory):
@@ -267,6 +348,15 @@ def test_two_listeners(mount_factory):
         assert c.recv(8)[4:8] == struct.pack(">i", 3)
 
 
+def test_wildcard_listener_advertises_the_address_reached(mount_factory):
+    port = kw.free_port()
+    m = mount_factory(["kafka=0.0.0.0:%d" % port])
+    c = kw.Conn(port)
+    r = c.request(3, 1, struct.pack(">i", 0))
+    assert r.i32() == 1
+    assert (r.i32(), r.string(), r.i32()) == (0, "127.0.0.1", port)
+
+
 @pytest.mark.parametrize("spec", ["127.0.0.1", "127.0.0.1:0",
                                   "127.0.0.1:70000", "[::1:9092",
                                   "no.such.host.invalid:9092", ":9092"])
@@ -277,7 +367,9 @@ def test_bad_kafka_option(tmp_path, spec):
                         "kafka=" + spec, str(tmp_path / "data"), str(mnt)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
-    assert "kafka=" + spec in r.stderr
+    assert "unknown option" not in r.stderr
+    assert re.search(r"error: (invalid )?kafka=%s[ :]" % re.escape(spec),
+                     r.stderr), r.stderr
 
 
 def test_port_in_use(mount_factory, tmp_path):
@@ -326,8 +418,80 @@ def test_other_user_sees_its_topics(km, other_user):
     assert as_other("offsets", "pub.t") == ["0 1"]
     assert as_other("offsets", "priv.t") == ["29 -1"]
     assert as_other("offsets", "closed.t") == ["29 -1"]
+    # Making a topic takes the stream's topic permission.
+    os.chmod(os.path.join(mnt, "pub"), 0o755)
+    assert as_other("metadata", "pub.new") == ["pub.new 29"]
+    assert not os.path.exists(os.path.join(mnt, "pub", "new"))
+    os.chmod(os.path.join(mnt, "pub"), 0o777)
+    assert as_other("metadata", "pub.new") == ["pub.new 0"]
+    assert os.stat(os.path.join(mnt, "pub", "new")).st_uid == other_user.uid
     if shutil.which("kcat"):
         r = other_user.run(["kcat", "-b", "127.0.0.1:%d" % km.port, "-L",
                             "-J", "-m", "10"])
         names = {t["topic"] for t in json.loads(r.stdout)["topics"]}
         assert "pub.t" in names and "priv.t" not in names
+
+
+# ---------------------------------------------------------------- peers
+
+@pytest.fixture
+def netns():
+    """Another network namespace joined to this one by a veth pair:
+    (run argv in it, this side's address, its address)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and ip(8) for a network namespace")
+    tag = "%x" % (os.getpid() & 0xffffff)
+    ns, here, there = "sfk-" + tag, "sfka" + tag, "sfkb" + tag
+    net = "10.213.%d" % (os.getpid() % 250)
+    steps = [["ip", "netns", "add", ns],
+             ["ip", "link", "add", here, "type", "veth", "peer", "name",
+              there],
+             ["ip", "link", "set", there, "netns", ns],
+             ["ip", "addr", "add", net + ".1/30", "dev", here],
+             ["ip", "link", "set", here, "up"],
+             ["ip", "netns", "exec", ns, "ip", "addr", "add", net + ".2/30",
+              "dev", there],
+             ["ip", "netns", "exec", ns, "ip", "link", "set", there, "up"]]
+    try:
+        for s in steps:
+            r = subprocess.run(s, capture_output=True, text=True)
+            if r.returncode != 0:
+                pytest.skip("cannot set up a network namespace: %s"
+                            % r.stderr.strip())
+        yield (lambda argv: subprocess.run(
+            ["ip", "netns", "exec", ns] + [str(a) for a in argv],
+            capture_output=True, text=True, timeout=60)), net + ".1", \
+            net + ".2"
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_remote_peer_refused(mount_factory, netns):
+    run_there, here, there = netns
+    port = kw.free_port()
+    m = mount_factory(["kafka=%s:%d" % (here, port)])
+    m.expect_log(r"kafka: refused a connection from %s port \d+: not a "
+                 r"process of this host" % re.escape(there))
+    os.mkdir(os.path.join(m.mnt, "s"))
+    append(os.path.join(m.mnt, "s", "t"), b"x\n")
+    # From this host, on the same (not loopback) address: served, and the
+    # broker advertised is that address.
+    s = socket.create_connection((here, port), timeout=10)
+    s.sendall(kw.frame(kw.header(18, 0, 9)))
+    assert s.recv(8)[4:8] == struct.pack(">i", 9)
+    s.close()
+    # From the other namespace: the same bytes get a closed connection.
+    prog = ("import socket, struct\n"
+            "s = socket.create_connection(('%s', %d), timeout=10)\n"
+            "try:\n"
+            "    s.sendall(struct.pack('>ihhih', 10, 18, 0, 9, 0))\n"
+            "    print(repr(s.recv(100)))\n"
+            "except ConnectionResetError:\n"  # closed with the bytes unread
+            "    print(repr(b''))\n" % (here, port))
+    r = run_there([PYTHON, "-c", prog])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "b''"
+    log = m.log_text()
+    assert re.search(r"refused a connection from %s port" % re.escape(there),
+                     log)

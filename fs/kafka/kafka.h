@@ -197,7 +197,8 @@ int kafka_conn_port(const struct kconn *c);
  * free_arg is not NULL. */
 typedef int krecheck(struct kreq *req, struct kbuf *resp, bool expired,
 		     void *arg);
-/* deadline: CLOCK_MONOTONIC, ms (kafka_now_ms).  0, or -ENOMEM. */
+/* deadline: CLOCK_MONOTONIC, ms (kafka_now_ms).  0, -ENOMEM, or -EBUSY
+ * when this connection already has a parked request. */
 int kafka_park(struct kreq *req, int64_t deadline_ms, krecheck *recheck,
 	       void *arg, void (*free_arg)(void *arg));
 /* The parked request of req also waits on topic ino (up to
@@ -253,6 +254,13 @@ struct sf_topic;
  * with the caller's search permission on each directory: 0, -ENOENT (no
  * such topic, or not a topic), -EACCES.  Call with fs.lock held. */
 int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out);
+/* Make the topic at path in its existing stream, for the caller: the
+ * checks and the result of an `echo >> PATH` through the mount (the
+ * stream's topic and produce permissions), mode KAFKA_TOPIC_MODE, owner
+ * the caller; kind topic at once.  0, -ENOENT (no such stream), -EEXIST,
+ * -EACCES, -EPERM, -errno.  Call with fs.lock held. */
+#define KAFKA_TOPIC_MODE 0644
+int ktopic_create(struct caller *c, const char *path, struct sf_inode *out);
 /* The topic's current state (the open node's, else the store's).  Call
  * with fs.lock held. */
 int ktopic_state(uint64_t ino, struct sf_topic *t);

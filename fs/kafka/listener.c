@@ -11,7 +11,9 @@
  * more, and grows only as bytes arrive, so a peer that stalls half-way
  * costs what it sent; no request is read while a connection's unsent
  * responses exceed KAFKA_OUT_HIGH or a request of it is parked; past
- * KAFKA_CONN_MAX connections the newest is closed.
+ * KAFKA_CONN_MAX connections the newest is closed; a connection whose
+ * input would take the input buffers of all past KAFKA_IN_TOTAL is
+ * closed.
  *
  * Everything here but kl's marks is owned by the listener thread (set up
  * by kafka_start before the thread runs).  kl.lock guards kl.marked,
@@ -21,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,7 @@
 #define KAFKA_CONN_MAX 4096
 #define KAFKA_OUT_HIGH (1u << 20)
 #define KAFKA_READ_CHUNK (64u << 10)
+#define KAFKA_IN_TOTAL ((size_t)512 << 20)     /* all input buffers */
 #define KAFKA_MARKS 64
 #define CLIENT_ID_MAX 255
 
@@ -98,6 +102,7 @@ static struct {
 	struct kconn *conns;
 	struct kconn *dead;             /* closed in this turn: freed after */
 	int nconns;
+	size_t in_total;                /* bytes of every input buffer */
 	int nparked;                    /* atomic */
 	pthread_mutex_t lock;           /* kl.lock: the marks below */
 	uint64_t marked[KAFKA_MARKS];
@@ -230,6 +235,7 @@ static void conn_close(struct kconn *c)
 	epoll_ctl(kl.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	park_free(c);
+	kl.in_total -= c->incap;
 	free(c->in);
 	kb_free(&c->out);
 	if (c->prev)
@@ -567,8 +573,15 @@ static int serve_input(struct kconn *c)
 		if (r == 0)
 			c->inoff += f;
 	}
-	if (c->inoff == c->inlen)
+	if (c->inoff == c->inlen) {
 		c->inoff = c->inlen = 0;
+		if (c->incap > KAFKA_READ_CHUNK) {      /* a big frame's */
+			kl.in_total -= c->incap;
+			free(c->in);
+			c->in = NULL;
+			c->incap = 0;
+		}
+	}
 	return 0;
 }
 
@@ -579,7 +592,7 @@ static int conn_read(struct kconn *c)
 	if (f == (size_t)-1)
 		return -1;
 	size_t want = (f ? f : 4) + KAFKA_READ_CHUNK;
-	if (c->inoff > 0 && c->incap - c->inlen < KAFKA_READ_CHUNK) {
+	if (c->inoff > 0) {             /* what is left: part of a frame */
 		memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
 		c->inlen -= c->inoff;
 		c->inoff = 0;
@@ -592,9 +605,13 @@ static int conn_read(struct kconn *c)
 			cap *= 2;
 		if (cap > want)
 			cap = want;
+		/* Past the budget of all connections: this one goes. */
+		if (kl.in_total - c->incap + cap > KAFKA_IN_TOTAL)
+			return -1;
 		uint8_t *p = realloc(c->in, cap);
 		if (!p)
 			return -1;
+		kl.in_total += cap - c->incap;
 		c->in = p;
 		c->incap = cap;
 	}
@@ -829,7 +846,13 @@ int kafka_start(void)
 		epoll_ctl(kl.ep, EPOLL_CTL_ADD, l->fd, &e);
 	}
 	kl.stop = false;
-	if (pthread_create(&kl.thread, NULL, listener_main, NULL) != 0) {
+	/* Signals (an unmount's SIGTERM) are the FUSE loop's to take. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int r = pthread_create(&kl.thread, NULL, listener_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
 		log_msg(SF_LOG_ERROR, "kafka: cannot start its thread");
 		kafka_stop();
 		return -1;

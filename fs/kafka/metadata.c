@@ -1,11 +1,12 @@
 /* metadata.c - Metadata (v0-8): one broker (node 0, the address the
  * client reached this listener on), the cluster id, controller 0, and
  * the topics: every topic the caller may describe, or those it asked
- * for, each with one partition 0 led by node 0.  A name asked for that
- * is no topic gets UNKNOWN_TOPIC_OR_PARTITION (no topic is created by
- * Metadata in this version), one that is not a name the mapping makes
- * INVALID_TOPIC_EXCEPTION, one the caller may not describe
- * TOPIC_AUTHORIZATION_FAILED. */
+ * for, each with one partition 0 led by node 0.  A topic asked for that
+ * does not exist is made (topics.c) when the request allows it (v4 on:
+ * allow_auto_topic_creation; before v4 always, as Kafka's default) and
+ * its stream exists; else it gets UNKNOWN_TOPIC_OR_PARTITION.  A name
+ * that is not one the mapping makes gets INVALID_TOPIC_EXCEPTION, a topic
+ * the caller may not describe or make TOPIC_AUTHORIZATION_FAILED. */
 #include <errno.h>
 #include <string.h>
 
@@ -54,8 +55,9 @@ static int listed(void *arg, const char *name, const struct sf_inode *in)
 	return 0;
 }
 
-/* The error of a topic asked for by name. */
-static int16_t asked_error(struct caller *c, struct kstr name)
+/* The error of a topic asked for by name; made first if missing and
+ * create says so. */
+static int16_t asked_error(struct caller *c, struct kstr name, bool create)
 {
 	char path[4096];
 	if (kname_to_path((const char *)name.p, (size_t)name.len, path,
@@ -64,6 +66,11 @@ static int16_t asked_error(struct caller *c, struct kstr name)
 	struct sf_inode in;
 	pthread_mutex_lock(&fs.lock);
 	int r = ktopic_lookup(c, path, &in);
+	if (r == -ENOENT && create) {
+		r = ktopic_create(c, path, &in);
+		if (r == -EEXIST)       /* a file that is no topic */
+			r = -ENOENT;
+	}
 	if (r == 0)
 		r = may_describe(c, &in);
 	pthread_mutex_unlock(&fs.lock);
@@ -71,7 +78,9 @@ static int16_t asked_error(struct caller *c, struct kstr name)
 		denial_report("kafka metadata");
 		return KERR_TOPIC_AUTHORIZATION_FAILED;
 	}
-	return r < 0 ? KERR_UNKNOWN_TOPIC_OR_PARTITION : KERR_NONE;
+	if (r == -ENOENT || r == -EINVAL || r == -ENAMETOOLONG)
+		return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+	return r < 0 ? KERR_KAFKA_STORAGE_ERROR : KERR_NONE;
 }
 
 static void put_brokers(struct kreq *req, struct kbuf *resp)
@@ -105,8 +114,8 @@ int kafka_metadata(struct kreq *req, struct kbuf *resp)
 	const uint8_t *names = r->p;
 	for (int32_t i = 0; i < n; i++)
 		kr_string(r);
-	if (v >= 4)
-		kr_i8(r);                       /* allow_auto_topic_creation */
+	/* Before v4 there was no asking: Kafka brokers create by default. */
+	bool create = v >= 4 ? kr_i8(r) != 0 : true;
 	if (v >= 8) {
 		kr_i8(r);       /* include_cluster_authorized_operations */
 		kr_i8(r);       /* include_topic_authorized_operations */
@@ -125,7 +134,7 @@ int kafka_metadata(struct kreq *req, struct kbuf *resp)
 		kr_init(&again, names, (size_t)(r->end - names));
 		for (int32_t i = 0; i < n; i++) {
 			struct kstr name = kr_string(&again);
-			put_topic(&t, asked_error(&c, name), name.p,
+			put_topic(&t, asked_error(&c, name, create), name.p,
 				  name.len < 0 ? 0 : (size_t)name.len);
 		}
 	}

@@ -1,7 +1,8 @@
 /* topics.c - the topics a Kafka caller names or may see: a path walked
- * from the root with the caller's search permission, a topic's current
- * state, and the walk of the whole tree for Metadata (directories the
- * caller may read and search, topics it may describe). */
+ * from the root with the caller's search permission, a topic made on
+ * request (as `echo >> PATH` would make it), a topic's current state, and
+ * the walk of the whole tree for Metadata (directories the caller may
+ * read and search, topics it may describe). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,35 +11,73 @@
 #include "fs.h"
 #include "kafka.h"
 
-int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out)
+/* Walk the directories of path but its last name from the root, with
+ * the caller's search permission on each: the last directory in *dir,
+ * its last name in *last. */
+static int walk_dirs(struct caller *c, const char *path, struct sf_inode *dir,
+		     const char **last)
 {
-	struct sf_inode dir;
-	uint64_t ino = FUSE_ROOT_ID;
 	char name[NAME_MAX_BYTES + 1];
 	const char *p = path;
-	int r = store_get_inode(fs.store, ino, &dir);
-	while (r == 0) {
-		const char *e = strchr(p, '/');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		if (l == 0 || l > NAME_MAX_BYTES)
+	int r = store_get_inode(fs.store, FUSE_ROOT_ID, dir);
+	for (const char *e; r == 0 && (e = strchr(p, '/')); p = e + 1) {
+		size_t l = (size_t)(e - p);
+		uint64_t ino;
+		if (l == 0 || l > NAME_MAX_BYTES || !S_ISDIR(dir->mode))
 			return -ENOENT;
-		if (!S_ISDIR(dir.mode))
-			return -ENOENT;
-		r = may_mode(c, &dir, PERM_X);
+		r = may_mode(c, dir, PERM_X);
 		if (r < 0)
 			return r;
 		memcpy(name, p, l);
 		name[l] = 0;
-		r = store_lookup(fs.store, ino, name, &ino);
+		r = store_lookup(fs.store, dir->ino, name, &ino);
 		if (r == 0)
-			r = store_get_inode(fs.store, ino, e ? &dir : out);
-		if (r < 0 || !e)
-			break;
-		p = e + 1;
+			r = store_get_inode(fs.store, ino, dir);
 	}
+	if (r == 0 && !S_ISDIR(dir->mode))
+		r = -ENOENT;
+	if (r == 0 && (!*p || strlen(p) > NAME_MAX_BYTES))
+		r = -ENOENT;
+	*last = p;
+	return r < 0 && r != -EACCES ? -ENOENT : r;
+}
+
+int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out)
+{
+	struct sf_inode dir;
+	const char *name;
+	uint64_t ino;
+	int r = walk_dirs(c, path, &dir, &name);
+	if (r == 0)
+		r = may_mode(c, &dir, PERM_X);
+	if (r == 0)
+		r = store_lookup(fs.store, dir.ino, name, &ino);
+	if (r == 0)
+		r = store_get_inode(fs.store, ino, out);
 	if (r < 0)
 		return r == -EACCES ? r : -ENOENT;
 	return is_topic(out) ? 0 : -ENOENT;
+}
+
+int ktopic_create(struct caller *c, const char *path, struct sf_inode *out)
+{
+	struct sf_inode dir;
+	const char *name;
+	double timeout;
+	int r = walk_dirs(c, path, &dir, &name);
+	if (r == 0)
+		r = may_mode(c, &dir, PERM_X);
+	if (r == 0)
+		r = ns_make_as(c, dir.ino, name, S_IFREG | KAFKA_TOPIC_MODE, 0,
+			       NULL, true, out, &timeout);
+	if (r == 0) {
+		/* A topic from the start, so that Metadata lists it before
+		 * its first message. */
+		out->kind = SF_KIND_TOPIC;
+		r = kind_save(out);
+		notify_inval_name(dir.ino, name);
+	}
+	return r;
 }
 
 int ktopic_state(uint64_t ino, struct sf_topic *t)
