@@ -2,14 +2,18 @@
  *
  * Uses the SSE4.2 crc32 instruction when the processor has it, a table
  * otherwise; both give the same result. */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
 
+/* Filled once by the first caller; any thread may call (the FUSE
+ * threads and the Kafka listener's): pthread_once orders the filling
+ * before every use. */
 static uint32_t table[256];
-static int table_ready;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void table_init(void)
 {
@@ -19,13 +23,11 @@ static void table_init(void)
 			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
 		table[i] = c;
 	}
-	table_ready = 1;
 }
 
 static uint32_t crc_soft(uint32_t crc, const unsigned char *p, size_t n)
 {
-	if (!table_ready)
-		table_init();
+	pthread_once(&table_once, table_init);
 	while (n--)
 		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return crc;
@@ -76,10 +78,14 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 	const unsigned char *p = data;
 	crc = ~crc;
 #if defined(__x86_64__)
+	/* every thread computes the same answer: relaxed is enough */
 	static int hw = -1;
-	if (hw < 0)
-		hw = __builtin_cpu_supports("sse4.2");
-	if (hw)
+	int have = __atomic_load_n(&hw, __ATOMIC_RELAXED);
+	if (have < 0) {
+		have = __builtin_cpu_supports("sse4.2");
+		__atomic_store_n(&hw, have, __ATOMIC_RELAXED);
+	}
+	if (have)
 		return ~crc_hw(crc, p, len);
 #endif
 	return ~crc_soft(crc, p, len);

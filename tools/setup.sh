@@ -7,12 +7,12 @@
 #   tools/setup.sh test
 #                    run the C unit tests and the pytest suites
 #
-# The test command also fuzzes the ACE parser for STREAMFS_FUZZ_SECONDS
-# (default 60).  Only packages that are missing are installed (apt-get,
-# Debian 12); the build goes to build/ (STREAMFS_BUILD overrides).  The data folder is
-# DATADIR if given, else $STREAMFS_DATA, else
-# ${XDG_DATA_HOME:-$HOME/.local/share}/streamfs.  A mount point left behind
-# by a killed daemon is detached first.
+# The test command also fuzzes the ACE parser and the Kafka record batch
+# decoder for STREAMFS_FUZZ_SECONDS each (default 60).  Only packages that
+# are missing are installed (apt-get, Debian 12); the build goes to build/
+# (STREAMFS_BUILD overrides).  The data folder is DATADIR if given, else
+# $STREAMFS_DATA, else ${XDG_DATA_HOME:-$HOME/.local/share}/streamfs.  A
+# mount point left behind by a killed daemon is detached first.
 # Every streamfs mount the tests make is unmounted on exit, also on failure.
 set -euo pipefail
 ulimit -c 0
@@ -20,15 +20,18 @@ ulimit -c 0
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${STREAMFS_BUILD:-$REPO/build}
 PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
-          libleveldb-dev libssl-dev python3-pytest python3-xattr attr
+          libleveldb-dev libssl-dev zlib1g-dev libsnappy-dev liblz4-dev
+          libzstd-dev python3-pytest python3-xattr attr
           redis-server python3-docutils util-linux strace rsync tar
           clang libclang-rt-14-dev logrotate)
 # Only the test command needs these: promtool checks the metrics' Prometheus
 # text, and a node exporter serves it (tests/test_metrics.py); kcat,
 # kafka-python and confluent-kafka are the Kafka clients of
-# tests/test_kafka.py and tests/test_kafka_produce.py.
+# tests/test_kafka.py and tests/test_kafka_produce.py, and kafka-python's
+# codecs check record batches (tests/test_kafka_records.py).
 TEST_PACKAGES=(prometheus prometheus-node-exporter kcat python3-kafka
-               python3-confluent-kafka)
+               python3-confluent-kafka python3-snappy python3-lz4
+               python3-zstandard)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -198,6 +201,9 @@ cmd_test() {
 	# A short fuzz run of the ACE parser (ASan, UBSan, leaks).
 	FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz-ace.sh" \
 		"${STREAMFS_FUZZ_SECONDS:-60}" || { say "ACE fuzz run failed"; rc=1; }
+	# And of the Kafka record batch decoder (every codec).
+	FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz-kafka.sh" \
+		"${STREAMFS_FUZZ_SECONDS:-60}" || { say "Kafka fuzz run failed"; rc=1; }
 
 	cd "$REPO"
 	TMPDIR=$tmp STREAMFS_BUILD=$BUILD \

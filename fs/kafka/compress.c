@@ -158,6 +158,9 @@ static int snappy_block(const uint8_t *in, size_t n, struct sink *s)
 		return -EBADMSG;
 	if (len > s->limit - s->len)
 		return -EFBIG;
+	if (len == 0)   /* nothing to write, and s->p may be NULL */
+		return snappy_validate_compressed_buffer((const char *)in, n) ==
+		       SNAPPY_OK ? 0 : -EBADMSG;
 	if (s->cap - s->len < len) {
 		size_t cap = s->len + len;
 		uint8_t *q = realloc(s->p, cap ? cap : 1);

@@ -18,96 +18,25 @@
 #include "records.h"
 #include "store.h"
 
-/* ---- reading (big-endian fields and zigzag varints) ---- */
-
-struct rd {
-	const uint8_t *p, *end;
-	bool bad;
-};
-
-static bool rd_need(struct rd *r, size_t n)
-{
-	if (r->bad || (size_t)(r->end - r->p) < n) {
-		r->bad = true;
-		return false;
-	}
-	return true;
-}
-
-static uint64_t rd_be(struct rd *r, int n)
-{
-	uint64_t v = 0;
-
-	if (!rd_need(r, n))
-		return 0;
-	for (int i = 0; i < n; i++)
-		v = v << 8 | *r->p++;
-	return v;
-}
-
-/* An unsigned varint of at most maxbytes (5 for 32 bits, 10 for 64). */
-static uint64_t rd_uvar(struct rd *r, int maxbytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < maxbytes; i++) {
-		if (!rd_need(r, 1))
-			return 0;
-		uint8_t b = *r->p++;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80))
-			return v;
-	}
-	r->bad = true;
-	return 0;
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-static int32_t rd_varint(struct rd *r)
-{
-	uint64_t v = rd_uvar(r, 5);
-
-	if (v > UINT32_MAX) {
-		r->bad = true;
-		return 0;
-	}
-	return (int32_t)unzigzag(v);
-}
-
-static int64_t rd_varlong(struct rd *r)
-{
-	return unzigzag(rd_uvar(r, 10));
-}
-
 /* A varint length and that many bytes (-1: null, when allowed). */
-static const uint8_t *rd_field(struct rd *r, int32_t *len, bool null_ok)
+static const uint8_t *rd_field(struct kreader *r, int32_t *len, bool null_ok)
 {
-	int32_t n = rd_varint(r);
-	const uint8_t *at = r->p;
+	int32_t n = kr_varint(r);
 
 	*len = n;
 	if (r->bad || n < -1 || (n == -1 && !null_ok)) {
 		r->bad = true;
 		return NULL;
 	}
-	if (n == -1)
-		return NULL;
-	if (!rd_need(r, (size_t)n))
-		return NULL;
-	r->p += n;
-	return at;
+	return n == -1 ? NULL : kr_skip(r, (size_t)n);
 }
 
 /* ---- decoding ---- */
 
 /* The header count and headers of a record, checked pair by pair. */
-static void rd_headers(struct rd *r, struct krecord *rec)
+static void rd_headers(struct kreader *r, struct krecord *rec)
 {
-	int32_t n = rd_varint(r), len;
+	int32_t n = kr_varint(r), len;
 
 	rec->nheaders = n;
 	rec->headers = r->p;
@@ -121,18 +50,19 @@ static void rd_headers(struct rd *r, struct krecord *rec)
 }
 
 /* One record at r; its length varint must cover it exactly. */
-static bool rd_record(struct rd *r, const struct kbatch *b,
+static bool rd_record(struct kreader *r, const struct kbatch *b,
 		      struct krecord *rec)
 {
-	int32_t len = rd_varint(r);
+	int32_t len = kr_varint(r);
+	const uint8_t *body = len >= 0 ? kr_skip(r, (size_t)len) : NULL;
+	struct kreader in;
 
-	if (r->bad || len < 0 || !rd_need(r, (size_t)len))
+	if (r->bad || !body)
 		return false;
-	struct rd in = { r->p, r->p + len, false };
-	r->p += len;
-	rec->attributes = (int8_t)rd_be(&in, 1);
-	int64_t tsd = rd_varlong(&in);
-	rec->offset_delta = rd_varint(&in);
+	kr_init(&in, body, (size_t)len);
+	rec->attributes = kr_i8(&in);
+	int64_t tsd = kr_varlong(&in);
+	rec->offset_delta = kr_varint(&in);
 	rec->key = rd_field(&in, &rec->key_len, true);
 	rec->value = rd_field(&in, &rec->value_len, true);
 	rd_headers(&in, rec);
@@ -148,16 +78,17 @@ static bool rd_record(struct rd *r, const struct kbatch *b,
 static int rd_records(const uint8_t *p, size_t n, const struct kbatch *b,
 		      krecord_fn *each, void *arg)
 {
-	struct rd r = { p, p + n, false };
+	struct kreader r;
 	struct krecord rec;
 
+	kr_init(&r, p, n);
 	for (int32_t i = 0; i < b->count; i++) {
 		if (!rd_record(&r, b, &rec) || rec.offset_delta != i)
 			return -EBADMSG;
 		if (each) {
 			int rc = each(arg, &rec);
-			if (rc)
-				return rc;
+			if (rc)         /* never mistaken for a size */
+				return rc < 0 ? rc : -ECANCELED;
 		}
 	}
 	return r.p == r.end ? 0 : -EBADMSG;
@@ -166,22 +97,23 @@ static int rd_records(const uint8_t *p, size_t n, const struct kbatch *b,
 /* The fixed header at p (len >= KBATCH_HEADER_LEN known). */
 static void rd_header(const uint8_t *p, struct kbatch *b)
 {
-	struct rd r = { p, p + KBATCH_HEADER_LEN, false };
+	struct kreader r;
 
-	b->base_offset = (int64_t)rd_be(&r, 8);
-	b->length = (int32_t)rd_be(&r, 4);
-	b->leader_epoch = (int32_t)rd_be(&r, 4);
-	b->magic = (int8_t)rd_be(&r, 1);
-	b->crc = (uint32_t)rd_be(&r, 4);
-	b->attributes = (int16_t)rd_be(&r, 2);
+	kr_init(&r, p, KBATCH_HEADER_LEN);
+	b->base_offset = kr_i64(&r);
+	b->length = kr_i32(&r);
+	b->leader_epoch = kr_i32(&r);
+	b->magic = kr_i8(&r);
+	b->crc = (uint32_t)kr_i32(&r);
+	b->attributes = kr_i16(&r);
 	b->codec = b->attributes & KBATCH_CODEC_MASK;
-	b->last_offset_delta = (int32_t)rd_be(&r, 4);
-	b->base_timestamp = (int64_t)rd_be(&r, 8);
-	b->max_timestamp = (int64_t)rd_be(&r, 8);
-	b->producer_id = (int64_t)rd_be(&r, 8);
-	b->producer_epoch = (int16_t)rd_be(&r, 2);
-	b->base_sequence = (int32_t)rd_be(&r, 4);
-	b->count = (int32_t)rd_be(&r, 4);
+	b->last_offset_delta = kr_i32(&r);
+	b->base_timestamp = kr_i64(&r);
+	b->max_timestamp = kr_i64(&r);
+	b->producer_id = kr_i64(&r);
+	b->producer_epoch = kr_i16(&r);
+	b->base_sequence = kr_i32(&r);
+	b->count = kr_i32(&r);
 }
 
 /* Whether the header's own fields agree with each other. */
@@ -255,66 +187,7 @@ int krecords_decode(const uint8_t *p, size_t len, struct kbatch *info,
 	return (int)total;
 }
 
-/* ---- writing into a struct kbuf ---- */
-
-static bool out_room(struct kbuf *b, size_t n)
-{
-	if (b->oom)
-		return false;
-	if (b->cap - b->len >= n)
-		return true;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap - b->len < n) {
-		if (cap > SIZE_MAX / 2) {
-			b->oom = true;
-			return false;
-		}
-		cap *= 2;
-	}
-	uint8_t *q = realloc(b->p, cap);
-	if (!q) {
-		b->oom = true;
-		return false;
-	}
-	b->p = q;
-	b->cap = cap;
-	return true;
-}
-
-static void out_bytes(struct kbuf *b, const void *p, size_t n)
-{
-	if (n && out_room(b, n)) {
-		memcpy(b->p + b->len, p, n);
-		b->len += n;
-	}
-}
-
-static void out_be(struct kbuf *b, uint64_t v, int n)
-{
-	uint8_t t[8];
-
-	for (int i = n - 1; i >= 0; i--, v >>= 8)
-		t[i] = (uint8_t)v;
-	out_bytes(b, t, (size_t)n);
-}
-
-static void out_uvar(struct kbuf *b, uint64_t v)
-{
-	uint8_t t[10];
-	int n = 0;
-
-	while (v >= 0x80) {
-		t[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	t[n++] = (uint8_t)v;
-	out_bytes(b, t, (size_t)n);
-}
-
-static void out_varlong(struct kbuf *b, int64_t v)
-{
-	out_uvar(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
+/* ---- varint sizes, for a record's length prefix ---- */
 
 static size_t uvar_len(uint64_t v)
 {
@@ -366,18 +239,18 @@ static void out_record(struct kbuf *b, const struct krecord *r,
 {
 	int64_t tsd = (int64_t)((uint64_t)r->timestamp - (uint64_t)base_ts);
 
-	out_varlong(b, (int64_t)record_body_len(r, base_ts));
-	out_be(b, (uint8_t)r->attributes, 1);
-	out_varlong(b, tsd);
-	out_varlong(b, r->offset_delta);
-	out_varlong(b, r->key_len);
+	kb_varlong(b, (int64_t)record_body_len(r, base_ts));
+	kb_i8(b, r->attributes);
+	kb_varlong(b, tsd);
+	kb_varint(b, (int32_t)r->offset_delta);
+	kb_varint(b, r->key_len);
 	if (r->key_len > 0)
-		out_bytes(b, r->key, (size_t)r->key_len);
-	out_varlong(b, r->value_len);
+		kb_raw(b, r->key, (size_t)r->key_len);
+	kb_varint(b, r->value_len);
 	if (r->value_len > 0)
-		out_bytes(b, r->value, (size_t)r->value_len);
-	out_varlong(b, r->nheaders);
-	out_bytes(b, r->headers, r->headers_len);
+		kb_raw(b, r->value, (size_t)r->value_len);
+	kb_varint(b, r->nheaders);
+	kb_raw(b, r->headers, r->headers_len);
 }
 
 /* The records of a batch, plain, into b. */
@@ -396,16 +269,18 @@ static int out_records(struct kbuf *b, const struct krecord *recs, size_t n,
 static int out_compressed(struct kbuf *out, const struct krecord *recs,
 			  size_t n, int64_t base_ts, int codec)
 {
-	struct kbuf plain = { 0 };
+	struct kbuf plain;
 	uint8_t *z = NULL;
 	size_t zn = 0;
-	int rc = out_records(&plain, recs, n, base_ts);
+	int rc;
 
+	kb_init(&plain);
+	rc = out_records(&plain, recs, n, base_ts);
 	if (!rc)
 		rc = kcodec_deflate(codec, plain.p, plain.len, &z, &zn);
-	free(plain.p);
+	kb_free(&plain);
 	if (!rc) {
-		out_bytes(out, z, zn);
+		kb_raw(out, z, zn);
 		if (out->oom)
 			rc = -ENOMEM;
 	}
@@ -426,19 +301,19 @@ int kbatch_encode(struct kbuf *out, int64_t base_offset,
 		if (recs[i].timestamp > max_ts)
 			max_ts = recs[i].timestamp;
 	size_t start = out->len;
-	out_be(out, (uint64_t)base_offset, 8);
-	out_be(out, 0, 4);                      /* length, below */
-	out_be(out, (uint32_t)-1, 4);           /* partition leader epoch */
-	out_be(out, 2, 1);                      /* magic */
-	out_be(out, 0, 4);                      /* crc, below */
-	out_be(out, (uint16_t)codec, 2);        /* CreateTime, no txn */
-	out_be(out, (uint32_t)(n - 1), 4);      /* last offset delta */
-	out_be(out, (uint64_t)base_ts, 8);
-	out_be(out, (uint64_t)max_ts, 8);
-	out_be(out, (uint64_t)-1, 8);           /* producer id */
-	out_be(out, (uint16_t)-1, 2);           /* producer epoch */
-	out_be(out, (uint32_t)-1, 4);           /* base sequence */
-	out_be(out, (uint32_t)n, 4);
+	kb_i64(out, base_offset);
+	kb_i32(out, 0);                         /* length, below */
+	kb_i32(out, -1);                        /* partition leader epoch */
+	kb_i8(out, 2);                          /* magic */
+	kb_i32(out, 0);                         /* crc, below */
+	kb_i16(out, (int16_t)codec);            /* CreateTime, no txn */
+	kb_i32(out, (int32_t)(n - 1));          /* last offset delta */
+	kb_i64(out, base_ts);
+	kb_i64(out, max_ts);
+	kb_i64(out, -1);                        /* producer id */
+	kb_i16(out, -1);                        /* producer epoch */
+	kb_i32(out, -1);                        /* base sequence */
+	kb_i32(out, (int32_t)n);
 	if (out->oom)
 		return -ENOMEM;
 	int rc = codec == KCODEC_NONE ? out_records(out, recs, n, base_ts)
@@ -467,14 +342,14 @@ int16_t kbatch_error_code(int rc)
 	case 0:
 		return 0;
 	case -EBADMSG:
-		return 2;       /* CORRUPT_MESSAGE */
+		return KERR_CORRUPT_MESSAGE;
 	case -EPROTONOSUPPORT:
-		return 35;      /* UNSUPPORTED_VERSION */
+		return KERR_UNSUPPORTED_VERSION;
 	case -ENOTSUP:
-		return 76;      /* UNSUPPORTED_COMPRESSION_TYPE */
+		return KERR_UNSUPPORTED_COMPRESSION_TYPE;
 	case -EFBIG:
-		return 10;      /* MESSAGE_TOO_LARGE */
+		return KERR_MESSAGE_TOO_LARGE;
 	default:
-		return -1;      /* UNKNOWN_SERVER_ERROR */
+		return KERR_UNKNOWN_SERVER_ERROR;
 	}
 }

@@ -15,7 +15,8 @@
  *   -ENOTSUP          compression codec 5..7 -> UNSUPPORTED_COMPRESSION_TYPE
  *   -EFBIG            inflates past KBATCH_MAX_INFLATED -> MESSAGE_TOO_LARGE
  *   -ENOMEM           -> UNKNOWN_SERVER_ERROR (-1)
- * A callback's non-zero return stops the decoding and is returned as is.
+ * A callback returns 0 to go on, or a negative errno that stops the
+ * decoding and is returned as is (a positive one as -ECANCELED).
  */
 #ifndef STREAMFS_KAFKA_RECORDS_H
 #define STREAMFS_KAFKA_RECORDS_H
@@ -24,17 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* struct kbuf comes from K1's kafka.h; until it lands, the same layout
- * here (removed when kafka.h is merged). */
-#if defined(__has_include)
-#if __has_include("kafka.h")
-#include "kafka.h"
-#define KRECORDS_HAVE_KAFKA_H 1
-#endif
-#endif
-#ifndef KRECORDS_HAVE_KAFKA_H
-struct kbuf { uint8_t *p; size_t len, cap; bool oom; };
-#endif
+#include "kafka.h"      /* struct kbuf, kb_*, kr_*, KERR_* */
 
 /* Batch attributes. */
 #define KBATCH_CODEC_MASK       0x07    /* enum kcodec */
