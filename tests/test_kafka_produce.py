@@ -145,6 +145,18 @@ def test_kcat_keys_and_headers(km):
     assert read(km.topic) == SEED + b"v1\nv2\n"
 
 
+def test_keys_survive_kill9_and_restart(km):
+    kcat(km, "-P", "-t", "plant.temp", "-K:", "-H", "h=1",
+         input=b"k1:v1\nk2:v2\n")
+    km.kill9()
+    km.start()                      # recovery indexes the records again
+    assert read(km.topic) == SEED + b"v1\nv2\n"
+    out = consume_all(km, "-o", "1", "-f", "%k %h %s\n")
+    assert out == b"k1 h=1 v1\nk2 h=1 v2\n"
+    km.restart()
+    assert consume_all(km, "-o", "1", "-f", "%k %h %s\n") == out
+
+
 def test_kafka_python_key_headers_create_time(km):
     kafka = kafka_python()
     p = kafka.KafkaProducer(bootstrap_servers=km.broker)
