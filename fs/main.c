@@ -126,7 +126,7 @@ static void usage(const char *prog)
 	       "    -o tls_usermap=FILE    lines \"SUBJECT-OR-CN USER\": the "
 	       "local user of a\n"
 	       "                           client certificate (default: "
-	       "the user named by its CN)\n"
+	       "its CN's user)\n"
 	       "    -o nometrics           count nothing for the metrics, "
 	       "append no lines to\n"
 	       "                           /.streamfs/metrics\n"

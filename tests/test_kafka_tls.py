@@ -211,6 +211,40 @@ def test_usermap_maps_subject_and_cn(mount_factory, pki, tmp_path):
                   "user named alice")
 
 
+def test_kcat_produces_and_consumes_over_tls(mount_factory, pki):
+    need_kcat()
+    m = tls_mount(mount_factory, pki)
+    make_topics(m.mnt)
+    root = pki.issue("/CN=root")
+    kcat(m, pki, root, "-P", "-t", "pub.t", input="hello\nworld\n")
+    with open(os.path.join(m.mnt, "pub", "t"), "rb") as f:
+        assert f.read() == b"x\nhello\nworld\n"
+    append(os.path.join(m.mnt, "pub", "t"), b"tail\n")
+    r = kcat(m, pki, root, "-C", "-t", "pub.t", "-o", "beginning", "-e")
+    assert r.stdout.split("\n")[:-1] == ["x", "hello", "world", "tail"]
+
+
+def test_nobody_over_tls_may_not_produce_to_a_private_topic(mount_factory,
+                                                            pki):
+    """The certificate's user is the one the produce is checked for: a
+    0600 topic of root's takes nothing from CN=nobody, and kcat -C of it
+    fails, while pub.t (0644) may be read."""
+    need_kcat()
+    m = tls_mount(mount_factory, pki)
+    make_topics(m.mnt)
+    nobody = pki.issue("/CN=nobody")
+    r = kcat(m, pki, nobody, "-P", "-t", "priv.t", check=False,
+             input="no\n")
+    assert r.returncode != 0 or "authoriz" in r.stderr.lower(), r.stderr
+    with open(os.path.join(m.mnt, "priv", "t"), "rb") as f:
+        assert f.read() == b"x\n"
+    r = kcat(m, pki, nobody, "-C", "-t", "priv.t", "-o", "beginning", "-e",
+             check=False)
+    assert r.returncode != 0 and "x" not in r.stdout.split("\n")
+    r = kcat(m, pki, nobody, "-C", "-t", "pub.t", "-o", "beginning", "-e")
+    assert r.stdout == "x\n"
+
+
 # ---------------------------------------------------------------- refusals
 
 def test_unknown_user_is_refused(mount_factory, pki):
