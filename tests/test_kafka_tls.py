@@ -245,6 +245,37 @@ def test_nobody_over_tls_may_not_produce_to_a_private_topic(mount_factory,
     assert r.stdout == "x\n"
 
 
+def test_kafka_python_over_tls(mount_factory, pki):
+    """kafka-python produces with a key and a header and reads it back,
+    and reads a line appended through the mount, over TLS."""
+    try:
+        import kafka
+    except ImportError:
+        pytest.skip("kafka-python (python3-kafka) is not installed")
+    m = tls_mount(mount_factory, pki)
+    make_topics(m.mnt)
+    cert, key = pki.issue("/CN=root")
+    tls = dict(bootstrap_servers="127.0.0.1:%d" % m.port,
+               security_protocol="SSL", ssl_cafile=pki.ca,
+               ssl_certfile=cert, ssl_keyfile=key)
+    p = kafka.KafkaProducer(**tls)
+    p.send("pub.t", b"v1", key=b"k1", headers=[("h", b"1")]).get(30)
+    p.close()
+    append(os.path.join(m.mnt, "pub", "t"), b"file\n")
+    c = kafka.KafkaConsumer(consumer_timeout_ms=5000, **tls)
+    tp = kafka.TopicPartition("pub.t", 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    got = []
+    for rec in c:
+        got.append((rec.key, rec.value, list(rec.headers)))
+        if len(got) == 3:
+            break
+    c.close()
+    assert got == [(None, b"x", []), (b"k1", b"v1", [("h", b"1")]),
+                   (None, b"file", [])]
+
+
 # ---------------------------------------------------------------- refusals
 
 def test_unknown_user_is_refused(mount_factory, pki):
@@ -315,6 +346,27 @@ def test_stalled_handshake_holds_no_one_up(mount_factory, pki):
     assert c.request(18, 0).i16() == 0
     silent.close()
     half.close()
+
+
+def test_stalled_handshakes_make_room_for_new_ones(mount_factory, pki):
+    """Past 512 handshakes under way the oldest goes: 520 clients stalled
+    in their ClientHello do not keep a new client out, and the first of
+    them is closed."""
+    m = tls_mount(mount_factory, pki,
+                  expect=[REFUSED, r"kafka: 512 TLS handshakes under way: "
+                          r"closing the oldest"])
+    stalled = []
+    for _ in range(520):
+        s = socket.create_connection(("127.0.0.1", m.port), timeout=30)
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        stalled.append(s)
+    c = TlsConn(m.port, pki, pki.issue("/CN=root"))
+    assert c.request(18, 0).i16() == 0
+    assert stalled[0].recv(1) == b""
+    assert logged(m, "kafka: 512 TLS handshakes under way: closing the "
+                  "oldest")
+    for s in stalled:
+        s.close()
 
 
 def test_many_requests_over_one_tls_connection(mount_factory, pki):

@@ -19,7 +19,8 @@
  * the handshake runs in the same loop without blocking, within
  * KAFKA_HANDSHAKE_MS, and its caller is the user its client certificate
  * names; a failed handshake or a certificate naming no user is closed
- * after one log line.  Bytes OpenSSL has decrypted but not handed over
+ * after one log line.  Past KAFKA_HANDSHAKE_MAX handshakes under way the
+ * oldest is closed, which bounds what stalled handshakes hold.  Bytes OpenSSL has decrypted but not handed over
  * wake no epoll: the loop serves them before it waits again.
  *
  * Everything here but kl's marks is owned by the listener thread (set up
@@ -58,6 +59,7 @@
 #define KAFKA_MARKS 64
 #define CLIENT_ID_MAX 255
 #define KAFKA_HANDSHAKE_MS 10000
+#define KAFKA_HANDSHAKE_MAX 512
 #define PEER_NAME_MAX (INET6_ADDRSTRLEN + 16)
 
 const struct kapi kafka_apis[KAPI_MAX] = {
@@ -122,6 +124,7 @@ static struct {
 	struct kconn *dead;             /* closed in this turn: freed after */
 	int nconns;
 	int ntls;                       /* of them TLS */
+	int nhandshake;                 /* of them in their handshake */
 	size_t in_total;                /* bytes of every input buffer */
 	int nparked;                    /* atomic */
 	pthread_mutex_t lock;           /* kl.lock: the marks below */
@@ -129,6 +132,7 @@ static struct {
 	int nmarked;
 	bool overflow;
 	time_t cap_logged, accept_logged;       /* rate of those lines */
+	time_t hs_logged;
 } kl = { .ep = -1, .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* epoll data: the eventfd is 1, listener i is i << 2 | 2, a connection
@@ -277,6 +281,7 @@ static void conn_close(struct kconn *c)
 		c->ssl = NULL;
 		free(c->peer);
 		kl.ntls--;
+		kl.nhandshake -= c->handshake;
 	}
 	close(c->fd);
 	park_free(c);
@@ -360,6 +365,33 @@ static int tls_begin(struct kconn *c)
 	return 0;
 }
 
+static void hs_done(struct kconn *c)
+{
+	c->handshake = false;
+	kl.nhandshake--;
+}
+
+/* Room for one more handshake: past KAFKA_HANDSHAKE_MAX the oldest one
+ * goes (the likeliest to be stalled; one log line a minute says so). */
+static void hs_make_room(void)
+{
+	if (kl.nhandshake < KAFKA_HANDSHAKE_MAX)
+		return;
+	struct kconn *old = NULL;
+	for (struct kconn *c = kl.conns; c; c = c->next)
+		if (c->handshake &&
+		    (!old || c->hs_deadline <= old->hs_deadline))
+			old = c;        /* the list is newest first */
+	time_t now = time(NULL);
+	if (now - kl.hs_logged >= 60) {
+		kl.hs_logged = now;
+		log_msg(SF_LOG_WARNING, "kafka: %d TLS handshakes under way: "
+			"closing the oldest", KAFKA_HANDSHAKE_MAX);
+	}
+	if (old)
+		conn_close(old);
+}
+
 /* One log line, and the connection goes: after a close_notify when the
  * handshake went through (the log line first: the client may look). */
 static void tls_refuse(struct kconn *c, const char *why)
@@ -383,11 +415,11 @@ static bool tls_handshake(struct kconn *c)
 		char why[1400];
 		if (tls_peer_user(c->ssl, &c->uid, &c->gid, why,
 				  sizeof why) < 0) {
-			c->handshake = false;
+			hs_done(c);
 			tls_refuse(c, why);
 			return false;
 		}
-		c->handshake = false;
+		hs_done(c);
 		set_events(c, EPOLLIN);
 		return true;
 	}
@@ -490,15 +522,17 @@ static void conn_accept(struct klisten *l)
 		struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
 		if ((l->tls && tls_begin(c) < 0) ||
 		    epoll_ctl(kl.ep, EPOLL_CTL_ADD, fd, &e) < 0) {
-			if (c->ssl) {
-				SSL_free(c->ssl);
-				free(c->peer);
-			}
+			SSL_free(c->ssl);       /* NULL: nothing */
+			free(c->peer);
 			close(fd);
 			free(c);
 			continue;
 		}
-		kl.ntls += c->ssl != NULL;
+		if (c->ssl) {
+			hs_make_room();
+			kl.ntls++;
+			kl.nhandshake++;
+		}
 		c->next = kl.conns;
 		if (kl.conns)
 			kl.conns->prev = c;
