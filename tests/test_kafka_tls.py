@@ -116,13 +116,16 @@ def topics(m, pki, client):
 class TlsConn(kw.Conn):
     """kafka_wire's client over TLS with a client certificate (or none)."""
 
-    def __init__(self, port, pki, client=None, timeout=10):
+    def __init__(self, port, pki, client=None, timeout=10,
+                 host="127.0.0.1"):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(pki.ca)
+        if host != "127.0.0.1":
+            ctx.check_hostname = False  # the certificate names 127.0.0.1
         if client:
             ctx.load_cert_chain(*client)
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        raw = socket.create_connection((host, port), timeout=timeout)
+        self.s = ctx.wrap_socket(raw, server_hostname=host)
         self.corr = 0
 
 
@@ -165,6 +168,31 @@ def test_plain_kafka_listener_beside_tls(mount_factory, pki):
     assert {"pub.t", "priv.t"} <= set(kw.metadata(c, None))
 
 
+def test_tls_listener_on_ipv6(mount_factory, pki):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    port = kw.free_port()
+    cert, key = pki.server
+    m = mount_factory(["kafka_tls=[::1]:%d" % port, "tls_cert=" + cert,
+                       "tls_key=" + key, "tls_ca=" + pki.ca],
+                      expect=[r"kafka: refused a TLS connection from ::1 "
+                              r"port \d+: certificate subject CN=no-one-k5"])
+    make_topics(m.mnt)
+    c = TlsConn(port, pki, pki.issue("/CN=nobody"), host="::1")
+    md = kw.metadata(c, None)
+    assert "pub.t" in md and "priv.t" not in md
+    # The refusal's line names the IPv6 peer.
+    bad = TlsConn(port, pki, pki.issue("/CN=no-one-k5"), host="::1")
+    with pytest.raises((EOFError, ConnectionResetError, ssl.SSLError)):
+        bad.request(18, 0)
+    assert logged(m, r"kafka: refused a TLS connection from ::1 port \d+: "
+                  r"certificate subject CN=no-one-k5: no user named "
+                  r"no-one-k5")
+
+
 def test_cn_names_the_user(mount_factory, pki):
     """CN=nobody is uid 65534: it sees pub.t, not the 0600 priv.t."""
     m = tls_mount(mount_factory, pki)
@@ -191,7 +219,8 @@ def test_usermap_maps_subject_and_cn(mount_factory, pki, tmp_path):
     umap.write_text("# subject or CN, then the user\n\n"
                     "CN=alice,O=plant   nobody\n"
                     "  bob  65534\n"
-                    "carol root\n")
+                    "carol root\n"
+                    "CN=Dan Smith,OU=Plant Ops   nobody\r\n")
     m = tls_mount(mount_factory, pki, ["tls_usermap=%s" % umap],
                   expect=[REFUSED])
     make_topics(m.mnt)
@@ -200,6 +229,10 @@ def test_usermap_maps_subject_and_cn(mount_factory, pki, tmp_path):
         assert "pub.t" in md and "priv.t" not in md, subj
     md = kw.metadata(TlsConn(m.port, pki, pki.issue("/CN=carol")), None)
     assert "priv.t" in md
+    # A subject with blanks (and a line ending in CR LF).
+    md = kw.metadata(TlsConn(m.port, pki,
+                             pki.issue("/OU=Plant Ops/CN=Dan Smith")), None)
+    assert "pub.t" in md and "priv.t" not in md
     # Not in the map: the CN names the user; alice in another O is not
     # in the map, and there is no user alice.
     md = kw.metadata(TlsConn(m.port, pki, pki.issue("/CN=nobody")), None)
