@@ -20,8 +20,9 @@
  * KAFKA_HANDSHAKE_MS, and its caller is the user its client certificate
  * names; a failed handshake or a certificate naming no user is closed
  * after one log line.  Past KAFKA_HANDSHAKE_MAX handshakes under way the
- * oldest is closed, which bounds what stalled handshakes hold.  Bytes OpenSSL has decrypted but not handed over
- * wake no epoll: the loop serves them before it waits again.
+ * oldest is closed, which bounds what stalled handshakes hold.  Bytes
+ * OpenSSL has decrypted but not handed over wake no epoll: the loop
+ * serves them before it waits again.
  *
  * Everything here but kl's marks is owned by the listener thread (set up
  * by kafka_start before the thread runs).  kl.lock guards kl.marked,
