@@ -22,6 +22,7 @@ from util import BUILD, append, run, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kafka_wire as kw                 # noqa: E402
+from test_kafka import netns            # noqa: E402,F401 (a fixture)
 
 REFUSED = r"kafka: refused a TLS connection from 127\.0\.0\.1 port \d+: "
 
@@ -52,8 +53,9 @@ class PKI:
         run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
              "ec_paramgen_curve:prime256v1", "-out", self.path(base + ".key")])
 
-    def issue(self, subject, days=2, server=False):
-        """(cert, key) paths of a certificate for subject ("/CN=x/O=y")."""
+    def issue(self, subject, days=2, server=False, ip="127.0.0.1"):
+        """(cert, key) paths of a certificate for subject ("/CN=x/O=y");
+        a server's names ip and localhost."""
         self.n += 1
         base = "%s-%d" % (self.name, self.n)
         self._key(base)
@@ -62,7 +64,7 @@ class PKI:
              "-out", csr, "-subj", subject])
         ext = self.path(base + ".ext")
         with open(ext, "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            f.write("subjectAltName=IP:%s,DNS:localhost\n" % ip
                     if server else "extendedKeyUsage=clientAuth\n")
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey",
              self.path(self.name + ".key"), "-CAcreateserial", "-out", cert,
@@ -191,6 +193,28 @@ def test_tls_listener_on_ipv6(mount_factory, pki):
     assert logged(m, r"kafka: refused a TLS connection from ::1 port \d+: "
                   r"certificate subject CN=no-one-k5: no user named "
                   r"no-one-k5")
+
+
+def test_remote_tls_client_is_its_certificates_user(mount_factory, pki,
+                                                    netns):
+    """A plain listener refuses a peer of another host; a TLS one serves
+    it as the user its certificate names."""
+    need_kcat()
+    run_there, here, there = netns
+    port = kw.free_port()
+    cert, key = pki.issue("/CN=streamfs", server=True, ip=here)
+    m = mount_factory(["kafka_tls=%s:%d" % (here, port), "tls_cert=" + cert,
+                       "tls_key=" + key, "tls_ca=" + pki.ca])
+    make_topics(m.mnt)
+    ccert, ckey = pki.issue("/CN=nobody")
+    r = run_there(["kcat", "-b", "%s:%d" % (here, port), "-X",
+                   "security.protocol=ssl", "-X",
+                   "ssl.ca.location=" + pki.ca, "-X",
+                   "ssl.certificate.location=" + ccert, "-X",
+                   "ssl.key.location=" + ckey, "-m", "10", "-L", "-J"])
+    assert r.returncode == 0, r.stderr
+    seen = {t["topic"] for t in json.loads(r.stdout)["topics"]}
+    assert "pub.t" in seen and "priv.t" not in seen
 
 
 def test_cn_names_the_user(mount_factory, pki):
