@@ -10,8 +10,12 @@
  * form ("CN=alice,O=Plant") or a CN ("alice").  Blank lines and lines
  * starting with # are skipped.
  *
+ * A certificate that names no user fails its handshake (checked with
+ * the chain, in verify_user), so the client gets an alert.
+ *
  * Everything here is set by tls_init before any thread starts and only
- * read afterwards (OpenSSL's SSL_CTX may be shared by threads). */
+ * read afterwards (OpenSSL's SSL_CTX may be shared by threads), but
+ * no_user, which is each thread's own. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -41,6 +45,11 @@ static struct {
 	size_t nmap;
 } tls;
 
+/* Why the last handshake of this thread failed verify_user. */
+static _Thread_local char no_user[1400];
+
+static int verify_user(int ok, X509_STORE_CTX *store);
+
 SSL_CTX *tls_server_ctx(void)
 {
 	return tls.ctx;
@@ -59,6 +68,11 @@ static const char *ssl_reason(char *buf, size_t cap)
 const char *tls_error(SSL *ssl, char *buf, size_t cap)
 {
 	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	if (v == X509_V_ERR_APPLICATION_VERIFICATION) {
+		snprintf(buf, cap, "%s", no_user);
+		ERR_clear_error();
+		return buf;
+	}
 	if (v != X509_V_OK) {
 		snprintf(buf, cap, "certificate: %s",
 			 X509_verify_cert_error_string(v));
@@ -142,7 +156,7 @@ static int make_ctx(const struct tls_settings *s)
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-			   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+			   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_user);
 	static const unsigned char sid[] = "streamfs";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
 	return 0;
@@ -323,18 +337,12 @@ static const struct umap_entry *map_find(const char *name)
 	return NULL;
 }
 
-int tls_peer_user(SSL *ssl, uid_t *uid, gid_t *gid, char *why, size_t cap)
+/* The user x names: 0, or -EACCES with why. */
+static int cert_user(X509 *x, uid_t *uid, gid_t *gid, char *why, size_t cap)
 {
-	X509 *x = SSL_get1_peer_certificate(ssl);
-	if (!x || SSL_get_verify_result(ssl) != X509_V_OK) {
-		snprintf(why, cap, "no verified client certificate");
-		X509_free(x);
-		return -EACCES;
-	}
 	char subject[1024], cn[256];
 	cert_subject(x, subject, sizeof subject);
 	bool has_cn = cert_cn(x, cn, sizeof cn) == 0;
-	X509_free(x);
 	const struct umap_entry *m = map_find(subject);
 	if (!m && has_cn)
 		m = map_find(cn);
@@ -360,5 +368,34 @@ int tls_peer_user(SSL *ssl, uid_t *uid, gid_t *gid, char *why, size_t cap)
 		*gid = pw.pw_gid;
 	else
 		*gid = (gid_t)-1;       /* no such user: in no group */
+	return 0;
+}
+
+int tls_peer_user(SSL *ssl, uid_t *uid, gid_t *gid, char *why, size_t cap)
+{
+	X509 *x = SSL_get1_peer_certificate(ssl);
+	if (!x || SSL_get_verify_result(ssl) != X509_V_OK) {
+		snprintf(why, cap, "no verified client certificate");
+		X509_free(x);
+		return -EACCES;
+	}
+	int r = cert_user(x, uid, gid, why, cap);
+	X509_free(x);
+	return r;
+}
+
+/* OpenSSL's check of each certificate of the client's chain: the client's
+ * own (depth 0), once the chain is good, must name a user, or the
+ * handshake fails (the client gets an alert, and tls_error says why). */
+static int verify_user(int ok, X509_STORE_CTX *store)
+{
+	if (!ok || X509_STORE_CTX_get_error_depth(store) != 0)
+		return ok;
+	uid_t uid;
+	gid_t gid;
+	if (cert_user(X509_STORE_CTX_get_current_cert(store), &uid, &gid,
+		      no_user, sizeof no_user) == 0)
+		return 1;
+	X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
 }

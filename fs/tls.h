@@ -28,11 +28,13 @@ void tls_fini(void);
 /* The local user the verified client certificate of ssl (after its
  * handshake) names: the user the usermap gives its subject or CN, else
  * the user named by its CN.  0, or -EACCES with why (cap bytes) saying
- * which name has no user.  gid: the user's primary group. */
+ * which name has no user.  gid: the user's primary group.  (A
+ * certificate that names no user already fails its handshake.) */
 int tls_peer_user(SSL *ssl, uid_t *uid, gid_t *gid, char *why, size_t cap);
 
 /* Why the last TLS call of this thread failed, for a log line: the
- * certificate's verify error when there is one, else OpenSSL's reason. */
+ * certificate's verify error when there is one (for a certificate that
+ * names no user, which name has none), else OpenSSL's reason. */
 const char *tls_error(SSL *ssl, char *buf, size_t cap);
 
 #endif

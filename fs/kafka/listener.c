@@ -404,6 +404,13 @@ static void tls_refuse(struct kconn *c, const char *why)
 		SSL_shutdown(c->ssl);
 		ERR_clear_error();
 	}
+	/* Bytes left unread make the close a reset, which may reach the
+	 * client before the alert that says why: read what is there. */
+	char sink[4096];
+	for (int i = 0; i < 16 && recv(c->fd, sink, sizeof sink,
+				       MSG_DONTWAIT) > 0; i++)
+		;
+	shutdown(c->fd, SHUT_WR);
 	conn_close(c);
 }
 
