@@ -173,13 +173,19 @@ def test_kcat_lists_topics_over_tls(mount_factory, pki):
 
 
 def test_plain_kafka_listener_beside_tls(mount_factory, pki):
-    port = kw.free_port()
-    plain = kw.free_port()
-    m = mount_factory(tls_options(pki, port, ["kafka=127.0.0.1:%d" % plain]))
+    """kafka= and kafka_tls= together, and kafka_tls= twice; a TLS
+    client on the plain port is closed."""
+    port, port2, plain = kw.free_port(), kw.free_port(), kw.free_port()
+    m = mount_factory(tls_options(pki, port, [
+        "kafka=127.0.0.1:%d" % plain, "kafka_tls=127.0.0.1:%d" % port2]))
     make_topics(m.mnt)
     assert "pub.t" in kw.metadata(kw.Conn(plain), None)
-    c = TlsConn(port, pki, pki.issue("/CN=root"))
-    assert {"pub.t", "priv.t"} <= set(kw.metadata(c, None))
+    root = pki.issue("/CN=root")
+    for p in (port, port2):
+        c = TlsConn(p, pki, root)
+        assert {"pub.t", "priv.t"} <= set(kw.metadata(c, None))
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        TlsConn(plain, pki, root)
 
 
 def test_tls_listener_on_ipv6(mount_factory, pki):
