@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "metrics.h"
 #include "kafka/kafka.h"
+#include "tls.h"
 
 struct fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -39,9 +40,10 @@ struct settings {
 	int syslog;
 	int nometrics;
 	char *metrics_top;
+	struct tls_settings tls;
 };
 
-enum { KEY_KAFKA = 1 };
+enum { KEY_KAFKA = 1, KEY_KAFKA_TLS };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
@@ -51,6 +53,11 @@ static const struct fuse_opt option_spec[] = {
 	{ "nometrics", offsetof(struct settings, nometrics), 1 },
 	{ "metrics_top=%s", offsetof(struct settings, metrics_top), 0 },
 	FUSE_OPT_KEY("kafka=", KEY_KAFKA),
+	FUSE_OPT_KEY("kafka_tls=", KEY_KAFKA_TLS),
+	{ "tls_cert=%s", offsetof(struct settings, tls.cert), 0 },
+	{ "tls_key=%s", offsetof(struct settings, tls.key), 0 },
+	{ "tls_ca=%s", offsetof(struct settings, tls.ca), 0 },
+	{ "tls_usermap=%s", offsetof(struct settings, tls.usermap), 0 },
 	FUSE_OPT_END
 };
 
@@ -60,6 +67,9 @@ static int option_proc(void *data, const char *arg, int key,
 	struct settings *s = data;
 	if (key == KEY_KAFKA)           /* repeatable: each is a listener */
 		return kafka_add_listener(arg + strlen("kafka=")) < 0 ? -1 : 0;
+	if (key == KEY_KAFKA_TLS)
+		return kafka_add_tls_listener(arg + strlen("kafka_tls="))
+		       < 0 ? -1 : 0;
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
 	if (s->npos == 2) {
@@ -103,6 +113,20 @@ static void usage(const char *prog)
 	       "    -o kafka=ADDR:PORT     answer Kafka clients on this "
 	       "address (repeatable;\n"
 	       "                           [IPV6]:PORT for IPv6)\n"
+	       "    -o kafka_tls=ADDR:PORT the same with TLS; clients need a "
+	       "certificate of\n"
+	       "                           tls_ca, whose CN (or tls_usermap) "
+	       "names their user\n"
+	       "    -o tls_cert=FILE       the daemon's TLS certificate "
+	       "(PEM, with its chain)\n"
+	       "    -o tls_key=FILE        its private key (PEM, "
+	       "unencrypted)\n"
+	       "    -o tls_ca=FILE         the CA certificates that sign "
+	       "clients' certificates\n"
+	       "    -o tls_usermap=FILE    lines \"SUBJECT-OR-CN USER\": the "
+	       "local user of a\n"
+	       "                           client certificate (default: "
+	       "its CN's user)\n"
 	       "    -o nometrics           count nothing for the metrics, "
 	       "append no lines to\n"
 	       "                           /.streamfs/metrics\n"
@@ -297,6 +321,20 @@ static int check_settings(const struct settings *s, uint64_t *segment_size,
 	return 0;
 }
 
+/* The TLS context, when any front end needs it: 0, or -1 after an
+ * error line. */
+static int check_tls(const struct settings *s)
+{
+	if (tls_init(&s->tls) < 0)
+		return -1;
+	if (kafka_tls_configured() && !tls_server_ctx()) {
+		log_msg(SF_LOG_ERROR, "kafka_tls needs tls_cert=FILE, "
+			"tls_key=FILE and tls_ca=FILE");
+		return -1;
+	}
+	return 0;
+}
+
 /* Open the store; its log lines and events go to log.c and events.c
  * (those of recovery are queued until the events thread starts). */
 static int open_store(const char *datadir, uint64_t segment_size)
@@ -348,7 +386,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (check_settings(&s, &segment_size, &top) < 0 ||
-	    resolve_paths(&s, &datadir, &mnt) < 0 || log_open(datadir) < 0)
+	    resolve_paths(&s, &datadir, &mnt) < 0 || log_open(datadir) < 0 ||
+	    check_tls(&s) < 0)
 		goto out;
 
 	char fsname[PATH_MAX + 64];
@@ -451,6 +490,11 @@ out:
 	free(s.reserve);
 	free(s.segment_size);
 	free(s.metrics_top);
+	tls_fini();
+	free((char *)s.tls.cert);
+	free((char *)s.tls.key);
+	free((char *)s.tls.ca);
+	free((char *)s.tls.usermap);
 	fuse_opt_free_args(&args);
 	return ret;
 }

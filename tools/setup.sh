@@ -28,10 +28,12 @@ PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
 # text, and a node exporter serves it (tests/test_metrics.py); kcat,
 # kafka-python and confluent-kafka are the Kafka clients of
 # tests/test_kafka.py and tests/test_kafka_produce.py, and kafka-python's
-# codecs check record batches (tests/test_kafka_records.py).
+# codecs check record batches (tests/test_kafka_records.py); the openssl
+# command makes the certificates of tests/test_kafka_tls.py, and iproute2
+# the network namespace of its remote client.
 TEST_PACKAGES=(prometheus prometheus-node-exporter kcat python3-kafka
                python3-confluent-kafka python3-snappy python3-lz4
-               python3-zstandard)
+               python3-zstandard openssl iproute2)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

@@ -216,7 +216,12 @@ void kafka_topic_appended(uint64_t ino);
 /* One -o kafka=ADDR:PORT value (IPv4 a.b.c.d:P, [IPv6]:P, or a name
  * getaddrinfo resolves).  0, or -1 after a line on stderr. */
 int kafka_add_listener(const char *spec);
+/* One -o kafka_tls=ADDR:PORT value: the same, speaking TLS with the
+ * daemon's context (fs/tls.h); its callers are the users their client
+ * certificates name, from any host. */
+int kafka_add_tls_listener(const char *spec);
 bool kafka_configured(void);
+bool kafka_tls_configured(void);
 /* Bind every configured listener and start the thread: 0, or -1 after a
  * log line (the mount then fails). */
 int kafka_start(void);

@@ -15,6 +15,15 @@
  * input would take the input buffers of all past KAFKA_IN_TOTAL is
  * closed.
  *
+ * A -o kafka_tls listener's connections speak TLS (fs/tls.c's context):
+ * the handshake runs in the same loop without blocking, within
+ * KAFKA_HANDSHAKE_MS, and its caller is the user its client certificate
+ * names; a failed handshake or a certificate naming no user is closed
+ * after one log line.  Past KAFKA_HANDSHAKE_MAX handshakes under way the
+ * oldest is closed, which bounds what stalled handshakes hold.  Bytes
+ * OpenSSL has decrypted but not handed over wake no epoll: the loop
+ * serves them before it waits again.
+ *
  * Everything here but kl's marks is owned by the listener thread (set up
  * by kafka_start before the thread runs).  kl.lock guards kl.marked,
  * kl.nmarked and kl.overflow; kl.nparked is atomic. */
@@ -35,8 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "fs.h"
 #include "kafka.h"
+#include "tls.h"
 
 #define KAFKA_LISTEN_MAX 16
 #define KAFKA_FRAME_MAX (64u << 20)
@@ -46,6 +59,9 @@
 #define KAFKA_IN_TOTAL ((size_t)512 << 20)     /* all input buffers */
 #define KAFKA_MARKS 64
 #define CLIENT_ID_MAX 255
+#define KAFKA_HANDSHAKE_MS 10000
+#define KAFKA_HANDSHAKE_MAX 512
+#define PEER_NAME_MAX (INET6_ADDRSTRLEN + 16)
 
 const struct kapi kafka_apis[KAPI_MAX] = {
 	[KAPI_API_VERSIONS] = { 0, 3, 3, kafka_api_versions },
@@ -60,6 +76,7 @@ struct klisten {
 	char host[INET6_ADDRSTRLEN];    /* as given, for Metadata */
 	int port;
 	bool wildcard;                  /* advertise the socket's address */
+	bool tls;                       /* -o kafka_tls */
 	struct sockaddr_storage addr;
 	socklen_t alen;
 };
@@ -90,6 +107,11 @@ struct kconn {
 	size_t outoff;
 	struct kpark *park;
 	char client_id[CLIENT_ID_MAX + 1];
+	SSL *ssl;                       /* a TLS connection's */
+	bool handshake;                 /* TLS: not yet through */
+	bool tls_out;                   /* TLS: a read waits to write */
+	int64_t hs_deadline;            /* TLS: of the handshake */
+	char *peer;                     /* TLS: "ADDR port P", for the log */
 	struct kconn *prev, *next;      /* kl.conns, or kl.dead once closed */
 };
 
@@ -102,6 +124,8 @@ static struct {
 	struct kconn *conns;
 	struct kconn *dead;             /* closed in this turn: freed after */
 	int nconns;
+	int ntls;                       /* of them TLS */
+	int nhandshake;                 /* of them in their handshake */
 	size_t in_total;                /* bytes of every input buffer */
 	int nparked;                    /* atomic */
 	pthread_mutex_t lock;           /* kl.lock: the marks below */
@@ -109,6 +133,7 @@ static struct {
 	int nmarked;
 	bool overflow;
 	time_t cap_logged, accept_logged;       /* rate of those lines */
+	time_t hs_logged;
 } kl = { .ep = -1, .wake = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* epoll data: the eventfd is 1, listener i is i << 2 | 2, a connection
@@ -171,18 +196,18 @@ static int split_spec(const char *spec, char *host, size_t cap, int *port)
 	return 0;
 }
 
-int kafka_add_listener(const char *spec)
+static int add_listener(const char *opt, const char *spec, bool tls)
 {
 	if (kl.nl == KAFKA_LISTEN_MAX) {
-		log_msg(SF_LOG_ERROR, "kafka=%s: at most %d listeners", spec,
+		log_msg(SF_LOG_ERROR, "%s=%s: at most %d listeners", opt, spec,
 			KAFKA_LISTEN_MAX);
 		return -1;
 	}
 	struct klisten *l = &kl.l[kl.nl];
 	char host[256], port[8];
 	if (split_spec(spec, host, sizeof host, &l->port) < 0) {
-		log_msg(SF_LOG_ERROR, "invalid kafka=%s (ADDR:PORT, [IPV6]:PORT)",
-			spec);
+		log_msg(SF_LOG_ERROR, "invalid %s=%s (ADDR:PORT, [IPV6]:PORT)",
+			opt, spec);
 		return -1;
 	}
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -191,7 +216,7 @@ int kafka_add_listener(const char *spec)
 	snprintf(port, sizeof port, "%d", l->port);
 	int r = getaddrinfo(host, port, &hints, &ai);
 	if (r != 0) {
-		log_msg(SF_LOG_ERROR, "kafka=%s: %s", spec, gai_strerror(r));
+		log_msg(SF_LOG_ERROR, "%s=%s: %s", opt, spec, gai_strerror(r));
 		return -1;
 	}
 	memcpy(&l->addr, ai->ai_addr, ai->ai_addrlen);
@@ -203,8 +228,27 @@ int kafka_add_listener(const char *spec)
 	inet_ntop(l->addr.ss_family, a, l->host, sizeof l->host);
 	l->wildcard = !strcmp(l->host, "0.0.0.0") || !strcmp(l->host, "::");
 	l->fd = -1;
+	l->tls = tls;
 	kl.nl++;
 	return 0;
+}
+
+int kafka_add_listener(const char *spec)
+{
+	return add_listener("kafka", spec, false);
+}
+
+int kafka_add_tls_listener(const char *spec)
+{
+	return add_listener("kafka_tls", spec, true);
+}
+
+bool kafka_tls_configured(void)
+{
+	for (int i = 0; i < kl.nl; i++)
+		if (kl.l[i].tls)
+			return true;
+	return false;
 }
 
 /* ---- connections ---- */
@@ -233,6 +277,13 @@ static void park_free(struct kconn *c)
 static void conn_close(struct kconn *c)
 {
 	epoll_ctl(kl.ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		free(c->peer);
+		kl.ntls--;
+		kl.nhandshake -= c->handshake;
+	}
 	close(c->fd);
 	park_free(c);
 	kl.in_total -= c->incap;
@@ -296,6 +347,136 @@ static void peer_name(int fd, char *buf, size_t cap)
 	snprintf(buf, cap, "%s port %d", h, port);
 }
 
+/* ---- TLS ---- */
+
+/* Start the server side of a TLS connection: 0, or -1. */
+static int tls_begin(struct kconn *c)
+{
+	char who[PEER_NAME_MAX];
+	peer_name(c->fd, who, sizeof who);
+	c->peer = strdup(who);
+	c->ssl = SSL_new(tls_server_ctx());
+	if (!c->peer || !c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_set_accept_state(c->ssl);
+	c->handshake = true;
+	c->hs_deadline = kafka_now_ms() + KAFKA_HANDSHAKE_MS;
+	return 0;
+}
+
+static void hs_done(struct kconn *c)
+{
+	c->handshake = false;
+	kl.nhandshake--;
+}
+
+/* Room for one more handshake: past KAFKA_HANDSHAKE_MAX the oldest one
+ * goes (the likeliest to be stalled; one log line a minute says so). */
+static void hs_make_room(void)
+{
+	if (kl.nhandshake < KAFKA_HANDSHAKE_MAX)
+		return;
+	struct kconn *old = NULL;
+	for (struct kconn *c = kl.conns; c; c = c->next)
+		if (c->handshake &&
+		    (!old || c->hs_deadline <= old->hs_deadline))
+			old = c;        /* the list is newest first */
+	time_t now = time(NULL);
+	if (now - kl.hs_logged >= 60) {
+		kl.hs_logged = now;
+		log_msg(SF_LOG_WARNING, "kafka: %d TLS handshakes under way: "
+			"closing the oldest", KAFKA_HANDSHAKE_MAX);
+	}
+	if (old)
+		conn_close(old);
+}
+
+/* One log line, and the connection goes: after a close_notify when the
+ * handshake went through (the log line first: the client may look). */
+static void tls_refuse(struct kconn *c, const char *why)
+{
+	log_msg(SF_LOG_WARNING, "kafka: refused a TLS connection from %s: %s",
+		c->peer, why);
+	if (!c->handshake) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+		ERR_clear_error();
+	}
+	/* Bytes left unread make the close a reset, which may reach the
+	 * client before the alert that says why: read what is there. */
+	char sink[4096];
+	for (int i = 0; i < 16 && recv(c->fd, sink, sizeof sink,
+				       MSG_DONTWAIT) > 0; i++)
+		;
+	shutdown(c->fd, SHUT_WR);
+	conn_close(c);
+}
+
+/* Go on with the handshake: false when the connection closed. */
+static bool tls_handshake(struct kconn *c)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		char why[1400];
+		if (tls_peer_user(c->ssl, &c->uid, &c->gid, why,
+				  sizeof why) < 0) {
+			hs_done(c);
+			tls_refuse(c, why);
+			return false;
+		}
+		hs_done(c);
+		set_events(c, EPOLLIN);
+		return true;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		set_events(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return true;
+	}
+	char why[256];
+	if ((e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) &&
+	    ERR_peek_error() == 0)
+		snprintf(why, sizeof why, "the client closed the connection "
+			 "in the handshake");
+	else
+		tls_error(c->ssl, why, sizeof why);
+	tls_refuse(c, why);
+	return false;
+}
+
+/* Read into p: bytes read, 0 at the end, -1 broken, -2 nothing now. */
+static ssize_t tls_read(struct kconn *c, void *p, size_t n)
+{
+	ERR_clear_error();
+	int r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+	c->tls_out = false;
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		c->tls_out = e == SSL_ERROR_WANT_WRITE;
+		return -2;
+	}
+	ERR_clear_error();
+	return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+/* Send from p: bytes sent, -1 broken, -2 nothing now. */
+static ssize_t tls_write(struct kconn *c, const void *p, size_t n)
+{
+	ERR_clear_error();
+	int r = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	ERR_clear_error();
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -2
+								     : -1;
+}
+
 static void conn_accept(struct klisten *l)
 {
 	for (;;) {
@@ -321,9 +502,9 @@ static void conn_accept(struct klisten *l)
 			close(fd);
 			continue;
 		}
-		uid_t uid;
-		gid_t gid;
-		int r = kafka_peer_cred(fd, &uid, &gid);
+		uid_t uid = (uid_t)-1;
+		gid_t gid = (gid_t)-1;
+		int r = l->tls ? 0 : kafka_peer_cred(fd, &uid, &gid);
 		if (r < 0) {
 			char who[INET6_ADDRSTRLEN + 16];
 			peer_name(fd, who, sizeof who);
@@ -347,10 +528,18 @@ static void conn_accept(struct klisten *l)
 		c->events = EPOLLIN;
 		conn_address(c, l);
 		struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
-		if (epoll_ctl(kl.ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+		if ((l->tls && tls_begin(c) < 0) ||
+		    epoll_ctl(kl.ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+			SSL_free(c->ssl);       /* NULL: nothing */
+			free(c->peer);
 			close(fd);
 			free(c);
 			continue;
+		}
+		if (c->ssl) {
+			hs_make_room();
+			kl.ntls++;
+			kl.nhandshake++;
 		}
 		c->next = kl.conns;
 		if (kl.conns)
@@ -615,11 +804,18 @@ static int conn_read(struct kconn *c)
 		c->in = p;
 		c->incap = cap;
 	}
-	ssize_t n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-	if (n == 0)
+	ssize_t n;
+	if (c->ssl) {
+		n = tls_read(c, c->in + c->inlen, c->incap - c->inlen);
+		if (n == -2)
+			return 0;
+	} else {
+		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	}
+	if (n <= 0)
 		return -1;
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	c->inlen += (size_t)n;
 	return 0;
 }
@@ -627,10 +823,20 @@ static int conn_read(struct kconn *c)
 static int conn_write(struct kconn *c)
 {
 	while (out_pending(c) > 0) {
-		ssize_t n = send(c->fd, c->out.p + c->outoff, out_pending(c),
+		ssize_t n;
+		if (c->ssl) {
+			n = tls_write(c, c->out.p + c->outoff, out_pending(c));
+			if (n == -2)
+				return 0;
+			if (n < 0)
+				return -1;
+		} else {
+			n = send(c->fd, c->out.p + c->outoff, out_pending(c),
 				 MSG_NOSIGNAL);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR ? 0
+									 : -1;
+		}
 		c->outoff += (size_t)n;
 	}
 	if (c->out.cap > KAFKA_OUT_HIGH)
@@ -647,7 +853,8 @@ static void conn_interest(struct kconn *c)
 	size_t f = frame_size(c);
 	bool whole = f && f != (size_t)-1 && c->inlen - c->inoff >= f;
 	bool in = !c->park && out_pending(c) < KAFKA_OUT_HIGH && !whole;
-	set_events(c, (in ? EPOLLIN : 0) | (out_pending(c) ? EPOLLOUT : 0));
+	set_events(c, (in ? EPOLLIN : 0) |
+		      (out_pending(c) || c->tls_out ? EPOLLOUT : 0));
 }
 
 /* Serve what can be served, send what is queued: false when closed. */
@@ -673,9 +880,20 @@ static bool conn_step(struct kconn *c)
 static void conn_event(struct kconn *c, uint32_t ev)
 {
 	if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
-		conn_close(c);
+		if (c->handshake)
+			tls_refuse(c, "the connection broke in the handshake");
+		else
+			conn_close(c);
 		return;
 	}
+	if (c->handshake) {
+		if (!tls_handshake(c) || c->handshake)
+			return;
+		ev |= EPOLLIN;          /* a request may have come with it */
+	}
+	/* TLS: a read that had to wait for the socket to take a write. */
+	if (c->tls_out && (ev & EPOLLOUT))
+		ev |= EPOLLIN;
 	if ((ev & EPOLLIN) && conn_read(c) < 0) {
 		conn_close(c);
 		return;
@@ -763,6 +981,53 @@ static int expire_parked(void)
 	return soonest < 0 ? -1 : soonest > 60000 ? 60000 : (int)soonest;
 }
 
+/* Close the TLS connections whose handshake took too long; the time to
+ * the next such deadline, ms (-1: none). */
+static int expire_handshakes(void)
+{
+	if (kl.ntls == 0)
+		return -1;
+	int64_t now = kafka_now_ms(), soonest = -1;
+	struct kconn *next;
+	for (struct kconn *c = kl.conns; c; c = next) {
+		next = c->next;
+		if (!c->handshake)
+			continue;
+		if (c->hs_deadline <= now) {
+			tls_refuse(c, "no TLS handshake within 10 s");
+			continue;
+		}
+		if (soonest < 0 || c->hs_deadline - now < soonest)
+			soonest = c->hs_deadline - now;
+	}
+	return (int)soonest;
+}
+
+/* Serve the bytes OpenSSL decrypted but not handed over (no epoll event
+ * tells of them), of connections that read: true when some are left. */
+static bool tls_pending(void)
+{
+	if (kl.ntls == 0)
+		return false;
+	bool left = false;
+	struct kconn *next;
+	for (struct kconn *c = kl.conns; c; c = next) {
+		next = c->next;
+		if (!c->ssl || c->handshake || !(c->events & EPOLLIN) ||
+		    SSL_pending(c->ssl) == 0)
+			continue;
+		conn_event(c, EPOLLIN);
+		left |= c->fd >= 0 && (c->events & EPOLLIN) &&
+			SSL_pending(c->ssl) > 0;
+	}
+	return left;
+}
+
+static int min_timeout(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
 /* ---- the thread ---- */
 
 static void *listener_main(void *arg)
@@ -787,6 +1052,9 @@ static void *listener_main(void *arg)
 				conn_event(c, ev[i].events);
 		}
 		timeout = expire_parked();
+		timeout = min_timeout(timeout, expire_handshakes());
+		if (tls_pending())
+			timeout = 0;
 		conns_reap();
 	}
 	return NULL;
