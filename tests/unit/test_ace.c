@@ -19,20 +19,7 @@
  * Harness
  */
 
-static int passed, failed;
-
-#define CHECK(cond) check_at(!!(cond), #cond, __LINE__)
-
-static int check_at(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		fprintf(stderr, "test_ace.c:%d: check failed: %s\n", line, what);
-	}
-	return ok;
-}
+#include "check.h"
 
 /* Parse in; on success the canonical numeric text must be want (and must
  * parse to itself), else report the error. */
@@ -841,6 +828,5 @@ int main(void)
 	test_list_errors();
 	test_threads();
 	test_out_of_memory();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

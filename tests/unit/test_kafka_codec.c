@@ -11,20 +11,7 @@
 
 #include "kafka.h"
 
-static int passed, failed;
-
-#define CHECK(cond) check_at(!!(cond), #cond, __LINE__)
-
-static void check_at(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		fprintf(stderr, "test_kafka_codec.c:%d: check failed: %s\n",
-			line, what);
-	}
-}
+#include "check.h"
 
 static void test_ints(void)
 {
@@ -276,6 +263,5 @@ int main(void)
 	test_strings();
 	test_bad_lengths();
 	test_patch();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

@@ -16,21 +16,7 @@
 #include "records.h"
 #include "store.h"
 
-static int passed, failed;
-
-#define CHECK(cond) check_at(!!(cond), #cond, __LINE__)
-
-static int check_at(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		fprintf(stderr, "test_kafka_records.c:%d: check failed: %s\n",
-			line, what);
-	}
-	return ok;
-}
+#include "check.h"
 
 /* ---- batches kafka-python 2.0.2 built, codec 0..4 ----
  * DefaultRecordBatchBuilder(magic=2, compression_type=CODEC,
@@ -664,6 +650,5 @@ int main(void)
 	test_record_sets();
 	test_encode_errors();
 	test_zip_bomb();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

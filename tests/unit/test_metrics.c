@@ -15,21 +15,7 @@
 #include "histogram.h"
 #include "metrics.h"
 
-static int passed, failed;
-
-#define CHECK(cond) check_at(!!(cond), #cond, __LINE__)
-
-static int check_at(int ok, const char *what, int line)
-{
-	if (ok)
-		passed++;
-	else {
-		failed++;
-		fprintf(stderr, "test_metrics.c:%d: check failed: %s\n", line,
-			what);
-	}
-	return ok;
-}
+#include "check.h"
 
 /* ---- histograms ---- */
 
@@ -301,6 +287,5 @@ int main(void)
 	test_escaping();
 	test_json();
 	test_prom();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }
