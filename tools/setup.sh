@@ -200,12 +200,12 @@ cmd_test() {
 	in_background meson test -C "$BUILD" --print-errorlogs || rc=$?
 	[ "$rc" -eq 0 ] || say "C unit tests failed (exit $rc)"
 
-	# A short fuzz run of the ACE parser (ASan, UBSan, leaks).
-	FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz-ace.sh" \
-		"${STREAMFS_FUZZ_SECONDS:-60}" || { say "ACE fuzz run failed"; rc=1; }
-	# And of the Kafka record batch decoder (every codec).
-	FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz-kafka.sh" \
-		"${STREAMFS_FUZZ_SECONDS:-60}" || { say "Kafka fuzz run failed"; rc=1; }
+	# Short fuzz runs (ASan, UBSan, leaks): the ACE parser, the Kafka
+	# record batch decoder (every codec), the Kafka name mapping.
+	for t in ace kafka kafka_names; do
+		FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz.sh" "$t" \
+			"${STREAMFS_FUZZ_SECONDS:-60}" || { say "$t fuzz run failed"; rc=1; }
+	done
 
 	cd "$REPO"
 	TMPDIR=$tmp STREAMFS_BUILD=$BUILD \

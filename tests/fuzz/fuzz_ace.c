@@ -6,7 +6,7 @@
  * printed in both forms, each re-parsed, and must print back to the same
  * canonical text and evaluate the same for a few callers.  The input is
  * also parsed as a PERM=EXPR list.  Everything is freed, so ASan's leak
- * check covers every path.  Build and run with tools/fuzz-ace.sh.
+ * check covers every path.  Build and run with tools/fuzz.sh ace.
  */
 #include <stdint.h>
 #include <stdio.h>

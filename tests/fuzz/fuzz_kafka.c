@@ -8,7 +8,7 @@
  * record's bytes are read (ASan checks they are inside the input or the
  * inflated copy); a batch that decodes is encoded again without
  * compression, and that must decode to the same records.  Errors must be
- * the documented ones.  Build and run with tools/fuzz-kafka.sh.
+ * the documented ones.  Build and run with tools/fuzz.sh kafka.
  */
 #include <errno.h>
 #include <stdint.h>

@@ -6,10 +6,7 @@
  * (up to its first NUL), whose name, if it has one and its parts are
  * neither empty nor "." or "..", must map back to the same path; and as
  * a stream of fields read with every reader in turn, which must stay
- * inside the input.  Build: tools/fuzz-kafka.sh (with the record batch
- * target), or by hand:
- *   clang -fsanitize=fuzzer,address,undefined -Ifs/kafka \
- *     tests/fuzz/fuzz_kafka_names.c fs/kafka/names.c fs/kafka/codec.c */
+ * inside the input.  Build and run with tools/fuzz.sh kafka_names. */
 #include <stdlib.h>
 #include <string.h>
 
