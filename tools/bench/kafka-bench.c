@@ -162,7 +162,7 @@ static int run_consume(const char *brokers, const char *topic, long n)
 	long got = 0, errs = 0;
 	int64_t t0 = now_ns(), last = t0;
 	while (got < n && now_ns() - last < 3 * 1000000000LL) {
-		ssize_t k = rd_kafka_consume_batch(rkt, 0, 1000, batch, 4096);
+		ssize_t k = rd_kafka_consume_batch(rkt, 0, 10, batch, 4096);
 		for (ssize_t i = 0; i < k; i++) {
 			if (batch[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR)
 				got++;
