@@ -151,7 +151,8 @@ static int expire_head(struct store_expiry *x, uint64_t ino,
 		leveldb_writebatch_delete(x->b, k, key_u64_u64(k, KEY_INDEX,
 							       ino, e.off));
 		x->dirty = true;
-		dead_add(&x->dl, e.seg_stream, e.seg_seq, REC_HDR + e.len);
+		dead_add(&x->dl, e.seg_stream, e.seg_seq,
+			 REC_HDR + idx_rec_len(&e));
 		x->records++;
 		x->messages += e.nmsgs;
 		x->bytes += e.len;

@@ -30,10 +30,10 @@ struct index_batch {
 void index_put(leveldb_writebatch_t *b, uint64_t ino,
 	       const struct idx_entry *e, bool new_segment_user)
 {
-	char k[KEY_MAX], v[IDX_VAL_SIZE];
+	char k[KEY_MAX], v[IDX_VAL_SIZE_META];
 	idx_encode(v, e);
 	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_INDEX, ino, e->off),
-			       v, sizeof(v));
+			       v, idx_size(e));
 	if (new_segment_user)
 		leveldb_writebatch_put(b, k,
 			key_u64_u64_u64(k, KEY_SEGUSER, e->seg_stream,

@@ -10,7 +10,8 @@
  *   -> topic.c -> segment.c -> namespace.c, cursor.c, blob.c -> segtab.c
  *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c,
  *   report.c
- * (policy.c reads attributes through namespace.c.)
+ * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
+ * messages, calls topic.c and segment.c.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -258,9 +259,19 @@ struct idx_entry {
 	uint32_t nmsgs;
 	uint64_t msg;           /* message offset of the first message */
 	int64_t ns;             /* arrival time */
+	uint32_t meta;          /* bytes of Kafka trailer after the payload
+				 * in the record (kmsg.c), 0 for none */
 };
 #define IDX_VAL_SIZE 48
+#define IDX_VAL_SIZE_META 52    /* with the trailer's length */
+/* Bytes of the record after its header: payload and trailer. */
+static inline uint64_t idx_rec_len(const struct idx_entry *e)
+{
+	return (uint64_t)e->len + e->meta;
+}
+/* buf holds IDX_VAL_SIZE_META bytes; idx_size says how many it used. */
 void idx_encode(char *buf, const struct idx_entry *e);
+size_t idx_size(const struct idx_entry *e);
 int idx_decode(const char *key, size_t klen, const char *val, size_t vlen,
 	       struct idx_entry *e);
 
@@ -282,6 +293,21 @@ int segstate_decode(const char *buf, size_t len, struct seg_state *s);
 void segstate_put(leveldb_writebatch_t *b, uint64_t stream,
 		  const struct seg_state *s);
 
+/* ---- topics (topic.c), for kmsg.c ---- */
+
+/* Append a record of len bytes of payload and meta bytes of Kafka trailer
+ * (together in iov) at the topic's end; *ns gets its arrival time. */
+int topic_append_meta(struct store *st, uint64_t ino, uint64_t stream,
+		      struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		      size_t len, uint32_t nmsgs, uint32_t meta, int64_t *ns,
+		      bool sync);
+/* The whole records holding bytes [off, end) of topic ino, each checked:
+ * their entries (malloc'd) in *ents, *n of them, and the records (header,
+ * payload, trailer) back to back in rb->buf. */
+int topic_read_whole(struct store *st, uint64_t ino, uint64_t off,
+		     uint64_t end, struct idx_entry **ents, size_t *n,
+		     struct sf_readbuf *rb);
+
 /* ---- records in segments (segment.c) ----
  * magic, crc32c of everything after the crc field, payload length, message
  * count, topic, topic byte offset, first message offset, arrival ns. */
@@ -294,13 +320,22 @@ void segstate_put(leveldb_writebatch_t *b, uint64_t stream,
 struct rec_header {
 	uint32_t magic;
 	uint32_t crc;
-	uint32_t len;
-	uint32_t nmsgs;
+	uint32_t len;           /* payload and trailer */
+	uint32_t nmsgs;         /* without the flag bit */
+	uint32_t flags;         /* REC_F_*: the top bit of the count field */
 	uint64_t topic;
 	uint64_t off;
 	uint64_t msg;
 	int64_t ns;
 };
+/* The record's payload is followed by a Kafka trailer (kmsg.c): keys,
+ * headers and CreateTimes of its messages; its last 4 bytes give its
+ * length.  Kept in the top bit of the message count. */
+#define REC_F_KAFKA 0x1u
+/* A trailer ends with its length (4, itself included) and "SFK1" (4). */
+#define REC_TRAILER_MAGIC 0x314b4653u
+#define REC_TRAILER_TAIL 8
+#define REC_NMSGS_MAX 0x7fffffffu
 void rec_encode(char *hdr, const struct rec_header *h);
 void rec_decode(const char *hdr, struct rec_header *h);
 /* crc over header bytes 8..47 (crc field excluded) and the payload. */
@@ -308,6 +343,12 @@ uint32_t rec_crc(const char *hdr, const struct iovec *iov, int iovcnt);
 /* 0 if the header and payload (len bytes right after it) are whole and
  * checked, -EIO if not. */
 int rec_check(const char *rec, size_t avail, struct rec_header *h);
+/* Bytes of payload of a checked record whose header h and h->len bytes
+ * after it are in body: h->len unless it has a trailer, whose length is
+ * then read from its end; -EIO if that does not fit. */
+int64_t rec_payload_len(const struct rec_header *h, const char *body);
+/* The same from segment descriptor fd, the record's header at pos. */
+int64_t rec_payload_len_fd(const struct rec_header *h, int fd, uint64_t pos);
 
 /* Record headers of one segment read in order, 64 KiB at a time (the
  * ttl scan, compaction).  The descriptor belongs to the segment table:

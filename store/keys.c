@@ -110,7 +110,7 @@ int inode_decode(const char *b, size_t len, uint64_t ino, struct sf_inode *in)
 	return 0;
 }
 
-/* ---- index entry: 48 bytes ---- */
+/* ---- index entry: 48 bytes, 52 with a Kafka trailer ---- */
 
 void idx_encode(char *b, const struct idx_entry *e)
 {
@@ -121,13 +121,22 @@ void idx_encode(char *b, const struct idx_entry *e)
 	put_le32(b + 28, e->nmsgs);
 	put_le64(b + 32, e->msg);
 	put_le64(b + 40, (uint64_t)e->ns);
+	if (e->meta)
+		put_le32(b + 48, e->meta);
+}
+
+size_t idx_size(const struct idx_entry *e)
+{
+	return e->meta ? IDX_VAL_SIZE_META : IDX_VAL_SIZE;
 }
 
 int idx_decode(const char *key, size_t klen, const char *b, size_t vlen,
 	       struct idx_entry *e)
 {
-	if (klen != 17 || key[0] != KEY_INDEX || vlen != IDX_VAL_SIZE)
+	if (klen != 17 || key[0] != KEY_INDEX ||
+	    (vlen != IDX_VAL_SIZE && vlen != IDX_VAL_SIZE_META))
 		return -EIO;
+	e->meta = vlen == IDX_VAL_SIZE_META ? get_le32(b + 48) : 0;
 	e->off = get_be64(key + 9);
 	e->seg_stream = get_le64(b);
 	e->seg_seq = get_le64(b + 8);

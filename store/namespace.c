@@ -384,7 +384,7 @@ static int delete_prefix(struct store *st, const char *p, size_t plen,
 			leveldb_writebatch_delete(b, k, klen);
 			if (index && idx_decode(k, klen, v, vlen, &e) == 0)
 				dead_add(&dl, e.seg_stream, e.seg_seq,
-					 REC_HDR + e.len);
+					 REC_HDR + idx_rec_len(&e));
 			n++;
 		}
 		r = iter_error(it);

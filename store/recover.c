@@ -70,10 +70,17 @@ static int reindex(struct store *st, struct scan *sc, uint64_t pos,
 		sc->skipped++;
 		return 0;
 	}
+	/* A Kafka record's payload is what its trailer leaves (the record
+	 * was checked: it is whole, in sc->buf). */
+	int64_t plen = rec_payload_len(h, sc->buf + REC_HDR);
+	if (plen < 0) {
+		sc->skipped++;
+		return 0;
+	}
 	struct idx_entry e = {
 		.off = h->off, .seg_stream = sc->stream, .seg_seq = sc->seq,
-		.seg_off = pos, .len = h->len, .nmsgs = h->nmsgs,
-		.msg = h->msg, .ns = h->ns,
+		.seg_off = pos, .len = (uint32_t)plen, .nmsgs = h->nmsgs,
+		.msg = h->msg, .ns = h->ns, .meta = h->len - (uint32_t)plen,
 	};
 	char *err = NULL;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();

@@ -185,7 +185,11 @@ static int scan_step(struct step *sp, struct scan *s, int64_t cutoff)
 		struct rec_header h;
 		if (!rec_reader_at(rr, pos, end, &h) || h.ns >= cutoff)
 			break;
-		r = expiry_through(sp->x, h.topic, h.off + h.len, cutoff);
+		int64_t plen = rec_payload_len_fd(&h, rr->fd, pos);
+		if (plen < 0)
+			break;          /* damaged: compaction reports it */
+		r = expiry_through(sp->x, h.topic, h.off + (uint64_t)plen,
+				   cutoff);
 		pos += REC_HDR + h.len;
 		sp->budget--;
 	}

@@ -73,7 +73,8 @@ void rec_encode(char *b, const struct rec_header *h)
 	put_le32(b, h->magic);
 	put_le32(b + 4, h->crc);
 	put_le32(b + 8, h->len);
-	put_le32(b + 12, h->nmsgs);
+	put_le32(b + 12, (h->nmsgs & REC_NMSGS_MAX) |
+			 ((h->flags & REC_F_KAFKA) ? 0x80000000u : 0));
 	put_le64(b + 16, h->topic);
 	put_le64(b + 24, h->off);
 	put_le64(b + 32, h->msg);
@@ -86,6 +87,8 @@ void rec_decode(const char *b, struct rec_header *h)
 	h->crc = get_le32(b + 4);
 	h->len = get_le32(b + 8);
 	h->nmsgs = get_le32(b + 12);
+	h->flags = (h->nmsgs & 0x80000000u) ? REC_F_KAFKA : 0;
+	h->nmsgs &= REC_NMSGS_MAX;
 	h->topic = get_le64(b + 16);
 	h->off = get_le64(b + 24);
 	h->msg = get_le64(b + 32);
@@ -109,6 +112,35 @@ int rec_check(const char *rec, size_t avail, struct rec_header *h)
 		return -EIO;
 	struct iovec iov = { (void *)(rec + REC_HDR), h->len };
 	return rec_crc(rec, &iov, 1) == h->crc ? 0 : -EIO;
+}
+
+static int64_t payload_of(const struct rec_header *h, const char *tail)
+{
+	uint32_t tlen = get_le32(tail), magic = get_le32(tail + 4);
+	if (magic != REC_TRAILER_MAGIC || tlen < REC_TRAILER_TAIL || tlen > h->len)
+		return -EIO;
+	return h->len - tlen;
+}
+
+int64_t rec_payload_len(const struct rec_header *h, const char *body)
+{
+	if (!(h->flags & REC_F_KAFKA))
+		return h->len;
+	if (h->len < REC_TRAILER_TAIL)
+		return -EIO;
+	return payload_of(h, body + h->len - REC_TRAILER_TAIL);
+}
+
+int64_t rec_payload_len_fd(const struct rec_header *h, int fd, uint64_t pos)
+{
+	char tail[REC_TRAILER_TAIL];
+	if (!(h->flags & REC_F_KAFKA))
+		return h->len;
+	if (h->len < REC_TRAILER_TAIL ||
+	    pread(fd, tail, REC_TRAILER_TAIL,
+		  pos + REC_HDR + h->len - REC_TRAILER_TAIL) != REC_TRAILER_TAIL)
+		return -EIO;
+	return payload_of(h, tail);
 }
 
 /* ---- LRU lists ---- */

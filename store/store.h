@@ -230,6 +230,53 @@ int store_topic_boundary(struct store *st, uint64_t ino,
 			 const struct sf_topic *t, uint64_t off,
 			 uint64_t *msg);
 
+/* ---- Kafka messages (kmsg.c) ----
+ * A batch produced by a Kafka client is one record: the values as its
+ * payload (what file readers see) and, after it, a trailer with each
+ * message's key, headers and CreateTime (docs/format.md). */
+
+struct sf_kmsg {
+	uint64_t msg;           /* read: its message offset */
+	int64_t ts;             /* ms since the epoch.  Append: the
+				 * CreateTime, -1 for none.  Read: that
+				 * CreateTime, else the arrival time */
+	bool create_time;       /* read: ts is the producer's */
+	const void *value;
+	uint32_t value_len;     /* read: without the newline of a line */
+	const void *key;
+	int32_t key_len;        /* -1: null key */
+	const void *headers;    /* the record headers' raw bytes, as Kafka's
+				 * record encodes them after their count */
+	uint32_t headers_len;
+	int32_t nheaders;
+};
+
+/* Append n messages (1 to 65536) as one record of topic ino.  With
+ * lines, each value becomes one line: a newline is added unless it ends
+ * with one, and a value with a newline before its end gives -EINVAL;
+ * without lines, n must be 1 (write framing: one message per record).
+ * *base gets the message offset of the first.  Otherwise as
+ * store_topic_append. */
+int store_kafka_append(struct store *st, uint64_t ino, uint64_t stream,
+		       struct sf_topic *t, const struct sf_kmsg *m, size_t n,
+		       bool lines, bool sync, uint64_t *base);
+
+/* Messages read with their metadata; pointers into buf. */
+struct sf_kread {
+	struct sf_kmsg *m;
+	size_t n, cap;
+	struct sf_readbuf rb;
+};
+/* The messages of topic ino from message offset msg on, whole records
+ * until about max_bytes of them (at least one message).  With lines, a
+ * value's last newline is left out.  Messages appended through the mount
+ * have a null key, no headers and their arrival time.  -ENXIO when msg
+ * is not a live message (before t->first_msg, at or past t->next_msg). */
+int store_kafka_read(struct store *st, uint64_t ino, const struct sf_topic *t,
+		     uint64_t msg, size_t max_bytes, bool lines,
+		     struct sf_kread *out);
+void store_kread_free(struct sf_kread *r);
+
 /* ---- consumer group cursors (cursor.c) ----
  * Each (topic, group) has at most one committed cursor.  Group names are
  * 1 to SF_GROUP_MAX bytes of [A-Za-z0-9._-], not "." or ".."; the

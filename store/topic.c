@@ -229,22 +229,27 @@ int store_topic_load(struct store *st, uint64_t ino, struct sf_topic *t)
 
 /* ---- appending ---- */
 
-/* Append one record at the topic's end with arrival time ns. */
+/* Append one record at the topic's end with arrival time ns: len bytes
+ * of payload, then meta bytes of Kafka trailer, gathered from iov. */
 static int append_at(struct store *st, uint64_t ino, uint64_t stream,
 		     struct sf_topic *t, const struct iovec *iov, int iovcnt,
-		     size_t len, uint32_t nmsgs, int64_t ns, bool sync)
+		     size_t len, uint32_t nmsgs, uint32_t meta, int64_t ns,
+		     bool sync)
 {
+	if (nmsgs > REC_NMSGS_MAX || len + meta > UINT32_MAX)
+		return -EINVAL;
 	int r = store_writable(st);
 	if (r == 0)
 		r = seg_usable(st, stream);
 	if (r == 0)
-		r = store_space_check(st, len + REC_HDR + 256);
+		r = store_space_check(st, len + meta + REC_HDR + 256);
 	if (r == 0)
 		r = index_room(st);
 	if (r < 0)
 		return r;
 	struct rec_header h = {
-		.magic = REC_MAGIC, .len = (uint32_t)len, .nmsgs = nmsgs,
+		.magic = REC_MAGIC, .len = (uint32_t)(len + meta),
+		.nmsgs = nmsgs, .flags = meta ? REC_F_KAFKA : 0,
 		.topic = ino, .off = t->size, .msg = t->next_msg, .ns = ns,
 	};
 	char hdr[REC_HDR];
@@ -254,12 +259,12 @@ static int append_at(struct store *st, uint64_t ino, uint64_t stream,
 
 	struct idx_entry e = {
 		.off = t->size, .seg_stream = stream, .len = (uint32_t)len,
-		.nmsgs = nmsgs, .msg = t->next_msg, .ns = ns,
+		.nmsgs = nmsgs, .msg = t->next_msg, .ns = ns, .meta = meta,
 	};
 	struct seg_state ss;
 	bool late;
-	r = seg_append(st, stream, hdr, iov, iovcnt, len, ns, sync, &e.seg_seq,
-		       &e.seg_off, &ss, &late);
+	r = seg_append(st, stream, hdr, iov, iovcnt, len + meta, ns, sync,
+		       &e.seg_seq, &e.seg_off, &ss, &late);
 	if (r < 0)
 		return r;
 	/* The entry waits with others for one LevelDB write, unless the
@@ -291,8 +296,21 @@ int store_topic_append(struct store *st, uint64_t ino, uint64_t stream,
 	int64_t now = store_now_ns();
 	if (now < t->last_ns)
 		now = t->last_ns;       /* arrival times never go back */
-	return append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, now,
+	return append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, 0, now,
 			 sync);
+}
+
+int topic_append_meta(struct store *st, uint64_t ino, uint64_t stream,
+		      struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		      size_t len, uint32_t nmsgs, uint32_t meta, int64_t *ns,
+		      bool sync)
+{
+	int64_t now = store_now_ns();
+	if (now < t->last_ns)
+		now = t->last_ns;
+	*ns = now;
+	return append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, meta,
+			 now, sync);
 }
 
 int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
@@ -312,7 +330,7 @@ int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
 		t->start = t->size = off;
 		t->first_msg = t->next_msg = msg;
 	}
-	int r = append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, ns,
+	int r = append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, 0, ns,
 			  sync);
 	if (r < 0)
 		*t = old;
@@ -508,7 +526,7 @@ static int collect_entries(struct store *st, uint64_t ino, uint64_t off,
 static bool contiguous(const struct idx_entry *a, const struct idx_entry *b)
 {
 	return a->seg_stream == b->seg_stream && a->seg_seq == b->seg_seq &&
-	       a->seg_off + REC_HDR + a->len == b->seg_off;
+	       a->seg_off + REC_HDR + idx_rec_len(a) == b->seg_off;
 }
 
 static int damaged(uint64_t ino, const struct idx_entry *e)
@@ -551,15 +569,15 @@ static int read_spans(struct store *st, uint64_t ino,
 {
 	size_t total = 0;
 	for (size_t i = 0; i < l->n; i++)
-		total += REC_HDR + l->e[i].len;
+		total += REC_HDR + idx_rec_len(&l->e[i]);
 	int r = rb_reserve(rb, total, 0);
 	if (r < 0)
 		return r;
 	size_t pos = 0;
 	for (size_t i = 0; i < l->n;) {
-		size_t j = i + 1, n = REC_HDR + l->e[i].len;
+		size_t j = i + 1, n = REC_HDR + idx_rec_len(&l->e[i]);
 		while (j < l->n && contiguous(&l->e[j - 1], &l->e[j]))
-			n += REC_HDR + l->e[j++].len;
+			n += REC_HDR + idx_rec_len(&l->e[j++]);
 		int fd = seg_fd(st, l->e[i].seg_stream, l->e[i].seg_seq);
 		if (fd < 0)
 			return unreadable(ino, &l->e[i], fd == -ENOENT ? EIO : -fd);
@@ -598,8 +616,9 @@ int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 		struct idx_entry *e = &l.e[i];
 		struct rec_header h;
 		char *rec = rb->buf + pos;
-		if (rec_check(rec, REC_HDR + e->len, &h) < 0 ||
-		    h.len != e->len || h.topic != ino || h.off != e->off) {
+		if (rec_check(rec, REC_HDR + idx_rec_len(e), &h) < 0 ||
+		    h.len != idx_rec_len(e) || h.topic != ino ||
+		    h.off != e->off) {
 			r = damaged(ino, e);
 			break;
 		}
@@ -612,12 +631,39 @@ int store_topic_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 		} else {
 			r = rb_push(rb, p, n);
 		}
-		pos += REC_HDR + e->len;
+		pos += REC_HDR + idx_rec_len(e);
 	}
 	if (r == 0 && compact)
 		r = rb_push(rb, rb->buf, w);
 	free(l.e);
 	return r;
+}
+
+int topic_read_whole(struct store *st, uint64_t ino, uint64_t off,
+		     uint64_t end, struct idx_entry **ents, size_t *n,
+		     struct sf_readbuf *rb)
+{
+	struct entry_list l = { 0 };
+	int r = collect_entries(st, ino, off, end, &l);
+	if (r == 0)
+		r = read_spans(st, ino, &l, rb);
+	size_t pos = 0;
+	for (size_t i = 0; r == 0 && i < l.n; i++) {
+		struct idx_entry *e = &l.e[i];
+		struct rec_header h;
+		if (rec_check(rb->buf + pos, REC_HDR + idx_rec_len(e), &h) < 0 ||
+		    h.len != idx_rec_len(e) || h.topic != ino ||
+		    h.off != e->off)
+			r = damaged(ino, e);
+		pos += REC_HDR + idx_rec_len(e);
+	}
+	if (r < 0) {
+		free(l.e);
+		return r;
+	}
+	*ents = l.e;
+	*n = l.n;
+	return 0;
 }
 
 /* ---- seeking ---- */

@@ -25,11 +25,13 @@ PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
           redis-server python3-docutils util-linux strace rsync tar
           clang libclang-rt-14-dev logrotate)
 # Only the test command needs these: promtool checks the metrics' Prometheus
-# text, and a node exporter serves it (tests/test_metrics.py); kcat and
-# kafka-python are the Kafka clients of tests/test_kafka.py, and
-# kafka-python's codecs check record batches (tests/test_kafka_records.py).
+# text, and a node exporter serves it (tests/test_metrics.py); kcat,
+# kafka-python and confluent-kafka are the Kafka clients of
+# tests/test_kafka.py and tests/test_kafka_produce.py, and kafka-python's
+# codecs check record batches (tests/test_kafka_records.py).
 TEST_PACKAGES=(prometheus prometheus-node-exporter kcat python3-kafka
-               python3-snappy python3-lz4 python3-zstandard)
+               python3-confluent-kafka python3-snappy python3-lz4
+               python3-zstandard)
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

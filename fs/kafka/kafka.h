@@ -153,6 +153,9 @@ struct kreq {
  * connection (a request it cannot parse, as Kafka does). */
 typedef int khandler(struct kreq *req, struct kbuf *resp);
 #define KAFKA_PARKED 1
+/* Returned instead of 0: the request gets no response at all (Produce
+ * with acks 0); resp is dropped. */
+#define KAFKA_NO_RESPONSE 2
 
 struct kapi {
 	int16_t min_version, max_version;

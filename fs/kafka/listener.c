@@ -51,12 +51,8 @@ const struct kapi kafka_apis[KAPI_MAX] = {
 	[KAPI_API_VERSIONS] = { 0, 3, 3, kafka_api_versions },
 	[KAPI_METADATA] = { 0, 8, 9, kafka_metadata },
 	[KAPI_LIST_OFFSETS] = { 1, 5, 6, kafka_list_offsets },
-#ifdef KAFKA_HAVE_PRODUCE
 	[KAPI_PRODUCE] = { 0, 8, 9, kafka_produce },
-#endif
-#ifdef KAFKA_HAVE_FETCH
 	[KAPI_FETCH] = { 4, 11, 12, kafka_fetch },
-#endif
 };
 
 struct klisten {
@@ -480,6 +476,10 @@ static int serve(struct kconn *c, const uint8_t *p, size_t n, size_t frame)
 		c->park->body0 = body0;
 		c->park->frame = frame;
 		return 1;
+	}
+	if (r == KAFKA_NO_RESPONSE && !c->park) {
+		kb_free(&b);            /* Produce with acks 0 */
+		return 0;
 	}
 	if (r != 0 || c->park) {
 		park_free(c);

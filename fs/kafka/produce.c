@@ -1,0 +1,278 @@
+/* produce.c - the Produce API (versions 3 to 8; 0 to 2 are advertised,
+ * since librdkafka sends compressed batches only then, and answered
+ * UNSUPPORTED_VERSION): each partition's record set becomes messages of
+ * the topic, appended through the store with their keys, headers and
+ * CreateTimes (store_kafka_append).  Line framing: the record set is one
+ * record of lines (a value gets a newline when it has none; a newline
+ * inside a value is INVALID_RECORD); write framing: one record per value.
+ *
+ * Versions 0 to 2 get UNSUPPORTED_VERSION for every partition, in
+ * their own response layout.  acks 1 and -1 are answered once the append is in the store, made as
+ * durable as the stream's durability policy makes a file append (one
+ * broker holds every replica); acks 0 gets no response at all, as
+ * Kafka's brokers do. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "records.h"
+
+#define APPEND_MAX 65536        /* messages per store record */
+
+/* The records of one partition, copied out of the (maybe inflated)
+ * batches: pointers are offsets into arena until fixed. */
+struct pset {
+	struct sf_kmsg *m;
+	size_t n, cap;
+	char *arena;
+	size_t alen, acap;
+	bool lines;
+	uint64_t max_message;
+	int16_t err;                    /* the first record refused */
+};
+
+static int keep(struct pset *s, const void *p, int32_t len, size_t *at)
+{
+	*at = s->alen;
+	if (len <= 0)
+		return 0;
+	if (s->alen + (size_t)len > s->acap) {
+		size_t c = s->acap ? s->acap : 4096;
+		while (c < s->alen + (size_t)len)
+			c *= 2;
+		char *na = realloc(s->arena, c);
+		if (!na)
+			return -ENOMEM;
+		s->arena = na;
+		s->acap = c;
+	}
+	memcpy(s->arena + s->alen, p, (size_t)len);
+	s->alen += (size_t)len;
+	return 0;
+}
+
+/* Check one record against the stream's framing, and keep it. */
+static int each_record(void *arg, const struct krecord *r)
+{
+	struct pset *s = arg;
+	int32_t vl = r->value_len < 0 ? 0 : r->value_len;
+	if (s->lines) {
+		const uint8_t *nl = vl ? memchr(r->value, '\n', (size_t)vl)
+				       : NULL;
+		if (nl && nl != r->value + vl - 1)
+			s->err = KERR_INVALID_RECORD;
+		else if ((uint64_t)vl + (nl ? 0 : 1) > s->max_message)
+			s->err = KERR_MESSAGE_TOO_LARGE;
+	} else if (vl == 0) {
+		s->err = KERR_INVALID_RECORD;   /* a message has a byte */
+	} else if ((uint64_t)vl > s->max_message) {
+		s->err = KERR_MESSAGE_TOO_LARGE;
+	}
+	if (s->err)
+		return 1;
+	if (s->n == s->cap) {
+		size_t c = s->cap ? s->cap * 2 : 64;
+		struct sf_kmsg *nm = realloc(s->m, c * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		s->m = nm;
+		s->cap = c;
+	}
+	struct sf_kmsg *m = &s->m[s->n];
+	size_t v, k, h;
+	if (keep(s, r->value, vl, &v) < 0 ||
+	    keep(s, r->key, r->key_len, &k) < 0 ||
+	    keep(s, r->headers, (int32_t)r->headers_len, &h) < 0)
+		return -ENOMEM;
+	*m = (struct sf_kmsg){
+		.ts = r->timestamp, .value = (void *)v,
+		.value_len = (uint32_t)vl, .key = (void *)k,
+		.key_len = r->key_len, .headers = (void *)h,
+		.headers_len = (uint32_t)r->headers_len,
+		.nheaders = r->nheaders,
+	};
+	s->n++;
+	return 0;
+}
+
+static void fix_pointers(struct pset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		s->m[i].value = s->arena + (size_t)s->m[i].value;
+		s->m[i].key = s->arena + (size_t)s->m[i].key;
+		s->m[i].headers = s->arena + (size_t)s->m[i].headers;
+	}
+}
+
+static void pset_free(struct pset *s)
+{
+	free(s->m);
+	free(s->arena);
+}
+
+struct presult {
+	int16_t err;
+	int64_t base, log_start;
+};
+
+/* Append the decoded set to topic in (fs.lock held): the node's state is
+ * the one every append uses. */
+static int append_set(const struct sf_inode *in, const struct sf_policy *p,
+		      struct pset *s, struct presult *res)
+{
+	struct node *n = node_get(in->ino);
+	if (!n)
+		return -ENOMEM;
+	struct sf_topic *t = topic_state(n);
+	int r = t ? 0 : -EIO;
+	bool sync = p->durability == SF_DUR_ALWAYS;
+	uint64_t bytes = 0;
+	size_t done = 0;
+	if (t)
+		res->base = (int64_t)t->next_msg;
+	while (r == 0 && done < s->n) {
+		size_t k = s->lines ? s->n - done : 1;
+		if (k > APPEND_MAX)
+			k = APPEND_MAX;
+		uint64_t size = t->size;
+		r = store_kafka_append(fs.store, in->ino, in->parent, t,
+				       s->m + done, k, s->lines, sync, NULL);
+		if (r == 0) {
+			bytes += t->size - size;
+			metrics_append(in->parent, t->size - size, k);
+		}
+		done += k;
+	}
+	if (done && (r == 0 || bytes))
+		topic_appended(n, p);
+	if (t)
+		res->log_start = (int64_t)t->first_msg;
+	node_release_if_unused(n);
+	return r;
+}
+
+/* One partition: decode, check, append.  fs.lock held. */
+static void produce_partition(struct caller *c, struct kstr topic,
+			      int32_t part, struct kstr records,
+			      struct presult *res)
+{
+	struct sf_inode in;
+	struct sf_policy p;
+	struct pset s = { 0 };
+	*res = (struct presult){ .base = -1, .log_start = -1 };
+	res->err = kafka_topic_find(c, topic.p, topic.len, true, &in);
+	if (res->err == KERR_NONE && part != 0)
+		res->err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+	if (res->err == KERR_NONE && ns_policy(in.parent, &p) < 0)
+		res->err = KERR_KAFKA_STORAGE_ERROR;
+	if (res->err != KERR_NONE)
+		return;
+	s.lines = p.framing == SF_FRAMING_LINE;
+	s.max_message = p.max_message;
+	struct kbatch info;
+	int r = records.len < 0 ? 0
+		: krecords_decode(records.p, (size_t)records.len, &info,
+				  each_record, &s);
+	if (s.err)
+		res->err = s.err;
+	else if (r < 0)
+		res->err = kbatch_error_code(r);
+	else if (r > 0 && (info.attributes & KBATCH_TRANSACTIONAL))
+		res->err = KERR_INVALID_RECORD;  /* no transactions yet */
+	if (res->err == KERR_NONE && s.n) {
+		fix_pointers(&s);
+		res->err = kafka_store_error(append_set(&in, &p, &s, res));
+	} else if (res->err == KERR_NONE) {
+		struct node *n = node_find(in.ino);
+		struct sf_topic t;
+		if (n && n->topic)
+			t = *n->topic;
+		else if (store_topic_load(fs.store, in.ino, &t) < 0)
+			res->err = KERR_KAFKA_STORAGE_ERROR;
+		res->base = (int64_t)t.next_msg;
+		res->log_start = (int64_t)t.first_msg;
+	}
+	pset_free(&s);
+}
+
+static void write_partition(struct kbuf *resp, int16_t v, int32_t part,
+			    const struct presult *res)
+{
+	kb_i32(resp, part);
+	kb_i16(resp, res->err);
+	kb_i64(resp, res->err ? -1 : res->base);
+	if (v >= 2)
+		kb_i64(resp, -1);               /* log_append_time */
+	if (v >= 5)
+		kb_i64(resp, res->log_start);
+	if (v >= 8) {
+		kb_array(resp, 0);              /* record_errors */
+		kb_string(resp, NULL);          /* error_message */
+	}
+}
+
+/* The request once more, checked before anything is appended: a
+ * malformed one closes the connection and changes nothing. */
+static int parse_check(struct kreader r, int16_t v)
+{
+	if (v >= 3)
+		kr_string(&r);                  /* transactional_id */
+	kr_i16(&r);
+	kr_i32(&r);
+	int32_t nt = kr_array(&r);
+	for (int32_t i = 0; i < nt && !r.bad; i++) {
+		kr_string(&r);
+		int32_t np = kr_array(&r);
+		for (int32_t j = 0; j < np && !r.bad; j++) {
+			kr_i32(&r);
+			kr_bytes(&r);
+		}
+	}
+	return r.bad ? -1 : 0;
+}
+
+int kafka_produce(struct kreq *req, struct kbuf *resp)
+{
+	int16_t v = req->api_version;
+	if (parse_check(req->body, v) < 0)
+		return -1;
+	struct kreader *r = &req->body;
+	struct kstr txn = { NULL, -1 };
+	if (v >= 3)
+		txn = kr_string(r);
+	int16_t acks = kr_i16(r);
+	kr_i32(r);                              /* timeout_ms */
+	int32_t nt = kr_array(r);
+	struct caller c;
+	kafka_caller(req, &c);
+	kb_array(resp, nt < 0 ? 0 : nt);
+	for (int32_t i = 0; i < nt; i++) {
+		struct kstr topic = kr_string(r);
+		int32_t np = kr_array(r);
+		kb_nstring(resp, topic.p, topic.len < 0 ? 0 : (size_t)topic.len);
+		kb_array(resp, np < 0 ? 0 : np);
+		for (int32_t j = 0; j < np; j++) {
+			int32_t part = kr_i32(r);
+			struct kstr recs = kr_bytes(r);
+			struct presult res = { .base = -1, .log_start = -1 };
+			if (v < 3)
+				res.err = KERR_UNSUPPORTED_VERSION;
+			else if (txn.len >= 0)
+				res.err = KERR_INVALID_REQUEST;
+			else if (acks != 0 && acks != 1 && acks != -1)
+				res.err = KERR_INVALID_REQUIRED_ACKS;
+			else {
+				pthread_mutex_lock(&fs.lock);
+				produce_partition(&c, topic, part, recs, &res);
+				pthread_mutex_unlock(&fs.lock);
+				notify_send_polls();
+				denial_report("kafka produce");
+			}
+			write_partition(resp, v, part, &res);
+		}
+	}
+	if (v >= 1)
+		kb_i32(resp, 0);                /* throttle_time_ms */
+	return acks == 0 ? KAFKA_NO_RESPONSE : 0;
+}
