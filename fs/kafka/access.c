@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "access.h"
+#include "kafka_access.h"
 
 int16_t kafka_store_error(int err)
 {

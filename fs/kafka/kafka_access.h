@@ -1,4 +1,4 @@
-/* access.h - what produce.c and fetch.c share: the topic a Kafka name
+/* kafka_access.h - what produce.c and fetch.c share: the topic a Kafka name
  * names, checked for produce or consume, and the store's errors as Kafka
  * error codes.  Everything
  * here is called with fs.lock held (fs.lock guards the nodes and the
