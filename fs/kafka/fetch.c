@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka_access.h"
+#include "kaccess.h"
 #include "records.h"
 
 #define FETCH_MAX_WAIT_MS 60000         /* a longer wait is cut to this */

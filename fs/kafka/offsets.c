@@ -15,7 +15,7 @@
 
 #include "fs.h"
 #include "groups.h"
-#include "kafka_access.h"
+#include "kaccess.h"
 
 /* The cursor for message offset msg of topic t: 0, or a Kafka error. */
 static int16_t cursor_at(const struct sf_inode *in, const struct sf_topic *t,

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka_access.h"
+#include "kaccess.h"
 #include "records.h"
 
 #define APPEND_MAX 65536        /* messages per store record */

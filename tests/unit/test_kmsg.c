@@ -333,7 +333,51 @@ static void test_kafka_max_bytes(const char *dir)
 	store_close(st);
 }
 
+/* The 52-byte index entry of a record with a trailer, and the flag bit of
+ * its header. */
+static void test_kafka_layouts(const char *dir)
+{
+	(void)dir;
+	struct idx_entry e = { .off = 7, .seg_stream = 2, .seg_seq = 3,
+			       .seg_off = 4, .len = 5, .nmsgs = 6, .msg = 8,
+			       .ns = 9, .meta = 40 }, d;
+	char v[IDX_VAL_SIZE_META], k[KEY_MAX];
+	idx_encode(v, &e);
+	EQ(idx_size(&e), 52);
+	size_t kl = key_u64_u64(k, KEY_INDEX, 1, 7);
+	if (EQ(idx_decode(k, kl, v, 52, &d), 0)) {
+		EQ(d.meta, 40);
+		EQ(d.len, 5);
+		EQ(d.msg, 8);
+		EQ(idx_rec_len(&d), 45);
+	}
+	EQ(idx_decode(k, kl, v, 50, &d), -EIO);
+	e.meta = 0;
+	EQ(idx_size(&e), 48);
+	struct rec_header h = { .magic = REC_MAGIC, .len = 20, .nmsgs = 3,
+				.flags = REC_F_KAFKA }, g;
+	char hdr[REC_HDR];
+	rec_encode(hdr, &h);
+	EQ(get_le32(hdr + 12), 0x80000003u);
+	rec_decode(hdr, &g);
+	EQ(g.nmsgs, 3);
+	EQ(g.flags, REC_F_KAFKA);
+	/* A trailer's length must fit in the record and end in its magic. */
+	char body[20] = { 0 };
+	put_le32(body + 12, 8);
+	put_le32(body + 16, REC_TRAILER_MAGIC);
+	EQ(rec_payload_len(&g, body), 12);
+	put_le32(body + 12, 21);
+	EQ(rec_payload_len(&g, body), -EIO);
+	put_le32(body + 12, 8);
+	put_le32(body + 16, 0);
+	EQ(rec_payload_len(&g, body), -EIO);
+	g.flags = 0;
+	EQ(rec_payload_len(&g, body), 20);
+}
+
 static const struct test tests[] = {
+	T(test_kafka_layouts),
 	T(test_kafka_round_trip),
 	T(test_kafka_reopen),
 	T(test_kafka_recovered_after_crash),

@@ -1,11 +1,11 @@
-/* access.c - the topic a Kafka name names, for produce and fetch:
+/* kaccess.c - the topic a Kafka name names, for produce and fetch:
  * looked up with the caller's search permission (topics.c), then checked
  * for produce or consume with the FUSE side's functions
  * (fs/permission.c); and the store's errors as Kafka error codes. */
 #include <errno.h>
 #include <string.h>
 
-#include "kafka_access.h"
+#include "kaccess.h"
 
 int16_t kafka_store_error(int err)
 {

@@ -1,10 +1,10 @@
-/* kafka_access.h - what produce.c and fetch.c share: the topic a Kafka name
+/* kaccess.h - what produce.c and fetch.c share: the topic a Kafka name
  * names, checked for produce or consume, and the store's errors as Kafka
  * error codes.  Everything
  * here is called with fs.lock held (fs.lock guards the nodes and the
  * store it reads). */
-#ifndef STREAMFS_KAFKA_ACCESS_H
-#define STREAMFS_KAFKA_ACCESS_H
+#ifndef STREAMFS_KAFKA_KACCESS_H
+#define STREAMFS_KAFKA_KACCESS_H
 
 #include "fs.h"
 #include "kafka.h"
