@@ -347,3 +347,45 @@ def test_other_user_may_not_commit(km, other_user):
     assert cursor(km.mnt, "priv/t", "g") == "2"
     assert as_other("pub.t") == ["0", "0", "0"]
     assert cursor(km.mnt, "pub/t", "g") == "0"
+
+
+def test_truncated_group_requests_close_the_connection(km):
+    whole = {
+        FIND_COORDINATOR: (1, S("g") + b"\0"),
+        JOIN: (1, S("g") + struct.pack(">ii", 10000, 10000) + S("") +
+               S("consumer") + struct.pack(">i", 1) + S("range") +
+               struct.pack(">i", 1) + b"m"),
+        SYNC: (0, S("g") + struct.pack(">i", 1) + S("m") +
+               struct.pack(">i", 0)),
+        HEARTBEAT: (0, S("g") + struct.pack(">i", 1) + S("m")),
+        LEAVE: (0, S("g") + S("m")),
+        OFFSET_COMMIT: (2, S("g") + struct.pack(">i", -1) + S("") +
+                        struct.pack(">qi", -1, 1) + S("t") +
+                        struct.pack(">iiq", 1, 0, 0) + S(None)),
+        OFFSET_FETCH: (1, S("g") + struct.pack(">i", 1) + S("t") +
+                       struct.pack(">ii", 1, 0)),
+    }
+    for key, (version, body) in whole.items():
+        c = kw.Conn(km.port, timeout=5)
+        c.send(kw.frame(kw.header(key, version, 1) + body[:-1]))
+        assert c.closed(), key
+        # The whole request is answered, on a new connection.
+        c = kw.Conn(km.port, timeout=5)
+        c.request(key, version, body)
+        c.close()
+
+
+def test_truncated_commit_commits_nothing(km):
+    os.mkdir(os.path.join(km.mnt, "s"))
+    append(os.path.join(km.mnt, "s", "t"), b"a\nb\n")
+    body = (S("g") + struct.pack(">i", -1) + S("") +
+            struct.pack(">qi", -1, 1) + S("s.t") + struct.pack(">i", 2) +
+            struct.pack(">iq", 0, 1) + S(None) +
+            struct.pack(">iq", 0, 2) + S(None))
+    c = kw.Conn(km.port, timeout=5)
+    c.send(kw.frame(kw.header(OFFSET_COMMIT, 2, 1) + body[:-1]))
+    assert c.closed()
+    assert cursor(km.mnt, "s/t", "g") is None
+    c = kw.Conn(km.port, timeout=5)
+    c.request(OFFSET_COMMIT, 2, body)
+    assert cursor(km.mnt, "s/t", "g") == "4"

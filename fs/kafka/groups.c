@@ -660,6 +660,12 @@ int kafka_sync_group(struct kreq *req, struct kbuf *resp)
 	struct kstr member = kr_string(r);
 	if (v >= 3)
 		kr_string(r);                   /* group_instance_id */
+	struct kreader assignments = *r;
+	int32_t n = kr_array(r);                /* the whole request parses */
+	for (int32_t i = 0; i < n && !r->bad; i++) {
+		kr_string(r);
+		kr_bytes(r);
+	}
 	if (r->bad)
 		return -1;
 	struct kgroup *g = NULL;
@@ -670,7 +676,7 @@ int kafka_sync_group(struct kreq *req, struct kbuf *resp)
 	if (!err && g->state == G_JOINING)
 		err = KERR_REBALANCE_IN_PROGRESS;
 	if (!err && g->state == G_SYNCING && g->leader == m) {
-		if (sync_take(g, r) < 0)
+		if (sync_take(g, &assignments) < 0)
 			return -1;
 		g->state = G_STABLE;
 		wake(g);
