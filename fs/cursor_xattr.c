@@ -161,7 +161,6 @@ int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
 	const char *group = sub + CURSOR_PFX_LEN;
 	struct sf_topic t;
 	struct sf_cursor cur;
-	bool sync, batch;
 	if (strcmp(sub, GROUPS_NAME) == 0)
 		return -EPERM;          /* an answer, not a setting */
 	if (!is_topic(in))
@@ -178,14 +177,22 @@ int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
 					 &cur.msg);
 	if (r == 0)
 		r = check_flags(in->ino, group, flags);
-	if (r == 0)
-		r = durability_of(in, &sync, &batch);
 	if (r < 0)
 		return r;
-	cur.ns = now_ns();
-	r = store_cursor_set(fs.store, in->ino, group, &cur, sync);
+	return cursor_commit(in, group, &cur);
+}
+
+int cursor_commit(const struct sf_inode *in, const char *group,
+		  struct sf_cursor *cur)
+{
+	bool sync, batch;
+	int r = durability_of(in, &sync, &batch);
+	if (r < 0)
+		return r;
+	cur->ns = now_ns();
+	r = store_cursor_set(fs.store, in->ino, group, cur, sync);
 	if (r == 0)
-		metrics_cursor(in->ino, group, &cur);
+		metrics_cursor(in->ino, group, cur);
 	if (r == 0 && batch)
 		group_commit_mark();
 	return r;

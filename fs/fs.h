@@ -356,6 +356,14 @@ int cursor_xattr_set(struct caller *c, const struct sf_inode *in,
 		     const char *sub, const char *val, size_t len, int flags);
 int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
 			const char *sub);
+/* Commit cur (off and msg: a boundary of the topic, checked by the
+ * caller) as group's cursor on topic in, stamped now, durable as the
+ * stream's appends are: what a set of user.streamfs.cursor.GROUP does
+ * after its checks.  The Kafka listener's OffsetCommit calls it too.
+ * Call with fs.lock held. */
+struct sf_cursor;
+int cursor_commit(const struct sf_inode *in, const char *group,
+		  struct sf_cursor *cur);
 
 /* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);

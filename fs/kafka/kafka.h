@@ -112,6 +112,13 @@ enum {
 	KERR_INVALID_TOPIC_EXCEPTION = 17,
 	KERR_RECORD_LIST_TOO_LARGE = 18,
 	KERR_INVALID_REQUIRED_ACKS = 21,
+	KERR_COORDINATOR_NOT_AVAILABLE = 15,
+	KERR_ILLEGAL_GENERATION = 22,
+	KERR_INCONSISTENT_GROUP_PROTOCOL = 23,
+	KERR_INVALID_GROUP_ID = 24,
+	KERR_UNKNOWN_MEMBER_ID = 25,
+	KERR_INVALID_SESSION_TIMEOUT = 26,
+	KERR_REBALANCE_IN_PROGRESS = 27,
 	KERR_TOPIC_AUTHORIZATION_FAILED = 29,
 	KERR_GROUP_AUTHORIZATION_FAILED = 30,
 	KERR_CLUSTER_AUTHORIZATION_FAILED = 31,
@@ -121,6 +128,7 @@ enum {
 	KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
 	KERR_KAFKA_STORAGE_ERROR = 56,
 	KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+	KERR_GROUP_MAX_SIZE_REACHED = 81,
 	KERR_INVALID_RECORD = 87,
 };
 
@@ -130,6 +138,13 @@ enum {
 	KAPI_FETCH = 1,
 	KAPI_LIST_OFFSETS = 2,
 	KAPI_METADATA = 3,
+	KAPI_OFFSET_COMMIT = 8,
+	KAPI_OFFSET_FETCH = 9,
+	KAPI_FIND_COORDINATOR = 10,
+	KAPI_JOIN_GROUP = 11,
+	KAPI_HEARTBEAT = 12,
+	KAPI_LEAVE_GROUP = 13,
+	KAPI_SYNC_GROUP = 14,
 	KAPI_API_VERSIONS = 18,
 	KAPI_MAX = 75,                  /* keys are below this */
 };
@@ -176,6 +191,13 @@ khandler kafka_metadata;        /* metadata.c */
 khandler kafka_list_offsets;    /* list_offsets.c */
 khandler kafka_produce;         /* produce.c (K3) */
 khandler kafka_fetch;           /* fetch.c (K3) */
+khandler kafka_find_coordinator;        /* groups.c */
+khandler kafka_join_group;              /* groups.c */
+khandler kafka_sync_group;              /* groups.c */
+khandler kafka_heartbeat;               /* groups.c */
+khandler kafka_leave_group;             /* groups.c */
+khandler kafka_offset_commit;           /* offsets.c */
+khandler kafka_offset_fetch;            /* offsets.c */
 
 /* The address and port clients reached this connection's listener on, as
  * Metadata advertises it: the listener's own, or the socket's local
