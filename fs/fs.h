@@ -240,6 +240,11 @@ int ns_make(fuse_req_t req, fuse_ino_t parent, const char *name,
 int ns_make_as(struct caller *c, fuse_ino_t parent, const char *name,
 	       mode_t mode, dev_t rdev, const char *target, bool topic,
 	       struct sf_inode *out, double *entry_timeout);
+/* unlink (want_dir false) or rmdir of name in parent, for a caller that
+ * is not a FUSE request's (the Kafka listener's): the same checks and
+ * result, 0 or -errno.  fs.lock held. */
+int ns_remove_as(struct caller *c, fuse_ino_t parent, const char *name,
+		 bool want_dir);
 /* Reply with an entry for in (a name under a directory whose
  * entry_timeout_of is given), adding one kernel reference. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in,

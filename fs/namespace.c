@@ -638,12 +638,11 @@ static void purge(uint64_t ino)
 			(unsigned long long)ino, strerror(-r));
 }
 
-static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
-			bool want_dir)
+int ns_remove_as(struct caller *cp, fuse_ino_t parent, const char *name,
+		 bool want_dir)
 {
-	struct caller c;
+	struct caller c = *cp;
 	struct sf_inode dir, in = { 0 };
-	caller_init(&c, req);
 	int r = sysstream_name(parent, name) ? sysstream_refuse(&c, parent)
 		: get_child(&c, parent, name, 0, &dir, &in);
 	uint64_t ino = in.ino;
@@ -659,10 +658,8 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = store_dir_is_empty(fs.store, ino);
 		r = r == 1 ? 0 : r == 0 ? -ENOTEMPTY : r;
 	}
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
+	if (r < 0)
+		return r;
 	struct store_batch *b = store_batch_new();
 	store_del_dirent(b, parent, name);
 	if (want_dir) {
@@ -678,7 +675,15 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 	store_batch_free(b);
 	if (r == 0 && purge_now)
 		purge(ino);
-	fuse_reply_err(req, -r);
+	return r;
+}
+
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
+			bool want_dir)
+{
+	struct caller c;
+	caller_init(&c, req);
+	fuse_reply_err(req, -ns_remove_as(&c, parent, name, want_dir));
 }
 
 void ns_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
