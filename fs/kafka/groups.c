@@ -55,6 +55,7 @@ struct kmember {
 	bool join_wait;                 /* that request is a JoinGroup */
 	uint8_t *assign;                /* the leader's, for this member */
 	int32_t alen;
+	char *client;                   /* the client id it joined with */
 };
 
 enum gstate { G_EMPTY, G_JOINING, G_SYNCING, G_STABLE };
@@ -181,6 +182,7 @@ static void member_remove(struct kgroup *g, struct kmember *m)
 	protos_free(m);
 	free(m->assign);
 	free(m->instance);
+	free(m->client);
 	free(m->id);
 	free(m);
 }
@@ -444,7 +446,10 @@ static struct kmember *member_new(struct kgroup *g, const char *client)
 	snprintf(id, sizeof id, "%.64s-%016" PRIx64, *client ? client :
 		 "member", ++kg.serial);
 	m->id = strdup(id);
-	if (!m->id) {
+	m->client = strdup(client);
+	if (!m->id || !m->client) {
+		free(m->id);
+		free(m->client);
 		free(m);
 		return NULL;
 	}
@@ -770,4 +775,50 @@ int16_t kgroup_commit_check(const char *group, int32_t generation,
 	if (generation != g->generation)
 		return KERR_ILLEGAL_GENERATION;
 	return KERR_NONE;
+}
+
+/* ---- descriptions (ListGroups, DescribeGroups: group_list.c) ---- */
+
+static void group_info(const struct kgroup *g, struct kgroup_info *i)
+{
+	static const char *const names[] = {
+		[G_EMPTY] = "Empty", [G_JOINING] = "PreparingRebalance",
+		[G_SYNCING] = "CompletingRebalance", [G_STABLE] = "Stable",
+	};
+	i->id = g->id;
+	i->state = names[g->state];
+	i->ptype = g->ptype ? g->ptype : "";
+	i->proto = g->proto && g->state != G_JOINING ? g->proto : "";
+}
+
+void kgroup_each(void (*fn)(void *arg, const struct kgroup_info *g),
+		 void *arg)
+{
+	struct kgroup_info i;
+	for (struct kgroup *g = kg.groups; g; g = g->next) {
+		group_info(g, &i);
+		fn(arg, &i);
+	}
+}
+
+bool kgroup_describe(const char *id, struct kgroup_info *gi,
+		     void (*member)(void *arg, const struct kmember_info *m),
+		     void *arg)
+{
+	struct kgroup *g = group_find(id);
+	if (!g)
+		return false;
+	group_info(g, gi);
+	for (struct kmember *m = g->members; m && member; m = m->next) {
+		const struct kproto *p = member_proto(m, *gi->proto ?
+						      gi->proto : NULL);
+		struct kmember_info mi = {
+			.id = m->id, .instance = m->instance,
+			.client = m->client ? m->client : "",
+			.meta = p ? p->meta : NULL, .mlen = p ? p->len : 0,
+			.assign = m->assign, .alen = m->assign ? m->alen : 0,
+		};
+		member(arg, &mi);
+	}
+	return true;
 }

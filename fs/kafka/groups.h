@@ -21,4 +21,27 @@ int16_t kgroup_commit_check(const char *group, int32_t generation,
  * out (SF_GROUP_MAX + 1 bytes); -1 otherwise. */
 int kgroup_name(struct kstr s, char *out);
 
+/* ---- what group_list.c reads (ListGroups, DescribeGroups) ---- */
+/* A group as described: its state by Kafka's name ("Empty",
+ * "PreparingRebalance", "CompletingRebalance", "Stable"), protocol type
+ * and chosen protocol ("" when none). */
+struct kgroup_info {
+	const char *id, *state, *ptype, *proto;
+};
+/* A member as described: the metadata of the group's chosen protocol
+ * and the leader's assignment for it (len 0 when none). */
+struct kmember_info {
+	const char *id, *instance, *client;     /* instance may be NULL */
+	const uint8_t *meta, *assign;
+	int32_t mlen, alen;
+};
+/* Call fn for every group the listener knows (those with members). */
+void kgroup_each(void (*fn)(void *arg, const struct kgroup_info *g),
+		 void *arg);
+/* The group id: false when the listener knows no such group.  With
+ * member not NULL, member is called for each of its members. */
+bool kgroup_describe(const char *id, struct kgroup_info *g,
+		     void (*member)(void *arg, const struct kmember_info *m),
+		     void *arg);
+
 #endif

@@ -130,6 +130,11 @@ enum {
 	KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
 	KERR_GROUP_MAX_SIZE_REACHED = 81,
 	KERR_INVALID_RECORD = 87,
+	/* the admin APIs (admin_topics.c, describe_configs.c) */
+	KERR_INVALID_PARTITIONS = 37,
+	KERR_INVALID_REPLICATION_FACTOR = 38,
+	KERR_INVALID_REPLICA_ASSIGNMENT = 39,
+	KERR_INVALID_CONFIG = 40,
 };
 
 /* API keys of this slice (and the ones later slices will add). */
@@ -146,6 +151,12 @@ enum {
 	KAPI_LEAVE_GROUP = 13,
 	KAPI_SYNC_GROUP = 14,
 	KAPI_API_VERSIONS = 18,
+	/* the admin APIs */
+	KAPI_DESCRIBE_GROUPS = 15,
+	KAPI_LIST_GROUPS = 16,
+	KAPI_CREATE_TOPICS = 19,
+	KAPI_DELETE_TOPICS = 20,
+	KAPI_DESCRIBE_CONFIGS = 32,
 	KAPI_MAX = 75,                  /* keys are below this */
 };
 
@@ -198,6 +209,12 @@ khandler kafka_heartbeat;               /* groups.c */
 khandler kafka_leave_group;             /* groups.c */
 khandler kafka_offset_commit;           /* offsets.c */
 khandler kafka_offset_fetch;            /* offsets.c */
+/* the admin APIs */
+khandler kafka_create_topics;           /* admin_topics.c */
+khandler kafka_delete_topics;           /* admin_topics.c */
+khandler kafka_describe_configs;        /* describe_configs.c */
+khandler kafka_list_groups;             /* group_list.c */
+khandler kafka_describe_groups;         /* group_list.c */
 
 /* The address and port clients reached this connection's listener on, as
  * Metadata advertises it: the listener's own, or the socket's local

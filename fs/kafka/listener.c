@@ -76,6 +76,12 @@ const struct kapi kafka_apis[KAPI_MAX] = {
 	[KAPI_LEAVE_GROUP] = { 0, 2, 4, kafka_leave_group },
 	[KAPI_OFFSET_COMMIT] = { 2, 7, 8, kafka_offset_commit },
 	[KAPI_OFFSET_FETCH] = { 1, 5, 6, kafka_offset_fetch },
+	/* the admin APIs */
+	[KAPI_CREATE_TOPICS] = { 0, 4, 5, kafka_create_topics },
+	[KAPI_DELETE_TOPICS] = { 0, 3, 4, kafka_delete_topics },
+	[KAPI_DESCRIBE_CONFIGS] = { 0, 3, 4, kafka_describe_configs },
+	[KAPI_LIST_GROUPS] = { 0, 2, 3, kafka_list_groups },
+	[KAPI_DESCRIBE_GROUPS] = { 0, 4, 5, kafka_describe_groups },
 };
 
 struct klisten {
