@@ -1,0 +1,297 @@
+"""The Kafka admin APIs on the listener (-o kafka=ADDR:PORT): kafka-python's
+KafkaAdminClient and confluent-kafka's AdminClient create topics (a file
+in the mount, its stream made as mkdir -p would make it), delete them (the
+file is gone), describe a topic's configs (its stream's policies under
+Kafka's names) and the broker's, and list and describe the consumer
+groups; bad partitions, replication factors and configs are refused with
+nothing made; another uid is refused where the mount would refuse it,
+and nothing changes; kcat -L still lists."""
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from util import PYTHON, append, wait_for
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_kafka import kafka_mount, kafka_python, need  # noqa: E402
+
+
+@pytest.fixture
+def km(mount_factory):
+    return kafka_mount(mount_factory)
+
+
+def admin(km):
+    kafka = kafka_python()
+    return kafka.KafkaAdminClient(
+        bootstrap_servers="127.0.0.1:%d" % km.port,
+        api_version_auto_timeout_ms=20000, request_timeout_ms=20000)
+
+
+def confluent():
+    try:
+        import confluent_kafka.admin as ca
+    except ImportError:
+        pytest.skip("confluent-kafka (python3-confluent-kafka) is not "
+                    "installed")
+    return ca
+
+
+def confluent_admin(km):
+    ca = confluent()
+    return ca.AdminClient({"bootstrap.servers": "127.0.0.1:%d" % km.port})
+
+
+def kcat_topics(km):
+    need("kcat")
+    r = subprocess.run(["kcat", "-b", "127.0.0.1:%d" % km.port, "-L", "-J",
+                        "-m", "10"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return {t["topic"] for t in json.loads(r.stdout)["topics"]}
+
+
+def errors_of(resp):
+    """{topic: error code} of a CreateTopics or DeleteTopics response."""
+    rows = getattr(resp, "topic_errors", None) or resp.topic_error_codes
+    return {row[0]: row[1] for row in rows}
+
+
+# ---------------------------------------------------------------- kafka-python
+
+def test_kafka_python_creates_and_deletes(km):
+    kafka = kafka_python()
+    from kafka.admin import NewTopic
+    a = admin(km)
+    os.mkdir(os.path.join(km.mnt, "plant"))
+    a.create_topics([NewTopic("plant.temp", 1, 1)])
+    t = os.path.join(km.mnt, "plant", "temp")
+    assert os.path.isfile(t)
+    assert os.stat(t).st_mode & 0o777 == 0o644
+    assert os.getxattr(t, "user.streamfs.kind") == b"topic"
+    # A missing stream is made as mkdir -p would make it.
+    a.create_topics([NewTopic("new.deep.t", 1, 1)])
+    assert os.path.isfile(os.path.join(km.mnt, "new", "deep", "t"))
+    assert os.stat(os.path.join(km.mnt, "new")).st_mode & 0o777 == 0o755
+    assert {"plant.temp", "new.deep.t"} <= kcat_topics(km)
+    with pytest.raises(kafka.errors.TopicAlreadyExistsError):
+        a.create_topics([NewTopic("plant.temp", 1, 1)])
+    a.delete_topics(["plant.temp", "new.deep.t"])
+    assert not os.path.exists(t)
+    assert not os.path.exists(os.path.join(km.mnt, "new", "deep", "t"))
+    assert "plant.temp" not in kcat_topics(km)
+    with pytest.raises(kafka.errors.UnknownTopicOrPartitionError):
+        a.delete_topics(["plant.temp"])
+    a.close()
+
+
+def test_validate_only_makes_nothing(km):
+    from kafka.admin import NewTopic
+    a = admin(km)
+    a.create_topics([NewTopic("v.t", 1, 1)], validate_only=True)
+    assert not os.path.exists(os.path.join(km.mnt, "v"))
+    a.close()
+
+
+@pytest.mark.parametrize("partitions,replication,configs,error", [
+    (3, 1, {}, "InvalidPartitionsError"),
+    (0, 1, {}, "InvalidPartitionsError"),
+    (1, 3, {}, "InvalidReplicationFactorError"),
+    (1, 1, {"retention.ms": "1000"}, "InvalidConfigurationError"),
+    (1, 1, {"compression.type": "gzip"}, "InvalidConfigurationError"),
+])
+def test_bad_create_makes_nothing(km, partitions, replication, configs,
+                                  error):
+    kafka = kafka_python()
+    from kafka.admin import NewTopic
+    a = admin(km)
+    with pytest.raises(getattr(kafka.errors, error)):
+        a.create_topics([NewTopic("s.t", partitions, replication,
+                                  topic_configs=configs)])
+    assert not os.path.exists(os.path.join(km.mnt, "s"))
+    a.close()
+
+
+def test_configs_the_topic_has_anyway(km):
+    """A config equal to the stream's policy is taken; another one would
+    change every topic of the stream and is refused."""
+    kafka = kafka_python()
+    from kafka.admin import NewTopic
+    os.mkdir(os.path.join(km.mnt, "s"))
+    os.setxattr(os.path.join(km.mnt, "s"), "user.streamfs.ttl", b"60")
+    a = admin(km)
+    with pytest.raises(kafka.errors.InvalidConfigurationError):
+        a.create_topics([NewTopic("s.t", 1, 1, topic_configs={
+            "retention.ms": "-1"})])
+    assert not os.path.exists(os.path.join(km.mnt, "s", "t"))
+    a.create_topics([NewTopic("s.t", 1, 1, topic_configs={
+        "retention.ms": "60000", "cleanup.policy": "delete"})])
+    assert os.path.isfile(os.path.join(km.mnt, "s", "t"))
+    a.close()
+
+
+def test_kafka_python_describe_configs(km):
+    from kafka.admin import ConfigResource, ConfigResourceType
+    os.mkdir(os.path.join(km.mnt, "s"))
+    os.setxattr(os.path.join(km.mnt, "s"), "user.streamfs.ttl", b"2h")
+    os.setxattr(os.path.join(km.mnt, "s"), "user.streamfs.max_message",
+                b"4k")
+    append(os.path.join(km.mnt, "s", "t"), b"x\n")
+    a = admin(km)
+    resp = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
+                                              "s.t")])
+    (err, msg, rtype, name, configs), = resp[0].resources
+    assert (err, rtype, name) == (0, 2, "s.t")
+    got = {c[0]: c[1] for c in configs}
+    assert got == {"retention.ms": "7200000", "retention.bytes": "-1",
+                   "max.message.bytes": "4096", "cleanup.policy": "delete",
+                   "message.timestamp.type": "CreateTime"}
+    resp = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
+                                              "s.missing")])
+    assert resp[0].resources[0][0] == 3
+    resp = a.describe_configs([ConfigResource(ConfigResourceType.BROKER,
+                                              "0")])
+    (err, msg, rtype, name, configs), = resp[0].resources
+    assert err == 0
+    assert {c[0]: c[1] for c in configs}["num.partitions"] == "1"
+    a.close()
+
+
+def kafka_python_member(km, group, topic, stop):
+    kafka = kafka_python()
+    c = kafka.KafkaConsumer(topic, bootstrap_servers="127.0.0.1:%d" % km.port,
+                            group_id=group, auto_offset_reset="earliest",
+                            api_version_auto_timeout_ms=20000,
+                            client_id="member-client")
+    while not stop.is_set():
+        c.poll(timeout_ms=100)
+    c.close()
+
+
+def test_kafka_python_lists_and_describes_groups(km):
+    os.mkdir(os.path.join(km.mnt, "plant"))
+    append(os.path.join(km.mnt, "plant", "temp"), b"x\n")
+    stop = threading.Event()
+    th = threading.Thread(target=kafka_python_member,
+                          args=(km, "g1", "plant.temp", stop))
+    th.start()
+    try:
+        a = admin(km)
+        assert wait_for(lambda: ("g1", "consumer") in
+                        a.list_consumer_groups(), timeout=30)
+
+        def stable():
+            g, = a.describe_consumer_groups(["g1"])
+            return g.state == "Stable" and g
+        g = wait_for(stable, timeout=30)
+        assert g.protocol_type == "consumer" and g.protocol == "range"
+        m, = g.members
+        assert m.client_id == "member-client"
+        assert m.member_metadata.subscription == ["plant.temp"]
+        assert m.member_assignment.assignment == [("plant.temp", [0])]
+        g, = a.describe_consumer_groups(["nobody"])
+        assert g.state == "Dead" and g.members == []
+        a.close()
+    finally:
+        stop.set()
+        th.join()
+
+
+# ---------------------------------------------------------------- confluent
+
+def test_confluent_admin(km):
+    ca = confluent()
+    a = confluent_admin(km)
+    os.mkdir(os.path.join(km.mnt, "plant"))
+    fs = a.create_topics([ca.NewTopic("plant.c1", 1, 1)])
+    fs["plant.c1"].result(timeout=30)
+    assert os.path.isfile(os.path.join(km.mnt, "plant", "c1"))
+    fs = a.create_topics([ca.NewTopic("plant.c2", 2, 1)])
+    with pytest.raises(Exception) as e:
+        fs["plant.c2"].result(timeout=30)
+    assert "INVALID_PARTITIONS" in str(e.value)
+    assert not os.path.exists(os.path.join(km.mnt, "plant", "c2"))
+    res = ca.ConfigResource("topic", "plant.c1")
+    configs = a.describe_configs([res])[res].result(timeout=30)
+    assert configs["retention.ms"].value == "-1"
+    assert configs["max.message.bytes"].value == str(1 << 20)
+    assert configs["cleanup.policy"].value == "delete"
+    fs = a.delete_topics(["plant.c1"])
+    fs["plant.c1"].result(timeout=30)
+    assert not os.path.exists(os.path.join(km.mnt, "plant", "c1"))
+    assert a.list_groups(timeout=30) == []
+
+
+def test_confluent_list_groups(km):
+    os.mkdir(os.path.join(km.mnt, "plant"))
+    append(os.path.join(km.mnt, "plant", "temp"), b"x\n")
+    stop = threading.Event()
+    th = threading.Thread(target=kafka_python_member,
+                          args=(km, "cg", "plant.temp", stop))
+    th.start()
+    try:
+        a = confluent_admin(km)
+
+        def listed():
+            gs = a.list_groups(timeout=30)
+            return [g for g in gs if g.id == "cg" and g.state == "Stable"]
+        g, = wait_for(listed, timeout=30)
+        assert g.protocol_type == "consumer" and len(g.members) == 1
+    finally:
+        stop.set()
+        th.join()
+
+
+# ---------------------------------------------------------------- access
+
+OTHER = """
+import sys
+import kafka
+from kafka.admin import NewTopic
+a = kafka.KafkaAdminClient(bootstrap_servers="127.0.0.1:%d",
+                           api_version_auto_timeout_ms=20000)
+try:
+    if sys.argv[1] == "create":
+        a.create_topics([NewTopic(sys.argv[2], 1, 1)])
+    else:
+        a.delete_topics([sys.argv[2]])
+    print("OK")
+except kafka.errors.KafkaError as e:
+    print(type(e).__name__)
+"""
+
+
+def test_other_user_refused(km, other_user):
+    kafka_python()
+    mnt = km.mnt
+    os.chmod(mnt, 0o755)
+    os.mkdir(os.path.join(mnt, "pub"), 0o755)
+    append(os.path.join(mnt, "pub", "t"), b"x\n")
+
+    def as_other(*args):
+        r = other_user.run([PYTHON, "-c", OTHER % km.port] + list(args))
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    # pub is not the other uid's to write in: no topic, no stream, no rm.
+    assert as_other("create", "pub.new") == "TopicAuthorizationFailedError"
+    assert not os.path.exists(os.path.join(mnt, "pub", "new"))
+    assert as_other("create", "newstream.t") == \
+        "TopicAuthorizationFailedError"
+    assert not os.path.exists(os.path.join(mnt, "newstream"))
+    assert as_other("delete", "pub.t") == "TopicAuthorizationFailedError"
+    assert os.path.isfile(os.path.join(mnt, "pub", "t"))
+    # Where it may, it does, as through the mount.
+    os.chmod(os.path.join(mnt, "pub"), 0o777)
+    assert as_other("create", "pub.new") == "OK"
+    assert os.stat(os.path.join(mnt, "pub", "new")).st_uid == other_user.uid
+    # The sticky bit keeps another's topic.
+    os.chmod(os.path.join(mnt, "pub"), 0o1777)
+    assert as_other("delete", "pub.t") == "TopicAuthorizationFailedError"
+    assert os.path.isfile(os.path.join(mnt, "pub", "t"))
+    assert as_other("delete", "pub.new") == "OK"
+    assert not os.path.exists(os.path.join(mnt, "pub", "new"))
