@@ -295,3 +295,249 @@ def test_other_user_refused(km, other_user):
     assert os.path.isfile(os.path.join(mnt, "pub", "t"))
     assert as_other("delete", "pub.new") == "OK"
     assert not os.path.exists(os.path.join(mnt, "pub", "new"))
+
+
+# ---------------------------------------------------------------- raw frames
+
+import struct                           # noqa: E402
+
+import kafka_wire as kw                 # noqa: E402
+
+CREATE, DELETE, DESCRIBE_CONFIGS = 19, 20, 32
+LIST_GROUPS, DESCRIBE_GROUPS = 16, 15
+
+
+def test_advertised_versions(km):
+    err, apis = kw.api_versions(kw.Conn(km.port).request(18, 2))
+    assert err == 0
+    assert apis[CREATE] == (0, 4) and apis[DELETE] == (0, 3)
+    assert apis[DESCRIBE_CONFIGS] == (0, 3)
+    assert apis[LIST_GROUPS] == (0, 2) and apis[DESCRIBE_GROUPS] == (0, 4)
+
+
+def create_body(topics, validate=None):
+    """topics: (name, partitions, replication, assignments, configs)."""
+    b = struct.pack(">i", len(topics))
+    for name, parts, repl, assign, configs in topics:
+        b += kw.string(name) + struct.pack(">ih", parts, repl)
+        b += struct.pack(">i", len(assign))
+        for p, brokers in assign:
+            b += struct.pack(">ii", p, len(brokers))
+            b += b"".join(struct.pack(">i", x) for x in brokers)
+        b += struct.pack(">i", len(configs))
+        for k, v in configs:
+            b += kw.string(k) + kw.string(v)
+    b += struct.pack(">i", 5000)
+    if validate is not None:
+        b += struct.pack(">b", validate)
+    return b
+
+
+def create_answer(r, v):
+    if v >= 2:
+        assert r.i32() == 0
+    out = {}
+    for _ in range(r.i32()):
+        name, err = r.string(), r.i16()
+        msg = r.string() if v >= 1 else None
+        out[name] = (err, msg)
+    assert r.left() == 0
+    return out
+
+
+@pytest.mark.parametrize("v", [0, 1, 4])
+def test_create_topics_by_frame(km, v):
+    c = kw.Conn(km.port)
+    os.mkdir(os.path.join(km.mnt, "s"))
+    topics = [("s.ok", -1, -1, [], []),
+              ("s.assigned", -1, -1, [(0, [0])], []),
+              ("s.twice", 1, 1, [], []), ("s.twice", 1, 1, [], []),
+              ("s.far", -1, -1, [(0, [1])], []),
+              ("bad..name", 1, 1, [], []),
+              ("s.conf", 1, 1, [], [("retention.bytes", "10")])]
+    got = create_answer(c.request(CREATE, v, create_body(
+        topics, validate=0 if v >= 1 else None)), v)
+    assert {k: e for k, (e, _) in got.items()} == {
+        "s.ok": 0, "s.assigned": 0, "s.twice": 42, "s.far": 39,
+        "bad..name": 17, "s.conf": 40}
+    if v >= 1:
+        assert got["s.ok"][1] is None
+        assert "retention.bytes" in got["s.conf"][1]
+    assert sorted(os.listdir(os.path.join(km.mnt, "s"))) == [
+        "assigned", "ok"]
+    # An existing name, a topic or any other file, is taken.
+    open(os.path.join(km.mnt, "s", "plain"), "w").close()
+    got = create_answer(c.request(CREATE, v, create_body(
+        [("s.ok", 1, 1, [], []), ("s.plain", 1, 1, [], [])],
+        validate=0 if v >= 1 else None)), v)
+    assert {k: e for k, (e, _) in got.items()} == {"s.ok": 36,
+                                                    "s.plain": 36}
+    # The system stream is never changed.
+    got = create_answer(c.request(CREATE, v, create_body(
+        [("_2estreamfs.mine", 1, 1, [], [])],
+        validate=0 if v >= 1 else None)), v)
+    assert got["_2estreamfs.mine"][0] == 29
+
+
+def delete_answer(r, v):
+    if v >= 1:
+        assert r.i32() == 0
+    out = {}
+    for _ in range(r.i32()):
+        name = r.string()
+        out[name] = r.i16()
+    assert r.left() == 0
+    return out
+
+
+@pytest.mark.parametrize("v", [0, 3])
+def test_delete_topics_by_frame(km, v):
+    c = kw.Conn(km.port)
+    os.mkdir(os.path.join(km.mnt, "s"))
+    append(os.path.join(km.mnt, "s", "t"), b"x\n")
+    with open(os.path.join(km.mnt, "s", "blob"), "wb") as f:
+        f.write(b"zz")
+        f.seek(0)
+        f.write(b"y")
+    names = ["s.t", "s.gone", "s.blob", "s", "_2estreamfs.errors", "a..b"]
+    body = struct.pack(">i", len(names)) + b"".join(
+        kw.string(n) for n in names) + struct.pack(">i", 5000)
+    assert delete_answer(c.request(DELETE, v, body), v) == {
+        "s.t": 0, "s.gone": 3, "s.blob": 3, "s": 3,
+        "_2estreamfs.errors": 29, "a..b": 3}
+    assert os.listdir(os.path.join(km.mnt, "s")) == ["blob"]
+    assert os.path.exists(os.path.join(km.mnt, ".streamfs", "errors"))
+
+
+def describe_configs(c, v, resources, names=None):
+    b = struct.pack(">i", len(resources))
+    for rtype, rname in resources:
+        b += struct.pack(">b", rtype) + kw.string(rname)
+        if names is None:
+            b += struct.pack(">i", -1)
+        else:
+            b += struct.pack(">i", len(names)) + b"".join(
+                kw.string(n) for n in names)
+    if v >= 1:
+        b += b"\0"                      # include_synonyms
+    if v >= 3:
+        b += b"\1"                      # include_documentation
+    r = c.request(DESCRIBE_CONFIGS, v, b)
+    assert r.i32() == 0
+    out = []
+    for _ in range(r.i32()):
+        err, msg, rtype, rname = r.i16(), r.string(), r.i8(), r.string()
+        configs = {}
+        for _ in range(r.i32()):
+            name, value, ro = r.string(), r.string(), r.i8()
+            d = {"value": value, "read_only": ro}
+            if v == 0:
+                d["default"] = r.i8()
+            else:
+                d["source"] = r.i8()
+            assert r.i8() == 0          # is_sensitive
+            if v >= 1:
+                assert r.i32() == 0     # synonyms
+            if v >= 3:
+                d["type"], d["doc"] = r.i8(), r.string()
+            configs[name] = d
+        out.append((err, msg, rtype, rname, configs))
+    assert r.left() == 0
+    return out
+
+
+@pytest.mark.parametrize("v", [0, 1, 3])
+def test_describe_configs_by_frame(km, v):
+    c = kw.Conn(km.port)
+    os.mkdir(os.path.join(km.mnt, "s"))
+    os.setxattr(os.path.join(km.mnt, "s"), "user.streamfs.retention_bytes",
+                b"1m")
+    append(os.path.join(km.mnt, "s", "t"), b"x\n")
+    (err, msg, rtype, name, configs), = describe_configs(
+        c, v, [(2, "s.t")])
+    assert (err, msg, rtype, name) == (0, None, 2, "s.t")
+    rb, ms = configs["retention.bytes"], configs["retention.ms"]
+    assert rb["value"] == str(1 << 20) and ms["value"] == "-1"
+    if v == 0:
+        assert (rb["default"], ms["default"]) == (0, 1)
+    else:
+        assert (rb["source"], ms["source"]) == (1, 5)
+    if v >= 3:
+        assert rb["type"] == 5 and "retention_bytes" in rb["doc"]
+    assert all(d["read_only"] == 1 for d in configs.values())
+    # Only the names asked for; a name streamfs has not is left out.
+    (_, _, _, _, configs), = describe_configs(
+        c, v, [(2, "s.t")], names=["retention.ms", "segment.bytes"])
+    assert list(configs) == ["retention.ms"]
+    res = describe_configs(c, v, [(2, "s.none"), (4, "0"), (4, "7"),
+                                  (3, "g")])
+    assert [x[0] for x in res] == [3, 0, 42, 42]
+    assert res[1][4]["broker.id"]["value"] == "0"
+    assert res[0][4] == {} and res[2][4] == {}
+
+
+def test_describe_configs_denied(km, other_user):
+    os.chmod(km.mnt, 0o755)
+    os.mkdir(os.path.join(km.mnt, "s"))
+    append(os.path.join(km.mnt, "s", "t"), b"x\n")
+    os.chmod(os.path.join(km.mnt, "s", "t"), 0o600)
+    prog = ("import sys; sys.path.insert(0, %r)\n"
+            "import kafka_wire as kw, struct\n"
+            "c = kw.Conn(%d)\n"
+            "b = struct.pack('>ib', 1, 2) + kw.string('s.t') + "
+            "struct.pack('>ib', -1, 0)\n"
+            "r = c.request(32, 1, b); r.i32(); r.i32()\n"
+            "print(r.i16())\n" % (os.path.dirname(__file__), km.port))
+    r = other_user.run([PYTHON, "-c", prog])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "29"
+
+
+@pytest.mark.parametrize("v", [0, 2])
+def test_list_and_describe_groups_by_frame(km, v):
+    c = kw.Conn(km.port)
+    r = c.request(LIST_GROUPS, v)
+    if v >= 1:
+        assert r.i32() == 0
+    assert (r.i16(), r.i32(), r.left()) == (0, 0, 0)
+    # JoinGroup v0 of a member with no id: a group of one.
+    join = (kw.string("jg") + struct.pack(">i", 10000) + kw.string("") +
+            kw.string("consumer") + struct.pack(">i", 1) +
+            kw.string("range") + struct.pack(">i", 3) + b"abc")
+    r = c.request(11, 0, join)
+    assert r.i16() == 0
+    r = c.request(LIST_GROUPS, v)
+    if v >= 1:
+        r.i32()
+    assert (r.i16(), r.i32(), r.string(), r.string()) == (
+        0, 1, "jg", "consumer")
+    for dv in (0, 4):
+        b = struct.pack(">i", 3) + kw.string("jg") + kw.string("none") + \
+            kw.string("bad/id")
+        if dv >= 3:
+            b += b"\0"
+        r = c.request(DESCRIBE_GROUPS, dv, b)
+        if dv >= 1:
+            assert r.i32() == 0
+        assert r.i32() == 3
+        assert (r.i16(), r.string(), r.string(), r.string(),
+                r.string()) == (0, "jg", "CompletingRebalance", "consumer",
+                                "range")
+        assert r.i32() == 1
+        assert r.string().startswith("test-")
+        if dv >= 4:
+            assert r.string() is None   # group_instance_id
+        assert (r.string(), r.string()) == ("test", "")
+        assert r.take(r.i32()) == b"abc"
+        assert r.i32() == 0             # no assignment yet
+        if dv >= 3:
+            r.i32()
+        assert (r.i16(), r.string(), r.string(), r.string(), r.string(),
+                r.i32()) == (0, "none", "Dead", "", "", 0)
+        if dv >= 3:
+            r.i32()
+        assert (r.i16(), r.string(), r.string(), r.string(), r.string(),
+                r.i32()) == (24, "bad/id", "Dead", "", "", 0)
+        if dv >= 3:
+            r.i32()
+        assert r.left() == 0
