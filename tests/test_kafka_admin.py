@@ -541,3 +541,29 @@ def test_list_and_describe_groups_by_frame(km, v):
         if dv >= 3:
             r.i32()
         assert r.left() == 0
+
+
+def test_refused_topic_takes_its_new_stream_back(km, other_user):
+    """The other uid may make directories in open/, but the new stream
+    inherits open/'s topic ACE, which lets only root make topics: the
+    directories made for the topic are removed again."""
+    kafka_python()
+    os.chmod(km.mnt, 0o755)
+    os.mkdir(os.path.join(km.mnt, "open"), 0o777)
+    os.chmod(os.path.join(km.mnt, "open"), 0o777)
+    os.setxattr(os.path.join(km.mnt, "open"), "user.streamfs.ace.topic",
+                b"u:0")
+    r = other_user.run([PYTHON, "-c", OTHER % km.port, "create",
+                        "open.a.b.t"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "TopicAuthorizationFailedError"
+    assert os.listdir(os.path.join(km.mnt, "open")) == []
+
+    # The denial is reported to the errors stream, as the mount's are.
+    def reported():
+        with open(os.path.join(km.mnt, ".streamfs", "errors")) as f:
+            return [e for e in map(json.loads, f)
+                    if e.get("type") == "denied" and
+                    e.get("op") == "kafka create_topics"]
+    e, = wait_for(reported, timeout=10)
+    assert e["uid"] == other_user.uid and e["perm"] == "topic"

@@ -206,6 +206,32 @@ static int16_t topic_error(int r, char *msg, size_t cap)
 	}
 }
 
+/* What ns_make_as will ask of the caller, asked before anything is
+ * made: for a stream still to make, write and search of the directory it
+ * is made in, then the topic permission of a directory that has that
+ * one's ACEs (mkdir copies them), the caller's owner and mode 0755; then
+ * produce of the topic to be. */
+static int may_create(struct caller *c, const struct place *pl)
+{
+	struct sf_inode stream = pl->dir;
+	int r = 0;
+	if (pl->missing) {
+		r = may_mode(c, &pl->dir, PERM_W | PERM_X);
+		stream.mode = S_IFDIR | DIR_MODE | (pl->dir.mode & S_ISGID);
+		stream.uid = c->uid;
+		stream.gid = pl->dir.mode & S_ISGID ? pl->dir.gid : c->gid;
+	}
+	if (r == 0)
+		r = may_topic(c, &stream);
+	struct sf_inode will = { .mode = S_IFREG | KAFKA_TOPIC_MODE,
+				 .uid = c->uid, .parent = pl->dir.ino,
+				 .gid = stream.mode & S_ISGID ? stream.gid :
+					c->gid };
+	if (r == 0)
+		r = may_produce(c, &will);
+	return r;
+}
+
 /* The checks that need the store, with fs.lock held; then, unless
  * validate, the topic (and its stream) made. */
 static int create_locked(struct caller *c, struct newtopic *t,
@@ -222,25 +248,14 @@ static int create_locked(struct caller *c, struct newtopic *t,
 	/* The topic's policies: its stream's, or, for a stream still to
 	 * make, the deepest existing directory's, which mkdir copies. */
 	if (r == 0)
+		r = may_create(c, &pl);
+	if (r == 0)
 		r = ns_policy(pl.dir.ino, &p);
 	if (r < 0)
 		return r;
 	check_configs(t, &p);
-	if (t->error)
+	if (t->error || validate)
 		return 0;
-	if (pl.missing)
-		r = may_mode(c, &pl.dir, PERM_W | PERM_X);
-	else
-		r = may_topic(c, &pl.dir);
-	if (r == 0 && validate && !pl.missing) {
-		/* as ns_make_as asks of a create for appending */
-		struct sf_inode will = { .mode = S_IFREG | KAFKA_TOPIC_MODE,
-					 .uid = c->uid, .gid = c->gid,
-					 .parent = pl.dir.ino };
-		r = may_produce(c, &will);
-	}
-	if (r < 0 || validate)
-		return r;
 	struct made m = { .n = 0 };
 	struct sf_inode in;
 	r = make_dirs(c, &pl, &m);
