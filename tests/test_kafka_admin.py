@@ -567,3 +567,25 @@ def test_refused_topic_takes_its_new_stream_back(km, other_user):
                     e.get("op") == "kafka create_topics"]
     e, = wait_for(reported, timeout=10)
     assert e["uid"] == other_user.uid and e["perm"] == "topic"
+
+
+@pytest.mark.parametrize("api,body", [
+    (CREATE, create_body([("t%d" % i, 1, 1, [], []) for i in range(4097)],
+                         validate=1)),
+    (DELETE, struct.pack(">i", 4097) + kw.string("t") * 4097 +
+     struct.pack(">i", 0)),
+    (DESCRIBE_CONFIGS, struct.pack(">i", 4097) +
+     (struct.pack(">b", 4) + kw.string("0") + struct.pack(">i", -1)) * 4097
+     + b"\0"),
+    # A count the frame cannot hold, and a truncated topic.
+    (CREATE, struct.pack(">i", 1 << 20) + b"\0" * 64),
+    (CREATE, struct.pack(">i", 1) + kw.string("t") + b"\0\0"),
+], ids=["create-4097", "delete-4097", "configs-4097", "create-count",
+        "create-short"])
+def test_oversized_or_short_admin_request_closes(km, api, body):
+    c = kw.Conn(km.port)
+    c.send(kw.frame(kw.header(api, 1, 1) + body))
+    assert c.closed()
+    # Nothing was made, and the listener still answers.
+    assert kw.api_versions(kw.Conn(km.port).request(18, 0))[0] == 0
+    assert not [n for n in os.listdir(km.mnt) if n.startswith("t")]

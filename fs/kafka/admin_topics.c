@@ -375,10 +375,12 @@ int kafka_create_topics(struct kreq *req, struct kbuf *resp)
 {
 	struct kreader *r = &req->body;
 	int32_t n = kr_array(r);
+	if (n > KAFKA_ADMIN_MAX)
+		return -1;
 	struct newtopic *t = calloc(n > 0 ? (size_t)n : 1, sizeof *t);
 	if (!t)
 		return -1;
-	for (int32_t i = 0; i < n; i++)
+	for (int32_t i = 0; i < n && !r->bad; i++)
 		parse_topic(r, &t[i]);
 	kr_i32(r);                              /* timeout_ms */
 	bool validate = req->api_version >= 1 && kr_i8(r) != 0;
@@ -454,10 +456,10 @@ int kafka_delete_topics(struct kreq *req, struct kbuf *resp)
 	struct kreader *r = &req->body;
 	int32_t n = kr_array(r);
 	const uint8_t *names = r->p;
-	for (int32_t i = 0; i < n; i++)
+	for (int32_t i = 0; i < n && !r->bad; i++)
 		kr_string(r);
 	kr_i32(r);                              /* timeout_ms */
-	if (r->bad)
+	if (r->bad || n > KAFKA_ADMIN_MAX)
 		return -1;
 	struct caller c;
 	kafka_caller(req, &c);

@@ -212,13 +212,13 @@ int kafka_describe_configs(struct kreq *req, struct kbuf *resp)
 	struct answer a = { .b = resp, .version = v };
 	int8_t type;
 	struct kstr name;
-	for (int32_t i = 0; i < n; i++)
+	for (int32_t i = 0; i < n && !r->bad; i++)
 		parse_resource(r, &type, &name, &a);
 	if (v >= 1)
 		kr_i8(r);                       /* include_synonyms */
 	if (v >= 3)
 		a.docs = kr_i8(r) != 0;
-	if (r->bad)
+	if (r->bad || n > KAFKA_ADMIN_MAX)
 		return -1;
 	struct caller c;
 	kafka_caller(req, &c);

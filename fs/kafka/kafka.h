@@ -209,7 +209,9 @@ khandler kafka_heartbeat;               /* groups.c */
 khandler kafka_leave_group;             /* groups.c */
 khandler kafka_offset_commit;           /* offsets.c */
 khandler kafka_offset_fetch;            /* offsets.c */
-/* the admin APIs */
+/* the admin APIs: at most KAFKA_ADMIN_MAX topics or resources a request
+ * (more: a bad request, the connection is closed) */
+#define KAFKA_ADMIN_MAX 4096
 khandler kafka_create_topics;           /* admin_topics.c */
 khandler kafka_delete_topics;           /* admin_topics.c */
 khandler kafka_describe_configs;        /* describe_configs.c */
