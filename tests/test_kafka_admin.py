@@ -8,6 +8,7 @@ nothing made; another uid is refused where the mount would refuse it,
 and nothing changes; kcat -L still lists."""
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 from util import PYTHON, append, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
+import kafka_wire as kw                 # noqa: E402
 from test_kafka import kafka_mount, kafka_python, need  # noqa: E402
 
 
@@ -298,10 +300,6 @@ def test_other_user_refused(km, other_user):
 
 
 # ---------------------------------------------------------------- raw frames
-
-import struct                           # noqa: E402
-
-import kafka_wire as kw                 # noqa: E402
 
 CREATE, DELETE, DESCRIBE_CONFIGS = 19, 20, 32
 LIST_GROUPS, DESCRIBE_GROUPS = 16, 15
