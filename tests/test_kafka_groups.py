@@ -389,3 +389,81 @@ def test_truncated_commit_commits_nothing(km):
     c = kw.Conn(km.port, timeout=5)
     c.request(OFFSET_COMMIT, 2, body)
     assert cursor(km.mnt, "s/t", "g") == "4"
+
+
+# ---------------------------------------------------------------- static
+
+def join5(conn, group, instance, member="", meta=b"m"):
+    body = (S(group) + struct.pack(">ii", 10000, 10000) + S(member) +
+            S(instance) + S("consumer") + struct.pack(">i", 1) +
+            S("range") + struct.pack(">i", len(meta)) + meta)
+    r = conn.request(JOIN, 5, body)
+    r.i32()
+    err, gen, proto, leader, me = (r.i16(), r.i32(), r.string(),
+                                   r.string(), r.string())
+    members = [(r.string(), r.string(), r.take(r.i32()))
+               for _ in range(r.i32())]
+    return err, gen, leader, me, members
+
+
+def sync3(conn, group, gen, member, instance, assign=()):
+    body = S(group) + struct.pack(">i", gen) + S(member) + S(instance)
+    body += struct.pack(">i", len(assign))
+    for who, a in assign:
+        body += S(who) + struct.pack(">i", len(a)) + a
+    r = conn.request(SYNC, 3, body)
+    r.i32()
+    err = r.i16()
+    return err, r.take(r.i32())
+
+
+def heartbeat3(conn, group, gen, member, instance):
+    r = conn.request(HEARTBEAT, 3, S(group) + struct.pack(">i", gen) +
+                     S(member) + S(instance))
+    r.i32()
+    return r.i16()
+
+
+def test_static_member_rejoins_without_a_rebalance(km):
+    a, b, b2 = kw.Conn(km.port), kw.Conn(km.port, timeout=30), \
+        kw.Conn(km.port)
+    err, gen, leader, ida, _ = join5(a, "st", "ia")
+    assert err == 0 and gen == 1 and leader == ida
+    assert sync3(a, "st", gen, ida, "ia", [(ida, b"A")]) == (0, b"A")
+    # b joins: a new round, which a's rejoin completes.
+    out = {}
+    t = threading.Thread(target=lambda: out.update(b=join5(b, "st", "ib")))
+    t.start()
+    assert wait_for(lambda: heartbeat3(a, "st", gen, ida, "ia") == 27,
+                    timeout=20)         # REBALANCE_IN_PROGRESS
+    err, gen, leader, _, members = join5(a, "st", "ia", member=ida)
+    t.join(30)
+    idb = out["b"][3]
+    assert err == 0 and gen == 2 and leader == ida and len(members) == 2
+    assert {m[1] for m in members} == {"ia", "ib"}
+    t = threading.Thread(target=lambda: out.update(
+        sb=sync3(b, "st", gen, idb, "ib")))
+    t.start()
+    assert sync3(a, "st", gen, ida, "ia",
+                 [(ida, b"A"), (idb, b"B")]) == (0, b"A")
+    t.join(30)
+    assert out["sb"] == (0, b"B")
+    # b restarts: its new incarnation names only its instance id.  It
+    # takes b's place at once, same generation and assignment; the old
+    # member id is fenced, and a sees no rebalance.
+    err, gen2, leader, idb2, members = join5(b2, "st", "ib")
+    assert (err, gen2, leader, members) == (0, gen, ida, [])
+    assert idb2 != idb
+    assert sync3(b2, "st", gen, idb2, "ib") == (0, b"B")
+    assert heartbeat3(b, "st", gen, idb, "ib") == 82   # FENCED_INSTANCE_ID
+    assert heartbeat3(a, "st", gen, ida, "ia") == 0
+    assert heartbeat3(b2, "st", gen, idb2, "ib") == 0
+    # A member that changed its protocols makes a new round.
+    t = threading.Thread(target=lambda: out.update(
+        b3=join5(b2, "st", "ib", meta=b"other")))
+    t.start()
+    assert wait_for(lambda: heartbeat3(a, "st", gen, ida, "ia") == 27,
+                    timeout=20)
+    join5(a, "st", "ia", member=ida)
+    t.join(30)
+    assert out["b3"][0] == 0 and out["b3"][1] == gen + 1

@@ -16,6 +16,13 @@
  * Sessions are checked whenever the group hears from any member, so a
  * member that stopped heartbeating is dropped when another speaks.
  *
+ * Static members (JoinGroup v5's group_instance_id): a join that names
+ * no member id but a known instance id takes that member's place under
+ * a new member id, and the old id is fenced (FENCED_INSTANCE_ID).  When
+ * the group is stable, the member is not its leader and it offers the
+ * same protocols, the group keeps its generation and assignments: a
+ * restarted static member rejoins without a rebalance.
+ *
  * Threads: all of this runs on the listener's thread and only there
  * (handlers and rechecks), so kg and every group are unlocked; no store
  * call is made here. */
@@ -155,6 +162,17 @@ static struct kmember *member_findk(struct kgroup *g, struct kstr id)
 	if (!kstr_copy(id, buf, sizeof buf))
 		return NULL;
 	return member_find(g, buf);
+}
+
+static struct kmember *instance_findk(struct kgroup *g, struct kstr inst)
+{
+	char buf[MEMBER_ID_MAX + 1];
+	if (inst.len <= 0 || !kstr_copy(inst, buf, sizeof buf))
+		return NULL;
+	for (struct kmember *m = g ? g->members : NULL; m; m = m->next)
+		if (m->instance && strcmp(m->instance, buf) == 0)
+			return m;
+	return NULL;
 }
 
 static void protos_free(struct kmember *m)
@@ -437,15 +455,20 @@ static bool join_fits(const struct kgroup *g, const struct kmember *self,
 	return true;
 }
 
+static char *member_id_new(const char *client)
+{
+	char id[MEMBER_ID_MAX + 1];
+	snprintf(id, sizeof id, "%.64s-%016" PRIx64, *client ? client :
+		 "member", ++kg.serial);
+	return strdup(id);
+}
+
 static struct kmember *member_new(struct kgroup *g, const char *client)
 {
 	struct kmember *m = calloc(1, sizeof *m);
-	char id[MEMBER_ID_MAX + 1];
 	if (!m)
 		return NULL;
-	snprintf(id, sizeof id, "%.64s-%016" PRIx64, *client ? client :
-		 "member", ++kg.serial);
-	m->id = strdup(id);
+	m->id = member_id_new(client);
 	m->client = strdup(client);
 	if (!m->id || !m->client) {
 		free(m->id);
@@ -458,6 +481,37 @@ static struct kmember *member_new(struct kgroup *g, const char *client)
 	g->nmembers++;
 	kg.nmembers++;
 	return m;
+}
+
+/* A static member's new incarnation: a new member id (the old one is
+ * fenced from now on); false on oom, m unchanged. */
+static bool member_renew(struct kmember *m, const char *client)
+{
+	char *id = member_id_new(client), *c = strdup(client);
+	if (!id || !c) {
+		free(id);
+		free(c);
+		return false;
+	}
+	free(m->id);
+	free(m->client);
+	m->id = id;
+	m->client = c;
+	return true;
+}
+
+/* j offers exactly the protocols m has, in the same order. */
+static bool protos_same(const struct kmember *m, const struct join *j)
+{
+	if (j->nprotos != m->nprotos)
+		return false;
+	for (int i = 0; i < m->nprotos; i++) {
+		const struct kproto *p = &m->protos[i];
+		if (!kstr_eq(j->names[i], p->name) || j->metas[i].len != p->len ||
+		    (p->len && memcmp(j->metas[i].p, p->meta, (size_t)p->len)))
+			return false;
+	}
+	return true;
 }
 
 /* Take j's protocols and timeouts into m: false on oom. */
@@ -505,7 +559,7 @@ static int join_recheck(struct kreq *req, struct kbuf *resp, bool expired,
 /* The group j names, and j's member in it (new when j names none): a
  * Kafka error, or KERR_NONE with *gp and *mp set. */
 static int16_t join_member(struct kreq *req, const struct join *j,
-			   struct kgroup **gp, struct kmember **mp)
+			   struct kgroup **gp, struct kmember **mp, bool *kept)
 {
 	char name[SF_GROUP_MAX + 1];
 	if (kgroup_name(j->group, name) < 0)
@@ -517,12 +571,14 @@ static int16_t join_member(struct kreq *req, const struct join *j,
 		return KERR_COORDINATOR_NOT_AVAILABLE;
 	int64_t now = kafka_now_ms();
 	expire(g, now);
-	struct kmember *m = NULL;
+	struct kmember *m = NULL, *st = instance_findk(g, j->instance);
 	if (j->member.len > 0 && !(m = member_findk(g, j->member))) {
 		group_drop_if_empty(g);
-		return KERR_UNKNOWN_MEMBER_ID;
+		return st ? KERR_FENCED_INSTANCE_ID : KERR_UNKNOWN_MEMBER_ID;
 	}
-	if (!join_fits(g, m, j)) {
+	if (m && st && st != m)
+		return KERR_FENCED_INSTANCE_ID;
+	if (!join_fits(g, m ? m : st, j)) {
 		group_drop_if_empty(g);
 		return KERR_INCONSISTENT_GROUP_PROTOCOL;
 	}
@@ -530,6 +586,14 @@ static int16_t join_member(struct kreq *req, const struct join *j,
 		   kg.nmembers >= MEMBERS_MAX)) {
 		group_drop_if_empty(g);
 		return KERR_GROUP_MAX_SIZE_REACHED;
+	}
+	*kept = false;
+	if (!m && st) {
+		if (!member_renew(st, req->client_id))
+			return KERR_COORDINATOR_NOT_AVAILABLE;
+		m = st;
+		*kept = g->state == G_STABLE && g->leader != m &&
+			protos_same(m, j);
 	}
 	if (!m)
 		m = member_new(g, req->client_id);
@@ -554,11 +618,16 @@ int kafka_join_group(struct kreq *req, struct kbuf *resp)
 	struct join j;
 	struct kgroup *g = NULL;
 	struct kmember *m = NULL;
+	bool kept = false;
 	if (join_parse(req, &j) < 0)
 		return -1;
-	int16_t err = join_member(req, &j, &g, &m);
+	int16_t err = join_member(req, &j, &g, &m, &kept);
 	if (err) {
 		join_answer(resp, req->api_version, err, NULL, NULL, j.member);
+		return 0;
+	}
+	if (kept) {             /* a static member back: no new round */
+		join_answer(resp, req->api_version, KERR_NONE, g, m, j.member);
 		return 0;
 	}
 	int64_t now = kafka_now_ms();
@@ -639,13 +708,17 @@ static int sync_recheck(struct kreq *req, struct kbuf *resp, bool expired,
 /* The group and member a SyncGroup, Heartbeat or LeaveGroup names, heard
  * of now: KERR_NONE, INVALID_GROUP_ID or UNKNOWN_MEMBER_ID. */
 static int16_t member_of(struct kstr group, struct kstr member,
-			 struct kgroup **gp, struct kmember **mp)
+			 struct kstr instance, struct kgroup **gp,
+			 struct kmember **mp)
 {
 	char name[SF_GROUP_MAX + 1];
 	if (kgroup_name(group, name) < 0)
 		return KERR_INVALID_GROUP_ID;
 	struct kgroup *g = group_find(name);
 	struct kmember *m = g ? member_findk(g, member) : NULL;
+	struct kmember *st = g ? instance_findk(g, instance) : NULL;
+	if (st && st != m)
+		return KERR_FENCED_INSTANCE_ID;
 	if (!m)
 		return KERR_UNKNOWN_MEMBER_ID;
 	int64_t now = kafka_now_ms();
@@ -663,8 +736,7 @@ int kafka_sync_group(struct kreq *req, struct kbuf *resp)
 	struct kstr group = kr_string(r);
 	int32_t gen = kr_i32(r);
 	struct kstr member = kr_string(r);
-	if (v >= 3)
-		kr_string(r);                   /* group_instance_id */
+	struct kstr inst = v >= 3 ? kr_string(r) : (struct kstr){ NULL, -1 };
 	struct kreader assignments = *r;
 	int32_t n = kr_array(r);                /* the whole request parses */
 	for (int32_t i = 0; i < n && !r->bad; i++) {
@@ -675,7 +747,7 @@ int kafka_sync_group(struct kreq *req, struct kbuf *resp)
 		return -1;
 	struct kgroup *g = NULL;
 	struct kmember *m = NULL;
-	int16_t err = member_of(group, member, &g, &m);
+	int16_t err = member_of(group, member, inst, &g, &m);
 	if (!err && gen != g->generation)
 		err = KERR_ILLEGAL_GENERATION;
 	if (!err && g->state == G_JOINING)
@@ -706,13 +778,12 @@ int kafka_heartbeat(struct kreq *req, struct kbuf *resp)
 	struct kstr group = kr_string(r);
 	int32_t gen = kr_i32(r);
 	struct kstr member = kr_string(r);
-	if (v >= 3)
-		kr_string(r);                   /* group_instance_id */
+	struct kstr inst = v >= 3 ? kr_string(r) : (struct kstr){ NULL, -1 };
 	if (r->bad)
 		return -1;
 	struct kgroup *g = NULL;
 	struct kmember *m = NULL;
-	int16_t err = member_of(group, member, &g, &m);
+	int16_t err = member_of(group, member, inst, &g, &m);
 	if (!err && g->state == G_JOINING)
 		err = KERR_REBALANCE_IN_PROGRESS;
 	if (!err && gen != g->generation)
@@ -733,7 +804,8 @@ int kafka_leave_group(struct kreq *req, struct kbuf *resp)
 		return -1;
 	struct kgroup *g = NULL;
 	struct kmember *m = NULL;
-	int16_t err = member_of(group, member, &g, &m);
+	struct kstr none = { NULL, -1 };
+	int16_t err = member_of(group, member, none, &g, &m);
 	if (!err) {
 		int64_t now = kafka_now_ms();
 		member_remove(g, m);
