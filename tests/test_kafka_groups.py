@@ -467,3 +467,63 @@ def test_static_member_rejoins_without_a_rebalance(km):
     join5(a, "st", "ia", member=ida)
     t.join(30)
     assert out["b3"][0] == 0 and out["b3"][1] == gen + 1
+
+
+STATIC = r"""
+import sys, time, confluent_kafka as ck
+port, inst, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+got = []
+def on_assign(c, parts):
+    got.append(1)
+    print("assign", sorted(p.topic for p in parts), flush=True)
+def on_revoke(c, parts):
+    print("revoke", sorted(p.topic for p in parts), flush=True)
+c = ck.Consumer({"bootstrap.servers": "127.0.0.1:" + port,
+                 "group.id": "static", "group.instance.id": inst,
+                 "session.timeout.ms": 30000,
+                 "partition.assignment.strategy": "roundrobin",
+                 "enable.auto.commit": False})
+c.subscribe(["plant.temp", "plant.hum"], on_assign=on_assign,
+            on_revoke=on_revoke)
+while not got:
+    c.poll(0.1)
+end = time.time() + secs
+while time.time() < end:
+    c.poll(0.1)
+c.close()
+print("closed", flush=True)
+"""
+
+
+def test_confluent_static_member_restart_keeps_the_group(km):
+    pytest.importorskip("confluent_kafka")
+    os.mkdir(os.path.join(km.mnt, "plant"))
+    append(os.path.join(km.mnt, "plant", "temp"), b"1\n")
+    append(os.path.join(km.mnt, "plant", "hum"), b"2\n")
+
+    def start(inst, secs):
+        return subprocess.Popen([PYTHON, "-c", STATIC, str(km.port), inst,
+                                 str(secs)], stdout=subprocess.PIPE,
+                                text=True)
+    a = start("a", 60)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(a.stdout))
+    reader.start()
+    assert wait_for(lambda: lines, timeout=60)
+    b = start("b", 1)           # closes once it is assigned: no leave
+    try:
+        assert wait_for(lambda: any(l.startswith("assign [") and
+                                    l.count("plant") == 1
+                                    for l in lines), timeout=60)
+        b.wait(60)
+        seen = len(lines)
+        b = start("b", 5)       # b's new incarnation takes its place
+        out, _ = b.communicate(timeout=60)
+        assert "assign ['plant." in out
+        # a saw no round: nothing revoked, nothing newly assigned.
+        assert lines[seen:] == []
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()
+        reader.join(10)
