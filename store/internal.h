@@ -11,7 +11,8 @@
  *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c,
  *   report.c
  * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
- * messages, calls topic.c and segment.c.)
+ * messages, calls topic.c and segment.c; kproducer.c, the Kafka
+ * producers' states, calls index.c and db.c.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -182,6 +183,8 @@ int ino_count(struct store *st);
 #define KEY_LATE     'Q'   /* Q stream ns topic off  -> length */
 #define KEY_SCAN     'P'   /* P stream               -> ttl scan point */
 #define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
+#define KEY_KPRODUCER 'K'  /* K topic pid            -> Kafka producer state
+                            * (kproducer.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 
@@ -451,6 +454,11 @@ int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
 /* Write the batch (with sync: durably, also when empty).  On failure the
  * entries stay in memory.  0 or -errno. */
 int index_flush(struct store *st, bool sync);
+/* index_flush with one more put (key k, value v) in the same LevelDB
+ * write as the waiting entries (a Kafka producer's state, kproducer.c):
+ * written with them or, if the write fails, not at all. */
+int index_flush_with(struct store *st, const char *k, size_t klen,
+		     const char *v, size_t vlen, bool sync);
 /* The waiting entries of topic ino, oldest first: each call returns the
  * next one from position *pos on (start at 0) and moves *pos past it;
  * NULL when there are no more. */
