@@ -130,6 +130,11 @@ enum {
 	KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
 	KERR_GROUP_MAX_SIZE_REACHED = 81,
 	KERR_INVALID_RECORD = 87,
+	/* idempotent producers, no transactions (producer_id.c, produce.c) */
+	KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+	KERR_INVALID_PRODUCER_EPOCH = 47,
+	KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+	KERR_UNKNOWN_PRODUCER_ID = 59,
 };
 
 /* API keys of this slice (and the ones later slices will add). */
@@ -146,6 +151,7 @@ enum {
 	KAPI_LEAVE_GROUP = 13,
 	KAPI_SYNC_GROUP = 14,
 	KAPI_API_VERSIONS = 18,
+	KAPI_INIT_PRODUCER_ID = 22,
 	KAPI_MAX = 75,                  /* keys are below this */
 };
 
@@ -198,6 +204,7 @@ khandler kafka_heartbeat;               /* groups.c */
 khandler kafka_leave_group;             /* groups.c */
 khandler kafka_offset_commit;           /* offsets.c */
 khandler kafka_offset_fetch;            /* offsets.c */
+khandler kafka_init_producer_id;        /* producer_id.c */
 
 /* The address and port clients reached this connection's listener on, as
  * Metadata advertises it: the listener's own, or the socket's local

@@ -76,6 +76,7 @@ const struct kapi kafka_apis[KAPI_MAX] = {
 	[KAPI_LEAVE_GROUP] = { 0, 2, 4, kafka_leave_group },
 	[KAPI_OFFSET_COMMIT] = { 2, 7, 8, kafka_offset_commit },
 	[KAPI_OFFSET_FETCH] = { 1, 5, 6, kafka_offset_fetch },
+	[KAPI_INIT_PRODUCER_ID] = { 0, 1, 2, kafka_init_producer_id },
 };
 
 struct klisten {
