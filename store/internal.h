@@ -12,7 +12,7 @@
  *   report.c
  * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
  * messages, calls topic.c and segment.c; kproducer.c, the Kafka
- * producers' states, calls index.c and db.c.)
+ * producers' states, calls index.c and db.c, and recover.c calls it.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -311,6 +311,17 @@ int topic_read_whole(struct store *st, uint64_t ino, uint64_t off,
 		     uint64_t end, struct idx_entry **ents, size_t *n,
 		     struct sf_readbuf *rb);
 
+/* ---- Kafka producer states (kproducer.c), for recovery ---- */
+
+struct rec_header;
+
+/* A record recovery indexes again (header h, body after it, checked):
+ * when its trailer carries a producer tag, put the producer's state with
+ * the batch it ends into b, as the lost LevelDB write would have.
+ * 0 or -errno. */
+int kproducer_recovered(struct store *st, leveldb_writebatch_t *b,
+			const struct rec_header *h, const char *body);
+
 /* ---- records in segments (segment.c) ----
  * magic, crc32c of everything after the crc field, payload length, message
  * count, topic, topic byte offset, first message offset, arrival ns. */
@@ -338,6 +349,11 @@ struct rec_header {
 /* A trailer ends with its length (4, itself included) and "SFK1" (4). */
 #define REC_TRAILER_MAGIC 0x314b4653u
 #define REC_TRAILER_TAIL 8
+/* "SFK2": the same, and an idempotent producer's tag (kproducer.c) lies
+ * right before the length: producer id(8), epoch(2), first and last
+ * sequence(4 each) of the batch the record ends. */
+#define REC_TRAILER_MAGIC_PRODUCER 0x324b4653u
+#define REC_PRODUCER_TAG 18
 #define REC_NMSGS_MAX 0x7fffffffu
 void rec_encode(char *hdr, const struct rec_header *h);
 void rec_decode(const char *hdr, struct rec_header *h);

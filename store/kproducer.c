@@ -6,7 +6,11 @@
  * producer's epoch and its most recent batches, each with the base offset
  * it was given.  A state goes into LevelDB in the same write as the index
  * entries of the append it describes (index_flush_with), and it is
- * deleted with its topic (namespace.c).  docs/format.md has the layout. */
+ * deleted with its topic (namespace.c).  The record that ends a
+ * producer's batch carries the producer's tag in its trailer (kmsg.c), so
+ * when a crash takes that LevelDB write, recovery, indexing the record
+ * again, puts the state back (kproducer_recovered).  docs/format.md has
+ * the layout. */
 #include <errno.h>
 #include <string.h>
 
@@ -126,4 +130,46 @@ void store_producer_note(struct sf_producer *p, int32_t first, int32_t last,
 		p->n--;
 	}
 	p->b[p->n++] = (struct sf_pbatch){ first, last, base };
+}
+
+/* Sequences first..last, wrapping past INT32_MAX to 0. */
+static uint64_t seq_count(int32_t first, int32_t last)
+{
+	if (last >= first)
+		return (uint64_t)last - (uint64_t)first + 1;
+	return (uint64_t)INT32_MAX - (uint64_t)first + 1 + (uint64_t)last + 1;
+}
+
+int kproducer_recovered(struct store *st, leveldb_writebatch_t *b,
+			const struct rec_header *h, const char *body)
+{
+	if (!(h->flags & REC_F_KAFKA) ||
+	    h->len < REC_TRAILER_TAIL + REC_PRODUCER_TAG)
+		return 0;
+	const char *tail = body + h->len - REC_TRAILER_TAIL;
+	if (get_le32(tail + 4) != REC_TRAILER_MAGIC_PRODUCER)
+		return 0;
+	const char *q = tail - REC_PRODUCER_TAG;
+	int64_t pid = (int64_t)get_le64(q);
+	int16_t epoch = (int16_t)((uint8_t)q[8] |
+				  (uint16_t)((uint8_t)q[9] << 8));
+	int32_t first = (int32_t)get_le32(q + 10);
+	int32_t last = (int32_t)get_le32(q + 14);
+	uint64_t count = seq_count(first, last), end = h->msg + h->nmsgs;
+	if (pid < 0 || first < 0 || last < 0 || count > end)
+		return 0;               /* not a tag this store writes */
+	struct sf_producer p;
+	int r = store_producer_get(st, h->topic, pid, &p);
+	if (r == -ENODATA || (r == 0 && epoch > p.epoch)) {
+		p = (struct sf_producer){ .epoch = epoch };
+		r = 0;
+	}
+	if (r < 0 || epoch < p.epoch)
+		return r < 0 ? r : 0;
+	store_producer_note(&p, first, last, end - count);
+	char k[KEY_MAX], v[PSTATE_MAX];
+	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_KPRODUCER, h->topic,
+						 (uint64_t)pid),
+			       v, pstate_encode(v, &p));
+	return 0;
 }

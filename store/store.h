@@ -261,6 +261,21 @@ int store_kafka_append(struct store *st, uint64_t ino, uint64_t stream,
 		       struct sf_topic *t, const struct sf_kmsg *m, size_t n,
 		       bool lines, bool sync, uint64_t *base);
 
+/* An idempotent producer's batch, as the record that ends it carries it
+ * (recovery rebuilds the producer's state from it, kproducer.c). */
+struct sf_ptag {
+	int64_t pid;
+	int16_t epoch;
+	int32_t first_seq, last_seq;
+};
+/* store_kafka_append, and with tag (not NULL) the record carries it in
+ * its trailer: give it to the last record of a producer's batch. */
+int store_kafka_append_tagged(struct store *st, uint64_t ino,
+			      uint64_t stream, struct sf_topic *t,
+			      const struct sf_kmsg *m, size_t n, bool lines,
+			      bool sync, const struct sf_ptag *tag,
+			      uint64_t *base);
+
 /* Messages read with their metadata; pointers into buf. */
 struct sf_kread {
 	struct sf_kmsg *m;

@@ -145,7 +145,8 @@ struct presult {
 /* Append the decoded set to topic in (fs.lock held): the node's state is
  * the one every append uses. */
 static int append_set(const struct sf_inode *in, const struct sf_policy *p,
-		      struct pset *s, struct presult *res)
+		      struct pset *s, const struct sf_ptag *tag,
+		      struct presult *res)
 {
 	struct node *n = node_get(in->ino);
 	if (!n)
@@ -162,8 +163,12 @@ static int append_set(const struct sf_inode *in, const struct sf_policy *p,
 		if (k > APPEND_MAX)
 			k = APPEND_MAX;
 		uint64_t size = t->size;
-		r = store_kafka_append(fs.store, in->ino, in->parent, t,
-				       s->m + done, k, s->lines, sync, NULL);
+		/* The record that ends the set carries the producer's tag,
+		 * for recovery (kproducer.c). */
+		r = store_kafka_append_tagged(fs.store, in->ino, in->parent, t,
+					      s->m + done, k, s->lines, sync,
+					      done + k == s->n ? tag : NULL,
+					      NULL);
 		if (r == 0) {
 			bytes += t->size - size;
 			metrics_append(in->parent, t->size - size, k);
@@ -224,7 +229,8 @@ static void append_idempotent(const struct sf_inode *in,
 		res->base = (int64_t)base;
 		return;
 	}
-	res->err = kafka_store_error(append_set(in, p, s, res));
+	struct sf_ptag tag = { q.pid, q.epoch, q.first, q.last };
+	res->err = kafka_store_error(append_set(in, p, s, &tag, res));
 	if (res->err != KERR_NONE)
 		return;
 	store_producer_note(&ps, q.first, q.last, (uint64_t)res->base);
@@ -265,7 +271,8 @@ static void produce_partition(struct caller *c, struct kstr topic,
 		append_idempotent(&in, &p, &s, &info, res);
 	} else if (res->err == KERR_NONE && s.n) {
 		fix_pointers(&s);
-		res->err = kafka_store_error(append_set(&in, &p, &s, res));
+		res->err = kafka_store_error(append_set(&in, &p, &s, NULL,
+							res));
 	} else if (res->err == KERR_NONE) {
 		topic_now(&in, res);
 	}

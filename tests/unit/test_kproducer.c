@@ -2,7 +2,9 @@
  * (store/kproducer.c): producer ids never handed out twice, across a
  * reopen and a kill -9; a state read back as written, the oldest batch
  * forgotten past five; the state written with the append's index entries
- * (in LevelDB when the call returns: a kill -9 right after keeps both);
+ * (in LevelDB when the call returns: a kill -9 right after keeps both),
+ * and put back by recovery from the record's tag when a kill -9 took
+ * that write;
  * a refused write leaves the entries waiting; the state deleted with its
  * topic.
  */
@@ -131,6 +133,73 @@ static void test_state_with_its_append(const char *dir)
 	store_close(st);
 }
 
+/* kill -9 after a tagged append, before the state's write: the index
+ * batch (entry and state) is lost, and recovery, indexing the record
+ * again, puts the state back from the record's tag.  The record's
+ * messages read as ever. */
+static void test_state_recovered_from_tag(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0) ||
+	    !EQ(append(st, &fx, &t, "x\n"), 0))
+		return;
+	/* An earlier batch of the producer, in LevelDB already. */
+	struct sf_producer p = { .epoch = 2 };
+	store_producer_note(&p, 0, 1, 0);
+	EQ(store_producer_put(st, fx.ino, 9, &p, false), 0);
+	store_close(st);
+	fflush(stdout);
+	fflush(stderr);
+	static const struct sf_kmsg two[] = {
+		{ .ts = -1, .value = "a", .value_len = 1, .key_len = -1 },
+		{ .ts = -1, .value = "b", .value_len = 1, .key_len = -1 },
+	};
+	const struct sf_ptag tag = { 9, 2, 2, 3 };
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct store *cs;
+		char err[512];
+		int ok = store_open(dir, 0, &cs, err, sizeof(err)) == 0 &&
+			 store_topic_load(cs, fx.ino, &t) == 0 &&
+			 store_kafka_append_tagged(cs, fx.ino, fx.stream, &t,
+						   two, 2, true, false, &tag,
+						   NULL) == 0 &&
+			 index_waiting_count(cs) == 1;
+		_exit(ok ? 0 : 1);
+	}
+	int status = 1;
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	if (!CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		return;
+	st = reopen_load(dir, &fx, &t);
+	if (!st)
+		return;
+	struct store_stats s;
+	struct sf_producer got;
+	store_get_stats(st, &s);
+	EQ(s.recovery.records_reindexed, 1);
+	EQ(t.next_msg, 3);
+	if (EQ(store_producer_get(st, fx.ino, 9, &got), 0) &&
+	    EQ(got.n, 2) && EQ(got.epoch, 2)) {
+		EQ(got.b[1].first_seq, 2);
+		EQ(got.b[1].last_seq, 3);
+		EQ(got.b[1].base, 1);
+	}
+	READS(st, fx.ino, &t, 0, 6, "x\na\nb\n");
+	struct sf_kread kr = { 0 };
+	if (EQ(store_kafka_read(st, fx.ino, &t, 1, 1 << 20, true, &kr), 0) &&
+	    EQ(kr.n, 2)) {
+		EQ(kr.m[0].value_len, 1);
+		EQ(kr.m[1].msg, 2);
+		EQ(kr.m[1].key_len, -1);
+	}
+	store_kread_free(&kr);
+	store_close(st);
+}
+
 static void test_state_refused(const char *dir)
 {
 	struct fx fx;
@@ -165,6 +234,7 @@ static const struct test tests[] = {
 	T(test_ids_never_reused),
 	T(test_state_round_trip),
 	T(test_state_with_its_append),
+	T(test_state_recovered_from_tag),
 	T(test_state_refused),
 	T(test_state_goes_with_topic),
 };
