@@ -2,7 +2,8 @@
 listener: InitProducerId hands out ids that are never handed out again
 (restarts included); a batch sent again (a retry after a lost answer) is
 stored once and answered with its first base offset, also after a
-kill -9 between the two; a gap in the sequence numbers, an old epoch, an
+kill -9 between the two and after a crash that took the LevelDB write
+with the producer's state (recovery puts it back from the record); a gap in the sequence numbers, an old epoch, an
 unknown producer and more than one batch are refused and change nothing;
 a transactional id or batch is refused; a new topic at a deleted one's
 path knows none of its producers.
@@ -18,6 +19,7 @@ import pytest
 from util import append, read
 
 sys.path.insert(0, os.path.dirname(__file__))
+import faults                           # noqa: E402
 import kafka_wire as kw                 # noqa: E402
 
 SEED = b"seed\n"
@@ -245,6 +247,62 @@ def test_a_retry_after_kill9_is_stored_once(km, durability):
     c = kw.Conn(km.port)
     assert produce(c, batch([b"c"], pid, epoch, 2)) == (0, 3)
     assert lines(km) == [b"seed", b"a", b"b", b"c"]
+    c.close()
+
+
+def crash_run(mount_factory, data, env):
+    """Mount data (kafka on a new port, no metrics, env), make the topic,
+    get a producer id and send one batch: (mount, port, batch, answer or
+    None when the daemon died before answering)."""
+    port = kw.free_port()
+    m = mount_factory(["kafka=127.0.0.1:%d" % port, "nometrics"], data=data,
+                      env=env, expect=(".",))
+    os.mkdir(os.path.join(m.mnt, "plant"))
+    append(os.path.join(m.mnt, "plant", "temp"), SEED)
+    c = kw.Conn(port)
+    _, pid, epoch = init_producer_id(c)
+    b = batch([b"a", b"b"], pid, epoch, 0)
+    try:
+        got = produce(c, b)
+    except (EOFError, ConnectionError):
+        got = None
+    c.close()
+    return m, port, b, got
+
+
+def test_state_rebuilt_when_a_crash_took_its_write(mount_factory, tmp_path):
+    """The daemon dies after the batch's record reached its segment and
+    before the LevelDB write with its index entry and producer state:
+    recovery indexes the record again and puts the state back from the
+    record's tag, so the retry is still stored once."""
+    # A run under the shim's trace finds the LevelDB write that follows
+    # the produce's segment write (the same calls in the same order in
+    # every run: the steps are the same and nothing else writes).
+    trace = tmp_path / "trace"
+    data = tmp_path / "probe"
+    m, _, _, got = crash_run(mount_factory, data,
+                             faults.fault_env(data, trace=trace))
+    assert got == (0, 1)
+    calls = open(trace).read().splitlines()
+    m.unmount()
+    seg = max(i for i, c in enumerate(calls) if c.startswith("seg_write"))
+    n = next(c for c in calls[seg:] if c.startswith("db_write")).split("#")[1]
+    # The same again, killed (SIGKILL) right before that write.
+    data = tmp_path / "data"
+    log = tmp_path / "faultlog"
+    m, _, b, got = crash_run(mount_factory, data, faults.fault_env(
+        data, "db_write:%s:cut" % n, log=log))
+    assert got is None
+    assert "inject db_write #%s cut" % n in open(log).read()
+    m.kill9()
+    port = kw.free_port()
+    m = mount_factory(["kafka=127.0.0.1:%d" % port], data=data)
+    m.expect_log("recover")
+    topic = os.path.join(m.mnt, "plant", "temp")
+    assert read(topic) == SEED + b"a\nb\n"     # the record survived
+    c = kw.Conn(port)
+    assert produce(c, b) == (0, 1)
+    assert read(topic) == SEED + b"a\nb\n"
     c.close()
 
 
