@@ -81,10 +81,11 @@ static void put_states(struct index_batch *ib)
 	}
 }
 
-int index_flush(struct store *st, bool sync)
+/* Write the batch (even an empty one, with force). */
+static int flush(struct store *st, bool sync, bool force)
 {
 	struct index_batch *ib = st->ib;
-	if ((!ib || ib->n == 0) && !sync)
+	if ((!ib || ib->n == 0) && !sync && !force)
 		return 0;
 	if (!(ib = batch_of(st)))
 		return -ENOMEM;
@@ -97,6 +98,11 @@ int index_flush(struct store *st, bool sync)
 	leveldb_writebatch_clear(ib->wb);
 	ib->n = 0;
 	return 0;
+}
+
+int index_flush(struct store *st, bool sync)
+{
+	return flush(st, sync, false);
 }
 
 int index_room(struct store *st)
@@ -142,6 +148,23 @@ int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
 	int r = index_flush(st, true);
 	if (r < 0)
 		drop_newest(ib);
+	return r;
+}
+
+int index_flush_with(struct store *st, const char *k, size_t klen,
+		     const char *v, size_t vlen, bool sync)
+{
+	struct index_batch *ib = batch_of(st);
+	if (!ib)
+		return -ENOMEM;
+	leveldb_writebatch_put(ib->wb, k, klen, v, vlen);
+	int r = flush(st, sync, true);
+	if (r < 0) {
+		/* The entries wait on; the extra put goes. */
+		leveldb_writebatch_clear(ib->wb);
+		for (unsigned i = 0; i < ib->n; i++)
+			put_waiting(ib->wb, &ib->w[i]);
+	}
 	return r;
 }
 

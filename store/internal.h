@@ -11,7 +11,8 @@
  *   -> index.c -> heal.c -> db.c -> space.c -> keys.c, crc32c.c,
  *   report.c
  * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
- * messages, calls topic.c and segment.c.)
+ * messages, calls topic.c and segment.c; kproducer.c, the Kafka
+ * producers' states, calls index.c and db.c, and recover.c calls it.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -182,6 +183,8 @@ int ino_count(struct store *st);
 #define KEY_LATE     'Q'   /* Q stream ns topic off  -> length */
 #define KEY_SCAN     'P'   /* P stream               -> ttl scan point */
 #define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
+#define KEY_KPRODUCER 'K'  /* K topic pid            -> Kafka producer state
+                            * (kproducer.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 
@@ -308,6 +311,17 @@ int topic_read_whole(struct store *st, uint64_t ino, uint64_t off,
 		     uint64_t end, struct idx_entry **ents, size_t *n,
 		     struct sf_readbuf *rb);
 
+/* ---- Kafka producer states (kproducer.c), for recovery ---- */
+
+struct rec_header;
+
+/* A record recovery indexes again (header h, body after it, checked):
+ * when its trailer carries a producer tag, put the producer's state with
+ * the batch it ends into b, as the lost LevelDB write would have.
+ * 0 or -errno. */
+int kproducer_recovered(struct store *st, leveldb_writebatch_t *b,
+			const struct rec_header *h, const char *body);
+
 /* ---- records in segments (segment.c) ----
  * magic, crc32c of everything after the crc field, payload length, message
  * count, topic, topic byte offset, first message offset, arrival ns. */
@@ -335,6 +349,11 @@ struct rec_header {
 /* A trailer ends with its length (4, itself included) and "SFK1" (4). */
 #define REC_TRAILER_MAGIC 0x314b4653u
 #define REC_TRAILER_TAIL 8
+/* "SFK2": the same, and an idempotent producer's tag (kproducer.c) lies
+ * right before the length: producer id(8), epoch(2), first and last
+ * sequence(4 each) of the batch the record ends. */
+#define REC_TRAILER_MAGIC_PRODUCER 0x324b4653u
+#define REC_PRODUCER_TAG 18
 #define REC_NMSGS_MAX 0x7fffffffu
 void rec_encode(char *hdr, const struct rec_header *h);
 void rec_decode(const char *hdr, struct rec_header *h);
@@ -451,6 +470,11 @@ int index_add(struct store *st, uint64_t ino, const struct idx_entry *e,
 /* Write the batch (with sync: durably, also when empty).  On failure the
  * entries stay in memory.  0 or -errno. */
 int index_flush(struct store *st, bool sync);
+/* index_flush with one more put (key k, value v) in the same LevelDB
+ * write as the waiting entries (a Kafka producer's state, kproducer.c):
+ * written with them or, if the write fails, not at all. */
+int index_flush_with(struct store *st, const char *k, size_t klen,
+		     const char *v, size_t vlen, bool sync);
 /* The waiting entries of topic ino, oldest first: each call returns the
  * next one from position *pos on (start at 0) and moves *pos past it;
  * NULL when there are no more. */

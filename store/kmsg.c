@@ -7,7 +7,10 @@
  * metadata with its record (docs/format.md, "Kafka trailer").
  *
  * Trailer: per message ts(8, -1 none) key_len(4, -1 null) key
- * nheaders(4) headers_len(4) headers; then its length(4) and "SFK1". */
+ * nheaders(4) headers_len(4) headers; then its length(4) and "SFK1".  Or,
+ * ending an idempotent producer's batch, the messages, the producer's tag
+ * (pid 8, epoch 2, first and last sequence 4 each), its length and
+ * "SFK2". */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +63,8 @@ static char *put_bytes(char *p, const void *b, size_t n)
 }
 
 static void build(char *buf, const struct sf_kmsg *m, size_t n, bool lines,
-		  bool meta, uint64_t plen, uint64_t tlen)
+		  bool meta, const struct sf_ptag *tag, uint64_t plen,
+		  uint64_t tlen)
 {
 	char *p = buf;
 	for (size_t i = 0; i < n; i++) {
@@ -82,13 +86,31 @@ static void build(char *buf, const struct sf_kmsg *m, size_t n, bool lines,
 		put_le32(p + 4, m[i].headers_len);
 		p = put_bytes(p + 8, m[i].headers, m[i].headers_len);
 	}
+	if (tag) {
+		put_le64(p, (uint64_t)tag->pid);
+		p[8] = (char)(tag->epoch & 0xff);
+		p[9] = (char)((uint16_t)tag->epoch >> 8);
+		put_le32(p + 10, (uint32_t)tag->first_seq);
+		put_le32(p + 14, (uint32_t)tag->last_seq);
+		p += REC_PRODUCER_TAG;
+	}
 	put_le32(p, (uint32_t)tlen);
-	put_le32(p + 4, REC_TRAILER_MAGIC);
+	put_le32(p + 4, tag ? REC_TRAILER_MAGIC_PRODUCER : REC_TRAILER_MAGIC);
 }
 
 int store_kafka_append(struct store *st, uint64_t ino, uint64_t stream,
 		       struct sf_topic *t, const struct sf_kmsg *m, size_t n,
 		       bool lines, bool sync, uint64_t *base)
+{
+	return store_kafka_append_tagged(st, ino, stream, t, m, n, lines, sync,
+					 NULL, base);
+}
+
+int store_kafka_append_tagged(struct store *st, uint64_t ino,
+			      uint64_t stream, struct sf_topic *t,
+			      const struct sf_kmsg *m, size_t n, bool lines,
+			      bool sync, const struct sf_ptag *tag,
+			      uint64_t *base)
 {
 	uint64_t plen, tlen;
 	if (n == 0 || n > KMSG_MAX || (!lines && n != 1))
@@ -96,15 +118,17 @@ int store_kafka_append(struct store *st, uint64_t ino, uint64_t stream,
 	int r = measure(m, n, lines, &plen, &tlen);
 	if (r < 0)
 		return r;
-	bool meta = has_meta(m, n);
+	bool meta = has_meta(m, n) || tag;
 	if (!meta)
 		tlen = 0;
+	else if (tag)
+		tlen += REC_PRODUCER_TAG;
 	if (plen == 0)
 		return -EINVAL;         /* a record holds at least one byte */
 	char *buf = malloc(plen + tlen);
 	if (!buf)
 		return -ENOMEM;
-	build(buf, m, n, lines, meta, plen, tlen);
+	build(buf, m, n, lines, meta, tag, plen, tlen);
 	struct iovec iov = { buf, plen + tlen };
 	int64_t ns;
 	uint64_t first = t->next_msg;

@@ -85,6 +85,12 @@ static int reindex(struct store *st, struct scan *sc, uint64_t pos,
 	char *err = NULL;
 	leveldb_writebatch_t *b = leveldb_writebatch_create();
 	index_put(b, h->topic, &e, true);
+	/* ...and the Kafka producer state written with the entry. */
+	int r = kproducer_recovered(st, b, h, sc->buf + REC_HDR);
+	if (r < 0) {
+		leveldb_writebatch_destroy(b);
+		return r;
+	}
 	leveldb_write(st->db, st->wopts, b, &err);
 	leveldb_writebatch_destroy(b);
 	if (err)

@@ -117,7 +117,11 @@ int rec_check(const char *rec, size_t avail, struct rec_header *h)
 static int64_t payload_of(const struct rec_header *h, const char *tail)
 {
 	uint32_t tlen = get_le32(tail), magic = get_le32(tail + 4);
-	if (magic != REC_TRAILER_MAGIC || tlen < REC_TRAILER_TAIL || tlen > h->len)
+	uint32_t min = magic == REC_TRAILER_MAGIC_PRODUCER
+		       ? REC_TRAILER_TAIL + REC_PRODUCER_TAG : REC_TRAILER_TAIL;
+	if ((magic != REC_TRAILER_MAGIC &&
+	     magic != REC_TRAILER_MAGIC_PRODUCER) ||
+	    tlen < min || tlen > h->len)
 		return -EIO;
 	return h->len - tlen;
 }

@@ -261,6 +261,21 @@ int store_kafka_append(struct store *st, uint64_t ino, uint64_t stream,
 		       struct sf_topic *t, const struct sf_kmsg *m, size_t n,
 		       bool lines, bool sync, uint64_t *base);
 
+/* An idempotent producer's batch, as the record that ends it carries it
+ * (recovery rebuilds the producer's state from it, kproducer.c). */
+struct sf_ptag {
+	int64_t pid;
+	int16_t epoch;
+	int32_t first_seq, last_seq;
+};
+/* store_kafka_append, and with tag (not NULL) the record carries it in
+ * its trailer: give it to the last record of a producer's batch. */
+int store_kafka_append_tagged(struct store *st, uint64_t ino,
+			      uint64_t stream, struct sf_topic *t,
+			      const struct sf_kmsg *m, size_t n, bool lines,
+			      bool sync, const struct sf_ptag *tag,
+			      uint64_t *base);
+
 /* Messages read with their metadata; pointers into buf. */
 struct sf_kread {
 	struct sf_kmsg *m;
@@ -276,6 +291,40 @@ int store_kafka_read(struct store *st, uint64_t ino, const struct sf_topic *t,
 		     uint64_t msg, size_t max_bytes, bool lines,
 		     struct sf_kread *out);
 void store_kread_free(struct sf_kread *r);
+
+/* ---- Kafka idempotent producers (kproducer.c) ----
+ * Per topic and producer id, the producer's epoch and its most recent
+ * batches, oldest first, each with the message offset it was given. */
+
+#define SF_PRODUCER_BATCHES 5
+
+struct sf_pbatch {
+	int32_t first_seq, last_seq;
+	uint64_t base;
+};
+
+struct sf_producer {
+	int16_t epoch;
+	unsigned n;                     /* batches in b, at most 5 */
+	struct sf_pbatch b[SF_PRODUCER_BATCHES];
+};
+
+/* A new producer id (0, 1, 2, ...), never one handed out before: the
+ * counter is written synced first.  0 or -errno. */
+int store_producer_id_next(struct store *st, int64_t *pid);
+/* The state of producer pid on topic ino: 0, -ENODATA when it has none,
+ * -EIO when it does not decode. */
+int store_producer_get(struct store *st, uint64_t ino, int64_t pid,
+		       struct sf_producer *out);
+/* Write the state of producer pid on topic ino in the same LevelDB write
+ * as the index entries waiting (the append it describes, made just
+ * before), synced with sync.  0 or -errno (then nothing is written, and
+ * the entries wait on). */
+int store_producer_put(struct store *st, uint64_t ino, int64_t pid,
+		       const struct sf_producer *p, bool sync);
+/* Add a batch to p, forgetting the oldest when it holds 5. */
+void store_producer_note(struct sf_producer *p, int32_t first, int32_t last,
+			 uint64_t base);
 
 /* ---- consumer group cursors (cursor.c) ----
  * Each (topic, group) has at most one committed cursor.  Group names are

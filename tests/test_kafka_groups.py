@@ -263,7 +263,7 @@ def test_find_coordinator_is_this_broker(km):
     assert (r.i32(), r.string(), r.i32()) == (0, "127.0.0.1", km.port)
     r = c.request(FIND_COORDINATOR, 1, S("t") + b"\1")   # transactions
     r.i32()
-    assert r.i16() == 15                # COORDINATOR_NOT_AVAILABLE
+    assert r.i16() == 53                # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     err, apis = kw.api_versions(c.request(18, 0))
     for key, rng in ((8, (2, 7)), (9, (1, 5)), (10, (0, 2)), (11, (0, 5)),
                      (12, (0, 3)), (13, (0, 2)), (14, (0, 3))):

@@ -364,9 +364,14 @@ int kafka_find_coordinator(struct kreq *req, struct kbuf *resp)
 	if (r->bad)
 		return -1;
 	bool ok = type == 0;                    /* groups; not transactions */
+	/* A transaction coordinator: refused as InitProducerId refuses a
+	 * transactional id (producer_id.c), an error clients give up on at
+	 * once (COORDINATOR_NOT_AVAILABLE they retry until a timeout). */
+	int16_t no = type == 1 ? KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+			       : KERR_COORDINATOR_NOT_AVAILABLE;
 	if (v >= 1)
 		kb_i32(resp, 0);                /* throttle_time_ms */
-	kb_i16(resp, ok ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE);
+	kb_i16(resp, ok ? KERR_NONE : no);
 	if (v >= 1)
 		kb_string(resp, ok ? NULL : "transactions are not supported");
 	kb_i32(resp, ok ? 0 : -1);

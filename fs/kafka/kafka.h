@@ -136,6 +136,11 @@ enum {
 	KERR_INVALID_REPLICATION_FACTOR = 38,
 	KERR_INVALID_REPLICA_ASSIGNMENT = 39,
 	KERR_INVALID_CONFIG = 40,
+	/* idempotent producers, no transactions (producer_id.c, produce.c) */
+	KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+	KERR_INVALID_PRODUCER_EPOCH = 47,
+	KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+	KERR_UNKNOWN_PRODUCER_ID = 59,
 };
 
 /* API keys of this slice (and the ones later slices will add). */
@@ -158,6 +163,7 @@ enum {
 	KAPI_CREATE_TOPICS = 19,
 	KAPI_DELETE_TOPICS = 20,
 	KAPI_DESCRIBE_CONFIGS = 32,
+	KAPI_INIT_PRODUCER_ID = 22,
 	KAPI_MAX = 75,                  /* keys are below this */
 };
 
@@ -218,6 +224,7 @@ khandler kafka_delete_topics;           /* admin_topics.c */
 khandler kafka_describe_configs;        /* describe_configs.c */
 khandler kafka_list_groups;             /* group_list.c */
 khandler kafka_describe_groups;         /* group_list.c */
+khandler kafka_init_producer_id;        /* producer_id.c */
 
 /* The address and port clients reached this connection's listener on, as
  * Metadata advertises it: the listener's own, or the socket's local

@@ -82,6 +82,7 @@ const struct kapi kafka_apis[KAPI_MAX] = {
 	[KAPI_DESCRIBE_CONFIGS] = { 0, 3, 4, kafka_describe_configs },
 	[KAPI_LIST_GROUPS] = { 0, 2, 3, kafka_list_groups },
 	[KAPI_DESCRIBE_GROUPS] = { 0, 4, 5, kafka_describe_groups },
+	[KAPI_INIT_PRODUCER_ID] = { 0, 1, 2, kafka_init_producer_id },
 };
 
 struct klisten {

@@ -10,13 +10,20 @@
  * their own response layout.  acks 1 and -1 are answered once the append is in the store, made as
  * durable as the stream's durability policy makes a file append (one
  * broker holds every replica); acks 0 gets no response at all, as
- * Kafka's brokers do. */
+ * Kafka's brokers do.
+ *
+ * A batch with a producer id (an idempotent producer) is judged against
+ * the producer's state on the topic (sequence.c): appended with the new
+ * state, answered with its first base offset when it is a retry, or
+ * refused.  A transactional request or batch is refused with
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kaccess.h"
 #include "records.h"
+#include "sequence.h"
 
 #define APPEND_MAX 65536        /* messages per store record */
 
@@ -30,7 +37,23 @@ struct pset {
 	bool lines;
 	uint64_t max_message;
 	int16_t err;                    /* the first record refused */
+	const struct kbatch *info;      /* the batch being decoded */
+	unsigned batches;               /* seen so far */
+	bool producer;                  /* one of them has a producer id */
 };
+
+/* A record that starts a batch (offset delta 0: they are checked to run
+ * 0, 1, 2, ...): the batch's transactional bit and producer id. */
+static void each_batch(struct pset *s)
+{
+	s->batches++;
+	if (s->info->attributes & KBATCH_TRANSACTIONAL)
+		s->err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+	if (s->info->producer_id >= 0)
+		s->producer = true;
+	if (s->producer && s->batches > 1)
+		s->err = KERR_INVALID_RECORD;   /* idempotent: one batch */
+}
 
 static int keep(struct pset *s, const void *p, int32_t len, size_t *at)
 {
@@ -57,6 +80,10 @@ static int each_record(void *arg, const struct krecord *r)
 {
 	struct pset *s = arg;
 	int32_t vl = r->value_len < 0 ? 0 : r->value_len;
+	if (r->offset_delta == 0)
+		each_batch(s);
+	if (s->err)
+		return 1;
 	if (s->lines) {
 		/* A newline inside the value is the store's to refuse (-EINVAL:
 		 * INVALID_RECORD), in the same pass that sizes the record. */
@@ -118,7 +145,8 @@ struct presult {
 /* Append the decoded set to topic in (fs.lock held): the node's state is
  * the one every append uses. */
 static int append_set(const struct sf_inode *in, const struct sf_policy *p,
-		      struct pset *s, struct presult *res)
+		      struct pset *s, const struct sf_ptag *tag,
+		      struct presult *res)
 {
 	struct node *n = node_get(in->ino);
 	if (!n)
@@ -135,8 +163,12 @@ static int append_set(const struct sf_inode *in, const struct sf_policy *p,
 		if (k > APPEND_MAX)
 			k = APPEND_MAX;
 		uint64_t size = t->size;
-		r = store_kafka_append(fs.store, in->ino, in->parent, t,
-				       s->m + done, k, s->lines, sync, NULL);
+		/* The record that ends the set carries the producer's tag,
+		 * for recovery (kproducer.c). */
+		r = store_kafka_append_tagged(fs.store, in->ino, in->parent, t,
+					      s->m + done, k, s->lines, sync,
+					      done + k == s->n ? tag : NULL,
+					      NULL);
 		if (r == 0) {
 			bytes += t->size - size;
 			metrics_append(in->parent, t->size - size, k);
@@ -149,6 +181,62 @@ static int append_set(const struct sf_inode *in, const struct sf_policy *p,
 		res->log_start = (int64_t)t->first_msg;
 	node_release_if_unused(n);
 	return r;
+}
+
+/* The topic's end and log start, as an answer that appends nothing
+ * gives them.  fs.lock held. */
+static void topic_now(const struct sf_inode *in, struct presult *res)
+{
+	struct node *n = node_find(in->ino);
+	struct sf_topic t;
+	if (n && n->topic)
+		t = *n->topic;
+	else if (store_topic_load(fs.store, in->ino, &t) < 0)
+		res->err = KERR_KAFKA_STORAGE_ERROR;
+	if (res->err == KERR_NONE) {
+		res->base = (int64_t)t.next_msg;
+		res->log_start = (int64_t)t.first_msg;
+	}
+}
+
+/* The one batch of an idempotent producer: judged against the producer's
+ * state on the topic (sequence.c); appended, and the new state written in
+ * the same LevelDB write as the append's index entry, or, for a retry of
+ * a stored batch, answered with the base offset it got then and not
+ * appended again.  fs.lock held. */
+static void append_idempotent(const struct sf_inode *in,
+			      const struct sf_policy *p, struct pset *s,
+			      const struct kbatch *b, struct presult *res)
+{
+	struct sf_producer ps;
+	struct kseq q = {
+		.pid = b->producer_id, .epoch = b->producer_epoch,
+		.first = b->base_sequence,
+		.last = kseq_last(b->base_sequence, b->last_offset_delta),
+	};
+	int g = store_producer_get(fs.store, in->ino, q.pid, &ps);
+	if (g < 0 && g != -ENODATA) {
+		res->err = kafka_store_error(g);
+		return;
+	}
+	bool dup;
+	uint64_t base;
+	res->err = kseq_check(&ps, g == 0, &q, &dup, &base);
+	if (res->err != KERR_NONE)
+		return;
+	if (dup) {
+		topic_now(in, res);
+		res->base = (int64_t)base;
+		return;
+	}
+	struct sf_ptag tag = { q.pid, q.epoch, q.first, q.last };
+	res->err = kafka_store_error(append_set(in, p, s, &tag, res));
+	if (res->err != KERR_NONE)
+		return;
+	store_producer_note(&ps, q.first, q.last, (uint64_t)res->base);
+	int r = store_producer_put(fs.store, in->ino, q.pid, &ps,
+				   p->durability == SF_DUR_ALWAYS);
+	res->err = kafka_store_error(r);
 }
 
 /* One partition: decode, check, append.  fs.lock held. */
@@ -170,6 +258,7 @@ static void produce_partition(struct caller *c, struct kstr topic,
 	s.lines = p.framing == SF_FRAMING_LINE;
 	s.max_message = p.max_message;
 	struct kbatch info;
+	s.info = &info;
 	int r = records.len < 0 ? 0
 		: krecords_decode(records.p, (size_t)records.len, &info,
 				  each_record, &s);
@@ -177,20 +266,15 @@ static void produce_partition(struct caller *c, struct kstr topic,
 		res->err = s.err;
 	else if (r < 0)
 		res->err = kbatch_error_code(r);
-	else if (r > 0 && (info.attributes & KBATCH_TRANSACTIONAL))
-		res->err = KERR_INVALID_RECORD;  /* no transactions yet */
-	if (res->err == KERR_NONE && s.n) {
+	if (res->err == KERR_NONE && s.n && s.producer) {
 		fix_pointers(&s);
-		res->err = kafka_store_error(append_set(&in, &p, &s, res));
+		append_idempotent(&in, &p, &s, &info, res);
+	} else if (res->err == KERR_NONE && s.n) {
+		fix_pointers(&s);
+		res->err = kafka_store_error(append_set(&in, &p, &s, NULL,
+							res));
 	} else if (res->err == KERR_NONE) {
-		struct node *n = node_find(in.ino);
-		struct sf_topic t;
-		if (n && n->topic)
-			t = *n->topic;
-		else if (store_topic_load(fs.store, in.ino, &t) < 0)
-			res->err = KERR_KAFKA_STORAGE_ERROR;
-		res->base = (int64_t)t.next_msg;
-		res->log_start = (int64_t)t.first_msg;
+		topic_now(&in, res);
 	}
 	pset_free(&s);
 }
@@ -258,7 +342,7 @@ int kafka_produce(struct kreq *req, struct kbuf *resp)
 			if (v < 3)
 				res.err = KERR_UNSUPPORTED_VERSION;
 			else if (txn.len >= 0)
-				res.err = KERR_INVALID_REQUEST;
+				res.err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 			else if (acks != 0 && acks != 1 && acks != -1)
 				res.err = KERR_INVALID_REQUIRED_ACKS;
 			else {
