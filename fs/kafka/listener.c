@@ -1,8 +1,9 @@
 /* listener.c - the Kafka listener: the -o kafka=ADDR:PORT sockets, one
  * thread with an epoll loop that accepts, reads and writes every
  * connection without blocking, cuts requests out of the byte stream
- * (int32 size, then the request), parses the request header, calls the
- * API's handler from the table and queues the responses in request order;
+ * (int32 size, then the request) and reads its header (frame.c), checks
+ * the body's shape (shapes.c), calls the API's handler from the table
+ * (apis.c) and queues the responses in request order;
  * and the parking of requests that wait for data (Fetch), woken by
  * kafka_topic_appended or their deadline.
  *
@@ -52,7 +53,6 @@
 #include "tls.h"
 
 #define KAFKA_LISTEN_MAX 16
-#define KAFKA_FRAME_MAX (64u << 20)
 #define KAFKA_CONN_MAX 4096
 #define KAFKA_OUT_HIGH (1u << 20)
 #define KAFKA_READ_CHUNK (64u << 10)
@@ -62,21 +62,6 @@
 #define KAFKA_HANDSHAKE_MS 10000
 #define KAFKA_HANDSHAKE_MAX 512
 #define PEER_NAME_MAX (INET6_ADDRSTRLEN + 16)
-
-const struct kapi kafka_apis[KAPI_MAX] = {
-	[KAPI_API_VERSIONS] = { 0, 3, 3, kafka_api_versions },
-	[KAPI_METADATA] = { 0, 8, 9, kafka_metadata },
-	[KAPI_LIST_OFFSETS] = { 1, 5, 6, kafka_list_offsets },
-	[KAPI_PRODUCE] = { 0, 8, 9, kafka_produce },
-	[KAPI_FETCH] = { 4, 11, 12, kafka_fetch },
-	[KAPI_FIND_COORDINATOR] = { 0, 2, 3, kafka_find_coordinator },
-	[KAPI_JOIN_GROUP] = { 0, 5, 6, kafka_join_group },
-	[KAPI_SYNC_GROUP] = { 0, 3, 4, kafka_sync_group },
-	[KAPI_HEARTBEAT] = { 0, 3, 4, kafka_heartbeat },
-	[KAPI_LEAVE_GROUP] = { 0, 2, 4, kafka_leave_group },
-	[KAPI_OFFSET_COMMIT] = { 2, 7, 8, kafka_offset_commit },
-	[KAPI_OFFSET_FETCH] = { 1, 5, 6, kafka_offset_fetch },
-};
 
 struct klisten {
 	int fd;
@@ -594,35 +579,27 @@ static int response_queue(struct kconn *c, struct kbuf *b)
 	return c->out.oom ? -1 : 0;
 }
 
-/* Parse the request header of a frame into req: 0, or -1 (close). */
+/* Read the request header of a frame into req: 0, or -1 (close). */
 static int header_parse(struct kconn *c, const uint8_t *p, size_t n,
 			struct kreq *req, const struct kapi **api)
 {
-	struct kreader r;
-	kr_init(&r, p, n);
+	struct khead h;
+	if (khead_parse(p, n, &h) < 0)
+		return -1;
 	memset(req, 0, sizeof *req);
-	req->api_key = kr_i16(&r);
-	req->api_version = kr_i16(&r);
-	req->correlation_id = kr_i32(&r);
-	struct kstr id = kr_string(&r);
-	if (r.bad || req->api_key < 0 || req->api_key >= KAPI_MAX ||
-	    !kafka_apis[req->api_key].handler)
-		return -1;
-	*api = &kafka_apis[req->api_key];
-	req->flexible = (*api)->flexible_from >= 0 &&
-			req->api_version >= (*api)->flexible_from;
-	if (req->flexible)
-		kr_tags(&r);
-	if (r.bad)
-		return -1;
-	size_t idl = id.len > 0 ? (size_t)id.len : 0;
+	req->api_key = h.api_key;
+	req->api_version = h.api_version;
+	req->correlation_id = h.correlation_id;
+	req->flexible = h.flexible;
+	*api = h.api;
+	size_t idl = h.client_id.len > 0 ? (size_t)h.client_id.len : 0;
 	if (idl > CLIENT_ID_MAX)
 		idl = CLIENT_ID_MAX;
 	if (idl)
-		memcpy(c->client_id, id.p, idl);
+		memcpy(c->client_id, h.client_id.p, idl);
 	c->client_id[idl] = 0;
 	req->client_id = c->client_id;
-	req->body = r;
+	req->body = h.body;
 	req->conn = c;
 	req->uid = c->uid;
 	req->gid = c->gid;
@@ -663,6 +640,8 @@ static int serve(struct kconn *c, const uint8_t *p, size_t n, size_t frame)
 	    req.api_version > api->max_version)
 		return req.api_key == KAPI_API_VERSIONS
 			? unsupported_api_versions(c, &req) : -1;
+	if (krequest_check(req.api_key, req.api_version, req.body) < 0)
+		return -1;
 	struct kbuf b;
 	response_begin(&b, &req);
 	struct kreader body0 = req.body;
@@ -743,14 +722,7 @@ void kafka_topic_appended(uint64_t ino)
  * not, (size_t)-1 for a size out of bounds. */
 static size_t frame_size(const struct kconn *c)
 {
-	if (c->inlen - c->inoff < 4)
-		return 0;
-	const uint8_t *p = c->in + c->inoff;
-	int32_t n = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-			      (uint32_t)p[2] << 8 | p[3]);
-	if (n < 8 || (uint32_t)n > KAFKA_FRAME_MAX)
-		return (size_t)-1;
-	return (size_t)n + 4;
+	return kframe_size(c->in + c->inoff, c->inlen - c->inoff);
 }
 
 /* Serve the whole frames in the input while nothing holds them back: 0,

@@ -211,31 +211,9 @@ static void write_partition(struct kbuf *resp, int16_t v, int32_t part,
 	}
 }
 
-/* The request once more, checked before anything is appended: a
- * malformed one closes the connection and changes nothing. */
-static int parse_check(struct kreader r, int16_t v)
-{
-	if (v >= 3)
-		kr_string(&r);                  /* transactional_id */
-	kr_i16(&r);
-	kr_i32(&r);
-	int32_t nt = kr_array(&r);
-	for (int32_t i = 0; i < nt && !r.bad; i++) {
-		kr_string(&r);
-		int32_t np = kr_array(&r);
-		for (int32_t j = 0; j < np && !r.bad; j++) {
-			kr_i32(&r);
-			kr_bytes(&r);
-		}
-	}
-	return r.bad ? -1 : 0;
-}
-
 int kafka_produce(struct kreq *req, struct kbuf *resp)
 {
 	int16_t v = req->api_version;
-	if (parse_check(req->body, v) < 0)
-		return -1;
 	struct kreader *r = &req->body;
 	struct kstr txn = { NULL, -1 };
 	if (v >= 3)
