@@ -225,6 +225,19 @@ bool khead_version_served(const struct khead *h);
  * -1 (short, or a count or length past its end). */
 int krequest_check(int16_t key, int16_t version, struct kreader body);
 
+/* ---- spare.c: response buffers kept for reuse (listener thread) ---- */
+#define KAFKA_SPARE_MAX ((size_t)4 << 20)       /* one buffer's cap */
+#define KAFKA_SPARE_TOTAL ((size_t)64 << 20)    /* all spares' caps */
+/* b becomes the spare sp (empty; sp left empty), or a new buffer. */
+void kspare_take(struct kbuf *sp, struct kbuf *b);
+/* Keep b (its contents dropped) as the spare sp when sp is empty and the
+ * bounds allow, else free it; b is left empty either way. */
+void kspare_give(struct kbuf *sp, struct kbuf *b);
+/* Free the spare sp (a connection closed). */
+void kspare_drop(struct kbuf *sp);
+/* The bytes all spares hold. */
+size_t kspare_total(void);
+
 /* The address and port clients reached this connection's listener on, as
  * Metadata advertises it: the listener's own, or the socket's local
  * address when it listens on a wildcard. */

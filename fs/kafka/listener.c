@@ -14,7 +14,8 @@
  * responses exceed KAFKA_OUT_HIGH or a request of it is parked; past
  * KAFKA_CONN_MAX connections the newest is closed; a connection whose
  * input would take the input buffers of all past KAFKA_IN_TOTAL is
- * closed.
+ * closed.  A sent response's buffer is kept for the connection's next
+ * response within spare.c's bounds.
  *
  * A -o kafka_tls listener's connections speak TLS (fs/tls.c's context):
  * the handshake runs in the same loop without blocking, within
@@ -97,6 +98,7 @@ struct kconn {
 	size_t inoff, inlen, incap;
 	struct kbuf out;                /* unsent at out.p[outoff..out.len) */
 	size_t outoff;
+	struct kbuf spare;              /* for the next response (spare.c) */
 	struct kpark *park;
 	char client_id[CLIENT_ID_MAX + 1];
 	SSL *ssl;                       /* a TLS connection's */
@@ -281,6 +283,7 @@ static void conn_close(struct kconn *c)
 	kl.in_total -= c->incap;
 	free(c->in);
 	kb_free(&c->out);
+	kspare_drop(&c->spare);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -548,12 +551,14 @@ static size_t out_pending(const struct kconn *c)
 	return c->out.len - c->outoff;
 }
 
-/* Start a response to req in b: size (patched later), correlation id,
- * and the tagged fields of header v1 (flexible requests but ApiVersions,
- * whose response header is always v0). */
-static void response_begin(struct kbuf *b, const struct kreq *req)
+/* Start a response to req in b (the connection's spare buffer when it
+ * has one): size (patched later), correlation id, and the tagged fields
+ * of header v1 (flexible requests but ApiVersions, whose response header
+ * is always v0). */
+static void response_begin(struct kconn *c, struct kbuf *b,
+			   const struct kreq *req)
 {
-	kb_init(b);
+	kspare_take(&c->spare, b);
 	kb_i32(b, 0);
 	kb_i32(b, req->correlation_id);
 	if (req->flexible && req->api_key != KAPI_API_VERSIONS)
@@ -569,13 +574,13 @@ static int response_queue(struct kconn *c, struct kbuf *b)
 	}
 	kb_patch_i32(b, 0, (int32_t)(b->len - 4));
 	if (out_pending(c) == 0) {
-		kb_free(&c->out);
+		kspare_give(&c->spare, &c->out);
 		c->out = *b;
 		c->outoff = 0;
 		return 0;
 	}
 	kb_raw(&c->out, b->p, b->len);
-	kb_free(b);
+	kspare_give(&c->spare, b);
 	return c->out.oom ? -1 : 0;
 }
 
@@ -612,7 +617,7 @@ static int unsupported_api_versions(struct kconn *c, struct kreq *req)
 {
 	struct kbuf b;
 	req->flexible = false;
-	response_begin(&b, req);
+	response_begin(c, &b, req);
 	kb_i16(&b, KERR_UNSUPPORTED_VERSION);
 	int n = 0;
 	for (int k = 0; k < KAPI_MAX; k++)
@@ -643,17 +648,17 @@ static int serve(struct kconn *c, const uint8_t *p, size_t n, size_t frame)
 	if (krequest_check(req.api_key, req.api_version, req.body) < 0)
 		return -1;
 	struct kbuf b;
-	response_begin(&b, &req);
+	response_begin(c, &b, &req);
 	struct kreader body0 = req.body;
 	int r = api->handler(&req, &b);
 	if (r == KAFKA_PARKED && c->park) {
-		kb_free(&b);
+		kspare_give(&c->spare, &b);
 		c->park->body0 = body0;
 		c->park->frame = frame;
 		return 1;
 	}
 	if (r == KAFKA_NO_RESPONSE && !c->park) {
-		kb_free(&b);            /* Produce with acks 0 */
+		kspare_give(&c->spare, &b);     /* Produce with acks 0 */
 		return 0;
 	}
 	if (r != 0 || c->park) {
@@ -818,9 +823,7 @@ static int conn_write(struct kconn *c)
 		}
 		c->outoff += (size_t)n;
 	}
-	if (c->out.cap > KAFKA_OUT_HIGH)
-		kb_free(&c->out);
-	c->out.len = 0;
+	kspare_give(&c->spare, &c->out);       /* sent: for the next */
 	c->outoff = 0;
 	return 0;
 }
@@ -888,10 +891,10 @@ static bool recheck(struct kconn *c, bool expired)
 	struct kpark *p = c->park;
 	struct kbuf b;
 	p->req.body = p->body0;
-	response_begin(&b, &p->req);
+	response_begin(c, &b, &p->req);
 	int r = p->recheck(&p->req, &b, expired, p->arg);
 	if (r == KAFKA_PARKED && !expired) {
-		kb_free(&b);
+		kspare_give(&c->spare, &b);
 		return true;
 	}
 	size_t frame = p->frame;
