@@ -95,7 +95,7 @@ static int write_records(struct kbuf *resp, const struct sf_kread *kr)
 		kb_i32(resp, 0);
 		return 0;
 	}
-	struct krecord *recs = calloc(kr->n, sizeof(*recs));
+	struct krecord *recs = malloc(kr->n * sizeof(*recs));  /* all set */
 	if (!recs)
 		return -ENOMEM;
 	for (size_t i = 0; i < kr->n; i++) {
