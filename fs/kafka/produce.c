@@ -110,6 +110,32 @@ static void pset_free(struct pset *s)
 	free(s->arena);
 }
 
+/* The listener thread's set memory, kept between partitions (handlers
+ * run on that thread only), so a steady producer's requests reuse it
+ * instead of growing a fresh set by doubling each time; given back when
+ * it holds more than PSET_KEEP bytes. */
+#define PSET_KEEP ((size_t)4 << 20)
+static struct pset kept;
+
+static struct pset pset_take(void)
+{
+	struct pset s = { .m = kept.m, .cap = kept.cap,
+			  .arena = kept.arena, .acap = kept.acap };
+	kept = (struct pset){ 0 };
+	return s;
+}
+
+static void pset_give(struct pset *s)
+{
+	if (s->acap + s->cap * sizeof(*s->m) > PSET_KEEP) {
+		pset_free(s);
+		return;
+	}
+	pset_free(&kept);
+	kept = (struct pset){ .m = s->m, .cap = s->cap,
+			      .arena = s->arena, .acap = s->acap };
+}
+
 struct presult {
 	int16_t err;
 	int64_t base, log_start;
@@ -158,15 +184,17 @@ static void produce_partition(struct caller *c, struct kstr topic,
 {
 	struct sf_inode in;
 	struct sf_policy p;
-	struct pset s = { 0 };
+	struct pset s = pset_take();
 	*res = (struct presult){ .base = -1, .log_start = -1 };
 	res->err = kafka_topic_find(c, topic.p, topic.len, true, &in);
 	if (res->err == KERR_NONE && part != 0)
 		res->err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 	if (res->err == KERR_NONE && ns_policy(in.parent, &p) < 0)
 		res->err = KERR_KAFKA_STORAGE_ERROR;
-	if (res->err != KERR_NONE)
+	if (res->err != KERR_NONE) {
+		pset_give(&s);
 		return;
+	}
 	s.lines = p.framing == SF_FRAMING_LINE;
 	s.max_message = p.max_message;
 	struct kbatch info;
@@ -192,7 +220,7 @@ static void produce_partition(struct caller *c, struct kstr topic,
 		res->base = (int64_t)t.next_msg;
 		res->log_start = (int64_t)t.first_msg;
 	}
-	pset_free(&s);
+	pset_give(&s);
 }
 
 static void write_partition(struct kbuf *resp, int16_t v, int32_t part,
