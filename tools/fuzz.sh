@@ -9,6 +9,10 @@
 #                (fs/kafka/records.c, compress.c, codec.c)
 #   kafka_names  the Kafka topic name mapping both ways, and the
 #                protocol's readers (fs/kafka/names.c, codec.c)
+#   kafka_requests  the listener's request decoding: bytes as a client
+#                sends them, cut into frames, each header read and each
+#                body walked for its API key and version
+#                (fs/kafka/frame.c, shapes.c, apis.c, codec.c)
 #
 # Builds tests/fuzz/fuzz_TARGET.c with its sources (no FUSE, no meson
 # needed) into $FUZZ_OUT (default build/fuzz), runs it on a working corpus
@@ -22,7 +26,7 @@ set -eu
 target=${1:-}
 secs=${2:-60}
 case $secs in
-'' | *[!0-9]*) echo "usage: $0 ace|kafka|kafka_names [SECONDS]" >&2; exit 2 ;;
+'' | *[!0-9]*) echo "usage: $0 ace|kafka|kafka_names|kafka_requests [SECONDS]" >&2; exit 2 ;;
 esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_OUT:-$top/build/fuzz}
@@ -45,8 +49,19 @@ kafka_names)
 	srcs="$k/names.c $k/codec.c"
 	incs="-I$k" libs=""
 	max_len=1024 timeout=5 ;;
+kafka_requests)
+	# The handlers need the daemon (FUSE, the store, fs.lock), so the
+	# decoding that reaches them is kept apart from them instead: the
+	# listener cuts frames and reads headers with frame.c and walks
+	# every body with shapes.c before any handler runs, and a body that
+	# does not parse closes the connection.  Those are pure, so they are
+	# fuzzed as they run, with no store, mount or network; the handlers
+	# then read bodies known to be whole, with the same bounded readers.
+	srcs="$k/frame.c $k/shapes.c $k/apis.c $k/codec.c"
+	incs="-I$k" libs=""
+	max_len=65536 timeout=5 ;;
 *)
-	echo "usage: $0 ace|kafka|kafka_names [SECONDS]" >&2; exit 2 ;;
+	echo "usage: $0 ace|kafka|kafka_names|kafka_requests [SECONDS]" >&2; exit 2 ;;
 esac
 name=fuzz-$target
 

@@ -201,8 +201,9 @@ cmd_test() {
 	[ "$rc" -eq 0 ] || say "C unit tests failed (exit $rc)"
 
 	# Short fuzz runs (ASan, UBSan, leaks): the ACE parser, the Kafka
-	# record batch decoder (every codec), the Kafka name mapping.
-	for t in ace kafka kafka_names; do
+	# record batch decoder (every codec), the Kafka name mapping, the
+	# Kafka listener's request decoding.
+	for t in ace kafka kafka_names kafka_requests; do
 		FUZZ_OUT=$BUILD/fuzz in_background "$REPO/tools/fuzz.sh" "$t" \
 			"${STREAMFS_FUZZ_SECONDS:-60}" || { say "$t fuzz run failed"; rc=1; }
 	done

@@ -68,16 +68,24 @@ int64_t kr_i64(struct kreader *r)
 }
 
 /* An unsigned varint of at most max bytes (7 bits each). */
-static uint64_t uvar(struct kreader *r, unsigned max)
+/* At most max bytes of a varint, read in place (records hold several
+ * each): short or longer than max sets bad. */
+static inline uint64_t uvar(struct kreader *r, unsigned max)
 {
+	if (r->bad)
+		return 0;
+	if (r->p < r->end && !(r->p[0] & 0x80))
+		return *r->p++;                 /* the common one-byte case */
+	size_t left = (size_t)(r->end - r->p);
+	if (left > max)
+		left = max;
 	uint64_t v = 0;
-	for (unsigned i = 0; i < max; i++) {
-		const uint8_t *p = kr_skip(r, 1);
-		if (!p)
-			return 0;
-		v |= (uint64_t)(*p & 0x7f) << (7 * i);
-		if (!(*p & 0x80))
+	for (size_t i = 0; i < left; i++) {
+		v |= (uint64_t)(r->p[i] & 0x7f) << (7 * i);
+		if (!(r->p[i] & 0x80)) {
+			r->p += i + 1;
 			return v;
+		}
 	}
 	r->bad = true;
 	return 0;

@@ -44,38 +44,6 @@ static void parse_head(struct kreader *r, int16_t v, struct fhead *h)
 	h->ntopics = kr_array(r);
 }
 
-/* Check the whole request before answering any of it. */
-static int parse_check(struct kreader r, int16_t v)
-{
-	struct fhead h;
-	parse_head(&r, v, &h);
-	for (int32_t i = 0; i < h.ntopics && !r.bad; i++) {
-		kr_string(&r);
-		int32_t np = kr_array(&r);
-		for (int32_t j = 0; j < np && !r.bad; j++) {
-			kr_i32(&r);
-			if (v >= 9)
-				kr_i32(&r);
-			kr_i64(&r);
-			if (v >= 5)
-				kr_i64(&r);
-			kr_i32(&r);
-		}
-	}
-	if (v >= 7) {
-		int32_t nf = kr_array(&r);
-		for (int32_t i = 0; i < nf && !r.bad; i++) {
-			kr_string(&r);
-			int32_t np = kr_array(&r);
-			for (int32_t j = 0; j < np && !r.bad; j++)
-				kr_i32(&r);
-		}
-	}
-	if (v >= 11)
-		kr_string(&r);                  /* rack_id */
-	return r.bad ? -1 : 0;
-}
-
 struct fpart {
 	int16_t err;
 	struct sf_topic t;
@@ -127,7 +95,7 @@ static int write_records(struct kbuf *resp, const struct sf_kread *kr)
 		kb_i32(resp, 0);
 		return 0;
 	}
-	struct krecord *recs = calloc(kr->n, sizeof(*recs));
+	struct krecord *recs = malloc(kr->n * sizeof(*recs));  /* all set */
 	if (!recs)
 		return -ENOMEM;
 	for (size_t i = 0; i < kr->n; i++) {
@@ -249,8 +217,6 @@ static int recheck(struct kreq *req, struct kbuf *resp, bool expired,
 
 int kafka_fetch(struct kreq *req, struct kbuf *resp)
 {
-	if (parse_check(req->body, req->api_version) < 0)
-		return -1;
 	struct feval ev = { 0 };
 	struct fhead h;
 	evaluate(req, resp, &ev, &h);

@@ -199,7 +199,7 @@ struct kapi {
 	khandler *handler;
 };
 
-/* The table (listener.c): api_key -> versions and handler; handler NULL
+/* The table (apis.c): api_key -> versions and handler; handler NULL
  * for a key not served.  ApiVersions answers from it. */
 extern const struct kapi kafka_apis[KAPI_MAX];
 
@@ -225,6 +225,45 @@ khandler kafka_describe_configs;        /* describe_configs.c */
 khandler kafka_list_groups;             /* group_list.c */
 khandler kafka_describe_groups;         /* group_list.c */
 khandler kafka_init_producer_id;        /* producer_id.c */
+
+/* ---- frame.c: frames and request headers (pure) ---- */
+#define KAFKA_FRAME_MAX (64u << 20)
+/* The bytes of the frame at p (n of them there), its size field
+ * included, once the size is in: 0 while not, (size_t)-1 for a size out
+ * of bounds (below a header's 8 bytes, or over KAFKA_FRAME_MAX). */
+size_t kframe_size(const uint8_t *p, size_t n);
+/* A request header as read: client_id and body point into the frame. */
+struct khead {
+	int16_t api_key, api_version;
+	int32_t correlation_id;
+	struct kstr client_id;
+	bool flexible;                  /* header v2 */
+	struct kreader body;
+	const struct kapi *api;         /* its row of kafka_apis */
+};
+/* Read the header of the frame at p (n bytes, size field excluded): 0,
+ * or -1 for a short header or a key not in kafka_apis (close). */
+int khead_parse(const uint8_t *p, size_t n, struct khead *h);
+/* Whether h's version is in its API's range. */
+bool khead_version_served(const struct khead *h);
+
+/* ---- shapes.c: request bodies (pure) ---- */
+/* Whether a body of API key at version parses to its last field: 0, or
+ * -1 (short, or a count or length past its end). */
+int krequest_check(int16_t key, int16_t version, struct kreader body);
+
+/* ---- spare.c: response buffers kept for reuse (listener thread) ---- */
+#define KAFKA_SPARE_MAX ((size_t)4 << 20)       /* one buffer's cap */
+#define KAFKA_SPARE_TOTAL ((size_t)64 << 20)    /* all spares' caps */
+/* b becomes the spare sp (empty; sp left empty), or a new buffer. */
+void kspare_take(struct kbuf *sp, struct kbuf *b);
+/* Keep b (its contents dropped) as the spare sp when sp is empty and the
+ * bounds allow, else free it; b is left empty either way. */
+void kspare_give(struct kbuf *sp, struct kbuf *b);
+/* Free the spare sp (a connection closed). */
+void kspare_drop(struct kbuf *sp);
+/* The bytes all spares hold. */
+size_t kspare_total(void);
 
 /* The address and port clients reached this connection's listener on, as
  * Metadata advertises it: the listener's own, or the socket's local

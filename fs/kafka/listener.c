@@ -1,8 +1,9 @@
 /* listener.c - the Kafka listener: the -o kafka=ADDR:PORT sockets, one
  * thread with an epoll loop that accepts, reads and writes every
  * connection without blocking, cuts requests out of the byte stream
- * (int32 size, then the request), parses the request header, calls the
- * API's handler from the table and queues the responses in request order;
+ * (int32 size, then the request) and reads its header (frame.c), checks
+ * the body's shape (shapes.c), calls the API's handler from the table
+ * (apis.c) and queues the responses in request order;
  * and the parking of requests that wait for data (Fetch), woken by
  * kafka_topic_appended or their deadline.
  *
@@ -13,7 +14,8 @@
  * responses exceed KAFKA_OUT_HIGH or a request of it is parked; past
  * KAFKA_CONN_MAX connections the newest is closed; a connection whose
  * input would take the input buffers of all past KAFKA_IN_TOTAL is
- * closed.
+ * closed.  A sent response's buffer is kept for the connection's next
+ * response within spare.c's bounds.
  *
  * A -o kafka_tls listener's connections speak TLS (fs/tls.c's context):
  * the handshake runs in the same loop without blocking, within
@@ -52,7 +54,6 @@
 #include "tls.h"
 
 #define KAFKA_LISTEN_MAX 16
-#define KAFKA_FRAME_MAX (64u << 20)
 #define KAFKA_CONN_MAX 4096
 #define KAFKA_OUT_HIGH (1u << 20)
 #define KAFKA_READ_CHUNK (64u << 10)
@@ -62,28 +63,6 @@
 #define KAFKA_HANDSHAKE_MS 10000
 #define KAFKA_HANDSHAKE_MAX 512
 #define PEER_NAME_MAX (INET6_ADDRSTRLEN + 16)
-
-const struct kapi kafka_apis[KAPI_MAX] = {
-	[KAPI_API_VERSIONS] = { 0, 3, 3, kafka_api_versions },
-	[KAPI_METADATA] = { 0, 8, 9, kafka_metadata },
-	[KAPI_LIST_OFFSETS] = { 1, 5, 6, kafka_list_offsets },
-	[KAPI_PRODUCE] = { 0, 8, 9, kafka_produce },
-	[KAPI_FETCH] = { 4, 11, 12, kafka_fetch },
-	[KAPI_FIND_COORDINATOR] = { 0, 2, 3, kafka_find_coordinator },
-	[KAPI_JOIN_GROUP] = { 0, 5, 6, kafka_join_group },
-	[KAPI_SYNC_GROUP] = { 0, 3, 4, kafka_sync_group },
-	[KAPI_HEARTBEAT] = { 0, 3, 4, kafka_heartbeat },
-	[KAPI_LEAVE_GROUP] = { 0, 2, 4, kafka_leave_group },
-	[KAPI_OFFSET_COMMIT] = { 2, 7, 8, kafka_offset_commit },
-	[KAPI_OFFSET_FETCH] = { 1, 5, 6, kafka_offset_fetch },
-	/* the admin APIs */
-	[KAPI_CREATE_TOPICS] = { 0, 4, 5, kafka_create_topics },
-	[KAPI_DELETE_TOPICS] = { 0, 3, 4, kafka_delete_topics },
-	[KAPI_DESCRIBE_CONFIGS] = { 0, 3, 4, kafka_describe_configs },
-	[KAPI_LIST_GROUPS] = { 0, 2, 3, kafka_list_groups },
-	[KAPI_DESCRIBE_GROUPS] = { 0, 4, 5, kafka_describe_groups },
-	[KAPI_INIT_PRODUCER_ID] = { 0, 1, 2, kafka_init_producer_id },
-};
 
 struct klisten {
 	int fd;
@@ -119,6 +98,7 @@ struct kconn {
 	size_t inoff, inlen, incap;
 	struct kbuf out;                /* unsent at out.p[outoff..out.len) */
 	size_t outoff;
+	struct kbuf spare;              /* for the next response (spare.c) */
 	struct kpark *park;
 	char client_id[CLIENT_ID_MAX + 1];
 	SSL *ssl;                       /* a TLS connection's */
@@ -303,6 +283,7 @@ static void conn_close(struct kconn *c)
 	kl.in_total -= c->incap;
 	free(c->in);
 	kb_free(&c->out);
+	kspare_drop(&c->spare);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -570,12 +551,14 @@ static size_t out_pending(const struct kconn *c)
 	return c->out.len - c->outoff;
 }
 
-/* Start a response to req in b: size (patched later), correlation id,
- * and the tagged fields of header v1 (flexible requests but ApiVersions,
- * whose response header is always v0). */
-static void response_begin(struct kbuf *b, const struct kreq *req)
+/* Start a response to req in b (the connection's spare buffer when it
+ * has one): size (patched later), correlation id, and the tagged fields
+ * of header v1 (flexible requests but ApiVersions, whose response header
+ * is always v0). */
+static void response_begin(struct kconn *c, struct kbuf *b,
+			   const struct kreq *req)
 {
-	kb_init(b);
+	kspare_take(&c->spare, b);
 	kb_i32(b, 0);
 	kb_i32(b, req->correlation_id);
 	if (req->flexible && req->api_key != KAPI_API_VERSIONS)
@@ -591,45 +574,37 @@ static int response_queue(struct kconn *c, struct kbuf *b)
 	}
 	kb_patch_i32(b, 0, (int32_t)(b->len - 4));
 	if (out_pending(c) == 0) {
-		kb_free(&c->out);
+		kspare_give(&c->spare, &c->out);
 		c->out = *b;
 		c->outoff = 0;
 		return 0;
 	}
 	kb_raw(&c->out, b->p, b->len);
-	kb_free(b);
+	kspare_give(&c->spare, b);
 	return c->out.oom ? -1 : 0;
 }
 
-/* Parse the request header of a frame into req: 0, or -1 (close). */
+/* Read the request header of a frame into req: 0, or -1 (close). */
 static int header_parse(struct kconn *c, const uint8_t *p, size_t n,
 			struct kreq *req, const struct kapi **api)
 {
-	struct kreader r;
-	kr_init(&r, p, n);
+	struct khead h;
+	if (khead_parse(p, n, &h) < 0)
+		return -1;
 	memset(req, 0, sizeof *req);
-	req->api_key = kr_i16(&r);
-	req->api_version = kr_i16(&r);
-	req->correlation_id = kr_i32(&r);
-	struct kstr id = kr_string(&r);
-	if (r.bad || req->api_key < 0 || req->api_key >= KAPI_MAX ||
-	    !kafka_apis[req->api_key].handler)
-		return -1;
-	*api = &kafka_apis[req->api_key];
-	req->flexible = (*api)->flexible_from >= 0 &&
-			req->api_version >= (*api)->flexible_from;
-	if (req->flexible)
-		kr_tags(&r);
-	if (r.bad)
-		return -1;
-	size_t idl = id.len > 0 ? (size_t)id.len : 0;
+	req->api_key = h.api_key;
+	req->api_version = h.api_version;
+	req->correlation_id = h.correlation_id;
+	req->flexible = h.flexible;
+	*api = h.api;
+	size_t idl = h.client_id.len > 0 ? (size_t)h.client_id.len : 0;
 	if (idl > CLIENT_ID_MAX)
 		idl = CLIENT_ID_MAX;
 	if (idl)
-		memcpy(c->client_id, id.p, idl);
+		memcpy(c->client_id, h.client_id.p, idl);
 	c->client_id[idl] = 0;
 	req->client_id = c->client_id;
-	req->body = r;
+	req->body = h.body;
 	req->conn = c;
 	req->uid = c->uid;
 	req->gid = c->gid;
@@ -642,7 +617,7 @@ static int unsupported_api_versions(struct kconn *c, struct kreq *req)
 {
 	struct kbuf b;
 	req->flexible = false;
-	response_begin(&b, req);
+	response_begin(c, &b, req);
 	kb_i16(&b, KERR_UNSUPPORTED_VERSION);
 	int n = 0;
 	for (int k = 0; k < KAPI_MAX; k++)
@@ -670,18 +645,20 @@ static int serve(struct kconn *c, const uint8_t *p, size_t n, size_t frame)
 	    req.api_version > api->max_version)
 		return req.api_key == KAPI_API_VERSIONS
 			? unsupported_api_versions(c, &req) : -1;
+	if (krequest_check(req.api_key, req.api_version, req.body) < 0)
+		return -1;
 	struct kbuf b;
-	response_begin(&b, &req);
+	response_begin(c, &b, &req);
 	struct kreader body0 = req.body;
 	int r = api->handler(&req, &b);
 	if (r == KAFKA_PARKED && c->park) {
-		kb_free(&b);
+		kspare_give(&c->spare, &b);
 		c->park->body0 = body0;
 		c->park->frame = frame;
 		return 1;
 	}
 	if (r == KAFKA_NO_RESPONSE && !c->park) {
-		kb_free(&b);            /* Produce with acks 0 */
+		kspare_give(&c->spare, &b);     /* Produce with acks 0 */
 		return 0;
 	}
 	if (r != 0 || c->park) {
@@ -750,14 +727,7 @@ void kafka_topic_appended(uint64_t ino)
  * not, (size_t)-1 for a size out of bounds. */
 static size_t frame_size(const struct kconn *c)
 {
-	if (c->inlen - c->inoff < 4)
-		return 0;
-	const uint8_t *p = c->in + c->inoff;
-	int32_t n = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-			      (uint32_t)p[2] << 8 | p[3]);
-	if (n < 8 || (uint32_t)n > KAFKA_FRAME_MAX)
-		return (size_t)-1;
-	return (size_t)n + 4;
+	return kframe_size(c->in + c->inoff, c->inlen - c->inoff);
 }
 
 /* Serve the whole frames in the input while nothing holds them back: 0,
@@ -853,9 +823,7 @@ static int conn_write(struct kconn *c)
 		}
 		c->outoff += (size_t)n;
 	}
-	if (c->out.cap > KAFKA_OUT_HIGH)
-		kb_free(&c->out);
-	c->out.len = 0;
+	kspare_give(&c->spare, &c->out);       /* sent: for the next */
 	c->outoff = 0;
 	return 0;
 }
@@ -923,10 +891,10 @@ static bool recheck(struct kconn *c, bool expired)
 	struct kpark *p = c->park;
 	struct kbuf b;
 	p->req.body = p->body0;
-	response_begin(&b, &p->req);
+	response_begin(c, &b, &p->req);
 	int r = p->recheck(&p->req, &b, expired, p->arg);
 	if (r == KAFKA_PARKED && !expired) {
-		kb_free(&b);
+		kspare_give(&c->spare, &b);
 		return true;
 	}
 	size_t frame = p->frame;

@@ -62,25 +62,6 @@ static int16_t commit_one(struct caller *c, const char *group,
 	return e;
 }
 
-/* Does the rest of an OffsetCommit (its topics) parse?  Checked before
- * anything is committed, so a truncated request commits nothing. */
-static bool commit_parses(struct kreader r, int16_t v)
-{
-	int32_t nt = kr_array(&r);
-	for (int32_t i = 0; i < nt && !r.bad; i++) {
-		kr_string(&r);
-		int32_t np = kr_array(&r);
-		for (int32_t j = 0; j < np && !r.bad; j++) {
-			kr_i32(&r);
-			kr_i64(&r);
-			if (v >= 6)
-				kr_i32(&r);
-			kr_string(&r);
-		}
-	}
-	return !r.bad;
-}
-
 int kafka_offset_commit(struct kreq *req, struct kbuf *resp)
 {
 	struct kreader *r = &req->body;
@@ -95,7 +76,7 @@ int kafka_offset_commit(struct kreq *req, struct kbuf *resp)
 		kr_string(r);                   /* group_instance_id */
 	if (v <= 4)
 		kr_i64(r);                      /* retention_time_ms */
-	if (r->bad || !commit_parses(*r, v))
+	if (r->bad)
 		return -1;
 	int16_t gerr = kgroup_name(gid, group) < 0 ? KERR_INVALID_GROUP_ID
 		: kgroup_commit_check(group, gen, member);

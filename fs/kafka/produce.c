@@ -137,6 +137,32 @@ static void pset_free(struct pset *s)
 	free(s->arena);
 }
 
+/* The listener thread's set memory, kept between partitions (handlers
+ * run on that thread only), so a steady producer's requests reuse it
+ * instead of growing a fresh set by doubling each time; given back when
+ * it holds more than PSET_KEEP bytes. */
+#define PSET_KEEP ((size_t)4 << 20)
+static struct pset kept;
+
+static struct pset pset_take(void)
+{
+	struct pset s = { .m = kept.m, .cap = kept.cap,
+			  .arena = kept.arena, .acap = kept.acap };
+	kept = (struct pset){ 0 };
+	return s;
+}
+
+static void pset_give(struct pset *s)
+{
+	if (s->acap + s->cap * sizeof(*s->m) > PSET_KEEP) {
+		pset_free(s);
+		return;
+	}
+	pset_free(&kept);
+	kept = (struct pset){ .m = s->m, .cap = s->cap,
+			      .arena = s->arena, .acap = s->acap };
+}
+
 struct presult {
 	int16_t err;
 	int64_t base, log_start;
@@ -246,15 +272,17 @@ static void produce_partition(struct caller *c, struct kstr topic,
 {
 	struct sf_inode in;
 	struct sf_policy p;
-	struct pset s = { 0 };
+	struct pset s = pset_take();
 	*res = (struct presult){ .base = -1, .log_start = -1 };
 	res->err = kafka_topic_find(c, topic.p, topic.len, true, &in);
 	if (res->err == KERR_NONE && part != 0)
 		res->err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 	if (res->err == KERR_NONE && ns_policy(in.parent, &p) < 0)
 		res->err = KERR_KAFKA_STORAGE_ERROR;
-	if (res->err != KERR_NONE)
+	if (res->err != KERR_NONE) {
+		pset_give(&s);
 		return;
+	}
 	s.lines = p.framing == SF_FRAMING_LINE;
 	s.max_message = p.max_message;
 	struct kbatch info;
@@ -276,7 +304,7 @@ static void produce_partition(struct caller *c, struct kstr topic,
 	} else if (res->err == KERR_NONE) {
 		topic_now(&in, res);
 	}
-	pset_free(&s);
+	pset_give(&s);
 }
 
 static void write_partition(struct kbuf *resp, int16_t v, int32_t part,
@@ -295,31 +323,9 @@ static void write_partition(struct kbuf *resp, int16_t v, int32_t part,
 	}
 }
 
-/* The request once more, checked before anything is appended: a
- * malformed one closes the connection and changes nothing. */
-static int parse_check(struct kreader r, int16_t v)
-{
-	if (v >= 3)
-		kr_string(&r);                  /* transactional_id */
-	kr_i16(&r);
-	kr_i32(&r);
-	int32_t nt = kr_array(&r);
-	for (int32_t i = 0; i < nt && !r.bad; i++) {
-		kr_string(&r);
-		int32_t np = kr_array(&r);
-		for (int32_t j = 0; j < np && !r.bad; j++) {
-			kr_i32(&r);
-			kr_bytes(&r);
-		}
-	}
-	return r.bad ? -1 : 0;
-}
-
 int kafka_produce(struct kreq *req, struct kbuf *resp)
 {
 	int16_t v = req->api_version;
-	if (parse_check(req->body, v) < 0)
-		return -1;
 	struct kreader *r = &req->body;
 	struct kstr txn = { NULL, -1 };
 	if (v >= 3)

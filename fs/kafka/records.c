@@ -234,23 +234,45 @@ static size_t record_body_len(const struct krecord *r, int64_t base_ts)
 	       varlong_len(r->nheaders) + r->headers_len;
 }
 
+/* v zigzagged as a varint at p: past its last byte. */
+static uint8_t *put_varlong(uint8_t *p, int64_t v)
+{
+	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+
+	for (; u >= 0x80; u >>= 7)
+		*p++ = (uint8_t)(u | 0x80);
+	*p++ = (uint8_t)u;
+	return p;
+}
+
+static uint8_t *put_raw(uint8_t *p, const void *src, size_t n)
+{
+	if (n)
+		memcpy(p, src, n);
+	return p + n;
+}
+
+/* One record into b, its size known first: one reservation, then the
+ * fields written in place (a fetch writes millions of them). */
 static void out_record(struct kbuf *b, const struct krecord *r,
 		       int64_t base_ts)
 {
 	int64_t tsd = (int64_t)((uint64_t)r->timestamp - (uint64_t)base_ts);
+	size_t body = record_body_len(r, base_ts);
+	uint8_t *p = kb_reserve(b, varlong_len((int64_t)body) + body);
 
-	kb_varlong(b, (int64_t)record_body_len(r, base_ts));
-	kb_i8(b, r->attributes);
-	kb_varlong(b, tsd);
-	kb_varint(b, (int32_t)r->offset_delta);
-	kb_varint(b, r->key_len);
-	if (r->key_len > 0)
-		kb_raw(b, r->key, (size_t)r->key_len);
-	kb_varint(b, r->value_len);
-	if (r->value_len > 0)
-		kb_raw(b, r->value, (size_t)r->value_len);
-	kb_varint(b, r->nheaders);
-	kb_raw(b, r->headers, r->headers_len);
+	if (!p)
+		return;
+	p = put_varlong(p, (int64_t)body);
+	*p++ = (uint8_t)r->attributes;
+	p = put_varlong(p, tsd);
+	p = put_varlong(p, r->offset_delta);
+	p = put_varlong(p, r->key_len);
+	p = put_raw(p, r->key, r->key_len > 0 ? (size_t)r->key_len : 0);
+	p = put_varlong(p, r->value_len);
+	p = put_raw(p, r->value, r->value_len > 0 ? (size_t)r->value_len : 0);
+	p = put_varlong(p, r->nheaders);
+	put_raw(p, r->headers, r->headers_len);
 }
 
 /* The records of a batch, plain, into b. */
