@@ -5,12 +5,15 @@ and resume in a group, data both ways between the client and the mount,
 two consumers of one group splitting two topics and rebalancing, every
 codec (gzip, snappy, lz4, zstd) and a stream's ACEs denying another uid.
 Then what the other suites leave out for kcat and kafka-python: kcat by
-time and under a denying ACE, kafka-python's codecs and its ACE denial."""
+time, in a group of two that rebalances and under a denying ACE,
+kafka-python's codecs and its ACE denial."""
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -309,6 +312,56 @@ def test_kcat_ace_denies_other_uid(km, other_user):
     assert r.stdout == b""
     assert b"authorization failed" in r.stderr.lower()
     assert read(km.topic) == SEED
+
+
+class KcatMember:
+    """kcat -G: a balanced consumer of group; .assigned() waits for its
+    next "assigned:" report and gives the topics in it."""
+
+    def __init__(self, km, group, *topics):
+        need("kcat")
+        self.p = subprocess.Popen(
+            ["kcat", "-b", km.broker, "-G", group, "-o", "beginning",
+             "-X", "partition.assignment.strategy=roundrobin",
+             "-X", "heartbeat.interval.ms=200"] + list(topics),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def assigned(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.p.stderr], [], [], 1)
+            if not ready:
+                continue
+            line = self.p.stderr.readline().decode()
+            assert line, "kcat ended"
+            if "assigned:" in line:
+                return sorted(t.split()[0] for t in
+                              line.split("assigned:")[1].split(","))
+        pytest.fail("no assignment within %ds" % timeout)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()                  # kcat leaves the group
+        self.p.wait(60)
+
+
+def test_kcat_two_members_split_and_rebalance(km):
+    second_topic(km)
+    both = ["plant.hum", "plant.temp"]
+    a = KcatMember(km, "ksplit", *both)
+    b = None
+    try:
+        assert a.assigned() == both
+        b = KcatMember(km, "ksplit", *both)
+        got_b = b.assigned()
+        got_a = a.assigned()
+        assert len(got_a) == 1 and sorted(got_a + got_b) == both
+        b.stop()
+        assert a.assigned() == both
+    finally:
+        a.stop()
+        if b:
+            b.stop()
 
 
 # ---------------------------------------------------------------- kafka-python gaps
