@@ -336,7 +336,8 @@ class KcatMember:
             assert line, "kcat ended"
             if "assigned:" in line:
                 return sorted(t.split()[0] for t in
-                              line.split("assigned:")[1].split(","))
+                              line.split("assigned:")[1].split(",")
+                              if t.strip())
         pytest.fail("no assignment within %ds" % timeout)
 
     def stop(self):
