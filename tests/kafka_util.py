@@ -63,3 +63,17 @@ def two_times(m):
     i = info(m.topic)
     assert i["last_time"] // 10**6 > a_ms
     return i["last_message"], i["last_time"] // 10**6
+
+
+def expire_head(m, n=20):
+    """Append messages 1..n ("message NN") and let retention drop all but
+    the last few; returns the log start (the first live message)."""
+    import subprocess
+    from util import BUILD, info, wait_for
+    for i in range(1, n + 1):
+        append(m.topic, b"message %02d\n" % i)
+    subprocess.run([str(BUILD / "tools" / "streamctl"), "policy",
+                    os.path.dirname(m.topic), "retention_bytes=50"],
+                   check=True, capture_output=True)
+    assert wait_for(lambda: info(m.topic)["first_message"] > 1, timeout=30)
+    return info(m.topic)["first_message"]

@@ -20,8 +20,8 @@ import pytest
 from util import OTHER_GID, PYTHON, append, getx, read, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kafka_util import (SEED, deny_other_uid, need,  # noqa: E402
-                        second_topic, seeded_mount, two_times)
+from kafka_util import (SEED, deny_other_uid, expire_head,  # noqa: E402
+                        need, second_topic, seeded_mount, two_times)
 
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
 
@@ -242,6 +242,15 @@ def test_confluent_compression(km, codec):
     c = assigned(consumer(km), 1)
     try:
         assert take(c, 200) == list(zip(range(1, 201), vals))
+    finally:
+        c.close()
+
+
+def test_confluent_offset_below_log_start_resets(km):
+    start = expire_head(km)
+    c = assigned(consumer(km), 0)               # offset 0 is gone
+    try:
+        assert take(c, 1) == [(start, b"message %02d" % start)]
     finally:
         c.close()
 

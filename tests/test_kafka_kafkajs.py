@@ -17,8 +17,8 @@ import pytest
 from util import BUILD, OTHER_GID, OTHER_UID, append, getx, read, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kafka_util import (SEED, deny_other_uid, second_topic,  # noqa: E402
-                        seeded_mount, two_times)
+from kafka_util import (SEED, deny_other_uid, expire_head,  # noqa: E402
+                        second_topic, seeded_mount, two_times)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "kafkajs", "client.js")
@@ -220,3 +220,13 @@ def test_ace_denies_other_uid(km, other_user):
     # root, whom the ACEs name, still may.
     js(km, "produce", "plant.temp", input=b"root\n")
     assert read(km.topic) == SEED + b"root\n"
+
+
+def test_offset_below_log_start_resets(km):
+    start = expire_head(km)
+    # Offset 0 is gone.  kafkajs's seek commits it (autoCommit), and a
+    # commit below the log start is the log start: it goes on from there.
+    r, out = js(km, "consume", "plant.temp", "0", 1)
+    assert out[0] == {"start": 0}
+    assert offsets(out) == [start]
+    assert values(out) == ["message %02d" % start]
