@@ -57,6 +57,13 @@ def js(km, *args, input=b"", uid=None, check=True):
                if l.startswith(("{", "["))]
 
 
+def cursor(km, group):
+    try:
+        return getx(km.topic, "cursor." + group)
+    except OSError:
+        return None
+
+
 def values(out):
     return [o["value"] for o in out if "value" in o]
 
@@ -230,3 +237,22 @@ def test_offset_below_log_start_resets(km):
     assert out[0] == {"start": 0}
     assert offsets(out) == [start]
     assert values(out) == ["message %02d" % start]
+
+
+def test_seek_past_the_end_waits_at_the_end(km):
+    # kafkajs's seek commits the offset; past the end, as against a Kafka
+    # broker, the consumer goes on at the end and gets what comes next.
+    p = subprocess.Popen(js_argv(km, "consume", "plant.temp", "50", 1),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert json.loads(p.stdout.readline()) == {"start": 50}
+        assert wait_for(lambda: cursor(km, "kafkajs-%d" % p.pid) ==
+                        str(len(SEED)), timeout=30)
+        append(km.topic, b"late\n")
+        o, e = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 0, (o, e)
+    got = [json.loads(l) for l in o.decode().splitlines()]
+    assert [(g["offset"], g["value"]) for g in got] == [(1, "late")]
