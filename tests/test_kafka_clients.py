@@ -438,3 +438,24 @@ def test_kafka_python_ace_denies_other_uid(km, other_user):
     assert lines[1] == "produce timed out"
     assert lines[0] == "metadata {'plant.temp': 29}"   # TOPIC_AUTHORIZATION_FAILED
     assert read(km.topic) == SEED
+
+
+def test_kafka_python_consumes_from_a_time(km):
+    kafka = kafka_python()
+    b_offset, b_ms = two_times(km)
+    c = kafka.KafkaConsumer(bootstrap_servers=km.broker)
+    tp = kafka.TopicPartition("plant.temp", 0)
+    try:
+        c.assign([tp])
+        at = c.offsets_for_times({tp: b_ms})[tp]
+        assert (at.offset, at.timestamp) == (b_offset, b_ms)
+        c.seek(tp, at.offset)
+        got = []
+        for _ in range(30):
+            for msgs in c.poll(timeout_ms=500).values():
+                got += [(m.offset, m.value) for m in msgs]
+            if got:
+                break
+    finally:
+        c.close()
+    assert got == [(b_offset, b"b")]
