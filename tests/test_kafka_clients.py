@@ -323,6 +323,24 @@ def test_kcat_ace_denies_other_uid(km, other_user):
     assert read(km.topic) == SEED
 
 
+def test_kcat_consumes_from_the_end(km):
+    need("kcat")
+    append(km.topic, b"old\n")
+    p = subprocess.Popen(["kcat", "-b", km.broker, "-C", "-t", "plant.temp",
+                          "-o", "end", "-c", "1", "-f", "%o:%s\\n"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # kcat says when it is at the end (librdkafka's partition EOF).
+        line = p.stderr.readline()
+        assert b"Reached end of topic plant.temp [0] at offset 2" in line
+        append(km.topic, b"new\n")
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert out == b"2:new\n"
+
+
 class KcatMember:
     """kcat -G: a balanced consumer of group; .assigned() waits for its
     next "assigned:" report and gives the topics in it."""
