@@ -17,22 +17,30 @@ import pytest
 from util import BUILD, OTHER_GID, OTHER_UID, append, getx, read, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
+import kafka_wire as kw                 # noqa: E402
 from kafka_util import (SEED, deny_other_uid, expire_head,  # noqa: E402
                         second_topic, seeded_mount, two_times)
+from test_kafka_tls import pki, tls_options  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "kafkajs", "client.js")
 MODULES = str(BUILD / "node_modules")
 
 
-@pytest.fixture
-def km(mount_factory):
+def km_checks():
+    """node's path; kafkajs must be there (it is required)."""
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         pytest.fail("node is not installed (tools/setup.sh test installs it)")
     if not os.path.isdir(os.path.join(MODULES, "kafkajs")):
         pytest.fail("kafkajs is not in %s (tools/setup.sh test installs it)"
                     % MODULES)
+    return node
+
+
+@pytest.fixture
+def km(mount_factory):
+    node = km_checks()
     m = seeded_mount(mount_factory)
     m.node = node
     return m
@@ -47,10 +55,11 @@ def js_argv(km, *args, uid=None):
     return argv
 
 
-def js(km, *args, input=b"", uid=None, check=True):
+def js(km, *args, input=b"", uid=None, check=True, env=None):
     """Run client.js; its JSON lines as a list (with check, it must exit 0)."""
     r = subprocess.run(js_argv(km, *args, uid=uid), input=input,
-                       capture_output=True, timeout=90)
+                       capture_output=True, timeout=90,
+                       env=dict(os.environ, **env) if env else None)
     if check:
         assert r.returncode == 0, (r.stdout, r.stderr)
     return r, [json.loads(l) for l in r.stdout.decode().splitlines()
@@ -256,3 +265,19 @@ def test_seek_past_the_end_waits_at_the_end(km):
     assert p.returncode == 0, (o, e)
     got = [json.loads(l) for l in o.decode().splitlines()]
     assert [(g["offset"], g["value"]) for g in got] == [(1, "late")]
+
+
+def test_produce_and_consume_over_tls(mount_factory, pki):
+    node = km_checks()
+    port = kw.free_port()
+    m = mount_factory(tls_options(pki, port))
+    m.node, m.broker = node, "localhost:%d" % port
+    os.mkdir(os.path.join(m.mnt, "plant"))
+    m.topic = os.path.join(m.mnt, "plant", "temp")
+    append(m.topic, SEED)
+    cert, key = pki.issue("/CN=root")
+    env = {"KAFKAJS_CA": pki.ca, "KAFKAJS_CERT": cert, "KAFKAJS_KEY": key}
+    js(m, "produce", "plant.temp", input=b"over tls\n", env=env)
+    assert read(m.topic) == SEED + b"over tls\n"
+    r, out = js(m, "consume", "plant.temp", "beginning", 2, env=env)
+    assert values(out) == ["seed", "over tls"]

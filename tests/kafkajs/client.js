@@ -18,9 +18,17 @@
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
 
 const [broker, cmd, ...args] = process.argv.slice(2);
+// With KAFKAJS_CA, KAFKAJS_CERT and KAFKAJS_KEY (PEM files): TLS, with
+// that client certificate.
+const fs = require('fs');
+const ssl = process.env.KAFKAJS_CA ? {
+	ca: [fs.readFileSync(process.env.KAFKAJS_CA)],
+	cert: fs.readFileSync(process.env.KAFKAJS_CERT),
+	key: fs.readFileSync(process.env.KAFKAJS_KEY),
+} : undefined;
 const kafka = new Kafka({
 	brokers: [broker], clientId: 'streamfs-test', logLevel: logLevel.NOTHING,
-	retry: { retries: 3, initialRetryTime: 100 },
+	retry: { retries: 3, initialRetryTime: 100 }, ssl,
 });
 
 function out(o) { process.stdout.write(JSON.stringify(o) + '\n'); }
@@ -35,7 +43,7 @@ function show(m) {
 }
 
 function lines() {
-	return require('fs').readFileSync(0, 'utf8').split('\n').filter((l) => l);
+	return fs.readFileSync(0, 'utf8').split('\n').filter((l) => l);
 }
 
 function message(l) {
