@@ -3,7 +3,8 @@ inside) against the Kafka listener as fully as kcat and kafka-python:
 produce, consume from the beginning, the end, an offset and a time, commit
 and resume in a group, data both ways between the client and the mount,
 two consumers of one group splitting two topics and rebalancing, every
-codec (gzip, snappy, lz4, zstd) and a stream's ACEs denying another uid.
+codec (gzip, snappy, lz4, zstd), TLS with a client certificate and a
+stream's ACEs denying another uid.
 Then what the other suites leave out for kcat and kafka-python: kcat by
 time, in a group of two that rebalances and under a denying ACE,
 kafka-python's codecs and its ACE denial."""
@@ -20,8 +21,10 @@ import pytest
 from util import OTHER_GID, PYTHON, append, getx, read, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
+import kafka_wire as kw                 # noqa: E402
 from kafka_util import (SEED, deny_other_uid, expire_head,  # noqa: E402
                         need, second_topic, seeded_mount, two_times)
+from test_kafka_tls import pki, tls_options  # noqa: E402,F401
 
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
 
@@ -251,6 +254,25 @@ def test_confluent_offset_below_log_start_resets(km):
     c = assigned(consumer(km), 0)               # offset 0 is gone
     try:
         assert take(c, 1) == [(start, b"message %02d" % start)]
+    finally:
+        c.close()
+
+
+def test_confluent_over_tls(mount_factory, pki):
+    port = kw.free_port()
+    m = mount_factory(tls_options(pki, port))
+    m.broker = "localhost:%d" % port
+    cert, key = pki.issue("/CN=root")
+    tls = {"security.protocol": "ssl", "ssl.ca.location": pki.ca,
+           "ssl.certificate.location": cert, "ssl.key.location": key}
+    os.mkdir(os.path.join(m.mnt, "plant"))
+    m.topic = os.path.join(m.mnt, "plant", "temp")
+    append(m.topic, SEED)
+    assert produce(m, [b"over tls"], **tls) == [(None, 1)]
+    assert read(m.topic) == SEED + b"over tls\n"
+    c = assigned(consumer(m, **tls), 0)
+    try:
+        assert take(c, 2) == [(0, b"seed"), (1, b"over tls")]
     finally:
         c.close()
 
