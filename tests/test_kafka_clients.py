@@ -11,6 +11,7 @@ kafka-python's codecs and its ACE denial."""
 import json
 import os
 import select
+import struct
 import subprocess
 import sys
 import textwrap
@@ -499,3 +500,42 @@ def test_kafka_python_consumes_from_a_time(km):
     finally:
         c.close()
     assert got == [(b_offset, b"b")]
+
+
+# ---------------------------------------------------------------- static members
+
+def join_static(conn, group, instance, rebalance=300000):
+    """JoinGroup v5 of a new member of instance: (error, leader, me,
+    [(member, instance)] the leader is told of)."""
+    S = kw.string
+    body = (S(group) + struct.pack(">ii", 30000, rebalance) + S("") +
+            S(instance) + S("consumer") + struct.pack(">i", 1) +
+            S("range") + struct.pack(">i", 1) + b"m")
+    r = conn.request(11, 5, body)
+    r.i32()                                     # throttle
+    err, _, _, leader, me = (r.i16(), r.i32(), r.string(), r.string(),
+                             r.string())
+    members = []
+    for _ in range(r.i32()):
+        members.append((r.string(), r.string()))
+        r.take(r.i32())
+    return err, leader, me, members
+
+
+def test_static_member_restart_replaces_the_old_one(km):
+    # librdkafka's static members (group.instance.id) send no LeaveGroup
+    # on close; the restarted one must not wait for the old one's
+    # session (here 30 s) or rebalance (300 s) timeout.
+    c1 = kw.Conn(km.port)
+    err, leader, a, members = join_static(c1, "st", "inst-1")
+    assert err == 0 and leader == a and members == [(a, "inst-1")]
+    c2 = kw.Conn(km.port)
+    err, leader, b, members = join_static(c2, "st", "inst-1")
+    assert err == 0 and b != a
+    assert leader == b and members == [(b, "inst-1")]
+    # The old member is gone.
+    r = c1.request(12, 0, kw.string("st") + struct.pack(">i", 1) +
+                   kw.string(a))
+    assert r.i16() == 25                        # UNKNOWN_MEMBER_ID
+    c1.close()
+    c2.close()

@@ -497,6 +497,22 @@ static int join_recheck(struct kreq *req, struct kbuf *resp, bool expired,
 	return 0;
 }
 
+/* A static member (a group_instance_id) joining without a member id is
+ * a restart of the member of that instance: as in Kafka, it replaces
+ * that member at once, rather than the group waiting for the old one
+ * until its session timeout (librdkafka's static members do not leave).
+ * The old member's requests then get UNKNOWN_MEMBER_ID. */
+static void instance_replace(struct kgroup *g, struct kstr instance)
+{
+	for (struct kmember *o = g->members; o; o = o->next)
+		if (o->instance && strlen(o->instance) == (size_t)instance.len &&
+		    (instance.len == 0 ||
+		     memcmp(o->instance, instance.p, (size_t)instance.len) == 0)) {
+			member_remove(g, o);
+			return;
+		}
+}
+
 /* The group j names, and j's member in it (new when j names none): a
  * Kafka error, or KERR_NONE with *gp and *mp set. */
 static int16_t join_member(struct kreq *req, const struct join *j,
@@ -517,6 +533,8 @@ static int16_t join_member(struct kreq *req, const struct join *j,
 		group_drop_if_empty(g);
 		return KERR_UNKNOWN_MEMBER_ID;
 	}
+	if (!m && j->instance.len >= 0)
+		instance_replace(g, j->instance);
 	if (!join_fits(g, m, j)) {
 		group_drop_if_empty(g);
 		return KERR_INCONSISTENT_GROUP_PROTOCOL;
