@@ -301,8 +301,7 @@ def test_offset_commit_errors_change_nothing(km):
     assert commit(c, "g", "s.t", 1) == 0
     assert cursor(km.mnt, "s/t", "g") == "2"
     assert fetch(c, "g", "s.t") == (0, 1)
-    assert commit(c, "g", "s.t", 3) == 1        # OFFSET_OUT_OF_RANGE
-    assert commit(c, "g", "s.t", -5) == 1
+    assert commit(c, "g", "s.t", -5) == 1       # OFFSET_OUT_OF_RANGE
     assert commit(c, "g", "s.t", 0, partition=1) == 3
     assert commit(c, "g", "s.nope", 0) == 3
     assert commit(c, "bad/group", "s.t", 0) == 24
@@ -310,6 +309,10 @@ def test_offset_commit_errors_change_nothing(km):
     assert cursor(km.mnt, "s/t", "g") == "2"
     assert commit(c, "g", "s.t", 2) == 0        # the end
     assert cursor(km.mnt, "s/t", "g") == "4"
+    assert commit(c, "g", "s.t", 1) == 0
+    assert commit(c, "g", "s.t", 50) == 0       # past it: the end too
+    assert cursor(km.mnt, "s/t", "g") == "4"
+    assert fetch(c, "g", "s.t") == (0, 2)
     # A member of the group commits with its generation, others not.
     err, gen, _, _, me, _ = join(c, "g")
     c.request(SYNC, 0, S("g") + struct.pack(">i", gen) + S(me) +

@@ -35,6 +35,12 @@ TEST_PACKAGES=(prometheus prometheus-node-exporter kcat python3-kafka
                python3-confluent-kafka python3-snappy python3-lz4
                python3-zstandard openssl iproute2)
 
+# kafkajs, the Node.js client of tests/test_kafka_kafkajs.py, comes from the
+# npm registry into the build ($BUILD/node_modules, never globally), and only
+# when it is missing there, so a second run needs no network.  node and npm
+# are Debian's when none is on PATH.
+KAFKAJS_VERSION=2.2.4
+
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
@@ -183,11 +189,29 @@ EOF
 
 # ------------------------------------------------------------------- test
 
+# install_kafkajs: node and npm (apt-get when missing), then kafkajs into
+# $BUILD/node_modules when it is not there at the pinned version.  A failure
+# is reported, not fatal: the kafkajs tests then fail and say why.
+install_kafkajs() {
+	local have
+	command -v node >/dev/null || command -v nodejs >/dev/null ||
+		install_missing nodejs
+	command -v npm >/dev/null || install_missing npm
+	have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' \
+		"$BUILD/node_modules/kafkajs/package.json" 2>/dev/null || true)
+	[ "$have" = "$KAFKAJS_VERSION" ] && return 0
+	say "installing kafkajs@$KAFKAJS_VERSION into $BUILD/node_modules"
+	npm install --prefix "$BUILD" --no-audit --no-fund --no-save \
+		"kafkajs@$KAFKAJS_VERSION" ||
+		say "could not install kafkajs: tests/test_kafka_kafkajs.py will fail"
+}
+
 cmd_test() {
 	local tmp rc=0 prc=0
 
 	install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 	build
+	install_kafkajs
 	check_fuse
 
 	# Every temporary file and mount of the tests lives below $tmp, so the

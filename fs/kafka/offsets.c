@@ -3,10 +3,11 @@
  * (user.streamfs.cursor.GROUP, store/cursor.c), kept as a byte offset:
  * a commit of message offset N stores the byte offset where message N
  * starts (the topic's end for its next message offset, its first live
- * byte for one below its log start), a fetch gives the message offset at
- * the cursor.  Both need the topic's consume permission, as a cursor
+ * byte for one below its log start, the end for one past it, as a Kafka
+ * broker takes any offset: kafkajs's seek commits it), a fetch gives the
+ * message offset at the cursor.  Both need the topic's consume permission, as a cursor
  * read or commit through the mount (TOPIC_AUTHORIZATION_FAILED); the
- * commit metadata is not kept (a fetch gives ""); a commit past the end
+ * commit metadata is not kept (a fetch gives ""); a commit below 0
  * gets OFFSET_OUT_OF_RANGE; partitions other than 0
  * UNKNOWN_TOPIC_OR_PARTITION; a group id that is no cursor name
  * INVALID_GROUP_ID.  Store calls are made under fs.lock. */
@@ -21,12 +22,12 @@
 static int16_t cursor_at(const struct sf_inode *in, const struct sf_topic *t,
 			 int64_t msg, struct sf_cursor *cur)
 {
-	if (msg < 0 || (uint64_t)msg > t->next_msg)
+	if (msg < 0)
 		return KERR_OFFSET_OUT_OF_RANGE;
 	if ((uint64_t)msg <= t->first_msg) {
 		cur->off = t->start;
 		cur->msg = t->first_msg;
-	} else if ((uint64_t)msg == t->next_msg) {
+	} else if ((uint64_t)msg >= t->next_msg) {     /* the end */
 		cur->off = t->size;
 		cur->msg = t->next_msg;
 	} else {
