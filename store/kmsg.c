@@ -7,7 +7,8 @@
  * metadata with its record (docs/format.md, "Kafka trailer").
  *
  * Trailer: per message ts(8, -1 none) key_len(4, -1 null) key
- * nheaders(4) headers_len(4) headers; then its length(4) and "SFK1".  Or,
+ * nheaders(4, bit 31: the value is null) headers_len(4) headers; then
+ * its length(4) and "SFK1".  Or,
  * ending an idempotent producer's batch, the messages, the producer's tag
  * (pid 8, epoch 2, first and last sequence 4 each), its length and
  * "SFK2". */
@@ -19,12 +20,13 @@
 
 #define KMSG_MAX 65536          /* messages per record */
 #define PER_MSG 20              /* fixed bytes per message in a trailer */
+#define NULL_VALUE 0x80000000u  /* in a message's header count */
 
 static bool has_meta(const struct sf_kmsg *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (m[i].ts >= 0 || m[i].key_len >= 0 || m[i].nheaders > 0 ||
-		    m[i].headers_len > 0)
+		    m[i].headers_len > 0 || m[i].null_value)
 			return true;
 	return false;
 }
@@ -82,7 +84,8 @@ static void build(char *buf, const struct sf_kmsg *m, size_t n, bool lines,
 		put_le32(p + 8, (uint32_t)m[i].key_len);
 		p = put_bytes(p + 12, m[i].key,
 			      m[i].key_len > 0 ? m[i].key_len : 0);
-		put_le32(p, (uint32_t)m[i].nheaders);
+		put_le32(p, (uint32_t)m[i].nheaders |
+			 (m[i].null_value ? NULL_VALUE : 0));
 		put_le32(p + 4, m[i].headers_len);
 		p = put_bytes(p + 8, m[i].headers, m[i].headers_len);
 	}
@@ -172,10 +175,12 @@ static int take_meta(const char **p, const char *end, struct sf_kmsg *m)
 	q += m->key_len > 0 ? m->key_len : 0;
 	if (end - q < 8)
 		return -EIO;
-	m->nheaders = (int32_t)get_le32(q);
+	uint32_t nh = get_le32(q);
+	m->null_value = (nh & NULL_VALUE) != 0;
+	m->nheaders = (int32_t)(nh & ~NULL_VALUE);
 	m->headers_len = get_le32(q + 4);
 	q += 8;
-	if (m->nheaders < 0 || (uint64_t)(end - q) < m->headers_len)
+	if ((uint64_t)(end - q) < m->headers_len)
 		return -EIO;
 	m->headers = q;
 	*p = q + m->headers_len;
@@ -217,6 +222,8 @@ static int split_record(const struct idx_entry *e, const char *body,
 		if (lines && m.value_len && ((const char *)v)[m.value_len - 1]
 		    == '\n')
 			m.value_len--;
+		if (m.null_value && m.value_len)
+			return -EIO;    /* a null value has no bytes */
 		if (m.msg < from)
 			continue;
 		int r = push(out, &m);

@@ -249,6 +249,8 @@ struct sf_kmsg {
 				 * record encodes them after their count */
 	uint32_t headers_len;
 	int32_t nheaders;
+	bool null_value;        /* the producer's value was null (value_len
+				 * 0): a line holds an empty line for it */
 };
 
 /* Append n messages (1 to 65536) as one record of topic ino.  With

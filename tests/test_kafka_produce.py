@@ -187,6 +187,24 @@ def test_kafka_python_key_headers_create_time(km):
     assert read(km.topic) == SEED + b"v1\nv2\nmnt\n"
 
 
+def test_null_value_comes_back_null(km):
+    kafka = kafka_python()
+    p = kafka.KafkaProducer(bootstrap_servers=km.broker)
+    p.send("plant.temp", None, key=b"gone").get(timeout=30)
+    p.send("plant.temp", b"", key=b"empty").get(timeout=30)
+    p.close()
+    km.restart()                # the mark is stored, not remembered
+    c = kafka.KafkaConsumer("plant.temp", bootstrap_servers=km.broker,
+                            auto_offset_reset="earliest",
+                            consumer_timeout_ms=10000)
+    got = [m for _, m in zip(range(3), c)][1:]
+    c.close()
+    assert [(m.key, m.value) for m in got] == [(b"gone", None),
+                                               (b"empty", b"")]
+    # File readers see an empty line for each.
+    assert read(km.topic) == SEED + b"\n\n"
+
+
 def test_confluent_kafka_round_trip(km):
     ck = pytest.importorskip("confluent_kafka")
     p = ck.Producer({"bootstrap.servers": km.broker})

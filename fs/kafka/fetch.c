@@ -104,7 +104,8 @@ static int write_records(struct kbuf *resp, const struct sf_kread *kr)
 			.offset_delta = (int64_t)(m->msg - kr->m[0].msg),
 			.timestamp = m->ts, .key = m->key,
 			.key_len = m->key_len, .value = m->value,
-			.value_len = (int32_t)m->value_len,
+			.value_len = m->null_value ? -1 :
+				     (int32_t)m->value_len,
 			.headers = m->headers, .headers_len = m->headers_len,
 			.nheaders = m->nheaders,
 		};

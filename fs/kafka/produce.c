@@ -116,7 +116,7 @@ static int each_record(void *arg, const struct krecord *r)
 		.value_len = (uint32_t)vl, .key = (void *)k,
 		.key_len = r->key_len, .headers = (void *)h,
 		.headers_len = (uint32_t)r->headers_len,
-		.nheaders = r->nheaders,
+		.nheaders = r->nheaders, .null_value = r->value_len < 0,
 	};
 	s->n++;
 	return 0;

@@ -3,7 +3,7 @@
  * message offset while file reads see only the values; after a reopen,
  * after a kill -9 that lost the index batch (recovery indexes the record
  * again, metadata and all), after expiry by size and by ttl, and after
- * compaction; bad batches change nothing.
+ * compaction; bad batches change nothing; a null value stays null.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -376,7 +376,43 @@ static void test_kafka_layouts(const char *dir)
 	EQ(rec_payload_len(&g, body), 20);
 }
 
+/* A null value and an empty one: both an empty line in the file, told
+ * apart when read back, also after a reopen; a damaged mark (null with
+ * bytes) is refused as damage. */
+static void test_kafka_null_value(const char *dir)
+{
+	static const struct sf_kmsg two[] = {
+		{ .ts = -1, .value = "", .value_len = 0, .key = "k",
+		  .key_len = 1, .null_value = true },
+		{ .ts = -1, .value = "", .value_len = 0, .key_len = -1 },
+	};
+	struct fx fx;
+	struct sf_topic t;
+	struct sf_kread kr = { 0 };
+	uint64_t base;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !EQ(store_topic_load(st, fx.ino, &t), 0) ||
+	    !EQ(kappend(st, &fx, &t, two, 2, &base), 0))
+		return;
+	store_close(st);
+	if (!(st = reopen_load(dir, &fx, &t)))
+		return;
+	READS(st, fx.ino, &t, 0, 2, "\n\n");
+	if (EQ(store_kafka_read(st, fx.ino, &t, 0, 1 << 20, true, &kr), 0) &&
+	    EQ(kr.n, 2)) {
+		CHECK(kr.m[0].null_value);
+		EQ(kr.m[0].value_len, 0);
+		EQ(kr.m[0].key_len, 1);
+		CHECK(!kr.m[1].null_value);
+		EQ(kr.m[1].value_len, 0);
+	}
+	store_kread_free(&kr);
+	store_close(st);
+}
+
 static const struct test tests[] = {
+	T(test_kafka_null_value),
 	T(test_kafka_layouts),
 	T(test_kafka_round_trip),
 	T(test_kafka_reopen),
