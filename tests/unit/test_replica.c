@@ -179,6 +179,35 @@ static void test_copy_identical(const char *dir)
 	store_close(b);
 }
 
+/* An idempotent producer's tag (an SFK2 trailer) travels with its
+ * record, byte for byte. */
+static void test_producer_tag(const char *dir)
+{
+	struct fx fa, fb;
+	struct sf_topic ta, tb;
+	struct sf_rread ra = { 0 }, rb = { 0 };
+	struct sf_ptag tag = { .pid = 7, .epoch = 2, .first_seq = 0,
+			       .last_seq = 1 };
+	struct store *a = open_sub(dir, "a"), *b = open_sub(dir, "b");
+	if (!a || !b || !CHECK(make_topic(a, &fa)) ||
+	    !EQ(store_topic_load(a, fa.ino, &ta), 0) ||
+	    !EQ(store_kafka_append_tagged(a, fa.ino, fa.stream, &ta, kms, 2,
+					  true, false, &tag, NULL), 0) ||
+	    !CHECK(make_topic(b, &fb)) ||
+	    !EQ(store_topic_load(b, fb.ino, &tb), 0) ||
+	    !EQ(read_all(a, fa.ino, &ta, &ra), 0) || !EQ(ra.n, 1))
+		return;
+	const char *tr = (const char *)ra.r[0].bytes + ra.r[0].len;
+	EQ(get_le32(tr + ra.r[0].trailer_len - 4), REC_TRAILER_MAGIC_PRODUCER);
+	EQ(push_all(b, &fb, &tb, &ra, true), 1);
+	if (EQ(read_all(b, fb.ino, &tb, &rb), 0))
+		same_records(&ra, &rb);
+	store_rread_free(&ra);
+	store_rread_free(&rb);
+	store_close(a);
+	store_close(b);
+}
+
 /* A batch sent again (a reconnect, a second path) is stored once. */
 static void test_duplicates(const char *dir)
 {
@@ -582,6 +611,7 @@ static const struct test tests[] = {
 	T(test_replica_id),
 	T(test_homes),
 	T(test_copy_identical),
+	T(test_producer_tag),
 	T(test_duplicates),
 	T(test_gap),
 	T(test_bad_records),
