@@ -22,6 +22,7 @@
 
 struct store;
 struct store_batch;
+struct idx_entry;
 
 /* The kind of a regular file: decided by its first write, then fixed. */
 enum sf_kind { SF_KIND_NONE = 0, SF_KIND_TOPIC = 1, SF_KIND_BLOB = 2 };
@@ -481,6 +482,94 @@ int policy_format(const char *name, const struct sf_policy *p, char *buf,
 		  size_t cap);
 /* The policies stored on directory dir (defaults for those not set). */
 int store_get_policy(struct store *st, uint64_t dir, struct sf_policy *p);
+
+/* ---- replication (replica.c) ----
+ * Each data folder has a replica id (64 random bits, not 0), made when
+ * the store is first asked for it and kept in LevelDB.  A topic has one
+ * home, the replica id where it was created; only its home appends to it
+ * (fs/ refuses other appends with EROFS), and other replicas take its
+ * records with the offsets and times they were given there. */
+
+/* This store's replica id (made and written synced the first time). */
+int store_replica_id(struct store *st, uint64_t *id);
+/* The home of topic ino: the id kept for it, this store's own id when
+ * none is kept. */
+int store_topic_home(struct store *st, uint64_t ino, uint64_t *home);
+/* Keep home as the home of topic ino, durably before it returns.
+ * -EINVAL for 0. */
+int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home);
+
+/* One record as it travels between replicas: its place in the topic, its
+ * arrival time and its exact segment payload (len bytes of the topic's
+ * bytes, then trailer_len bytes of Kafka trailer, 0 for none). */
+struct sf_rrecord {
+	uint64_t off, msg;
+	int64_t ns;
+	uint32_t nmsgs, len, trailer_len;
+	const void *bytes;
+};
+/* Records read for replication; bytes point into buf. */
+struct sf_rread {
+	struct sf_rrecord *r;
+	size_t n, cap;
+	struct sf_readbuf rb;
+	struct idx_entry *ents;         /* private */
+};
+/* Whole records of topic ino from the one starting at off (a record
+ * start, or t->start: then the first live record), at least one and
+ * about max_bytes in all, each checked against its checksum (-EIO).
+ * 0 with out->n records (0 when off is t->size), -EINVAL when off is no
+ * record start within [t->start, t->size]. */
+int store_topic_raw_read(struct store *st, uint64_t ino,
+			 const struct sf_topic *t, uint64_t off,
+			 size_t max_bytes, struct sf_rread *out);
+void store_rread_free(struct sf_rread *r);
+/* Store a record another replica holds, with its own offsets, time and
+ * trailer, if it continues topic ino: 0 stored (t updated); 1 it ends at
+ * or before the topic's end, or starts before its first live byte (held
+ * already, or expired here: nothing done); -ERANGE it starts past the
+ * end (a gap: nothing done), except while the topic has never held a
+ * record (it then starts there, the bytes before reading as zeros);
+ * -EINVAL a bad record (overlapping the end, time going back, msg not
+ * the next message, a trailer that does not decode, lines not as many
+ * as nmsgs, no bytes); -ENOSPC, -EIO as appends. */
+int store_topic_replicate(struct store *st, uint64_t ino, uint64_t stream,
+			  struct sf_topic *t, const struct sf_rrecord *r,
+			  bool sync);
+
+/* The source's first live record starts at off (message msg), past the
+ * end of topic ino here: its retention passed what this replica had.
+ * What the topic holds live here expires (its live bytes must stay
+ * contiguous), and it continues at off: the bytes before read as zeros,
+ * as an expired head does, and the next record taken is the one at off.
+ * One synced write; t updated.  0 (also when off/msg is the end
+ * already), -EINVAL when off or msg is before the end, or only one of
+ * them is at it. */
+int store_topic_skip(struct store *st, uint64_t ino, struct sf_topic *t,
+		     uint64_t off, uint64_t msg);
+
+/* A replication link, kept in LevelDB: the local stream pushes to the
+ * stream peer_stream of the replica listening at peer. */
+#define SF_LINK_PAUSED 0x1u
+#define SF_LINK_PEER_MAX 256
+#define SF_LINK_PATH_MAX 1024
+struct sf_link {
+	uint64_t id;
+	uint64_t stream;                /* local stream inode */
+	char peer[SF_LINK_PEER_MAX];    /* HOST:PORT */
+	char peer_stream[SF_LINK_PATH_MAX]; /* path under the peer's root */
+	uint32_t flags;                 /* SF_LINK_* */
+};
+/* Keep a new link (durably); assigns l->id (1, 2, ..., never reused).
+ * -EEXIST for a link of the same stream, peer and peer_stream; -EINVAL
+ * for an empty or unterminated peer or peer_stream. */
+int store_link_add(struct store *st, struct sf_link *l);
+/* -ENOENT if there is no such link. */
+int store_link_del(struct store *st, uint64_t id);
+int store_link_set_flags(struct store *st, uint64_t id, uint32_t flags);
+/* All links by id, up to max into out: how many there are (may be more
+ * than max), or -errno. */
+int store_link_list(struct store *st, struct sf_link *out, size_t max);
 
 /* ---- what the store reports (report.c) ----
  * Log lines and exceptional events go to hooks the caller sets once,
