@@ -21,8 +21,8 @@ from util import append, read
 sys.path.insert(0, os.path.dirname(__file__))
 import faults                           # noqa: E402
 import kafka_wire as kw                 # noqa: E402
+from kafka_util import SEED, seeded_mount  # noqa: E402
 
-SEED = b"seed\n"
 TOPIC = "plant.temp"
 
 ERR_OUT_OF_ORDER = 45
@@ -34,14 +34,7 @@ ERR_INVALID_RECORD = 87
 
 @pytest.fixture
 def km(mount_factory):
-    port = kw.free_port()
-    m = mount_factory(["kafka=127.0.0.1:%d" % port])
-    m.port = port
-    m.broker = "127.0.0.1:%d" % port
-    os.mkdir(os.path.join(m.mnt, "plant"))
-    m.topic = os.path.join(m.mnt, "plant", "temp")
-    append(m.topic, SEED)
-    return m
+    return seeded_mount(mount_factory)
 
 
 # ------------------------------------------------------------ the wire

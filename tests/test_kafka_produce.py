@@ -7,7 +7,6 @@ end with a wait; OFFSET_OUT_OF_RANGE after retention; another uid is
 denied."""
 import os
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -19,28 +18,14 @@ from util import BUILD, append, getx, read, run, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kafka_wire as kw                 # noqa: E402
+from kafka_util import SEED, need, seeded_mount  # noqa: E402
 
 STREAMCTL = str(BUILD / "tools" / "streamctl")
-SEED = b"seed\n"
 
 
 @pytest.fixture
 def km(mount_factory):
-    port = kw.free_port()
-    m = mount_factory(["kafka=127.0.0.1:%d" % port])
-    m.port = port
-    m.broker = "127.0.0.1:%d" % port
-    os.mkdir(os.path.join(m.mnt, "plant"))
-    m.topic = os.path.join(m.mnt, "plant", "temp")
-    # Kafka clients make no topics (yet): the first line comes through
-    # the mount.
-    append(m.topic, SEED)
-    return m
-
-
-def need(prog):
-    if shutil.which(prog) is None:
-        pytest.skip("%s is not installed" % prog)
+    return seeded_mount(mount_factory)
 
 
 def kafka_python():
