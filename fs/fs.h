@@ -10,6 +10,9 @@
  *   fs.lock  ->  mx.lock (metrics.c: the newest metrics snapshot)
  *   fs.lock  ->  kl.lock (kafka/listener.c: topics appended to, for
  *                         the parked Kafka requests; a leaf)
+ *   fs.lock  ->  rp.lock (replica/replica.c: the replication links and
+ *                         their status, the appends they wait for; a
+ *                         leaf)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
@@ -270,6 +273,9 @@ int may_consume(struct caller *c, const struct sf_inode *topic);
 int may_describe(struct caller *c, const struct sf_inode *topic);
 int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
+/* Replicating stream dir to or from a peer (fs/replica/): copy of the
+ * stream (fallback: owner). */
+int may_copy(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
 int may_open(struct caller *c, const struct sf_inode *in, int flags);
 /* Mode bits of in (PERM_* ored), ownership of in, the sticky rule of dir
