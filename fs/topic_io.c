@@ -208,9 +208,13 @@ static int topic_write_framed(struct handle *h, const struct sf_inode *in,
 int topic_write(struct handle *h, const struct sf_inode *in,
 		const char *buf, size_t size, off_t off)
 {
+	int r = topic_home_check(h->node, in->ino,
+				 h->restoring ? "restore" : "write");
+	if (r < 0)
+		return r;
 	if (h->restoring)
 		return restore_write(h, in, buf, size);
-	int r = topic_write_framed(h, in, buf, size, off);
+	r = topic_write_framed(h, in, buf, size, off);
 	/* A direct write is cut into pieces of max_write bytes less the
 	 * buffer's offset in its first page. */
 	h->split = size + 4096 > fs.conn->max_write;
@@ -226,8 +230,11 @@ int topic_flush(struct handle *h, const struct sf_inode *in)
 		return -EIO;            /* a restored record left unfinished */
 	if (ns_policy(in->parent, &p) < 0)
 		return -EIO;
+	int r = topic_home_check(h->node, in->ino, "write");
+	if (r < 0)
+		return r;
 	struct iovec iov = { h->pending, h->plen };
-	int r = append(h, in, &p, &iov, 1, h->plen, 1);
+	r = append(h, in, &p, &iov, 1, h->plen, 1);
 	if (r == 0)
 		h->plen = 0;
 	return r;

@@ -12,7 +12,10 @@
  *   report.c
  * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
  * messages, calls topic.c and segment.c; kproducer.c, the Kafka
- * producers' states, calls index.c and db.c, and recover.c calls it.)
+ * producers' states, calls index.c and db.c, and recover.c calls it;
+ * replica.c, replicated records, homes and the replica id, calls topic.c,
+ * kmsg.c and db.c, and open.c calls it; link.c, the replication links,
+ * calls db.c, and namespace.c calls it.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
 #define STREAMFS_STORE_INTERNAL_H
@@ -104,6 +107,9 @@ struct store {
 	 * (retention.c, compact.c). */
 	struct retention *ret;
 
+	uint64_t replica_id;            /* this store's (replica.c), 0
+					 * until read */
+
 	/* Counts for the metrics (store_get_stats) and the log's start
 	 * line (store_recovery_summary): every file adds to its own. */
 	struct store_stats stats;
@@ -185,6 +191,10 @@ int ino_count(struct store *st);
 #define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
 #define KEY_KPRODUCER 'K'  /* K topic pid            -> Kafka producer state
                             * (kproducer.c) */
+#define KEY_HOME     'R'   /* R topic                -> home replica id
+                            * (replica.c) */
+#define KEY_LINK     'N'   /* N link_id              -> replication link
+                            * (link.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 
@@ -304,6 +314,13 @@ int topic_append_meta(struct store *st, uint64_t ino, uint64_t stream,
 		      struct sf_topic *t, const struct iovec *iov, int iovcnt,
 		      size_t len, uint32_t nmsgs, uint32_t meta, int64_t *ns,
 		      bool sync);
+/* Append a record with the arrival time, offsets and trailer it was
+ * given (a replicated one, replica.c): as topic_append_meta, at the
+ * topic's end, which the caller has checked is r's place. */
+int topic_append_at(struct store *st, uint64_t ino, uint64_t stream,
+		    struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		    size_t len, uint32_t nmsgs, uint32_t meta, int64_t ns,
+		    bool sync);
 /* The whole records holding bytes [off, end) of topic ino, each checked:
  * their entries (malloc'd) in *ents, *n of them, and the records (header,
  * payload, trailer) back to back in rb->buf. */
@@ -321,6 +338,23 @@ struct rec_header;
  * 0 or -errno. */
 int kproducer_recovered(struct store *st, leveldb_writebatch_t *b,
 			const struct rec_header *h, const char *body);
+
+/* ---- Kafka trailers (kmsg.c), for replica.c ---- */
+
+/* 0 if the len bytes at p are a whole trailer for nmsgs messages (SFK1
+ * or SFK2, its length field len, each message's part decoding and the
+ * parts filling it), else -EINVAL. */
+int kmsg_trailer_check(const char *p, uint32_t len, uint32_t nmsgs);
+
+/* ---- replication links (link.c), for namespace.c ---- */
+
+/* Delete the links of stream ino (the stream is being purged). */
+int link_purge_stream(struct store *st, uint64_t ino);
+
+/* ---- the replica id (replica.c), for open.c ---- */
+
+/* Read the replica id, making one if the store has none yet. */
+int replica_id_load(struct store *st);
 
 /* ---- records in segments (segment.c) ----
  * magic, crc32c of everything after the crc field, payload length, message

@@ -183,6 +183,28 @@ static int take_meta(const char **p, const char *end, struct sf_kmsg *m)
 	return 0;
 }
 
+int kmsg_trailer_check(const char *p, uint32_t len, uint32_t nmsgs)
+{
+	if (len < REC_TRAILER_TAIL || get_le32(p + len - 8) != len)
+		return -EINVAL;
+	uint32_t magic = get_le32(p + len - 4);
+	uint32_t parts = len - REC_TRAILER_TAIL;
+	if (magic == REC_TRAILER_MAGIC_PRODUCER) {
+		if (parts < REC_PRODUCER_TAG)
+			return -EINVAL;
+		parts -= REC_PRODUCER_TAG;
+	} else if (magic != REC_TRAILER_MAGIC) {
+		return -EINVAL;
+	}
+	const char *q = p, *end = p + parts;
+	for (uint32_t i = 0; i < nmsgs; i++) {
+		struct sf_kmsg m;
+		if (take_meta(&q, end, &m) < 0)
+			return -EINVAL;
+	}
+	return q == end ? 0 : -EINVAL;
+}
+
 /* The messages of one record (its entry e, payload at body) from
  * message offset from on; *bytes counts what they take. */
 static int split_record(const struct idx_entry *e, const char *body,

@@ -416,10 +416,13 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	if (r == 0)     /* Kafka producers' states (kproducer.c) */
 		r = delete_prefix(st, k, key_u64(k, KEY_KPRODUCER, ino),
 				  false);
+	if (r == 0)     /* replication links of a stream (link.c) */
+		r = link_purge_stream(st, ino);
 	if (r < 0)
 		return r;
 	store_blob_unlink(st, ino);
 	struct store_batch *b = store_batch_new();
+	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HOME, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_SYMLINK, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HEAD, ino));
 	store_del_orphan(b, ino);

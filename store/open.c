@@ -135,6 +135,12 @@ int store_open(const char *datadir, uint64_t reserve, struct store **out,
 			 datadir, strerror(-r));
 		goto fail;
 	}
+	r = replica_id_load(st);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the replica id in %s: %s",
+			 datadir, strerror(-r));
+		goto fail;
+	}
 	r = ino_count(st);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot count the inodes in %s: %s",

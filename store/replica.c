@@ -1,70 +1,265 @@
 /* replica.c - the store side of replication: this data folder's replica
- * id, each topic's home, reading records whole for a link to send,
- * storing records another replica sent with their own offsets, and the
- * links kept in LevelDB. */
+ * id (Mreplica_id), each topic's home (R topic), reading a topic's
+ * records whole for a link to send, and storing records another replica
+ * sent with the offsets, arrival time and trailer they were given at the
+ * topic's home.
+ *
+ * Offsets are the same in every replica and a topic has one writer (its
+ * home), so a replicated record is stored exactly when it starts at the
+ * topic's end: the end is the high-water mark of what this replica holds
+ * of the topic, moved by the append itself and rebuilt by recovery from
+ * the segments, with no key of its own that a crash could lose apart
+ * from the record (docs/design.md, "Replication"). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
 #include "internal.h"
 
-#include <errno.h>
+static const char meta_replica_id[] = "Mreplica_id";
+
+/* ---- the replica id ---- */
+
+static int make_id(uint64_t *id)
+{
+	do {
+		if (getrandom(id, sizeof(*id), 0) != sizeof(*id))
+			return -errno;
+	} while (*id == 0);
+	return 0;
+}
+
+int replica_id_load(struct store *st)
+{
+	char *err = NULL, v[8];
+	size_t len;
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
+	char *old = leveldb_get(st->db, st->ropts, meta_replica_id,
+				sizeof(meta_replica_id) - 1, &len, &err);
+	if (err)
+		return store_db_error("get", err);
+	uint64_t id = old && len == 8 ? get_le64(old) : 0;
+	leveldb_free(old);
+	if (id == 0) {
+		r = make_id(&id);
+		if (r == 0)
+			r = store_writable(st);
+		if (r < 0)
+			return r;
+		put_le64(v, id);
+		leveldb_writebatch_t *b = leveldb_writebatch_create();
+		leveldb_writebatch_put(b, meta_replica_id,
+				       sizeof(meta_replica_id) - 1, v, 8);
+		r = db_write(st, b, true);
+		leveldb_writebatch_destroy(b);
+		if (r < 0)
+			return r;
+	}
+	st->replica_id = id;
+	return 0;
+}
 
 int store_replica_id(struct store *st, uint64_t *id)
 {
-	(void)st; (void)id;
-	return -ENOSYS;
+	int r = st->replica_id ? 0 : replica_id_load(st);
+	if (r == 0)
+		*id = st->replica_id;
+	return r;
 }
+
+/* ---- homes ---- */
 
 int store_topic_home(struct store *st, uint64_t ino, uint64_t *home)
 {
-	(void)st; (void)ino; (void)home;
-	return -ENOSYS;
+	char k[KEY_MAX], *err = NULL;
+	size_t len;
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
+	char *v = leveldb_get(st->db, st->ropts, k, key_u64(k, KEY_HOME, ino),
+			      &len, &err);
+	if (err)
+		return store_db_error("get", err);
+	if (v && len != 8)
+		r = -EIO;
+	else if (v)
+		*home = get_le64(v);
+	leveldb_free(v);
+	if (r == 0 && !v)
+		r = store_replica_id(st, home);
+	return r;
 }
 
 int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home)
 {
-	(void)st; (void)ino; (void)home;
-	return -ENOSYS;
+	char k[KEY_MAX], v[8];
+	if (home == 0)
+		return -EINVAL;
+	put_le64(v, home);
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	leveldb_writebatch_put(b, k, key_u64(k, KEY_HOME, ino), v, 8);
+	int r = db_write(st, b, true);
+	leveldb_writebatch_destroy(b);
+	return r;
+}
+
+/* ---- reading records whole ---- */
+
+static int rr_reserve(struct sf_rread *out, size_t n)
+{
+	if (n <= out->cap)
+		return 0;
+	struct sf_rrecord *nr = realloc(out->r, n * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	out->r = nr;
+	out->cap = n;
+	return 0;
 }
 
 int store_topic_raw_read(struct store *st, uint64_t ino,
 			 const struct sf_topic *t, uint64_t off,
 			 size_t max_bytes, struct sf_rread *out)
 {
-	(void)st; (void)ino; (void)t; (void)off; (void)max_bytes; (void)out;
-	return -ENOSYS;
+	out->n = 0;
+	if (off < t->start || off > t->size)
+		return -EINVAL;
+	if (off == t->size)
+		return 0;
+	uint64_t end = t->size - off > max_bytes ? off + max_bytes : t->size;
+	if (end <= off)
+		end = off + 1;
+	free(out->ents);
+	out->ents = NULL;
+	size_t n = 0, pos = 0;
+	int r = topic_read_whole(st, ino, off, end, &out->ents, &n, &out->rb);
+	if (r == 0 && (n == 0 || out->ents[0].off != off))
+		r = n == 0 ? -EIO : -EINVAL;    /* no record starts at off */
+	if (r == 0)
+		r = rr_reserve(out, n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct idx_entry *e = &out->ents[i];
+		out->r[i] = (struct sf_rrecord){
+			.off = e->off, .msg = e->msg, .ns = e->ns,
+			.nmsgs = e->nmsgs, .len = e->len,
+			.trailer_len = e->meta,
+			.bytes = out->rb.buf + pos + REC_HDR,
+		};
+		pos += REC_HDR + idx_rec_len(e);
+	}
+	out->n = r == 0 ? n : 0;
+	return r;
 }
 
 void store_rread_free(struct sf_rread *r)
 {
-	(void)r;
+	free(r->r);
+	free(r->ents);
+	store_readbuf_free(&r->rb);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- storing replicated records ---- */
+
+/* A record of several messages is lines: nmsgs newlines, the last byte
+ * one of them.  0 or -EINVAL. */
+static int check_lines(const struct sf_rrecord *r)
+{
+	const char *p = r->bytes, *end = p + r->len;
+	uint32_t lines = 0;
+	if (r->nmsgs <= 1)
+		return 0;
+	if (end[-1] != '\n')
+		return -EINVAL;
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		lines++;
+		p++;
+	}
+	return lines == r->nmsgs ? 0 : -EINVAL;
+}
+
+static int check_record(const struct sf_topic *t, const struct sf_rrecord *r)
+{
+	if (!r->bytes || r->len == 0 || r->nmsgs == 0 ||
+	    r->nmsgs > REC_NMSGS_MAX || r->ns <= 0 ||
+	    (uint64_t)r->len + r->trailer_len > UINT32_MAX - REC_HDR ||
+	    r->off > UINT64_MAX - r->len || r->msg > UINT64_MAX - r->nmsgs)
+		return -EINVAL;
+	if (r->trailer_len &&
+	    kmsg_trailer_check((const char *)r->bytes + r->len,
+			       r->trailer_len, r->nmsgs) < 0)
+		return -EINVAL;
+	(void)t;
+	return check_lines(r);
+}
+
+/* Where r goes, if anywhere: 1 nothing to do (held already, or expired
+ * here), 0 at the end, 2 past an end with nothing live before it (the
+ * topic continues there), -ERANGE a gap, -EINVAL a record that does not
+ * fit the topic (it straddles the end, or its message offset or time
+ * does not follow). */
+static int place_of(const struct sf_topic *t, const struct sf_rrecord *r)
+{
+	bool never = t->size == 0 && t->next_msg == 0;
+	if (!never && r->off + r->len <= t->size)
+		return 1;
+	if (r->off < t->size)
+		return -EINVAL;
+	if (r->ns < t->last_ns)
+		return -EINVAL;
+	if (r->off == t->size && !never)
+		return r->msg == t->next_msg ? 0 : -EINVAL;
+	if (t->start != t->size)
+		return -ERANGE;
+	return r->msg >= t->next_msg ? 2 : -EINVAL;
+}
+
+/* Put a head record at r's place, durably, so that recovery, which
+ * indexes a record again only where it continues its topic, finds the
+ * topic ending there should the record's entry be lost. */
+static int move_head(struct store *st, uint64_t ino, struct sf_topic *t,
+		     const struct sf_rrecord *r)
+{
+	char k[KEY_MAX], v[HEAD_SIZE];
+	struct topic_head h = { .off = r->off, .msg = r->msg,
+				.ns = t->last_ns };
+	head_encode(v, &h);
+	int r2 = index_flush(st, false);
+	if (r2 < 0)
+		return r2;
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	leveldb_writebatch_put(b, k, key_u64(k, KEY_HEAD, ino), v, HEAD_SIZE);
+	r2 = db_write(st, b, true);
+	leveldb_writebatch_destroy(b);
+	if (r2 == 0) {
+		t->start = t->size = r->off;
+		t->first_msg = t->next_msg = r->msg;
+	}
+	return r2;
 }
 
 int store_topic_replicate(struct store *st, uint64_t ino, uint64_t stream,
 			  struct sf_topic *t, const struct sf_rrecord *r,
 			  bool sync)
 {
-	(void)st; (void)ino; (void)stream; (void)t; (void)r; (void)sync;
-	return -ENOSYS;
-}
-
-int store_link_add(struct store *st, struct sf_link *l)
-{
-	(void)st; (void)l;
-	return -ENOSYS;
-}
-
-int store_link_del(struct store *st, uint64_t id)
-{
-	(void)st; (void)id;
-	return -ENOSYS;
-}
-
-int store_link_set_flags(struct store *st, uint64_t id, uint32_t flags)
-{
-	(void)st; (void)id; (void)flags;
-	return -ENOSYS;
-}
-
-int store_link_list(struct store *st, struct sf_link *out, size_t max)
-{
-	(void)st; (void)out; (void)max;
-	return -ENOSYS;
+	int r2 = check_record(t, r);
+	int place = r2 < 0 ? r2 : place_of(t, r);
+	if (place < 0 || place == 1)
+		return place;
+	struct sf_topic old = *t;
+	if (place == 2 && (r->off != t->size || r->msg != t->next_msg)) {
+		r2 = move_head(st, ino, t, r);
+		if (r2 < 0)
+			return r2;
+	}
+	struct iovec iov = { (void *)r->bytes,
+			     (size_t)r->len + r->trailer_len };
+	r2 = topic_append_at(st, ino, stream, t, &iov, 1, r->len, r->nmsgs,
+			     r->trailer_len, r->ns, sync);
+	if (r2 < 0 && place != 2)
+		*t = old;
+	return r2;
 }

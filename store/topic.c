@@ -313,6 +313,15 @@ int topic_append_meta(struct store *st, uint64_t ino, uint64_t stream,
 			 now, sync);
 }
 
+int topic_append_at(struct store *st, uint64_t ino, uint64_t stream,
+		    struct sf_topic *t, const struct iovec *iov, int iovcnt,
+		    size_t len, uint32_t nmsgs, uint32_t meta, int64_t ns,
+		    bool sync)
+{
+	return append_at(st, ino, stream, t, iov, iovcnt, len, nmsgs, meta, ns,
+			 sync);
+}
+
 int store_topic_restore(struct store *st, uint64_t ino, uint64_t stream,
 			struct sf_topic *t, const struct iovec *iov,
 			int iovcnt, size_t len, uint32_t nmsgs, int64_t ns,
