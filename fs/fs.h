@@ -10,6 +10,9 @@
  *   fs.lock  ->  mx.lock (metrics.c: the newest metrics snapshot)
  *   fs.lock  ->  kl.lock (kafka/listener.c: topics appended to, for
  *                         the parked Kafka requests; a leaf)
+ *   fs.lock  ->  rp.lock (replica/replica.c: the replication links and
+ *                         their status, the appends they wait for; a
+ *                         leaf)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
@@ -77,6 +80,8 @@ struct node {
 	struct handle *pollers;  /* handles waiting in poll() for data */
 	bool sync_failed;        /* blob: a sync failed; rewrite before next */
 	bool blob_named;         /* blob: its file's name is durable */
+	uint64_t home;           /* topic: its home replica id, 0 until
+				  * read (home.c) */
 	struct node *hnext;      /* hash chain */
 };
 
@@ -270,6 +275,9 @@ int may_consume(struct caller *c, const struct sf_inode *topic);
 int may_describe(struct caller *c, const struct sf_inode *topic);
 int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
+/* Replicating stream dir to or from a peer (fs/replica/): copy of the
+ * stream (fallback: owner). */
+int may_copy(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
 int may_open(struct caller *c, const struct sf_inode *in, int flags);
 /* Mode bits of in (PERM_* ored), ownership of in, the sticky rule of dir
@@ -323,6 +331,21 @@ int topic_flush(struct handle *h, const struct sf_inode *in);
 void topic_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
 int topic_poll(struct handle *h, struct fuse_pollhandle *ph);
 void topic_forget_poll(struct handle *h);
+
+/* ---- home.c: topic homes (replication) ---- */
+/* 0 if this replica is the home of topic ino (node n, or NULL), so
+ * that it may append to it; else -EROFS and a log line naming the home
+ * (what: "write", "Kafka produce", "restore").  fs.lock held. */
+int topic_home_check(struct node *n, uint64_t ino, const char *what);
+/* store_topic_set_home, and the node's copy with it: the home of a topic
+ * replication makes.  fs.lock held. */
+int topic_home_set(uint64_t ino, uint64_t home);
+/* user.streamfs.home (a topic's) and user.streamfs.replica_id (the
+ * root's): is sub one of them, and its value into buf (its length, or
+ * -errno: -ENODATA on other inodes). */
+bool home_xattr_name(const char *sub);
+int home_xattr_get(const struct sf_inode *in, const char *sub, char *buf,
+		   size_t cap);
 
 /* ---- lines.c ---- */
 /* The number of '\n' in p[0..n). */

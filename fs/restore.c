@@ -66,6 +66,8 @@ void io_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void *arg,
 		r = store_get_inode(fs.store, ino, &in);
 	if (r == 0)
 		r = may_restore(req, h, &in);
+	if (r == 0)
+		r = topic_home_check(h->node, ino, "restore");
 	struct sf_topic *t = r == 0 ? topic_state(h->node) : NULL;
 	if (r == 0 && !t)
 		r = -EIO;

@@ -16,6 +16,7 @@
 
 #include "fs.h"
 #include "kafka/kafka.h"
+#include "replica/replica.h"
 
 struct sf_topic *topic_state(struct node *n)
 {
@@ -76,6 +77,7 @@ void topic_appended(struct node *n, const struct sf_policy *p)
 		group_commit_mark();
 	notify_pollers(n);
 	kafka_topic_appended(n->ino);
+	replica_topic_appended(n->ino);
 	if (p->retention_bytes && n->topic &&
 	    n->topic->size - n->topic->start > p->retention_bytes)
 		retention_note(n->ino);
@@ -206,9 +208,13 @@ static int topic_write_framed(struct handle *h, const struct sf_inode *in,
 int topic_write(struct handle *h, const struct sf_inode *in,
 		const char *buf, size_t size, off_t off)
 {
+	int r = topic_home_check(h->node, in->ino,
+				 h->restoring ? "restore" : "write");
+	if (r < 0)
+		return r;
 	if (h->restoring)
 		return restore_write(h, in, buf, size);
-	int r = topic_write_framed(h, in, buf, size, off);
+	r = topic_write_framed(h, in, buf, size, off);
 	/* A direct write is cut into pieces of max_write bytes less the
 	 * buffer's offset in its first page. */
 	h->split = size + 4096 > fs.conn->max_write;
@@ -224,8 +230,11 @@ int topic_flush(struct handle *h, const struct sf_inode *in)
 		return -EIO;            /* a restored record left unfinished */
 	if (ns_policy(in->parent, &p) < 0)
 		return -EIO;
+	int r = topic_home_check(h->node, in->ino, "write");
+	if (r < 0)
+		return r;
 	struct iovec iov = { h->pending, h->plen };
-	int r = append(h, in, &p, &iov, 1, h->plen, 1);
+	r = append(h, in, &p, &iov, 1, h->plen, 1);
 	if (r == 0)
 		h->plen = 0;
 	return r;

@@ -1,7 +1,8 @@
 /* xattr.c - extended attributes: the mount's control surface.
  *
  * user.streamfs.* names are ours: a file's kind, a topic's info, seek and
- * index answers, a stream's policies (docs/design.md lists them); a
+ * index answers, a stream's policies, a topic's home and the root's
+ * replica id (home.c) (docs/design.md lists them); a
  * topic's consumer group cursors are cursor_xattr.c's.  Other user.*
  * names are stored as given.  Other namespaces are not supported. */
 #include <errno.h>
@@ -174,6 +175,8 @@ static int our_value(const struct sf_inode *in, const char *sub, char *buf,
 		free(v);
 		return (int)len;
 	}
+	if (home_xattr_name(sub))
+		return home_xattr_get(in, sub, buf, cap);
 	if (strcmp(sub, "kind") == 0) {
 		if (!S_ISREG(in->mode) || in->kind == SF_KIND_NONE)
 			return -ENODATA;
@@ -514,7 +517,8 @@ static int set_ours(struct caller *c, struct sf_inode *in, const char *name,
 		return set_policy(c, in, sub, name, val, len);
 	if (strcmp(sub, "info") == 0)
 		return S_ISREG(in->mode) ? 0 : -EINVAL; /* derived: a no-op */
-	if (strncmp(sub, "seek.", 5) == 0 || strncmp(sub, "index.", 6) == 0)
+	if (strncmp(sub, "seek.", 5) == 0 || strncmp(sub, "index.", 6) == 0 ||
+	    home_xattr_name(sub))
 		return -EPERM;          /* answers, not settings */
 	return -EINVAL;
 }
@@ -589,6 +593,8 @@ void xa_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 			r = 0;  /* they belong to the data: a no-op */
 		else if (cursor_xattr_name(sub))
 			r = cursor_xattr_remove(&c, &in, sub);
+		else if (home_xattr_name(sub))
+			r = -EPERM;     /* answers, not settings */
 		else
 			r = -ENODATA;
 		fuse_reply_err(req, -r);

@@ -251,6 +251,14 @@ static void produce_partition(struct caller *c, struct kstr topic,
 	res->err = kafka_topic_find(c, topic.p, topic.len, true, &in);
 	if (res->err == KERR_NONE && part != 0)
 		res->err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+	if (res->err == KERR_NONE) {
+		/* Homed at another replica: a lasting refusal, not one a
+		 * client should retry. */
+		int h = topic_home_check(node_find(in.ino), in.ino,
+					 "Kafka produce");
+		res->err = h == -EROFS ? KERR_POLICY_VIOLATION
+					: kafka_store_error(h);
+	}
 	if (res->err == KERR_NONE && ns_policy(in.parent, &p) < 0)
 		res->err = KERR_KAFKA_STORAGE_ERROR;
 	if (res->err != KERR_NONE)

@@ -1,0 +1,283 @@
+/* replica.c - the replication front end's own state: the table of link
+ * threads (one per stored link) and each link's status, the wake-ups
+ * appends give the link threads, and the start and stop of everything
+ * under fs/replica/ (the listener is listener.c's).
+ *
+ * rp.lock guards every field marked so in struct rp_link (rp.h) and in
+ * rp below; it is taken after fs.lock (replica_topic_appended) or alone,
+ * and nothing else is taken while it is held. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "rp.h"
+#include "tls.h"
+
+#define LINKS_MAX 4096
+
+static struct {
+	pthread_mutex_t lock;           /* rp.lock */
+	pthread_cond_t wake;            /* appends, changes, the stop */
+	/* Guarded by rp.lock: */
+	struct rp_link *links;
+	uint64_t seq;                   /* appends so far */
+	bool stopping;
+	bool started;
+	/* Link threads running, read without the lock by appends: */
+	atomic_uint nlinks;
+} rp = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+};
+
+void replica_topic_appended(uint64_t ino)
+{
+	(void)ino;
+	if (atomic_load_explicit(&rp.nlinks, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&rp.lock);
+	rp.seq++;
+	pthread_cond_broadcast(&rp.wake);
+	pthread_mutex_unlock(&rp.lock);
+}
+
+uint64_t rp_link_seq(void)
+{
+	pthread_mutex_lock(&rp.lock);
+	uint64_t s = rp.seq;
+	pthread_mutex_unlock(&rp.lock);
+	return s;
+}
+
+bool rp_link_wait(struct rp_link *l, uint64_t *seq, int ms, bool appends)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&rp.lock);
+	int r = 0;
+	while (r == 0 && (!appends || rp.seq == *seq) && !l->changed &&
+	       !rp.stopping)
+		r = pthread_cond_timedwait(&rp.wake, &rp.lock, &ts);
+	bool woke = (appends && rp.seq != *seq) || l->changed || rp.stopping;
+	*seq = rp.seq;
+	pthread_mutex_unlock(&rp.lock);
+	return woke;
+}
+
+bool rp_link_quit(struct rp_link *l)
+{
+	(void)l;
+	pthread_mutex_lock(&rp.lock);
+	bool q = rp.stopping;
+	pthread_mutex_unlock(&rp.lock);
+	return q;
+}
+
+void rp_link_set_fd(struct rp_link *l, int fd)
+{
+	pthread_mutex_lock(&rp.lock);
+	l->fd = fd;
+	bool stop = rp.stopping;
+	pthread_mutex_unlock(&rp.lock);
+	if (stop && fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+int rp_link_reload(struct rp_link *l, struct sf_link *out)
+{
+	pthread_mutex_lock(&rp.lock);
+	bool changed = l->changed;
+	l->changed = false;
+	pthread_mutex_unlock(&rp.lock);
+	if (!changed)
+		return 1;
+	struct sf_link *all = malloc(LINKS_MAX * sizeof *all);
+	if (!all)
+		return 1;
+	pthread_mutex_lock(&fs.lock);
+	int n = store_link_list(fs.store, all, LINKS_MAX);
+	pthread_mutex_unlock(&fs.lock);
+	int r = n < 0 ? 1 : -ENOENT;
+	for (int i = 0; n > 0 && i < n && i < LINKS_MAX; i++)
+		if (all[i].id == l->id) {
+			*out = all[i];
+			r = 0;
+		}
+	free(all);
+	return r;
+}
+
+/* ---- status ---- */
+
+void rp_status_set_state(struct rp_link *l, const char *state)
+{
+	pthread_mutex_lock(&rp.lock);
+	snprintf(l->st.state, sizeof l->st.state, "%s", state);
+	pthread_mutex_unlock(&rp.lock);
+}
+
+void rp_status_error(struct rp_link *l, const char *fmt, ...)
+{
+	char buf[sizeof l->st.last_error];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&rp.lock);
+	bool same = strcmp(buf, l->st.last_error) == 0;
+	memcpy(l->st.last_error, buf, sizeof buf);
+	l->st.last_error_ns = rp_real_ns();
+	pthread_mutex_unlock(&rp.lock);
+	/* A link that fails the same way again and again says so once. */
+	if (!same)
+		log_msg(SF_LOG_WARNING, "replication link %llu: %s",
+			(unsigned long long)l->id, buf);
+}
+
+void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
+			double secs_behind, uint64_t sent_msgs,
+			uint64_t sent_bytes)
+{
+	pthread_mutex_lock(&rp.lock);
+	l->st.msgs_behind = msgs_behind;
+	l->st.secs_behind = secs_behind;
+	l->st.sent_msgs = sent_msgs;
+	l->st.sent_bytes = sent_bytes;
+	pthread_mutex_unlock(&rp.lock);
+}
+
+int replica_link_status(uint64_t id, struct replica_status *out)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&rp.lock);
+	for (struct rp_link *l = rp.links; l; l = l->next)
+		if (l->id == id && !l->done) {
+			*out = l->st;
+			r = 0;
+		}
+	pthread_mutex_unlock(&rp.lock);
+	return r;
+}
+
+/* ---- the table ---- */
+
+/* Start a thread for link c (rp.lock held): 0, or -errno. */
+static int start_link(const struct sf_link *c)
+{
+	for (struct rp_link *l = rp.links; l; l = l->next)
+		if (l->id == c->id && !l->done)
+			return -EEXIST;
+	struct rp_link *l = calloc(1, sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	l->id = c->id;
+	l->conf = *c;
+	l->fd = -1;
+	l->st.id = c->id;
+	snprintf(l->st.state, sizeof l->st.state, "%s",
+		 c->flags & SF_LINK_PAUSED ? "paused" : "connecting");
+	atomic_fetch_add(&rp.nlinks, 1);
+	int r = pthread_create(&l->th, NULL, rp_link_main, l);
+	if (r != 0) {
+		atomic_fetch_sub(&rp.nlinks, 1);
+		free(l);
+		return -r;
+	}
+	l->next = rp.links;
+	rp.links = l;
+	return 0;
+}
+
+int replica_link_started(const struct sf_link *c)
+{
+	pthread_mutex_lock(&rp.lock);
+	int r = rp.started && !rp.stopping ? start_link(c) : 0;
+	pthread_mutex_unlock(&rp.lock);
+	return r;
+}
+
+void replica_link_changed(uint64_t id)
+{
+	pthread_mutex_lock(&rp.lock);
+	for (struct rp_link *l = rp.links; l; l = l->next)
+		if (l->id == id) {
+			l->changed = true;
+			if (l->fd >= 0)
+				shutdown(l->fd, SHUT_RDWR);
+		}
+	pthread_cond_broadcast(&rp.wake);
+	pthread_mutex_unlock(&rp.lock);
+}
+
+void rp_link_ended(struct rp_link *l)
+{
+	pthread_mutex_lock(&rp.lock);
+	l->done = true;
+	pthread_mutex_unlock(&rp.lock);
+	atomic_fetch_sub(&rp.nlinks, 1);
+}
+
+int replica_start(void)
+{
+	struct sf_link *all = malloc(LINKS_MAX * sizeof *all);
+	if (!all)
+		return -1;
+	pthread_mutex_lock(&fs.lock);
+	int n = store_link_list(fs.store, all, LINKS_MAX);
+	pthread_mutex_unlock(&fs.lock);
+	if (n < 0 && n != -ENOSYS) {
+		log_msg(SF_LOG_ERROR, "replication: cannot read the links: %s",
+			strerror(-n));
+		free(all);
+		return -1;
+	}
+	pthread_mutex_lock(&rp.lock);
+	rp.started = true;
+	for (int i = 0; i < n && i < LINKS_MAX; i++)
+		if (start_link(&all[i]) < 0)
+			log_msg(SF_LOG_ERROR, "replication link %llu: cannot "
+				"start its thread",
+				(unsigned long long)all[i].id);
+	pthread_mutex_unlock(&rp.lock);
+	free(all);
+	return rp_listen_start();
+}
+
+void replica_stop(void)
+{
+	pthread_mutex_lock(&rp.lock);
+	rp.stopping = true;
+	for (struct rp_link *l = rp.links; l; l = l->next)
+		if (l->fd >= 0)
+			shutdown(l->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&rp.wake);
+	struct rp_link *links = rp.links;
+	rp.links = NULL;
+	pthread_mutex_unlock(&rp.lock);
+	while (links) {
+		struct rp_link *next = links->next;
+		pthread_join(links->th, NULL);
+		free(links);
+		links = next;
+	}
+	rp_listen_stop();
+}
+
+bool rp_stopping(void)
+{
+	pthread_mutex_lock(&rp.lock);
+	bool s = rp.stopping;
+	pthread_mutex_unlock(&rp.lock);
+	return s;
+}
