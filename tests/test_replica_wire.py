@@ -159,10 +159,10 @@ def test_records_are_stored_once_with_their_offsets_and_times(
 
 def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
     b = listener(mount_factory, pki,
-                 expect=[r"replication: 127\.0\.0\.1:\d+ sent a frame of "
-                         r"0 bytes", r"replication: 127\.0\.0\.1:\d+ sent "
+                 expect=[r"replica: 127\.0\.0\.1:\d+ sent a frame of "
+                         r"0 bytes", r"replica: 127\.0\.0\.1:\d+ sent "
                          r"a malformed frame \(expected HELLO\)",
-                         r"replication: 127\.0\.0\.1:\d+ sent a malformed "
+                         r"replica: 127\.0\.0\.1:\d+ sent a malformed "
                          r"frame \(a TOPIC that does not decode\)"])
     os.mkdir(b.mnt + "/plant")
     p = Peer(b.port, pki, pki.root)
@@ -187,7 +187,7 @@ def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
 
 def test_a_peer_without_copy_is_refused(mount_factory, pki):
     b = listener(mount_factory, pki,
-                 expect=[r"replication: refused 127\.0\.0\.1:\d+: replica "
+                 expect=[r"replica: refused 127\.0\.0\.1:\d+: replica "
                          r"[0-9a-f]{16}: user nobody \(the certificate of "
                          r"127\.0\.0\.1:\d+\) may not copy stream /plant"])
     os.mkdir(b.mnt + "/plant")
@@ -207,8 +207,9 @@ def test_a_peer_without_copy_is_refused(mount_factory, pki):
 
 def test_a_missing_stream_is_refused(mount_factory, pki):
     b = listener(mount_factory, pki,
-                 expect=[r"replication: refused 127\.0\.0\.1:\d+: replica "
+                 expect=[r"replica: refused 127\.0\.0\.1:\d+: replica "
                          r"[0-9a-f]{16} has no stream /nowhere"])
     p = Peer(b.port, pki, pki.root)
     t, w = p.hello("nowhere")
     assert t == ERROR and error_of(w)[0] == 4
+

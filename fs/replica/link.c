@@ -133,8 +133,8 @@ static int send_out(struct lstate *s)
 {
 	int r = rc_send(&s->c, &s->out);
 	if (r < 0)
-		rp_status_error(s->l, "sending to %s failed: the connection "
-				"broke", peer_of(s));
+		rp_status_down(s->l, "sending to %s failed: the connection "
+			       "broke", peer_of(s));
 	s->last_sent = rp_now_ms();
 	return r;
 }
@@ -172,8 +172,8 @@ static int tcp_connect(struct lstate *s)
 	}
 	freeaddrinfo(ai);
 	if (err) {
-		rp_status_error(s->l, "cannot connect to %s: %s", peer_of(s),
-				strerror(err));
+		rp_status_down(s->l, "cannot connect to %s: %s", peer_of(s),
+			       strerror(err));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -251,11 +251,11 @@ static int check_peer(struct lstate *s)
 		rp_status_error(s->l, "refused %s", msg);
 		return -1;
 	}
-	if (r < 0) {
+	if (r == -ENOENT)
+		s->removed = true;      /* the stream went, and its links */
+	else if (r < 0)
 		rp_status_error(s->l, "stream %s: %s", s->src, strerror(-r));
-		return -1;
-	}
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* An ERROR frame read: its message into the status. */
@@ -289,7 +289,7 @@ static int hello(struct lstate *s)
 		return -1;
 	int r = rc_read(&s->c, RP_ANSWER_MS);
 	if (r <= 0) {
-		rp_status_error(s->l, "%s did not answer HELLO", peer_of(s));
+		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
 		return -1;
 	}
 	if (s->c.type == RP_ERROR) {
@@ -317,6 +317,11 @@ static int list_topics(struct lstate *s, struct found **out, size_t *n)
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
+	struct sf_inode dir;
+	int g = store_get_inode(fs.store, s->l->conf.stream, &dir);
+	if (g < 0 || dir.nlink == 0)
+		return g < 0 ? g : -ENOENT;     /* the stream went, and its
+						 * links with it */
 	struct store_dirit *it = store_dirit_open(fs.store, s->l->conf.stream);
 	if (!it)
 		return -ENOMEM;
@@ -391,9 +396,11 @@ static int scan(struct lstate *s)
 	int r = list_topics(s, &f, &n);
 	pthread_mutex_unlock(&fs.lock);
 	s->last_scan = rp_now_ms();
+	if (r == -ENOENT)
+		s->removed = true;
 	if (r < 0) {
 		free(f);
-		return 0;               /* tried again at the next scan */
+		return r == -ENOENT ? -1 : 0;   /* else: the next scan */
 	}
 	for (size_t i = 0; i < s->nt; i++)
 		s->t[i].seen = false;
@@ -661,16 +668,19 @@ static int read_answer(struct lstate *s, int ms)
 {
 	int r = rc_read(&s->c, ms);
 	if (r < 0) {
-		if (r != -ECANCELED)
-			rp_status_error(s->l, "the connection to %s broke",
-					peer_of(s));
+		if (r == -ECONNRESET)
+			rp_status_down(s->l, "%s closed the connection",
+				       peer_of(s));
+		else if (r != -ECANCELED)
+			rp_status_down(s->l, "the connection to %s broke",
+				       peer_of(s));
 		return -1;
 	}
 	if (r == 0) {
 		struct expect *h = head(s);
 		if (h && rp_now_ms() - h->sent_ms > RP_ANSWER_MS) {
-			rp_status_error(s->l, "%s did not answer in %d s",
-					peer_of(s), RP_ANSWER_MS / 1000);
+			rp_status_down(s->l, "%s did not answer in %d s",
+				       peer_of(s), RP_ANSWER_MS / 1000);
 			return -1;
 		}
 		return 0;
@@ -782,7 +792,7 @@ static void session(struct lstate *s, bool *up)
 	    check_peer(s) == 0 && hello(s) == 0) {
 		*up = true;
 		rp_status_set_state(s->l, "up");
-		log_msg(SF_LOG_INFO, "replication link %llu: %s is up, pushing "
+		log_msg(SF_LOG_INFO, "replica: link %llu: %s is up, pushing "
 			"%s to %s/%s (replica %016" PRIx64 ")",
 			(unsigned long long)s->l->id, peer_of(s), s->src,
 			peer_of(s), s->l->conf.peer_stream, s->peer_id);
@@ -813,8 +823,11 @@ void *rp_link_main(void *arg)
 		if (reload(&s) < 0 && (s.removed || rp_link_quit(s.l)))
 			break;
 		if (s.l->conf.flags & SF_LINK_PAUSED) {
+			/* What the peer lacks goes on growing: said as the
+			 * appends come. */
 			rp_status_set_state(s.l, "paused");
-			backoff(&s, 5000);
+			status(&s, true);
+			rp_link_wait(s.l, &s.seq, 1000, true);
 			continue;
 		}
 		rp_status_set_state(s.l, "connecting");

@@ -43,7 +43,7 @@ struct recv {
 /* A malformed frame: one line, ERROR, and the connection ends (-1). */
 static int malformed(struct recv *v, const char *what)
 {
-	log_msg(SF_LOG_WARNING, "replication: %s sent a malformed frame "
+	log_msg(SF_LOG_WARNING, "replica: %s sent a malformed frame "
 		"(%s): closing the connection", v->c->peer, what);
 	rc_error(v->c, RP_E_MALFORMED, what);
 	return -1;
@@ -52,7 +52,7 @@ static int malformed(struct recv *v, const char *what)
 /* A refusal: one line here, ERROR there, and the connection ends. */
 static int refuse(struct recv *v, uint16_t code, const char *msg)
 {
-	log_msg(SF_LOG_WARNING, "replication: refused %s: %s", v->c->peer,
+	log_msg(SF_LOG_WARNING, "replica: refused %s: %s", v->c->peer,
 		msg);
 	rc_error(v->c, code, msg);
 	return -1;
@@ -113,7 +113,7 @@ static int hello(struct recv *v)
 		return refuse(v, RP_E_SELF, msg);
 	}
 	v->stream = dir.ino;
-	log_msg(SF_LOG_INFO, "replication: %s (replica %016" PRIx64 ", user "
+	log_msg(SF_LOG_INFO, "replica: %s (replica %016" PRIx64 ", user "
 		"%s) pushes its /%s into %s", v->c->peer, v->sender, v->user,
 		src, v->path);
 	wb_begin(&v->out, RP_WELCOME);
@@ -256,7 +256,7 @@ static int topic(struct recv *v)
 	int st = topic_place(v, &f, &t, &ino, why, sizeof why);
 	pthread_mutex_unlock(&fs.lock);
 	if (st == RP_POS_REFUSED)
-		log_msg(SF_LOG_WARNING, "replication: %s: %s", v->c->peer,
+		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
 			why);
 	if (st == RP_POS_OK) {
 		struct rtopic *e = &v->t[v->nt++];
@@ -426,7 +426,7 @@ static int delete_topic(struct recv *v)
 		notify_inval_name(v->stream, name);
 	pthread_mutex_unlock(&fs.lock);
 	if (e == 0)
-		log_msg(SF_LOG_INFO, "replication: topic %s/%s removed, as "
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s removed, as "
 			"at %s", v->path, name, v->c->peer);
 	return 0;
 }
@@ -458,7 +458,7 @@ static int frame(struct recv *v)
 		char msg[RP_STR_MAX + 1];
 		uint16_t code = rb_u16(&v->c->body);
 		rb_str(&v->c->body, msg, sizeof msg);
-		log_msg(SF_LOG_WARNING, "replication: %s ended the "
+		log_msg(SF_LOG_WARNING, "replica: %s ended the "
 			"connection: %s (code %u)", v->c->peer, msg, code);
 		return -1;
 	}
@@ -473,7 +473,7 @@ static int first(struct recv *v)
 	int r = rc_read(v->c, RP_ANSWER_MS);
 	if (r <= 0) {
 		if (r == 0 || r == -ETIMEDOUT)
-			log_msg(SF_LOG_WARNING, "replication: %s sent no "
+			log_msg(SF_LOG_WARNING, "replica: %s sent no "
 				"HELLO: closing the connection", v->c->peer);
 		return -1;
 	}
@@ -491,7 +491,7 @@ void rp_receive(struct rconn *c, uid_t uid, gid_t gid)
 	while (r == 0) {
 		r = rc_read(c, RP_IDLE_MS);
 		if (r == 0) {
-			log_msg(SF_LOG_WARNING, "replication: %s was silent "
+			log_msg(SF_LOG_INFO, "replica: %s was silent "
 				"for %d s: closing the connection", c->peer,
 				RP_IDLE_MS / 1000);
 			break;

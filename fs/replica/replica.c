@@ -123,17 +123,17 @@ int rp_link_reload(struct rp_link *l, struct sf_link *out)
 void rp_status_set_state(struct rp_link *l, const char *state)
 {
 	pthread_mutex_lock(&rp.lock);
-	snprintf(l->st.state, sizeof l->st.state, "%s", state);
+	/* A change not yet read decided the state (replica_link_changed). */
+	if (!l->changed)
+		snprintf(l->st.state, sizeof l->st.state, "%s", state);
 	pthread_mutex_unlock(&rp.lock);
 }
 
-void rp_status_error(struct rp_link *l, const char *fmt, ...)
+static void status_note(struct rp_link *l, int level, const char *fmt,
+			va_list ap)
 {
 	char buf[sizeof l->st.last_error];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&rp.lock);
 	bool same = strcmp(buf, l->st.last_error) == 0;
 	memcpy(l->st.last_error, buf, sizeof buf);
@@ -141,8 +141,24 @@ void rp_status_error(struct rp_link *l, const char *fmt, ...)
 	pthread_mutex_unlock(&rp.lock);
 	/* A link that fails the same way again and again says so once. */
 	if (!same)
-		log_msg(SF_LOG_WARNING, "replication link %llu: %s",
+		log_msg(level, "replica: link %llu: %s",
 			(unsigned long long)l->id, buf);
+}
+
+void rp_status_error(struct rp_link *l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	status_note(l, SF_LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void rp_status_down(struct rp_link *l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	status_note(l, SF_LOG_INFO, fmt, ap);
+	va_end(ap);
 }
 
 void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
@@ -207,12 +223,45 @@ int replica_link_started(const struct sf_link *c)
 	return r;
 }
 
+/* The stored flags of link id: 0, or -ENOENT (removed) or -errno.
+ * Takes fs.lock. */
+static int stored_flags(uint64_t id, uint32_t *flags)
+{
+	struct sf_link *all = malloc(LINKS_MAX * sizeof *all);
+	if (!all)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs.lock);
+	int n = store_link_list(fs.store, all, LINKS_MAX);
+	pthread_mutex_unlock(&fs.lock);
+	int r = n < 0 ? n : -ENOENT;
+	for (int i = 0; i < n && i < LINKS_MAX; i++)
+		if (all[i].id == id) {
+			*flags = all[i].flags;
+			r = 0;
+		}
+	free(all);
+	return r;
+}
+
 void replica_link_changed(uint64_t id)
 {
+	/* The state a listing shows follows the change at once; the
+	 * thread acts on it as soon as it wakes. */
+	uint32_t flags = 0;
+	int known = stored_flags(id, &flags);
 	pthread_mutex_lock(&rp.lock);
 	for (struct rp_link *l = rp.links; l; l = l->next)
-		if (l->id == id) {
+		if (l->id == id && !l->done) {
 			l->changed = true;
+			if (known == 0 && (flags & SF_LINK_PAUSED))
+				snprintf(l->st.state, sizeof l->st.state,
+					 "paused");
+			else if (known == 0 &&
+				 strcmp(l->st.state, "paused") == 0)
+				snprintf(l->st.state, sizeof l->st.state,
+					 "connecting");
+			if (known == -ENOENT)
+				l->done = true;         /* its thread ends */
 			if (l->fd >= 0)
 				shutdown(l->fd, SHUT_RDWR);
 		}
@@ -237,7 +286,7 @@ int replica_start(void)
 	int n = store_link_list(fs.store, all, LINKS_MAX);
 	pthread_mutex_unlock(&fs.lock);
 	if (n < 0 && n != -ENOSYS) {
-		log_msg(SF_LOG_ERROR, "replication: cannot read the links: %s",
+		log_msg(SF_LOG_ERROR, "replica: cannot read the links: %s",
 			strerror(-n));
 		free(all);
 		return -1;
@@ -246,7 +295,7 @@ int replica_start(void)
 	rp.started = true;
 	for (int i = 0; i < n && i < LINKS_MAX; i++)
 		if (start_link(&all[i]) < 0)
-			log_msg(SF_LOG_ERROR, "replication link %llu: cannot "
+			log_msg(SF_LOG_ERROR, "replica: link %llu: cannot "
 				"start its thread",
 				(unsigned long long)all[i].id);
 	pthread_mutex_unlock(&rp.lock);

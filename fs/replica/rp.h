@@ -162,7 +162,13 @@ struct rp_link {
 };
 /* The status of l (under rp.lock): the link's thread updates it. */
 void rp_status_set_state(struct rp_link *l, const char *state);
+/* The link's last error: a refusal or a fault (a warning line), or the
+ * peer out of reach (down: an info line; links over intermittent
+ * networks drop as a matter of course).  The same text again logs
+ * nothing. */
 void rp_status_error(struct rp_link *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void rp_status_down(struct rp_link *l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
 			double secs_behind, uint64_t sent_msgs,
