@@ -740,39 +740,52 @@ static int reload(struct lstate *s)
 	return rp_link_quit(s->l) ? -1 : 0;
 }
 
+/* Nothing to send now: wait for an append (unless the window is
+ * full), an answer, a change or the time to PING.  0, or -1. */
+static int idle(struct lstate *s, bool more)
+{
+	int64_t now = rp_now_ms();
+	struct expect *h = head(s);
+	if (h && now - h->sent_ms > RP_ANSWER_MS) {
+		rp_status_down(s->l, "%s did not answer in %d s", peer_of(s),
+			       RP_ANSWER_MS / 1000);
+		return -1;
+	}
+	if (!h && now - s->last_sent >= RP_PING_MS) {
+		wb_begin(&s->out, RP_PING);
+		wb_u64(&s->out, (uint64_t)now);
+		return expect(s, RP_PONG, 0, 0, 0) < 0 || send_out(s) < 0
+		       ? -1 : 0;
+	}
+	int64_t wait = h ? 200 : RP_PING_MS - (now - s->last_sent);
+	uint64_t seq = s->seq;
+	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
+			     !more);
+	if ((w & RP_WOKEN) && seq != s->seq &&
+	    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS && scan(s) < 0)
+		return -1;
+	if ((w & RP_READABLE) && read_answer(s, 200) < 0)
+		return -1;
+	return 0;
+}
+
 static void run(struct lstate *s)
 {
 	for (size_t i = 0; i < s->nt; i++)
 		s->t[i].st = T_NEW;
 	s->last_scan = 0;
 	while (reload(s) == 0) {
-		int64_t now = rp_now_ms();
 		bool more;
-		if (now - s->last_scan >= SCAN_MS && scan(s) < 0)
+		if (rp_now_ms() - s->last_scan >= SCAN_MS && scan(s) < 0)
 			return;
 		if (send_some(s, &more) < 0)
 			return;
-		(void)more;     /* the window is full, or all is sent */
-		status(s, s->qn == 0);
-		if (s->qn) {
+		while (rc_readable(&s->c))
 			if (read_answer(s, 200) < 0)
 				return;
-		} else if (now - s->last_sent >= RP_PING_MS) {
-			wb_begin(&s->out, RP_PING);
-			wb_u64(&s->out, (uint64_t)now);
-			if (expect(s, RP_PONG, 0, 0, 0) < 0 || send_out(s) < 0)
-				return;
-		} else {
-			int64_t wait = RP_PING_MS - (now - s->last_sent);
-			uint64_t seq = s->seq;
-			if (rp_link_wait(s->l, &s->seq, (int)wait, true) &&
-			    seq != s->seq &&
-			    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS &&
-			    scan(s) < 0)
-				return;
-			if (rc_readable(&s->c) && read_answer(s, 200) < 0)
-				return;
-		}
+		status(s, s->qn == 0);
+		if (idle(s, more) < 0)
+			return;
 	}
 }
 
@@ -810,7 +823,7 @@ static void backoff(struct lstate *s, int ms)
 	int64_t end = rp_now_ms() + ms;
 	int64_t left;
 	while (!rp_link_quit(s->l) && (left = end - rp_now_ms()) > 0)
-		if (rp_link_wait(s->l, &s->seq, (int)left, false))
+		if (rp_link_poll(s->l, &s->seq, -1, (int)left, false))
 			break;
 }
 
@@ -827,7 +840,7 @@ void *rp_link_main(void *arg)
 			 * appends come. */
 			rp_status_set_state(s.l, "paused");
 			status(&s, true);
-			rp_link_wait(s.l, &s.seq, 1000, true);
+			rp_link_poll(s.l, &s.seq, -1, 1000, true);
 			continue;
 		}
 		rp_status_set_state(s.l, "connecting");

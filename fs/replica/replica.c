@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "rp.h"
@@ -22,7 +25,6 @@
 
 static struct {
 	pthread_mutex_t lock;           /* rp.lock */
-	pthread_cond_t wake;            /* appends, changes, the stop */
 	/* Guarded by rp.lock: */
 	struct rp_link *links;
 	uint64_t seq;                   /* appends so far */
@@ -32,8 +34,19 @@ static struct {
 	atomic_uint nlinks;
 } rp = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
 };
+
+/* Wake l's thread if it waits (rp.lock held). */
+static void wake(struct rp_link *l)
+{
+	if (!l->sleeping)
+		return;
+	l->sleeping = false;
+	uint64_t one = 1;
+	if (write(l->efd, &one, sizeof one) < 0) {
+		/* the counter is full: the thread is woken anyway */
+	}
+}
 
 void replica_topic_appended(uint64_t ino)
 {
@@ -42,7 +55,9 @@ void replica_topic_appended(uint64_t ino)
 		return;
 	pthread_mutex_lock(&rp.lock);
 	rp.seq++;
-	pthread_cond_broadcast(&rp.wake);
+	for (struct rp_link *l = rp.links; l; l = l->next)
+		if (l->wake_appends)
+			wake(l);
 	pthread_mutex_unlock(&rp.lock);
 }
 
@@ -54,25 +69,35 @@ uint64_t rp_link_seq(void)
 	return s;
 }
 
-bool rp_link_wait(struct rp_link *l, uint64_t *seq, int ms, bool appends)
+int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
+		 bool appends)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
+	pthread_mutex_lock(&rp.lock);
+	bool now = (appends && rp.seq != *seq) || l->changed || rp.stopping;
+	l->sleeping = !now;
+	l->wake_appends = appends;
+	pthread_mutex_unlock(&rp.lock);
+	int got = 0;
+	if (!now) {
+		struct pollfd p[2] = {
+			{ .fd = l->efd, .events = POLLIN },
+			{ .fd = fd, .events = POLLIN },
+		};
+		int n = poll(p, fd >= 0 ? 2 : 1, ms);
+		if (n > 0 && fd >= 0 && p[1].revents)
+			got |= RP_READABLE;
+		uint64_t v;
+		if (n > 0 && p[0].revents && read(l->efd, &v, sizeof v) < 0) {
+			/* nothing to drain */
+		}
 	}
 	pthread_mutex_lock(&rp.lock);
-	int r = 0;
-	while (r == 0 && (!appends || rp.seq == *seq) && !l->changed &&
-	       !rp.stopping)
-		r = pthread_cond_timedwait(&rp.wake, &rp.lock, &ts);
-	bool woke = (appends && rp.seq != *seq) || l->changed || rp.stopping;
+	l->sleeping = false;
+	if ((appends && rp.seq != *seq) || l->changed || rp.stopping)
+		got |= RP_WOKEN;
 	*seq = rp.seq;
 	pthread_mutex_unlock(&rp.lock);
-	return woke;
+	return got;
 }
 
 bool rp_link_quit(struct rp_link *l)
@@ -200,6 +225,12 @@ static int start_link(const struct sf_link *c)
 	l->id = c->id;
 	l->conf = *c;
 	l->fd = -1;
+	l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->efd < 0) {
+		int e = errno;
+		free(l);
+		return -e;
+	}
 	l->st.id = c->id;
 	snprintf(l->st.state, sizeof l->st.state, "%s",
 		 c->flags & SF_LINK_PAUSED ? "paused" : "connecting");
@@ -207,6 +238,7 @@ static int start_link(const struct sf_link *c)
 	int r = pthread_create(&l->th, NULL, rp_link_main, l);
 	if (r != 0) {
 		atomic_fetch_sub(&rp.nlinks, 1);
+		close(l->efd);
 		free(l);
 		return -r;
 	}
@@ -264,8 +296,8 @@ void replica_link_changed(uint64_t id)
 				l->done = true;         /* its thread ends */
 			if (l->fd >= 0)
 				shutdown(l->fd, SHUT_RDWR);
+			wake(l);
 		}
-	pthread_cond_broadcast(&rp.wake);
 	pthread_mutex_unlock(&rp.lock);
 }
 
@@ -307,16 +339,18 @@ void replica_stop(void)
 {
 	pthread_mutex_lock(&rp.lock);
 	rp.stopping = true;
-	for (struct rp_link *l = rp.links; l; l = l->next)
+	for (struct rp_link *l = rp.links; l; l = l->next) {
 		if (l->fd >= 0)
 			shutdown(l->fd, SHUT_RDWR);
-	pthread_cond_broadcast(&rp.wake);
+		wake(l);
+	}
 	struct rp_link *links = rp.links;
 	rp.links = NULL;
 	pthread_mutex_unlock(&rp.lock);
 	while (links) {
 		struct rp_link *next = links->next;
 		pthread_join(links->th, NULL);
+		close(links->efd);
 		free(links);
 		links = next;
 	}
