@@ -457,10 +457,11 @@ static int announce(struct lstate *s, struct ltopic *t)
 	return send_out(s);
 }
 
-/* Bytes the peer lacks that expired here: said once, and sent from the
- * first live byte on. */
-static void lost_range(struct lstate *s, struct ltopic *t,
-		       const struct sf_topic *st)
+/* Bytes the peer lacks that expired here: said (once a topic), and the
+ * peer's copy told to continue at our first live byte (SKIP).  1, or
+ * -1.  fs.lock held. */
+static int lost_range(struct lstate *s, struct ltopic *t,
+		      const struct sf_topic *st)
 {
 	if (!t->lost_said)
 		rp_status_error(s->l, "topic %s/%s: messages %" PRIu64 " to %"
@@ -473,6 +474,12 @@ static void lost_range(struct lstate *s, struct ltopic *t,
 				st->start);
 	t->lost_said = true;
 	t->pos = st->start;
+	wb_begin(&s->out, RP_SKIP);
+	wb_u32(&s->out, t->tid);
+	wb_u64(&s->out, st->start);
+	wb_u64(&s->out, st->first_msg);
+	s->inflight++;
+	return expect(s, RP_ACK, t->tid, 0, 0);
 }
 
 /* The next batch of t, if it has one: 1 sent, 0 nothing to send, -1. */
@@ -481,8 +488,11 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	struct sf_topic st;
 	pthread_mutex_lock(&fs.lock);
 	int r = rp_topic_state(t->ino, &st);
-	if (r == 0 && t->pos < st.start)
-		lost_range(s, t, &st);
+	if (r == 0 && t->pos < st.start) {
+		r = lost_range(s, t, &st);
+		pthread_mutex_unlock(&fs.lock);
+		return r < 0 || send_out(s) < 0 ? -1 : 1;
+	}
 	if (r < 0 || t->pos >= st.size) {
 		pthread_mutex_unlock(&fs.lock);
 		return 0;
@@ -582,27 +592,15 @@ static int position(struct lstate *s)
 	return 0;
 }
 
-/* The peer's copy of t ends at end, and our next byte is past it. */
-static void gap(struct lstate *s, struct ltopic *t, uint64_t end,
-		uint64_t next)
+/* The peer's copy of t ends at end, and our next byte is past it: send
+ * from there again (or, if it expired here, SKIP to our first live
+ * byte: send_batch). */
+static void gap(struct ltopic *t, uint64_t end, uint64_t next)
 {
-	struct sf_topic st;
-	pthread_mutex_lock(&fs.lock);
-	int r = rp_topic_state(t->ino, &st);
-	pthread_mutex_unlock(&fs.lock);
 	t->acked = end;
 	t->acked_msg = next;
-	if (r == 0 && end < st.start) {
-		/* Its copy holds records, and ours expired past its end. */
-		rp_status_error(s->l, "topic %s/%s: its copy at %s ends at "
-				"byte %" PRIu64 ", and bytes %" PRIu64 " to %"
-				PRIu64 " expired here: nothing more can be "
-				"sent to it", s->src, t->name, peer_of(s),
-				end, end, st.start);
-		t->st = T_STALLED;
-	} else if (t->pos > end) {
+	if (t->pos > end)
 		t->pos = end;
-	}
 }
 
 static int ack(struct lstate *s)
@@ -623,7 +621,7 @@ static int ack(struct lstate *s)
 	if (status == RP_ACK_GONE) {
 		t->st = T_NEW;
 	} else if (status == RP_ACK_GAP) {
-		gap(s, t, end, next);
+		gap(t, end, next);
 	} else {
 		s->sent_msgs += e.msgs;
 		s->sent_bytes += e.bytes;

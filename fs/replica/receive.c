@@ -397,6 +397,69 @@ static int records(struct recv *v)
 	return queue(v, stored);
 }
 
+/* ---- SKIP ---- */
+
+/* The source's first live record starts at off, past our end: the copy
+ * continues there (fs.lock held).  0, or -errno. */
+static int skip_to(struct recv *v, struct rtopic *e, uint64_t off,
+		   uint64_t msg, uint8_t *status, struct sf_topic *t)
+{
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, e->ino, &in);
+	if (r < 0 || in.nlink == 0 || !is_topic(&in) ||
+	    in.parent != v->stream) {
+		*status = RP_ACK_GONE;
+		return 0;
+	}
+	struct node *n = node_get(e->ino);
+	struct sf_topic *tp = n ? topic_state(n) : NULL;
+	r = tp ? store_topic_skip(fs.store, e->ino, tp, off, msg) : -EIO;
+	if (r == 0 && tp->size == off)
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s continues at byte "
+			"%" PRIu64 " (message %" PRIu64 "): %s had expired "
+			"what came before", v->path, e->name, off, msg,
+			v->c->peer);
+	if (r == -EINVAL)
+		r = 0;          /* it holds that much already: its end says */
+	if (tp)
+		*t = *tp;
+	if (n)
+		node_release_if_unused(n);
+	return r;
+}
+
+static int skip(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	uint32_t tid = rb_u32(r);
+	uint64_t off = rb_u64(r), msg = rb_u64(r);
+	if (!rb_done(r))
+		return malformed(v, "a SKIP that does not decode");
+	struct rtopic *e = find_tid(v, tid);
+	if (!e)
+		return malformed(v, "SKIP of a topic never accepted");
+	uint8_t status = RP_ACK_OK;
+	struct sf_topic t = { 0 };
+	pthread_mutex_lock(&fs.lock);
+	int x = skip_to(v, e, off, msg, &status, &t);
+	pthread_mutex_unlock(&fs.lock);
+	if (x < 0) {
+		char why[2600];
+		snprintf(why, sizeof why, "replica %016" PRIx64 " cannot "
+			 "move topic %s/%s on: %s", v->self, v->path, e->name,
+			 strerror(-x));
+		return refuse(v, RP_E_STORAGE, why);
+	}
+	if (status == RP_ACK_GONE)
+		e->tid = UINT32_MAX;
+	wb_begin(&v->out, RP_ACK);
+	wb_u32(&v->out, tid);
+	wb_u8(&v->out, status);
+	wb_u64(&v->out, t.size);
+	wb_u64(&v->out, t.next_msg);
+	return queue(v, false);         /* the skip was written synced */
+}
+
 /* ---- DELETE, PING ---- */
 
 static int delete_topic(struct recv *v)
@@ -450,6 +513,8 @@ static int frame(struct recv *v)
 		return records(v);
 	case RP_DELETE:
 		return delete_topic(v);
+	case RP_SKIP:
+		return skip(v);
 	case RP_PING:
 		return pong(v);
 	case RP_PONG:
