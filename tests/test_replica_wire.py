@@ -160,10 +160,13 @@ def test_records_are_stored_once_with_their_offsets_and_times(
 def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
     b = listener(mount_factory, pki,
                  expect=[r"replica: 127\.0\.0\.1:\d+ sent a frame of "
-                         r"0 bytes", r"replica: 127\.0\.0\.1:\d+ sent "
-                         r"a malformed frame \(expected HELLO\)",
+                         r"(0|83886081) bytes \(1 to 83886080\): closing",
                          r"replica: 127\.0\.0\.1:\d+ sent a malformed "
-                         r"frame \(a TOPIC that does not decode\)"])
+                         r"frame \((expected HELLO|a TOPIC that does not "
+                         r"decode|RECORDS that do not decode|RECORDS of a "
+                         r"topic never accepted|the record at byte 2 "
+                         r"\(message 1\) does not fit topic /plant/t|an "
+                         r"unexpected frame type)\): closing"])
     os.mkdir(b.mnt + "/plant")
     p = Peer(b.port, pki, pki.root)
     p.s.sendall(struct.pack(">I", 0))
@@ -180,6 +183,40 @@ def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
     t, w = p.frame()
     assert t == ERROR and error_of(w)[0] == 1
     assert p.closed()
+    # A length past the bound: closed before the body is read.
+    p = Peer(b.port, pki, pki.root)
+    p.s.sendall(struct.pack(">I", 80 * 2**20 + 1))
+    assert p.closed()
+    # Frames that break their rules, after a good start: each closes the
+    # connection, and nothing of them is stored.
+    bad = [(TOPIC, "a TOPIC that does not decode",
+            struct.pack(">IQIIIqQQQQ", 2, 5, 0o644, 0, 0, 0, 0, 0, 0, 0) +
+            s16("a/b")),
+           (RECORDS, "RECORDS that do not decode",
+            struct.pack(">II", 1, 0)),
+           (RECORDS, "RECORDS of a topic never accepted",
+            struct.pack(">II", 9, 1) +
+            struct.pack(">QQqIII", 0, 0, NS, 1, 2, 0) + b"x\n"),
+           (RECORDS, "RECORDS that do not decode",
+            struct.pack(">II", 1, 1) +
+            struct.pack(">QQqIII", 0, 0, NS, 1, 200, 0) + b"x\n"),
+           (RECORDS, "does not fit topic /plant/t",
+            struct.pack(">II", 1, 2) +
+            struct.pack(">QQqIII", 0, 0, NS, 1, 2, 0) + b"x\n" +
+            struct.pack(">QQqIII", 2, 1, NS - 1, 1, 2, 0) + b"y\n"),
+           (ACK, "an unexpected frame type", b"")]
+    for ftype, what, body in bad:
+        p = Peer(b.port, pki, pki.root)
+        p.id = 0x5eed                   # one origin for topic t
+        assert p.hello("plant")[0] == WELCOME
+        assert p.topic(1, "t", p.id)[0] == 0
+        p.send(ftype, body)
+        t, w = p.frame()
+        assert t == ERROR and error_of(w)[0] == 1, (what, t, w)
+        assert what in error_of(w)[1], (what, error_of(w))
+        assert p.closed(), what
+    # The record that fitted before the bad one is kept; nothing else.
+    assert read(b.mnt + "/plant/t") == b"x\n"
     # The listener still serves.
     p = Peer(b.port, pki, pki.root)
     assert p.hello("plant")[0] == WELCOME
