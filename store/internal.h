@@ -13,8 +13,8 @@
  * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
  * messages, calls topic.c and segment.c; kproducer.c, the Kafka
  * producers' states, calls index.c and db.c, and recover.c calls it;
- * replica.c, replicated records, homes and the replica id, calls topic.c,
- * kmsg.c and db.c, and open.c calls it; link.c, the replication links,
+ * replica.c, replicated records, homes and the replica id, calls expire.c,
+ * topic.c, kmsg.c and db.c, and open.c calls it; link.c, the replication links,
  * calls db.c, and namespace.c calls it.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H

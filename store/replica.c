@@ -197,8 +197,8 @@ static int check_record(const struct sf_topic *t, const struct sf_rrecord *r)
 }
 
 /* Where r goes, if anywhere: 1 nothing to do (held already, or expired
- * here), 0 at the end, 2 past an end with nothing live before it (the
- * topic continues there), -ERANGE a gap, -EINVAL a record that does not
+ * here), 0 at the end, 2 the first record of a topic that never held
+ * one (it starts there), -ERANGE a gap, -EINVAL a record that does not
  * fit the topic (it straddles the end, or its message offset or time
  * does not follow). */
 static int place_of(const struct sf_topic *t, const struct sf_rrecord *r)
@@ -210,35 +210,52 @@ static int place_of(const struct sf_topic *t, const struct sf_rrecord *r)
 		return -EINVAL;
 	if (r->ns < t->last_ns)
 		return -EINVAL;
-	if (r->off == t->size && !never)
-		return r->msg == t->next_msg ? 0 : -EINVAL;
-	if (t->start != t->size)
+	if (never)
+		return 2;
+	if (r->off > t->size)
 		return -ERANGE;
-	return r->msg >= t->next_msg ? 2 : -EINVAL;
+	return r->msg == t->next_msg ? 0 : -EINVAL;
 }
 
-/* Put a head record at r's place, durably, so that recovery, which
- * indexes a record again only where it continues its topic, finds the
- * topic ending there should the record's entry be lost. */
+/* Expire whatever topic ino holds live and put its head at off/msg, in
+ * one synced write: the topic then ends there, also for recovery, which
+ * indexes a record again only where it continues its topic. */
 static int move_head(struct store *st, uint64_t ino, struct sf_topic *t,
-		     const struct sf_rrecord *r)
+		     uint64_t off, uint64_t msg)
 {
 	char k[KEY_MAX], v[HEAD_SIZE];
-	struct topic_head h = { .off = r->off, .msg = r->msg,
-				.ns = t->last_ns };
-	head_encode(v, &h);
-	int r2 = index_flush(st, false);
-	if (r2 < 0)
-		return r2;
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	leveldb_writebatch_put(b, k, key_u64(k, KEY_HEAD, ino), v, HEAD_SIZE);
-	r2 = db_write(st, b, true);
-	leveldb_writebatch_destroy(b);
-	if (r2 == 0) {
-		t->start = t->size = r->off;
-		t->first_msg = t->next_msg = r->msg;
+	struct topic_head h = { .off = off, .msg = msg, .ns = t->last_ns };
+	struct store_expiry *x = store_expiry_begin(st);
+	if (!x)
+		return -ENOMEM;
+	int r = t->start < t->size
+		? expiry_through(x, ino, t->size, INT64_MAX) : expiry_ready(x);
+	if (r < 0) {
+		expiry_abort(x);
+		return r;
 	}
-	return r2;
+	head_encode(v, &h);
+	leveldb_writebatch_put(expiry_batch(x), k, key_u64(k, KEY_HEAD, ino),
+			       v, HEAD_SIZE);
+	r = store_expiry_end(x, NULL, NULL);
+	if (r == 0) {
+		t->start = t->size = off;
+		t->first_msg = t->next_msg = msg;
+		t->first_ns = 0;
+	}
+	return r;
+}
+
+int store_topic_skip(struct store *st, uint64_t ino, struct sf_topic *t,
+		     uint64_t off, uint64_t msg)
+{
+	if (off < t->size || msg < t->next_msg ||
+	    (off == t->size) != (msg == t->next_msg))
+		return -EINVAL;
+	if (off == t->size)
+		return 0;
+	int r = store_writable(st);
+	return r < 0 ? r : move_head(st, ino, t, off, msg);
 }
 
 int store_topic_replicate(struct store *st, uint64_t ino, uint64_t stream,
@@ -251,7 +268,7 @@ int store_topic_replicate(struct store *st, uint64_t ino, uint64_t stream,
 		return place;
 	struct sf_topic old = *t;
 	if (place == 2 && (r->off != t->size || r->msg != t->next_msg)) {
-		r2 = move_head(st, ino, t, r);
+		r2 = move_head(st, ino, t, r->off, r->msg);
 		if (r2 < 0)
 			return r2;
 	}

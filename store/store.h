@@ -527,13 +527,24 @@ void store_rread_free(struct sf_rread *r);
  * or before the topic's end, or starts before its first live byte (held
  * already, or expired here: nothing done); -ERANGE it starts past the
  * end (a gap: nothing done), except while the topic has never held a
- * record, or when it starts past an end with nothing live (the source's
- * retention passed what this replica had: the topic continues from it);
- * -EINVAL a bad record (time going back, msg not the next message,
- * a trailer that does not decode, no bytes); -ENOSPC, -EIO as appends. */
+ * record (it then starts there, the bytes before reading as zeros);
+ * -EINVAL a bad record (overlapping the end, time going back, msg not
+ * the next message, a trailer that does not decode, lines not as many
+ * as nmsgs, no bytes); -ENOSPC, -EIO as appends. */
 int store_topic_replicate(struct store *st, uint64_t ino, uint64_t stream,
 			  struct sf_topic *t, const struct sf_rrecord *r,
 			  bool sync);
+
+/* The source's first live record starts at off (message msg), past the
+ * end of topic ino here: its retention passed what this replica had.
+ * What the topic holds live here expires (its live bytes must stay
+ * contiguous), and it continues at off: the bytes before read as zeros,
+ * as an expired head does, and the next record taken is the one at off.
+ * One synced write; t updated.  0 (also when off/msg is the end
+ * already), -EINVAL when off or msg is before the end, or only one of
+ * them is at it. */
+int store_topic_skip(struct store *st, uint64_t ino, struct sf_topic *t,
+		     uint64_t off, uint64_t msg);
 
 /* A replication link, kept in LevelDB: the local stream pushes to the
  * stream peer_stream of the replica listening at peer. */

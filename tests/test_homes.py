@@ -147,3 +147,34 @@ def test_kafka_produce_refused_away_from_home(mount_factory):
     assert read(m.mnt + "/plant/temp") == b"seed\n"
     assert any("Kafka produce refused (EROFS)" in l
                for l in m.log_text().splitlines())
+
+
+@pytest.mark.mount_options("allow_other")
+def test_reading_home_needs_describe(mount, other_user):
+    """A topic's home is part of its description: consume or produce of
+    the topic (here its mode bits); the root's id needs its read bit."""
+    os.chmod(mount.mnt, 0o755)
+    os.mkdir(mount.mnt + "/plant", 0o755)
+    t = mount.mnt + "/plant/temp"
+    append(t, b"a\n")
+    os.chmod(t, 0o644)
+    home = getx(t, "home")
+    prog = "print(os.getxattr(%r, %r).decode(), end='')"
+    assert other_user.run([sys.executable, "-c", "import os;" +
+                           prog % (t, PFX + "home")]).stdout == home
+    os.chmod(t, 0o600)
+    assert other_user.call("os.getxattr(%r, %r)" % (t, PFX + "home")) \
+        == "EACCES"
+    assert other_user.call("os.getxattr(%r, %r)" % (mount.mnt,
+                                                    PFX + "replica_id")) \
+        == "OK"
+    os.chmod(mount.mnt, 0o711)
+    assert other_user.call("os.getxattr(%r, %r)" % (mount.mnt,
+                                                    PFX + "replica_id")) \
+        == "EACCES"
+    # Nobody may set them, the owner neither.
+    os.chmod(mount.mnt, 0o777)
+    os.chmod(t, 0o666)
+    assert other_user.call("os.setxattr(%r, %r, b'1')" % (t, PFX + "home")) \
+        == "EPERM"
+    assert getx(t, "home") == home

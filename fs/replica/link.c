@@ -133,8 +133,8 @@ static int send_out(struct lstate *s)
 {
 	int r = rc_send(&s->c, &s->out);
 	if (r < 0)
-		rp_status_error(s->l, "sending to %s failed: the connection "
-				"broke", peer_of(s));
+		rp_status_down(s->l, "sending to %s failed: the connection "
+			       "broke", peer_of(s));
 	s->last_sent = rp_now_ms();
 	return r;
 }
@@ -172,8 +172,8 @@ static int tcp_connect(struct lstate *s)
 	}
 	freeaddrinfo(ai);
 	if (err) {
-		rp_status_error(s->l, "cannot connect to %s: %s", peer_of(s),
-				strerror(err));
+		rp_status_down(s->l, "cannot connect to %s: %s", peer_of(s),
+			       strerror(err));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -251,11 +251,11 @@ static int check_peer(struct lstate *s)
 		rp_status_error(s->l, "refused %s", msg);
 		return -1;
 	}
-	if (r < 0) {
+	if (r == -ENOENT)
+		s->removed = true;      /* the stream went, and its links */
+	else if (r < 0)
 		rp_status_error(s->l, "stream %s: %s", s->src, strerror(-r));
-		return -1;
-	}
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* An ERROR frame read: its message into the status. */
@@ -289,7 +289,7 @@ static int hello(struct lstate *s)
 		return -1;
 	int r = rc_read(&s->c, RP_ANSWER_MS);
 	if (r <= 0) {
-		rp_status_error(s->l, "%s did not answer HELLO", peer_of(s));
+		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
 		return -1;
 	}
 	if (s->c.type == RP_ERROR) {
@@ -317,6 +317,11 @@ static int list_topics(struct lstate *s, struct found **out, size_t *n)
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
+	struct sf_inode dir;
+	int g = store_get_inode(fs.store, s->l->conf.stream, &dir);
+	if (g < 0 || dir.nlink == 0)
+		return g < 0 ? g : -ENOENT;     /* the stream went, and its
+						 * links with it */
 	struct store_dirit *it = store_dirit_open(fs.store, s->l->conf.stream);
 	if (!it)
 		return -ENOMEM;
@@ -391,9 +396,11 @@ static int scan(struct lstate *s)
 	int r = list_topics(s, &f, &n);
 	pthread_mutex_unlock(&fs.lock);
 	s->last_scan = rp_now_ms();
+	if (r == -ENOENT)
+		s->removed = true;
 	if (r < 0) {
 		free(f);
-		return 0;               /* tried again at the next scan */
+		return r == -ENOENT ? -1 : 0;   /* else: the next scan */
 	}
 	for (size_t i = 0; i < s->nt; i++)
 		s->t[i].seen = false;
@@ -450,10 +457,11 @@ static int announce(struct lstate *s, struct ltopic *t)
 	return send_out(s);
 }
 
-/* Bytes the peer lacks that expired here: said once, and sent from the
- * first live byte on. */
-static void lost_range(struct lstate *s, struct ltopic *t,
-		       const struct sf_topic *st)
+/* Bytes the peer lacks that expired here: said (once a topic), and the
+ * peer's copy told to continue at our first live byte (SKIP).  1, or
+ * -1.  fs.lock held. */
+static int lost_range(struct lstate *s, struct ltopic *t,
+		      const struct sf_topic *st)
 {
 	if (!t->lost_said)
 		rp_status_error(s->l, "topic %s/%s: messages %" PRIu64 " to %"
@@ -466,6 +474,12 @@ static void lost_range(struct lstate *s, struct ltopic *t,
 				st->start);
 	t->lost_said = true;
 	t->pos = st->start;
+	wb_begin(&s->out, RP_SKIP);
+	wb_u32(&s->out, t->tid);
+	wb_u64(&s->out, st->start);
+	wb_u64(&s->out, st->first_msg);
+	s->inflight++;
+	return expect(s, RP_ACK, t->tid, 0, 0);
 }
 
 /* The next batch of t, if it has one: 1 sent, 0 nothing to send, -1. */
@@ -474,8 +488,11 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	struct sf_topic st;
 	pthread_mutex_lock(&fs.lock);
 	int r = rp_topic_state(t->ino, &st);
-	if (r == 0 && t->pos < st.start)
-		lost_range(s, t, &st);
+	if (r == 0 && t->pos < st.start) {
+		r = lost_range(s, t, &st);
+		pthread_mutex_unlock(&fs.lock);
+		return r < 0 || send_out(s) < 0 ? -1 : 1;
+	}
 	if (r < 0 || t->pos >= st.size) {
 		pthread_mutex_unlock(&fs.lock);
 		return 0;
@@ -575,27 +592,15 @@ static int position(struct lstate *s)
 	return 0;
 }
 
-/* The peer's copy of t ends at end, and our next byte is past it. */
-static void gap(struct lstate *s, struct ltopic *t, uint64_t end,
-		uint64_t next)
+/* The peer's copy of t ends at end, and our next byte is past it: send
+ * from there again (or, if it expired here, SKIP to our first live
+ * byte: send_batch). */
+static void gap(struct ltopic *t, uint64_t end, uint64_t next)
 {
-	struct sf_topic st;
-	pthread_mutex_lock(&fs.lock);
-	int r = rp_topic_state(t->ino, &st);
-	pthread_mutex_unlock(&fs.lock);
 	t->acked = end;
 	t->acked_msg = next;
-	if (r == 0 && end < st.start) {
-		/* Its copy holds records, and ours expired past its end. */
-		rp_status_error(s->l, "topic %s/%s: its copy at %s ends at "
-				"byte %" PRIu64 ", and bytes %" PRIu64 " to %"
-				PRIu64 " expired here: nothing more can be "
-				"sent to it", s->src, t->name, peer_of(s),
-				end, end, st.start);
-		t->st = T_STALLED;
-	} else if (t->pos > end) {
+	if (t->pos > end)
 		t->pos = end;
-	}
 }
 
 static int ack(struct lstate *s)
@@ -616,7 +621,7 @@ static int ack(struct lstate *s)
 	if (status == RP_ACK_GONE) {
 		t->st = T_NEW;
 	} else if (status == RP_ACK_GAP) {
-		gap(s, t, end, next);
+		gap(t, end, next);
 	} else {
 		s->sent_msgs += e.msgs;
 		s->sent_bytes += e.bytes;
@@ -661,16 +666,19 @@ static int read_answer(struct lstate *s, int ms)
 {
 	int r = rc_read(&s->c, ms);
 	if (r < 0) {
-		if (r != -ECANCELED)
-			rp_status_error(s->l, "the connection to %s broke",
-					peer_of(s));
+		if (r == -ECONNRESET)
+			rp_status_down(s->l, "%s closed the connection",
+				       peer_of(s));
+		else if (r != -ECANCELED)
+			rp_status_down(s->l, "the connection to %s broke",
+				       peer_of(s));
 		return -1;
 	}
 	if (r == 0) {
 		struct expect *h = head(s);
 		if (h && rp_now_ms() - h->sent_ms > RP_ANSWER_MS) {
-			rp_status_error(s->l, "%s did not answer in %d s",
-					peer_of(s), RP_ANSWER_MS / 1000);
+			rp_status_down(s->l, "%s did not answer in %d s",
+				       peer_of(s), RP_ANSWER_MS / 1000);
 			return -1;
 		}
 		return 0;
@@ -730,39 +738,52 @@ static int reload(struct lstate *s)
 	return rp_link_quit(s->l) ? -1 : 0;
 }
 
+/* Nothing to send now: wait for an append (unless the window is
+ * full), an answer, a change or the time to PING.  0, or -1. */
+static int idle(struct lstate *s, bool more)
+{
+	int64_t now = rp_now_ms();
+	struct expect *h = head(s);
+	if (h && now - h->sent_ms > RP_ANSWER_MS) {
+		rp_status_down(s->l, "%s did not answer in %d s", peer_of(s),
+			       RP_ANSWER_MS / 1000);
+		return -1;
+	}
+	if (!h && now - s->last_sent >= RP_PING_MS) {
+		wb_begin(&s->out, RP_PING);
+		wb_u64(&s->out, (uint64_t)now);
+		return expect(s, RP_PONG, 0, 0, 0) < 0 || send_out(s) < 0
+		       ? -1 : 0;
+	}
+	int64_t wait = h ? 200 : RP_PING_MS - (now - s->last_sent);
+	uint64_t seq = s->seq;
+	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
+			     !more);
+	if ((w & RP_WOKEN) && seq != s->seq &&
+	    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS && scan(s) < 0)
+		return -1;
+	if ((w & RP_READABLE) && read_answer(s, 200) < 0)
+		return -1;
+	return 0;
+}
+
 static void run(struct lstate *s)
 {
 	for (size_t i = 0; i < s->nt; i++)
 		s->t[i].st = T_NEW;
 	s->last_scan = 0;
 	while (reload(s) == 0) {
-		int64_t now = rp_now_ms();
 		bool more;
-		if (now - s->last_scan >= SCAN_MS && scan(s) < 0)
+		if (rp_now_ms() - s->last_scan >= SCAN_MS && scan(s) < 0)
 			return;
 		if (send_some(s, &more) < 0)
 			return;
-		(void)more;     /* the window is full, or all is sent */
-		status(s, s->qn == 0);
-		if (s->qn) {
+		while (rc_readable(&s->c))
 			if (read_answer(s, 200) < 0)
 				return;
-		} else if (now - s->last_sent >= RP_PING_MS) {
-			wb_begin(&s->out, RP_PING);
-			wb_u64(&s->out, (uint64_t)now);
-			if (expect(s, RP_PONG, 0, 0, 0) < 0 || send_out(s) < 0)
-				return;
-		} else {
-			int64_t wait = RP_PING_MS - (now - s->last_sent);
-			uint64_t seq = s->seq;
-			if (rp_link_wait(s->l, &s->seq, (int)wait, true) &&
-			    seq != s->seq &&
-			    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS &&
-			    scan(s) < 0)
-				return;
-			if (rc_readable(&s->c) && read_answer(s, 200) < 0)
-				return;
-		}
+		status(s, s->qn == 0);
+		if (idle(s, more) < 0)
+			return;
 	}
 }
 
@@ -782,7 +803,7 @@ static void session(struct lstate *s, bool *up)
 	    check_peer(s) == 0 && hello(s) == 0) {
 		*up = true;
 		rp_status_set_state(s->l, "up");
-		log_msg(SF_LOG_INFO, "replication link %llu: %s is up, pushing "
+		log_msg(SF_LOG_INFO, "replica: link %llu: %s is up, pushing "
 			"%s to %s/%s (replica %016" PRIx64 ")",
 			(unsigned long long)s->l->id, peer_of(s), s->src,
 			peer_of(s), s->l->conf.peer_stream, s->peer_id);
@@ -800,7 +821,7 @@ static void backoff(struct lstate *s, int ms)
 	int64_t end = rp_now_ms() + ms;
 	int64_t left;
 	while (!rp_link_quit(s->l) && (left = end - rp_now_ms()) > 0)
-		if (rp_link_wait(s->l, &s->seq, (int)left, false))
+		if (rp_link_poll(s->l, &s->seq, -1, (int)left, false))
 			break;
 }
 
@@ -813,8 +834,11 @@ void *rp_link_main(void *arg)
 		if (reload(&s) < 0 && (s.removed || rp_link_quit(s.l)))
 			break;
 		if (s.l->conf.flags & SF_LINK_PAUSED) {
+			/* What the peer lacks goes on growing: said as the
+			 * appends come. */
 			rp_status_set_state(s.l, "paused");
-			backoff(&s, 5000);
+			status(&s, true);
+			rp_link_poll(s.l, &s.seq, -1, 1000, true);
 			continue;
 		}
 		rp_status_set_state(s.l, "connecting");

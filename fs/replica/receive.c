@@ -6,10 +6,11 @@
  * durable before the ACK), DELETE and PING.  docs/replication.md is the
  * format; docs/design.md "Replication" the rules.
  *
- * One thread per connection (listener.c); fs.lock around every store
- * call, never across the network. */
+ * One thread per connection (listener.c), and one for its syncs
+ * (acks.c); fs.lock around every store call, never across the network. */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,13 @@ struct recv {
 	struct sf_rrecord *rec;
 	size_t caprec;
 	struct wbuf out;
+	struct rp_acks *acks;
 };
 
 /* A malformed frame: one line, ERROR, and the connection ends (-1). */
 static int malformed(struct recv *v, const char *what)
 {
-	log_msg(SF_LOG_WARNING, "replication: %s sent a malformed frame "
+	log_msg(SF_LOG_WARNING, "replica: %s sent a malformed frame "
 		"(%s): closing the connection", v->c->peer, what);
 	rc_error(v->c, RP_E_MALFORMED, what);
 	return -1;
@@ -52,7 +54,7 @@ static int malformed(struct recv *v, const char *what)
 /* A refusal: one line here, ERROR there, and the connection ends. */
 static int refuse(struct recv *v, uint16_t code, const char *msg)
 {
-	log_msg(SF_LOG_WARNING, "replication: refused %s: %s", v->c->peer,
+	log_msg(SF_LOG_WARNING, "replica: refused %s: %s", v->c->peer,
 		msg);
 	rc_error(v->c, code, msg);
 	return -1;
@@ -61,6 +63,13 @@ static int refuse(struct recv *v, uint16_t code, const char *msg)
 static int send_out(struct recv *v)
 {
 	return rc_send(v->c, &v->out) < 0 ? -1 : 0;
+}
+
+/* The answer in v->out, after those before it (and with stored, after
+ * the sync that makes the records stored just now durable). */
+static int queue(struct recv *v, bool stored)
+{
+	return acks_push(v->acks, &v->out, stored) < 0 ? -1 : 0;
 }
 
 /* ---- HELLO ---- */
@@ -113,7 +122,7 @@ static int hello(struct recv *v)
 		return refuse(v, RP_E_SELF, msg);
 	}
 	v->stream = dir.ino;
-	log_msg(SF_LOG_INFO, "replication: %s (replica %016" PRIx64 ", user "
+	log_msg(SF_LOG_INFO, "replica: %s (replica %016" PRIx64 ", user "
 		"%s) pushes its /%s into %s", v->c->peer, v->sender, v->user,
 		src, v->path);
 	wb_begin(&v->out, RP_WELCOME);
@@ -256,7 +265,7 @@ static int topic(struct recv *v)
 	int st = topic_place(v, &f, &t, &ino, why, sizeof why);
 	pthread_mutex_unlock(&fs.lock);
 	if (st == RP_POS_REFUSED)
-		log_msg(SF_LOG_WARNING, "replication: %s: %s", v->c->peer,
+		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
 			why);
 	if (st == RP_POS_OK) {
 		struct rtopic *e = &v->t[v->nt++];
@@ -272,7 +281,7 @@ static int topic(struct recv *v)
 	wb_u64(&v->out, t.next_msg);
 	wb_u64(&v->out, t.start);
 	wb_str(&v->out, why);
-	return send_out(v);
+	return queue(v, false);
 }
 
 /* ---- RECORDS ---- */
@@ -364,27 +373,18 @@ static int records(struct recv *v)
 		return malformed(v, "RECORDS of a topic never accepted");
 	uint8_t status = RP_ACK_OK;
 	struct sf_topic t = { 0 };
-	struct store_flush *f = NULL;
 	bool stored = false;
 	char why[2600] = "";
 	pthread_mutex_lock(&fs.lock);
 	int r = apply(v, e, count, &status, &t, &stored, why, sizeof why);
-	int s = stored ? store_sync_begin(fs.store, &f) : 0;
 	pthread_mutex_unlock(&fs.lock);
-	if (f) {
-		if (s == 0)
-			store_sync_flush(f);
-		pthread_mutex_lock(&fs.lock);
-		s = store_sync_end(fs.store, f);
-		pthread_mutex_unlock(&fs.lock);
-	}
 	notify_send_polls();
 	if (r == -EINVAL)
 		return malformed(v, why);
-	if (r < 0 || s < 0) {
+	if (r < 0) {
 		snprintf(why, sizeof why, "replica %016" PRIx64 " cannot "
 			 "store topic %s/%s: %s", v->self, v->path, e->name,
-			 strerror(r < 0 ? -r : -s));
+			 strerror(-r));
 		return refuse(v, RP_E_STORAGE, why);
 	}
 	if (status == RP_ACK_GONE)
@@ -394,7 +394,70 @@ static int records(struct recv *v)
 	wb_u8(&v->out, status);
 	wb_u64(&v->out, t.size);
 	wb_u64(&v->out, t.next_msg);
-	return send_out(v);
+	return queue(v, stored);
+}
+
+/* ---- SKIP ---- */
+
+/* The source's first live record starts at off, past our end: the copy
+ * continues there (fs.lock held).  0, or -errno. */
+static int skip_to(struct recv *v, struct rtopic *e, uint64_t off,
+		   uint64_t msg, uint8_t *status, struct sf_topic *t)
+{
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, e->ino, &in);
+	if (r < 0 || in.nlink == 0 || !is_topic(&in) ||
+	    in.parent != v->stream) {
+		*status = RP_ACK_GONE;
+		return 0;
+	}
+	struct node *n = node_get(e->ino);
+	struct sf_topic *tp = n ? topic_state(n) : NULL;
+	r = tp ? store_topic_skip(fs.store, e->ino, tp, off, msg) : -EIO;
+	if (r == 0 && tp->size == off)
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s continues at byte "
+			"%" PRIu64 " (message %" PRIu64 "): %s had expired "
+			"what came before", v->path, e->name, off, msg,
+			v->c->peer);
+	if (r == -EINVAL)
+		r = 0;          /* it holds that much already: its end says */
+	if (tp)
+		*t = *tp;
+	if (n)
+		node_release_if_unused(n);
+	return r;
+}
+
+static int skip(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	uint32_t tid = rb_u32(r);
+	uint64_t off = rb_u64(r), msg = rb_u64(r);
+	if (!rb_done(r))
+		return malformed(v, "a SKIP that does not decode");
+	struct rtopic *e = find_tid(v, tid);
+	if (!e)
+		return malformed(v, "SKIP of a topic never accepted");
+	uint8_t status = RP_ACK_OK;
+	struct sf_topic t = { 0 };
+	pthread_mutex_lock(&fs.lock);
+	int x = skip_to(v, e, off, msg, &status, &t);
+	pthread_mutex_unlock(&fs.lock);
+	if (x < 0) {
+		char why[2600];
+		snprintf(why, sizeof why, "replica %016" PRIx64 " cannot "
+			 "move topic %s/%s on: %s", v->self, v->path, e->name,
+			 strerror(-x));
+		return refuse(v, RP_E_STORAGE, why);
+	}
+	if (status == RP_ACK_GONE)
+		e->tid = UINT32_MAX;
+	wb_begin(&v->out, RP_ACK);
+	wb_u32(&v->out, tid);
+	wb_u8(&v->out, status);
+	wb_u64(&v->out, t.size);
+	wb_u64(&v->out, t.next_msg);
+	return queue(v, false);         /* the skip was written synced */
 }
 
 /* ---- DELETE, PING ---- */
@@ -426,7 +489,7 @@ static int delete_topic(struct recv *v)
 		notify_inval_name(v->stream, name);
 	pthread_mutex_unlock(&fs.lock);
 	if (e == 0)
-		log_msg(SF_LOG_INFO, "replication: topic %s/%s removed, as "
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s removed, as "
 			"at %s", v->path, name, v->c->peer);
 	return 0;
 }
@@ -438,7 +501,7 @@ static int pong(struct recv *v)
 		return malformed(v, "a PING that does not decode");
 	wb_begin(&v->out, RP_PONG);
 	wb_u64(&v->out, token);
-	return send_out(v);
+	return queue(v, false);
 }
 
 static int frame(struct recv *v)
@@ -450,6 +513,8 @@ static int frame(struct recv *v)
 		return records(v);
 	case RP_DELETE:
 		return delete_topic(v);
+	case RP_SKIP:
+		return skip(v);
 	case RP_PING:
 		return pong(v);
 	case RP_PONG:
@@ -458,7 +523,7 @@ static int frame(struct recv *v)
 		char msg[RP_STR_MAX + 1];
 		uint16_t code = rb_u16(&v->c->body);
 		rb_str(&v->c->body, msg, sizeof msg);
-		log_msg(SF_LOG_WARNING, "replication: %s ended the "
+		log_msg(SF_LOG_WARNING, "replica: %s ended the "
 			"connection: %s (code %u)", v->c->peer, msg, code);
 		return -1;
 	}
@@ -473,7 +538,7 @@ static int first(struct recv *v)
 	int r = rc_read(v->c, RP_ANSWER_MS);
 	if (r <= 0) {
 		if (r == 0 || r == -ETIMEDOUT)
-			log_msg(SF_LOG_WARNING, "replication: %s sent no "
+			log_msg(SF_LOG_WARNING, "replica: %s sent no "
 				"HELLO: closing the connection", v->c->peer);
 		return -1;
 	}
@@ -482,24 +547,76 @@ static int first(struct recv *v)
 	return hello(v);
 }
 
+/* Wait for a frame or the end of a sync, until the idle deadline: 1 a
+ * frame may be read, 0 a sync ended, -1 silence (said) or a failure. */
+static int wait_input(struct recv *v, int64_t deadline)
+{
+	if (rc_readable(v->c))
+		return 1;
+	struct pollfd p[2] = {
+		{ .fd = v->c->fd, .events = POLLIN },
+		{ .fd = acks_fd(v->acks), .events = POLLIN },
+	};
+	for (;;) {
+		int64_t left = deadline - rp_now_ms();
+		if (left <= 0) {
+			log_msg(SF_LOG_INFO, "replica: %s was silent for %d "
+				"s: closing the connection", v->c->peer,
+				RP_IDLE_MS / 1000);
+			return -1;
+		}
+		int n = poll(p, 2, left > 200 ? 200 : (int)left);
+		if (rp_stopping() || (n < 0 && errno != EINTR))
+			return -1;
+		if (n > 0 && p[1].revents) {
+			acks_event(v->acks);
+			return 0;
+		}
+		if (n > 0 && p[0].revents)
+			return 1;
+	}
+}
+
+static void serve(struct recv *v)
+{
+	int64_t deadline = rp_now_ms() + RP_IDLE_MS;
+	for (;;) {
+		if (acks_flush(v->acks, v->c) < 0)
+			return;
+		int e = acks_error(v->acks);
+		if (e < 0) {
+			char why[2600];
+			snprintf(why, sizeof why, "replica %016" PRIx64 " "
+				 "cannot sync stream %s: %s", v->self, v->path,
+				 strerror(-e));
+			refuse(v, RP_E_STORAGE, why);
+			return;
+		}
+		int w = wait_input(v, deadline);
+		if (w < 0)
+			return;
+		if (w == 0)
+			continue;
+		int r = rc_read(v->c, 200);
+		if (r < 0)
+			return;
+		if (r == 0)
+			continue;       /* TLS bytes that were no frame */
+		deadline = rp_now_ms() + RP_IDLE_MS;
+		if (frame(v) < 0)
+			return;
+	}
+}
+
 void rp_receive(struct rconn *c, uid_t uid, gid_t gid)
 {
 	struct recv v = { .c = c };
 	rp_caller_init(&v.who, uid, gid);
 	rp_user_name(uid, v.user, sizeof v.user);
-	int r = first(&v);
-	while (r == 0) {
-		r = rc_read(c, RP_IDLE_MS);
-		if (r == 0) {
-			log_msg(SF_LOG_WARNING, "replication: %s was silent "
-				"for %d s: closing the connection", c->peer,
-				RP_IDLE_MS / 1000);
-			break;
-		}
-		if (r < 0)
-			break;
-		r = frame(&v);
-	}
+	v.acks = acks_new();
+	if (v.acks && first(&v) == 0)
+		serve(&v);
+	acks_free(v.acks);
 	rp_caller_free(&v.who);
 	free(v.t);
 	free(v.rec);

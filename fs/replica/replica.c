@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "rp.h"
@@ -22,7 +25,6 @@
 
 static struct {
 	pthread_mutex_t lock;           /* rp.lock */
-	pthread_cond_t wake;            /* appends, changes, the stop */
 	/* Guarded by rp.lock: */
 	struct rp_link *links;
 	uint64_t seq;                   /* appends so far */
@@ -32,8 +34,19 @@ static struct {
 	atomic_uint nlinks;
 } rp = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
 };
+
+/* Wake l's thread if it waits (rp.lock held). */
+static void wake(struct rp_link *l)
+{
+	if (!l->sleeping)
+		return;
+	l->sleeping = false;
+	uint64_t one = 1;
+	if (write(l->efd, &one, sizeof one) < 0) {
+		/* the counter is full: the thread is woken anyway */
+	}
+}
 
 void replica_topic_appended(uint64_t ino)
 {
@@ -42,7 +55,9 @@ void replica_topic_appended(uint64_t ino)
 		return;
 	pthread_mutex_lock(&rp.lock);
 	rp.seq++;
-	pthread_cond_broadcast(&rp.wake);
+	for (struct rp_link *l = rp.links; l; l = l->next)
+		if (l->wake_appends)
+			wake(l);
 	pthread_mutex_unlock(&rp.lock);
 }
 
@@ -54,25 +69,35 @@ uint64_t rp_link_seq(void)
 	return s;
 }
 
-bool rp_link_wait(struct rp_link *l, uint64_t *seq, int ms, bool appends)
+int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
+		 bool appends)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
+	pthread_mutex_lock(&rp.lock);
+	bool now = (appends && rp.seq != *seq) || l->changed || rp.stopping;
+	l->sleeping = !now;
+	l->wake_appends = appends;
+	pthread_mutex_unlock(&rp.lock);
+	int got = 0;
+	if (!now) {
+		struct pollfd p[2] = {
+			{ .fd = l->efd, .events = POLLIN },
+			{ .fd = fd, .events = POLLIN },
+		};
+		int n = poll(p, fd >= 0 ? 2 : 1, ms);
+		if (n > 0 && fd >= 0 && p[1].revents)
+			got |= RP_READABLE;
+		uint64_t v;
+		if (n > 0 && p[0].revents && read(l->efd, &v, sizeof v) < 0) {
+			/* nothing to drain */
+		}
 	}
 	pthread_mutex_lock(&rp.lock);
-	int r = 0;
-	while (r == 0 && (!appends || rp.seq == *seq) && !l->changed &&
-	       !rp.stopping)
-		r = pthread_cond_timedwait(&rp.wake, &rp.lock, &ts);
-	bool woke = (appends && rp.seq != *seq) || l->changed || rp.stopping;
+	l->sleeping = false;
+	if ((appends && rp.seq != *seq) || l->changed || rp.stopping)
+		got |= RP_WOKEN;
 	*seq = rp.seq;
 	pthread_mutex_unlock(&rp.lock);
-	return woke;
+	return got;
 }
 
 bool rp_link_quit(struct rp_link *l)
@@ -123,17 +148,17 @@ int rp_link_reload(struct rp_link *l, struct sf_link *out)
 void rp_status_set_state(struct rp_link *l, const char *state)
 {
 	pthread_mutex_lock(&rp.lock);
-	snprintf(l->st.state, sizeof l->st.state, "%s", state);
+	/* A change not yet read decided the state (replica_link_changed). */
+	if (!l->changed)
+		snprintf(l->st.state, sizeof l->st.state, "%s", state);
 	pthread_mutex_unlock(&rp.lock);
 }
 
-void rp_status_error(struct rp_link *l, const char *fmt, ...)
+static void status_note(struct rp_link *l, int level, const char *fmt,
+			va_list ap)
 {
 	char buf[sizeof l->st.last_error];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&rp.lock);
 	bool same = strcmp(buf, l->st.last_error) == 0;
 	memcpy(l->st.last_error, buf, sizeof buf);
@@ -141,8 +166,24 @@ void rp_status_error(struct rp_link *l, const char *fmt, ...)
 	pthread_mutex_unlock(&rp.lock);
 	/* A link that fails the same way again and again says so once. */
 	if (!same)
-		log_msg(SF_LOG_WARNING, "replication link %llu: %s",
+		log_msg(level, "replica: link %llu: %s",
 			(unsigned long long)l->id, buf);
+}
+
+void rp_status_error(struct rp_link *l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	status_note(l, SF_LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void rp_status_down(struct rp_link *l, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	status_note(l, SF_LOG_INFO, fmt, ap);
+	va_end(ap);
 }
 
 void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
@@ -184,6 +225,12 @@ static int start_link(const struct sf_link *c)
 	l->id = c->id;
 	l->conf = *c;
 	l->fd = -1;
+	l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->efd < 0) {
+		int e = errno;
+		free(l);
+		return -e;
+	}
 	l->st.id = c->id;
 	snprintf(l->st.state, sizeof l->st.state, "%s",
 		 c->flags & SF_LINK_PAUSED ? "paused" : "connecting");
@@ -191,6 +238,7 @@ static int start_link(const struct sf_link *c)
 	int r = pthread_create(&l->th, NULL, rp_link_main, l);
 	if (r != 0) {
 		atomic_fetch_sub(&rp.nlinks, 1);
+		close(l->efd);
 		free(l);
 		return -r;
 	}
@@ -207,16 +255,49 @@ int replica_link_started(const struct sf_link *c)
 	return r;
 }
 
+/* The stored flags of link id: 0, or -ENOENT (removed) or -errno.
+ * Takes fs.lock. */
+static int stored_flags(uint64_t id, uint32_t *flags)
+{
+	struct sf_link *all = malloc(LINKS_MAX * sizeof *all);
+	if (!all)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs.lock);
+	int n = store_link_list(fs.store, all, LINKS_MAX);
+	pthread_mutex_unlock(&fs.lock);
+	int r = n < 0 ? n : -ENOENT;
+	for (int i = 0; i < n && i < LINKS_MAX; i++)
+		if (all[i].id == id) {
+			*flags = all[i].flags;
+			r = 0;
+		}
+	free(all);
+	return r;
+}
+
 void replica_link_changed(uint64_t id)
 {
+	/* The state a listing shows follows the change at once; the
+	 * thread acts on it as soon as it wakes. */
+	uint32_t flags = 0;
+	int known = stored_flags(id, &flags);
 	pthread_mutex_lock(&rp.lock);
 	for (struct rp_link *l = rp.links; l; l = l->next)
-		if (l->id == id) {
+		if (l->id == id && !l->done) {
 			l->changed = true;
+			if (known == 0 && (flags & SF_LINK_PAUSED))
+				snprintf(l->st.state, sizeof l->st.state,
+					 "paused");
+			else if (known == 0 &&
+				 strcmp(l->st.state, "paused") == 0)
+				snprintf(l->st.state, sizeof l->st.state,
+					 "connecting");
+			if (known == -ENOENT)
+				l->done = true;         /* its thread ends */
 			if (l->fd >= 0)
 				shutdown(l->fd, SHUT_RDWR);
+			wake(l);
 		}
-	pthread_cond_broadcast(&rp.wake);
 	pthread_mutex_unlock(&rp.lock);
 }
 
@@ -237,7 +318,7 @@ int replica_start(void)
 	int n = store_link_list(fs.store, all, LINKS_MAX);
 	pthread_mutex_unlock(&fs.lock);
 	if (n < 0 && n != -ENOSYS) {
-		log_msg(SF_LOG_ERROR, "replication: cannot read the links: %s",
+		log_msg(SF_LOG_ERROR, "replica: cannot read the links: %s",
 			strerror(-n));
 		free(all);
 		return -1;
@@ -246,7 +327,7 @@ int replica_start(void)
 	rp.started = true;
 	for (int i = 0; i < n && i < LINKS_MAX; i++)
 		if (start_link(&all[i]) < 0)
-			log_msg(SF_LOG_ERROR, "replication link %llu: cannot "
+			log_msg(SF_LOG_ERROR, "replica: link %llu: cannot "
 				"start its thread",
 				(unsigned long long)all[i].id);
 	pthread_mutex_unlock(&rp.lock);
@@ -258,16 +339,18 @@ void replica_stop(void)
 {
 	pthread_mutex_lock(&rp.lock);
 	rp.stopping = true;
-	for (struct rp_link *l = rp.links; l; l = l->next)
+	for (struct rp_link *l = rp.links; l; l = l->next) {
 		if (l->fd >= 0)
 			shutdown(l->fd, SHUT_RDWR);
-	pthread_cond_broadcast(&rp.wake);
+		wake(l);
+	}
 	struct rp_link *links = rp.links;
 	rp.links = NULL;
 	pthread_mutex_unlock(&rp.lock);
 	while (links) {
 		struct rp_link *next = links->next;
 		pthread_join(links->th, NULL);
+		close(links->efd);
 		free(links);
 		links = next;
 	}

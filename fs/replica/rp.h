@@ -25,7 +25,7 @@
 #define RP_FRAME_MAX (80u << 20)
 #define RP_STR_MAX 1024
 #define RP_RECORDS_MAX 4096
-#define RP_WINDOW 4                 /* batches unacknowledged */
+#define RP_WINDOW 64                /* batches unacknowledged */
 #define RP_BATCH_BYTES (256u << 10) /* about this much a RECORDS frame */
 #define RP_PING_MS 3000
 #define RP_ANSWER_MS 15000          /* the source waits for an answer */
@@ -34,7 +34,7 @@
 
 enum {
 	RP_HELLO = 1, RP_WELCOME, RP_ERROR, RP_TOPIC, RP_POSITION,
-	RP_RECORDS, RP_ACK, RP_DELETE, RP_PING, RP_PONG,
+	RP_RECORDS, RP_ACK, RP_DELETE, RP_PING, RP_PONG, RP_SKIP,
 };
 enum {
 	RP_E_MALFORMED = 1, RP_E_VERSION, RP_E_DENIED, RP_E_NO_STREAM,
@@ -58,6 +58,8 @@ void wb_u32(struct wbuf *b, uint32_t v);
 void wb_u64(struct wbuf *b, uint64_t v);
 void wb_raw(struct wbuf *b, const void *p, size_t n);
 void wb_str(struct wbuf *b, const char *s);      /* str16 */
+/* Patch the frame's length (rc_send does it). */
+void wb_end(struct wbuf *b);
 void wb_free(struct wbuf *b);
 
 /* A payload being read: a read past its end sets bad and gives 0. */
@@ -88,6 +90,8 @@ struct rconn {
 };
 /* Send the frame b holds: 0, or -errno. */
 int rc_send(struct rconn *c, struct wbuf *b);
+/* Send len bytes of whole frames: 0, or -errno. */
+int rc_write(struct rconn *c, const void *p, size_t len);
 /* Read one frame within ms: 1, 0 when nothing at all arrived in that
  * time, -EPROTO for a length out of range (a line says so), -errno. */
 int rc_read(struct rconn *c, int ms);
@@ -138,6 +142,23 @@ int rp_topic_state(uint64_t ino, struct sf_topic *t);
 /* A login name for uid, for log lines. */
 void rp_user_name(uid_t uid, char *buf, size_t cap);
 
+/* ---- acks.c: the receiver's answers in order, and its syncs ---- */
+struct rp_acks;
+struct rp_acks *acks_new(void);
+/* Stops the sync thread (after the sync under way) and frees a. */
+void acks_free(struct rp_acks *a);
+/* Queue the frame b holds as the next answer: with stored (an ACK of
+ * records stored just now), it leaves once a sync begun after them has
+ * ended; else once the answers before it left.  0, or -ENOMEM. */
+int acks_push(struct rp_acks *a, struct wbuf *b, bool stored);
+/* Readable when a sync ended: then call acks_event. */
+int acks_fd(const struct rp_acks *a);
+void acks_event(struct rp_acks *a);
+/* A sync failed (-errno; the connection must end), or 0. */
+int acks_error(const struct rp_acks *a);
+/* Send the answers that may leave: 0, or -errno. */
+int acks_flush(struct rp_acks *a, struct rconn *c);
+
 /* ---- receive.c: a connection the listener accepted ---- */
 /* Serve the frames of c (after its handshake) for the user its
  * certificate names, until it closes or the daemon stops. */
@@ -157,12 +178,21 @@ struct rp_link {
 	bool changed;                   /* paused, resumed or removed */
 	bool done;                      /* its thread ended (link removed) */
 	int fd;                         /* its connection's socket, or -1 */
+	int efd;                        /* an eventfd: written to wake it */
+	bool sleeping;                  /* it waits in rp_link_poll */
+	bool wake_appends;              /* ... and appends should wake it */
 	struct replica_status st;
 	struct rp_link *next;
 };
 /* The status of l (under rp.lock): the link's thread updates it. */
 void rp_status_set_state(struct rp_link *l, const char *state);
+/* The link's last error: a refusal or a fault (a warning line), or the
+ * peer out of reach (down: an info line; links over intermittent
+ * networks drop as a matter of course).  The same text again logs
+ * nothing. */
 void rp_status_error(struct rp_link *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void rp_status_down(struct rp_link *l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
 			double secs_behind, uint64_t sent_msgs,
@@ -170,9 +200,14 @@ void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
 /* The link's settings, read again from the store when they changed:
  * 1 as before, 0 changed (in *out), -ENOENT removed.  No lock held. */
 int rp_link_reload(struct rp_link *l, struct sf_link *out);
-/* Wait up to ms for a change of the link, the stop and, with appends,
- * an append: true when one happened.  *seq: the appends seen so far. */
-bool rp_link_wait(struct rp_link *l, uint64_t *seq, int ms, bool appends);
+/* Wait up to ms for a change of the link, the stop, with appends an
+ * append, and with fd (not -1) bytes to read on it: RP_WOKEN when one
+ * of the first three happened, RP_READABLE for the last, 0 when the
+ * time passed.  *seq: the appends seen so far. */
+#define RP_WOKEN 1
+#define RP_READABLE 2
+int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
+		 bool appends);
 /* The socket of l's connection (-1: none), shut down by replica_stop. */
 void rp_link_set_fd(struct rp_link *l, int fd);
 bool rp_link_quit(struct rp_link *l);

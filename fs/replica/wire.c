@@ -141,22 +141,35 @@ void rc_timeouts(int fd, int ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sv, sizeof sv);
 }
 
-int rc_send(struct rconn *c, struct wbuf *b)
+void wb_end(struct wbuf *b)
 {
-	if (b->oom)
-		return -ENOMEM;
+	if (b->oom || b->len < 5)
+		return;
 	uint32_t n = (uint32_t)(b->len - 4);
 	for (int i = 0; i < 4; i++)
 		b->p[i] = (uint8_t)(n >> (24 - 8 * i));
+}
+
+int rc_write(struct rconn *c, const void *p, size_t len)
+{
 	size_t done = 0;
-	while (done < b->len) {
+	while (done < len) {
 		size_t w = 0;
 		ERR_clear_error();
-		if (SSL_write_ex(c->ssl, b->p + done, b->len - done, &w) != 1)
+		if (SSL_write_ex(c->ssl, (const uint8_t *)p + done, len - done,
+				 &w) != 1)
 			return -EIO;
 		done += w;
 	}
 	return 0;
+}
+
+int rc_send(struct rconn *c, struct wbuf *b)
+{
+	if (b->oom)
+		return -ENOMEM;
+	wb_end(b);
+	return rc_write(c, b->p, b->len);
 }
 
 /* Read n bytes by the deadline (CLOCK_MONOTONIC ms): n, 0 when the time
@@ -199,7 +212,7 @@ int rc_read(struct rconn *c, int ms)
 	uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
 		     (uint32_t)h[2] << 8 | h[3];
 	if (n < 1 || n > RP_FRAME_MAX) {
-		log_msg(SF_LOG_WARNING, "replication: %s sent a frame of %u "
+		log_msg(SF_LOG_WARNING, "replica: %s sent a frame of %u "
 			"bytes (1 to %u): closing the connection", c->peer, n,
 			RP_FRAME_MAX);
 		return -EPROTO;

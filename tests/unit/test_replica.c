@@ -4,7 +4,8 @@
  * trailers byte for byte; a record sent twice is stored once, one past a
  * gap not at all; bad records change nothing; after a kill -9 the
  * topic's end is the high-water mark of what was stored; expired heads
- * are not brought back and a source past them continues the topic; the
+ * are not brought back, and a skip to a source's start past the end
+ * continues the topic there; the
  * replica id and the homes survive a reopen; links are kept, listed,
  * paused and removed, and go with their stream.
  */
@@ -172,6 +173,35 @@ static void test_copy_identical(const char *dir)
 		CHECK(!kr.m[1].create_time);
 	}
 	store_kread_free(&kr);
+	store_rread_free(&ra);
+	store_rread_free(&rb);
+	store_close(a);
+	store_close(b);
+}
+
+/* An idempotent producer's tag (an SFK2 trailer) travels with its
+ * record, byte for byte. */
+static void test_producer_tag(const char *dir)
+{
+	struct fx fa, fb;
+	struct sf_topic ta, tb;
+	struct sf_rread ra = { 0 }, rb = { 0 };
+	struct sf_ptag tag = { .pid = 7, .epoch = 2, .first_seq = 0,
+			       .last_seq = 1 };
+	struct store *a = open_sub(dir, "a"), *b = open_sub(dir, "b");
+	if (!a || !b || !CHECK(make_topic(a, &fa)) ||
+	    !EQ(store_topic_load(a, fa.ino, &ta), 0) ||
+	    !EQ(store_kafka_append_tagged(a, fa.ino, fa.stream, &ta, kms, 2,
+					  true, false, &tag, NULL), 0) ||
+	    !CHECK(make_topic(b, &fb)) ||
+	    !EQ(store_topic_load(b, fb.ino, &tb), 0) ||
+	    !EQ(read_all(a, fa.ino, &ta, &ra), 0) || !EQ(ra.n, 1))
+		return;
+	const char *tr = (const char *)ra.r[0].bytes + ra.r[0].len;
+	EQ(get_le32(tr + ra.r[0].trailer_len - 4), REC_TRAILER_MAGIC_PRODUCER);
+	EQ(push_all(b, &fb, &tb, &ra, true), 1);
+	if (EQ(read_all(b, fb.ino, &tb, &rb), 0))
+		same_records(&ra, &rb);
 	store_rread_free(&ra);
 	store_rread_free(&rb);
 	store_close(a);
@@ -354,22 +384,23 @@ static void test_kill_point(const char *dir)
 	store_close(b);
 }
 
-/* What expired here is not brought back; a source whose head is past
- * this replica's end continues the topic from there once nothing here
- * is live, and not while something is. */
+/* What expired here is not brought back.  A source whose first live
+ * record is past this replica's end is a gap for every record, until
+ * the link skips to it: then what is live here expires, the topic goes
+ * on at the source's start, and the bytes between read as zeros. */
 static void test_retention(const char *dir)
 {
 	struct fx fa, fb;
 	struct sf_topic ta, tb, before;
-	struct sf_rread ra = { 0 };
+	struct sf_rread ra = { 0 }, r2 = { 0 };
 	struct store *a = open_sub(dir, "a"), *b = open_sub(dir, "b");
 	if (!a || !b || !fill_source(a, &fa, &ta) ||
 	    !CHECK(make_topic(b, &fb)) ||
 	    !EQ(store_topic_load(b, fb.ino, &tb), 0) ||
 	    !EQ(read_all(a, fa.ino, &ta, &ra), 0) ||
-	    !EQ(push_all(b, &fb, &tb, &ra, false), 1 - 1 + 4))
+	    !EQ(push_all(b, &fb, &tb, &ra, false), 4))
 		return;
-	/* b expires its first two records. */
+	/* b expires its first two records: sent again, they stay expired. */
 	struct store_expiry *x = store_expiry_begin(b);
 	EQ(store_expiry_cap(x, fb.ino, tb.size, tb.size - ra.r[2].off, 0), 2);
 	EQ(store_expiry_end(x, NULL, NULL), 0);
@@ -378,38 +409,49 @@ static void test_retention(const char *dir)
 	before = tb;
 	EQ(push_all(b, &fb, &tb, &ra, false), 0);
 	SAME_TOPIC(&tb, &before);
-	/* a writes on; b lags beyond a's retention: with records of its
-	 * own still live, b takes no record past its end. */
+	/* a writes on; b's link lags beyond a's retention. */
 	struct sf_topic ta2 = ta;
-	struct sf_rread r2 = { 0 };
 	EQ(append(a, &fa, &ta2, "five\n"), 0);
 	EQ(append(a, &fa, &ta2, "six\n"), 0);
 	if (!EQ(store_topic_raw_read(a, fa.ino, &ta2, ta.size, 1 << 20, &r2),
 		0) || !EQ(r2.n, 2))
 		return;
-	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, &r2.r[1], false),
+	const struct sf_rrecord *six = &r2.r[1];
+	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, six, false),
 	   -ERANGE);
 	SAME_TOPIC(&tb, &before);
-	/* Once b's own records have expired, the topic continues at a's
-	 * first live record; the bytes between read as zeros. */
-	x = store_expiry_begin(b);
-	EQ(store_expiry_cap(x, fb.ino, tb.size, 1, 0), 2);
-	EQ(store_expiry_end(x, NULL, NULL), 0);
+	/* Skips that do not go forward change nothing. */
+	EQ(store_topic_skip(b, fb.ino, &tb, tb.size - 1, tb.next_msg + 1),
+	   -EINVAL);
+	EQ(store_topic_skip(b, fb.ino, &tb, six->off, tb.next_msg - 1),
+	   -EINVAL);
+	EQ(store_topic_skip(b, fb.ino, &tb, tb.size, tb.next_msg + 1),
+	   -EINVAL);
+	EQ(store_topic_skip(b, fb.ino, &tb, tb.size, tb.next_msg), 0);
+	SAME_TOPIC(&tb, &before);
 	EQ(store_topic_load(b, fb.ino, &tb), 0);
-	EQ(tb.start, tb.size);
-	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, &r2.r[1], true),
-	   0);
-	EQ(tb.start, r2.r[1].off);
+	SAME_TOPIC(&tb, &before);
+	/* The skip: b's live records expire with the gap. */
+	EQ(store_topic_skip(b, fb.ino, &tb, six->off, six->msg), 0);
+	EQ(tb.start, six->off);
+	EQ(tb.size, six->off);
+	EQ(tb.next_msg, six->msg);
+	struct sf_topic loaded;
+	EQ(store_topic_load(b, fb.ino, &loaded), 0);
+	EQ(loaded.start, six->off);
+	EQ(loaded.size, six->off);
+	EQ(loaded.first_msg, six->msg);
+	EQ(loaded.next_msg, six->msg);
+	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, six, true), 0);
+	EQ(tb.start, six->off);
 	EQ(tb.size, ta2.size);
 	EQ(tb.next_msg, ta2.next_msg);
-	EQ(tb.first_msg, r2.r[1].msg);
-	char want[64] = { 0 };
-	size_t gap = r2.r[1].off - ra.r[2].off;
-	memcpy(want + gap, "six\n", 4);
-	char got[64];
-	EQ(read_into(b, fb.ino, &tb, ra.r[2].off, gap + 4, got, sizeof(got)),
-	   gap + 4);
-	BYTES(got, want, gap + 4);
+	EQ(tb.first_msg, six->msg);
+	char want[64] = { 0 }, got[64];
+	memcpy(want + six->off, "six\n", 4);
+	EQ(read_into(b, fb.ino, &tb, 0, six->off + 4, got, sizeof(got)),
+	   six->off + 4);
+	BYTES(got, want, six->off + 4);
 	/* ... and the skipped record is not taken afterwards. */
 	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, &r2.r[0], false),
 	   1);
@@ -418,13 +460,43 @@ static void test_retention(const char *dir)
 	snprintf(p, sizeof(p), "%s/b", dir);
 	b = reopen_load(p, &fb, &tb);
 	if (b) {
-		EQ(tb.start, r2.r[1].off);
+		EQ(tb.start, six->off);
 		EQ(tb.size, ta2.size);
 		store_close(b);
 	}
 	store_rread_free(&ra);
 	store_rread_free(&r2);
 	store_close(a);
+}
+
+/* A topic whose every record expired here is no different: a record
+ * past its end is a gap. */
+static void test_gap_after_expiry(const char *dir)
+{
+	struct fx fa, fb;
+	struct sf_topic ta, tb;
+	struct sf_rread ra = { 0 };
+	struct store *a = open_sub(dir, "a"), *b = open_sub(dir, "b");
+	if (!a || !b || !fill_source(a, &fa, &ta) ||
+	    !CHECK(make_topic(b, &fb)) ||
+	    !EQ(store_topic_load(b, fb.ino, &tb), 0) ||
+	    !EQ(read_all(a, fa.ino, &ta, &ra), 0) ||
+	    !EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, &ra.r[0],
+				      false), 0))
+		return;
+	struct store_expiry *x = store_expiry_begin(b);
+	EQ(store_expiry_cap(x, fb.ino, tb.size, 1, 0), 1);
+	EQ(store_expiry_end(x, NULL, NULL), 0);
+	EQ(store_topic_load(b, fb.ino, &tb), 0);
+	EQ(tb.start, tb.size);
+	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, &ra.r[2], false),
+	   -ERANGE);
+	EQ(store_topic_replicate(b, fb.ino, fb.stream, &tb, &ra.r[1], false),
+	   0);
+	EQ(tb.start, ra.r[1].off);
+	store_rread_free(&ra);
+	store_close(a);
+	store_close(b);
 }
 
 static void test_raw_read(const char *dir)
@@ -539,11 +611,13 @@ static const struct test tests[] = {
 	T(test_replica_id),
 	T(test_homes),
 	T(test_copy_identical),
+	T(test_producer_tag),
 	T(test_duplicates),
 	T(test_gap),
 	T(test_bad_records),
 	T(test_kill_point),
 	T(test_retention),
+	T(test_gap_after_expiry),
 	T(test_raw_read),
 	T(test_links),
 };

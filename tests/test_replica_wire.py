@@ -1,0 +1,252 @@
+"""The replication listener (-o replica_listen) and links, on the wire:
+a Python source speaks docs/replication.md to a mount's listener (records
+stored with their own offsets and times, sent twice stored once, a gap
+answered with the receiver's end, malformed frames closing the
+connection, a peer without `copy` refused), and a link from one mount to
+another catches up (cmp clean, the same info).  Certificates are made
+with the openssl command line (tests/certs.py)."""
+import os
+import random
+import re
+import socket
+import ssl
+import struct
+import sys
+
+import pytest
+
+from certs import PKI
+from util import append, info, read, run, wait_for
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kafka_wire import free_port        # noqa: E402
+
+HELLO, WELCOME, ERROR, TOPIC, POSITION, RECORDS, ACK, DELETE, PING, PONG = \
+    range(1, 11)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    p = PKI(d)
+    # One certificate serves a daemon as listener and as link source: no
+    # extended key usage, so it is good for both ends.
+    p.root = p.issue("/CN=root", server=True)
+    p.nobody = p.issue("/CN=nobody", server=True)
+    return p
+
+
+def listener(mount_factory, pki, cert=None, expect=()):
+    port = free_port()
+    c, k = cert or pki.root
+    m = mount_factory(["replica_listen=127.0.0.1:%d" % port,
+                       "tls_cert=" + c, "tls_key=" + k, "tls_ca=" + pki.ca],
+                      expect=expect)
+    m.port = port
+    return m
+
+
+# ---------------------------------------------------------------- the wire
+
+def s16(s):
+    b = s.encode()
+    return struct.pack(">H", len(b)) + b
+
+
+class Peer:
+    """A source speaking the protocol by hand."""
+
+    def __init__(self, port, pki, cert):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki.ca)
+        ctx.load_cert_chain(*cert)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.id = random.getrandbits(63) | 1
+
+    def send(self, ftype, payload=b""):
+        self.s.sendall(struct.pack(">IB", len(payload) + 1, ftype) + payload)
+
+    def recv_exact(self, n):
+        b = b""
+        while len(b) < n:
+            c = self.s.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+
+    def frame(self):
+        n, = struct.unpack(">I", self.recv_exact(4))
+        body = self.recv_exact(n)
+        return body[0], body[1:]
+
+    def closed(self):
+        """The other side closes (after an ERROR frame, maybe)."""
+        try:
+            while True:
+                if not self.s.recv(65536):
+                    return True
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+        except socket.timeout:
+            return False
+
+    def hello(self, dest, src="plant"):
+        self.send(HELLO, b"SFRP" + struct.pack(">HQ", 1, self.id) +
+                  s16(dest) + s16(src))
+        return self.frame()
+
+    def topic(self, tid, name, home, end=0, next_msg=0):
+        self.send(TOPIC, struct.pack(">IQIIIqQQQQ", tid, home, 0o644, 0, 0,
+                                     0, 0, 0, end, next_msg) + s16(name))
+        t, p = self.frame()
+        assert t == POSITION, (t, p)
+        tid2, status, end, nxt, start = struct.unpack(">IBQQQ", p[:29])
+        assert tid2 == tid
+        return status, end, nxt, start
+
+    def records(self, tid, recs):
+        """recs: (off, msg, ns, nmsgs, payload); -> (status, end, next)."""
+        body = struct.pack(">II", tid, len(recs))
+        for off, msg, ns, nmsgs, data in recs:
+            body += struct.pack(">QQqIII", off, msg, ns, nmsgs, len(data),
+                                0) + data
+        self.send(RECORDS, body)
+        t, p = self.frame()
+        assert t == ACK, (t, p)
+        tid2, status, end, nxt = struct.unpack(">IBQQ", p)
+        assert tid2 == tid
+        return status, end, nxt
+
+
+def error_of(payload):
+    code, n = struct.unpack(">HH", payload[:4])
+    return code, payload[4:4 + n].decode()
+
+
+NS = 1_700_000_000_000_000_000
+
+
+def test_records_are_stored_once_with_their_offsets_and_times(
+        mount_factory, pki):
+    b = listener(mount_factory, pki)
+    os.mkdir(b.mnt + "/plant")
+    p = Peer(b.port, pki, pki.root)
+    t, w = p.hello("plant")
+    assert t == WELCOME, error_of(w)
+    assert p.topic(1, "temp", p.id) == (0, 0, 0, 0)
+    recs = [(0, 0, NS, 1, b"a1\n"), (3, 1, NS + 5, 2, b"b2\nc3\n")]
+    assert p.records(1, recs) == (0, 9, 3)
+    # The same again (a resend after a lost ACK): stored once.
+    assert p.records(1, recs) == (0, 9, 3)
+    # Past the end: a gap, nothing stored, the end said.
+    assert p.records(1, [(20, 9, NS + 9, 1, b"x\n")]) == (1, 9, 3)
+    topic = b.mnt + "/plant/temp"
+    assert read(topic) == b"a1\nb2\nc3\n"
+    i = info(topic)
+    assert (i["size"], i["messages"], i["first_message"], i["last_message"],
+            i["first_time"], i["last_time"]) == (9, 3, 0, 2, NS, NS + 5), i
+    # Homed at the sender: an append here is refused.
+    assert os.getxattr(topic, "user.streamfs.home").decode().strip() == \
+        "%016x" % p.id
+    with pytest.raises(OSError) as e:
+        append(topic, b"local\n")
+    assert e.value.errno == 30
+    b.expect_log(r"write refused \(EROFS\): its home is replica %016x" % p.id)
+
+
+def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
+    b = listener(mount_factory, pki,
+                 expect=[r"replica: 127\.0\.0\.1:\d+ sent a frame of "
+                         r"(0|83886081) bytes \(1 to 83886080\): closing",
+                         r"replica: 127\.0\.0\.1:\d+ sent a malformed "
+                         r"frame \((expected HELLO|a TOPIC that does not "
+                         r"decode|RECORDS that do not decode|RECORDS of a "
+                         r"topic never accepted|the record at byte 2 "
+                         r"\(message 1\) does not fit topic /plant/t|an "
+                         r"unexpected frame type)\): closing"])
+    os.mkdir(b.mnt + "/plant")
+    p = Peer(b.port, pki, pki.root)
+    p.s.sendall(struct.pack(">I", 0))
+    assert p.closed()
+    p = Peer(b.port, pki, pki.root)
+    p.send(HELLO, b"XXXX" + struct.pack(">HQ", 1, 7) + s16("plant") +
+           s16("x"))
+    t, w = p.frame()
+    assert t == ERROR and error_of(w)[0] == 1
+    assert p.closed()
+    p = Peer(b.port, pki, pki.root)
+    assert p.hello("plant")[0] == WELCOME
+    p.send(TOPIC, b"\0\0\0\1")          # cut short
+    t, w = p.frame()
+    assert t == ERROR and error_of(w)[0] == 1
+    assert p.closed()
+    # A length past the bound: closed before the body is read.
+    p = Peer(b.port, pki, pki.root)
+    p.s.sendall(struct.pack(">I", 80 * 2**20 + 1))
+    assert p.closed()
+    # Frames that break their rules, after a good start: each closes the
+    # connection, and nothing of them is stored.
+    bad = [(TOPIC, "a TOPIC that does not decode",
+            struct.pack(">IQIIIqQQQQ", 2, 5, 0o644, 0, 0, 0, 0, 0, 0, 0) +
+            s16("a/b")),
+           (RECORDS, "RECORDS that do not decode",
+            struct.pack(">II", 1, 0)),
+           (RECORDS, "RECORDS of a topic never accepted",
+            struct.pack(">II", 9, 1) +
+            struct.pack(">QQqIII", 0, 0, NS, 1, 2, 0) + b"x\n"),
+           (RECORDS, "RECORDS that do not decode",
+            struct.pack(">II", 1, 1) +
+            struct.pack(">QQqIII", 0, 0, NS, 1, 200, 0) + b"x\n"),
+           (RECORDS, "does not fit topic /plant/t",
+            struct.pack(">II", 1, 2) +
+            struct.pack(">QQqIII", 0, 0, NS, 1, 2, 0) + b"x\n" +
+            struct.pack(">QQqIII", 2, 1, NS - 1, 1, 2, 0) + b"y\n"),
+           (ACK, "an unexpected frame type", b"")]
+    for ftype, what, body in bad:
+        p = Peer(b.port, pki, pki.root)
+        p.id = 0x5eed                   # one origin for topic t
+        assert p.hello("plant")[0] == WELCOME
+        assert p.topic(1, "t", p.id)[0] == 0
+        p.send(ftype, body)
+        t, w = p.frame()
+        assert t == ERROR and error_of(w)[0] == 1, (what, t, w)
+        assert what in error_of(w)[1], (what, error_of(w))
+        assert p.closed(), what
+    # The record that fitted before the bad one is kept; nothing else.
+    assert read(b.mnt + "/plant/t") == b"x\n"
+    # The listener still serves.
+    p = Peer(b.port, pki, pki.root)
+    assert p.hello("plant")[0] == WELCOME
+
+
+def test_a_peer_without_copy_is_refused(mount_factory, pki):
+    b = listener(mount_factory, pki,
+                 expect=[r"replica: refused 127\.0\.0\.1:\d+: replica "
+                         r"[0-9a-f]{16}: user nobody \(the certificate of "
+                         r"127\.0\.0\.1:\d+\) may not copy stream /plant"])
+    os.mkdir(b.mnt + "/plant")
+    p = Peer(b.port, pki, pki.nobody)
+    t, w = p.hello("plant")
+    assert t == ERROR
+    code, msg = error_of(w)
+    assert code == 3 and "user nobody" in msg and "copy" in msg, msg
+    assert p.closed()
+    # With copy granted to nobody, the same peer is welcome.
+    run([str(os.path.join(os.path.dirname(__file__), "..", "build", "tools",
+                          "streamfs-ace")), "copy=u:nobody", b.mnt + "/plant"])
+    p = Peer(b.port, pki, pki.nobody)
+    assert p.hello("plant")[0] == WELCOME
+    assert not os.path.exists(b.mnt + "/plant/temp")
+
+
+def test_a_missing_stream_is_refused(mount_factory, pki):
+    b = listener(mount_factory, pki,
+                 expect=[r"replica: refused 127\.0\.0\.1:\d+: replica "
+                         r"[0-9a-f]{16} has no stream /nowhere"])
+    p = Peer(b.port, pki, pki.root)
+    t, w = p.hello("nowhere")
+    assert t == ERROR and error_of(w)[0] == 4
+
