@@ -28,7 +28,7 @@ CONVERGE = 60           # the bound of every wait for replicas to agree
 # What a daemon may log about a link or a connection that dropped while
 # a test took it away (a peer restarted, killed or unmounted first at the
 # end of the test).
-DROPPED = r"replication( link \d+)?: .*(broke|cannot connect|connection|" \
+DROPPED = r"replica: (link \d+: )?.*(broke|cannot connect|connection|" \
           r"did not answer|was silent|ended the)"
 
 # The line an append to a topic homed elsewhere leaves in the log.
@@ -504,7 +504,7 @@ def test_bad_client_certificate_refused(mount_factory, pki, tmp_path, kind):
     else:
         cert = other_ca_cert(tmp_path)
         reason = "unable to get local issuer certificate"
-    b_line = r"replication: TLS handshake from 127\.0\.0\.1:\d+ failed: " \
+    b_line = r"replica: refused a TLS connection from 127\.0\.0\.1:\d+: " \
              r"certificate: " + reason
     # Under TLS 1.3 a client's handshake ends before the server has
     # checked its certificate: A may learn of the refusal only as a peer
@@ -522,7 +522,7 @@ def test_unknown_server_certificate_refused(mount_factory, pki, tmp_path):
     """A does not take a peer whose certificate its CA did not sign."""
     a_line = r"TLS handshake with 127\.0\.0\.1:\d+ failed: certificate: " \
              r"unable to get local issuer certificate"
-    b_line = r"replication: TLS handshake from 127\.0\.0\.1:\d+ failed"
+    b_line = r"replica: refused a TLS connection from 127\.0\.0\.1:\d+: "
     b = replica(mount_factory, pki, cert=other_ca_cert(tmp_path),
                 expect=[b_line])
     a = replica(mount_factory, pki, expect=[a_line])
@@ -539,11 +539,11 @@ def test_peer_without_copy_refused_by_the_source(mount_factory, pki):
     nothing, and both sides say why."""
     b = replica(mount_factory, pki,
                 cert=pki.issue("/CN=nobody", server=True),
-                expect=[r"replication: .*copy"])
+                expect=[r"replica: .*copy"])
     a = replica(mount_factory, pki, expect=[NO_COPY])
     os.setxattr(os.path.join(a.mnt, "plant"), PFX + "ace.copy", b"u:root")
     append(os.path.join(a.mnt, "plant", "t"), b"secret\n")
-    refused_link(a, b, NO_COPY, r"replication: .*copy")
+    refused_link(a, b, NO_COPY, r"replica: .*copy")
 
 
 def test_peer_without_copy_refused_by_the_receiver(mount_factory, pki):
@@ -552,10 +552,10 @@ def test_peer_without_copy_refused_by_the_receiver(mount_factory, pki):
     b = replica(mount_factory, pki, expect=[NO_COPY])
     a = replica(mount_factory, pki,
                 cert=pki.issue("/CN=nobody", server=True),
-                expect=[r"replication link \d+: .*copy"])
+                expect=[r"replica: link \d+: .*copy"])
     os.setxattr(os.path.join(b.mnt, "plant"), PFX + "ace.copy", b"u:root")
     append(os.path.join(a.mnt, "plant", "t"), b"secret\n")
-    refused_link(a, b, r"copy", r"replication: refused 127\.0\.0\.1:\d+: "
+    refused_link(a, b, r"copy", r"replica: refused 127\.0\.0\.1:\d+: "
                  r"replica [0-9a-f]{16}: " + NO_COPY)
 
 
