@@ -3,7 +3,8 @@ namespace of its own (ip netns; started with nsenter --net, so their FUSE
 mounts are in this mount namespace and the test reads both), joined by a
 veth pair, with a link each way (multi-master: a topic homed on each
 side).  Both sides append all the time while the test takes the veth
-down and up again and drops one direction with nftables; after each heal
+down and up again, drops one direction with nftables, and kills one
+daemon with kill -9 and starts it again; after each heal
 every acknowledged message is on both replicas, once, in order, byte for
 byte, with the same offsets and times.
 
@@ -247,9 +248,22 @@ def cut(net, writers, how, a, b, noticed):
     converge(a, b, writers)
 
 
+def kill_b(writers, a, b):
+    """b is killed with kill -9 (its own appender stopped first, so every
+    append it made was answered) while a appends; then it starts again
+    and both sides converge."""
+    writers["from_b"].stop()
+    b.kill9()
+    assert writers["from_a"].more(PER_CUT)
+    b.start()
+    stop_all(writers)
+    converge(a, b, writers)
+
+
 def test_cuts_and_one_way_drops_converge(pair):
-    """Short cuts (TCP carries on when they heal) and cuts long enough
-    for both links to give their connection up and connect again."""
+    """Short cuts (TCP carries on when they heal), cuts long enough for
+    both links to give their connection up and connect again, and a
+    receiver killed with kill -9 and restarted."""
     net, a, b = pair
     if not shutil.which("nft"):
         pytest.skip("nft (nftables) is not installed")
@@ -262,9 +276,12 @@ def test_cuts_and_one_way_drops_converge(pair):
     converge(a, b, writers)
     plan = [("down", False), ("drop", False)] + \
         [("down", True), ("drop", True)] * ROUNDS
-    for how, noticed in plan:
+    for how, noticed in plan + [("kill", None)] * ROUNDS:
         writers = appenders(a, b, writers)
-        cut(net, writers, how, a, b, noticed)
+        if how == "kill":
+            kill_b(writers, a, b)
+        else:
+            cut(net, writers, how, a, b, noticed)
     assert read(os.path.join(b.mnt, "plant", "from_a")) == \
         writers["from_a"].want()
     assert os.getxattr(os.path.join(a.mnt, "plant", "from_b"),
