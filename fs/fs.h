@@ -393,6 +393,22 @@ struct sf_cursor;
 int cursor_commit(const struct sf_inode *in, const char *group,
 		  struct sf_cursor *cur);
 
+/* ---- replica_xattr.c: a stream's replication links
+ * (user.streamfs.replica.*); each returns 0 or -errno ---- */
+/* Is sub (a name after "user.streamfs.") one of these? */
+bool replica_xattr_name(const char *sub);
+/* replica.list of directory in, malloc'd in *val (*len bytes). */
+int replica_xattr_get(struct caller *c, const struct sf_inode *in,
+		      const char *sub, char **val, size_t *len);
+/* replica.add, .remove, .pause, .resume of directory in (fs.lock held):
+ * the change is stored; fs/replica/ hears of it from
+ * replica_xattr_flush. */
+int replica_xattr_set(struct caller *c, const struct sf_inode *in,
+		      const char *sub, const char *val, size_t len);
+/* After a setxattr's reply, without fs.lock (ops.c): start the link this
+ * thread just added, or tell fs/replica/ of the one it changed. */
+void replica_xattr_flush(void);
+
 /* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);
 void notify_stop(void);
