@@ -3,8 +3,10 @@ a Python source speaks docs/replication.md to a mount's listener (records
 stored with their own offsets and times, sent twice stored once, a gap
 answered with the receiver's end, malformed frames closing the
 connection, a peer without `copy` refused), and a link from one mount to
-another catches up (cmp clean, the same info).  Certificates are made
-with the openssl command line (tests/certs.py)."""
+another catches up (cmp clean, the same info) and resumes after restarts
+and kill -9, a peer that lagged beyond the source's retention continues
+at its first live record, and consumer cursors follow their topic.
+Certificates are made with the openssl command line (tests/certs.py)."""
 import os
 import random
 import re
@@ -250,3 +252,136 @@ def test_a_missing_stream_is_refused(mount_factory, pki):
     t, w = p.hello("nowhere")
     assert t == ERROR and error_of(w)[0] == 4
 
+
+# ---------------------------------------------------------------- links
+
+def source(mount_factory, pki, expect=()):
+    c, k = pki.root
+    return mount_factory(["tls_cert=" + c, "tls_key=" + k, "tls_ca=" + pki.ca],
+                         expect=expect)
+
+
+def links(m, stream="plant"):
+    return os.getxattr(m.mnt + "/" + stream,
+                       "user.streamfs.replica.list").decode()
+
+
+def same(a, b):
+    """b's copy of topic a is byte-identical, with the same info."""
+    try:
+        return read(a) == read(b) and info(a) == info(b)
+    except OSError:
+        return False
+
+
+# A link that breaks says so once per new reason, on the source's log.
+LINK_LINES = [r"replica: link \d+: (cannot connect to|the connection "
+              r"to|sending to) 127\.0\.0\.1:\d+"]
+
+
+def test_a_link_catches_up_and_resumes_after_restarts(mount_factory, pki):
+    b = listener(mount_factory, pki)
+    a = source(mount_factory, pki, expect=LINK_LINES)
+    os.mkdir(a.mnt + "/plant")
+    os.mkdir(b.mnt + "/plant")
+    for i in range(50):
+        append(a.mnt + "/plant/temp", b"reading %d\n" % i)
+    append(a.mnt + "/plant/pump", b"on\n")
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.add",
+                b"127.0.0.1:%d/plant" % b.port)
+    for t in ("temp", "pump"):
+        assert wait_for(lambda: same(a.mnt + "/plant/" + t,
+                                     b.mnt + "/plant/" + t), timeout=20), t
+    assert wait_for(lambda: re.search(r" up msgs_behind=0 ", links(a)),
+                    timeout=10), links(a)
+    # New appends follow.
+    append(a.mnt + "/plant/temp", b"later\n")
+    assert wait_for(lambda: same(a.mnt + "/plant/temp",
+                                 b.mnt + "/plant/temp"), timeout=20)
+    # The receiver restarted, appends meanwhile: caught up, nothing doubled.
+    b.unmount()
+    for i in range(20):
+        append(a.mnt + "/plant/temp", b"while b was down %d\n" % i)
+    b.start()
+    assert wait_for(lambda: same(a.mnt + "/plant/temp",
+                                 b.mnt + "/plant/temp"), timeout=30)
+    # The source killed and restarted: the link is kept and resumes.
+    a.kill9()
+    a.start()
+    append(a.mnt + "/plant/temp", b"after the kill\n")
+    assert wait_for(lambda: same(a.mnt + "/plant/temp",
+                                 b.mnt + "/plant/temp"), timeout=30)
+    # The receiver killed: what it acknowledged is there after recovery,
+    # and the rest comes again.
+    b.kill9()
+    append(a.mnt + "/plant/temp", b"while b was dead\n")
+    b.start()
+    assert wait_for(lambda: same(a.mnt + "/plant/temp",
+                                 b.mnt + "/plant/temp"), timeout=30)
+    assert read(b.mnt + "/plant/temp").count(b"reading 7\n") == 1
+    # Paused, then resumed: it catches up again.
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.pause", b"1")
+    assert wait_for(lambda: " paused " in links(a), timeout=10), links(a)
+    append(a.mnt + "/plant/temp", b"while paused\n")
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.resume", b"1")
+    assert wait_for(lambda: same(a.mnt + "/plant/temp",
+                                 b.mnt + "/plant/temp"), timeout=30)
+    b.expect_log(r"replica: 127\.0\.0\.1:\d+ .*(broke|silent|ended)")
+
+
+def test_a_peer_that_lagged_beyond_retention_continues_at_the_start(
+        mount_factory, pki):
+    b = listener(mount_factory, pki)
+    a = source(mount_factory, pki,
+               expect=[r"replica: link \d+: topic /plant/temp: messages 0 "
+                       r"to 9 \(bytes 0 to 110\) expired here before they "
+                       r"reached 127\.0\.0\.1:\d+/plant"])
+    os.mkdir(a.mnt + "/plant")
+    os.mkdir(b.mnt + "/plant")
+    t = a.mnt + "/plant/temp"
+    for i in range(10):
+        append(t, b"expiring %d\n" % i)
+    os.setxattr(a.mnt + "/plant", "user.streamfs.ttl", b"1")
+    assert wait_for(lambda: info(t)["messages"] == 0, timeout=30)
+    os.setxattr(a.mnt + "/plant", "user.streamfs.ttl", b"0")
+    append(t, b"kept\n")
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.add",
+                b"127.0.0.1:%d/plant" % b.port)
+    assert wait_for(lambda: same(t, b.mnt + "/plant/temp"), timeout=20)
+    i = info(b.mnt + "/plant/temp")
+    assert (i["first_offset"], i["first_message"], i["messages"]) == \
+        (110, 10, 1), i
+    assert read(b.mnt + "/plant/temp") == b"\0" * 110 + b"kept\n"
+    assert wait_for(lambda: "expired here" in links(a), timeout=10)
+
+
+def test_cursors_follow_their_topic(mount_factory, pki):
+    """A group that commits on A resumes on B at the same offset, and a
+    later commit on B goes back to A (a link each way)."""
+    a = listener(mount_factory, pki, expect=LINK_LINES)
+    b = listener(mount_factory, pki, expect=LINK_LINES)
+    for m in (a, b):
+        os.mkdir(m.mnt + "/plant")
+    t = a.mnt + "/plant/temp"
+    for i in range(5):
+        append(t, b"m%d\n" % i)
+    os.setxattr(t, "user.streamfs.cursor.etl", b"6")
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.add",
+                b"127.0.0.1:%d/plant" % b.port)
+    os.setxattr(b.mnt + "/plant", "user.streamfs.replica.add",
+                b"127.0.0.1:%d/plant" % a.port)
+    tb = b.mnt + "/plant/temp"
+
+    def cursor(path):
+        try:
+            return os.getxattr(path, "user.streamfs.cursor.etl").decode()
+        except OSError:
+            return None
+    assert wait_for(lambda: cursor(tb) == "6", timeout=20), cursor(tb)
+    # The consumer moves to B and commits there: A hears of it.
+    os.setxattr(tb, "user.streamfs.cursor.etl", b"12")
+    assert wait_for(lambda: cursor(t) == "12", timeout=20), cursor(t)
+    # And back on A.
+    os.setxattr(t, "user.streamfs.cursor.etl", b"15")
+    assert wait_for(lambda: cursor(tb) == "15", timeout=20), cursor(tb)
+    assert cursor(t) == "15"

@@ -35,8 +35,20 @@
 #define SCAN_MS 2000            /* look for new and removed topics */
 #define SCAN_WAKE_MS 200        /* at most this often on appends */
 #define STATUS_MS 200
+#define CURSORS_MS 500          /* look for cursors committed */
+#define CURSORS_MAX 1024        /* of a topic, sent per look */
 
-enum { T_NEW, T_ASKED, T_SENDING, T_REFUSED, T_STALLED };
+/* A topic on this connection: not yet announced, waiting for its
+ * POSITION, being sent, homed at the peer (its cursors only), refused,
+ * or stopped by an error here. */
+enum { T_NEW, T_ASKED, T_SENDING, T_HOME, T_REFUSED, T_STALLED };
+
+/* A consumer group's cursor as last sent on this connection. */
+struct lcursor {
+	char group[SF_GROUP_MAX + 1];
+	uint64_t off;
+	int64_t ns;
+};
 
 struct ltopic {
 	uint64_t ino;
@@ -50,6 +62,8 @@ struct ltopic {
 	uint64_t acked, acked_msg;      /* where the peer's copy ends */
 	bool lost_said;         /* the lost range was reported */
 	bool seen;              /* in the last scan */
+	struct lcursor *cur;    /* cursors sent on this connection */
+	size_t ncur;
 };
 
 /* An answer the peer owes, in the order they come. */
@@ -77,7 +91,7 @@ struct lstate {
 	uint32_t next_tid;
 	uint64_t self, peer_id;
 	char src[SF_LINK_PATH_MAX];     /* the stream's path here */
-	int64_t last_sent, last_scan, last_status;
+	int64_t last_sent, last_scan, last_status, last_cursors;
 	struct sf_rread rr;
 	size_t rr_next;         /* round robin over the topics */
 };
@@ -384,6 +398,7 @@ static int drop_topic(struct lstate *s, size_t i)
 	wb_begin(&s->out, RP_DELETE);
 	wb_u64(&s->out, s->t[i].home);
 	wb_str(&s->out, s->t[i].name);
+	free(s->t[i].cur);
 	s->t[i] = s->t[--s->nt];
 	return send_out(s);
 }
@@ -561,6 +576,86 @@ static int send_some(struct lstate *s, bool *more)
 	return 0;
 }
 
+/* ---- cursors ---- */
+
+struct cursors {
+	struct lcursor c[CURSORS_MAX];
+	uint64_t msg[CURSORS_MAX];
+	size_t n;
+};
+
+static int one_cursor(const char *group, const struct sf_cursor *c,
+		      void *arg)
+{
+	struct cursors *l = arg;
+	if (l->n == CURSORS_MAX)
+		return 1;
+	struct lcursor *e = &l->c[l->n];
+	snprintf(e->group, sizeof e->group, "%s", group);
+	e->off = c->off;
+	e->ns = c->ns;
+	l->msg[l->n++] = c->msg;
+	return 0;
+}
+
+static struct lcursor *sent_cursor(struct ltopic *t, const char *group)
+{
+	for (size_t i = 0; i < t->ncur; i++)
+		if (strcmp(t->cur[i].group, group) == 0)
+			return &t->cur[i];
+	return NULL;
+}
+
+/* Send the cursors of t committed since they were last sent, whose
+ * records the peer holds: 0, or -1. */
+static int topic_cursors(struct lstate *s, struct ltopic *t,
+			 struct cursors *l)
+{
+	l->n = 0;
+	pthread_mutex_lock(&fs.lock);
+	store_cursor_list(fs.store, t->ino, NULL, one_cursor, l);
+	pthread_mutex_unlock(&fs.lock);
+	for (size_t i = 0; i < l->n; i++) {
+		struct lcursor *c = &l->c[i], *was = sent_cursor(t, c->group);
+		if ((t->st == T_SENDING && c->off > t->acked) ||
+		    (was && was->off == c->off && was->ns == c->ns))
+			continue;
+		if (!was) {
+			struct lcursor *v = realloc(t->cur, (t->ncur + 1) *
+						    sizeof *v);
+			if (!v)
+				return -1;
+			t->cur = v;
+			was = &t->cur[t->ncur++];
+		}
+		*was = *c;
+		wb_begin(&s->out, RP_CURSOR);
+		wb_u32(&s->out, t->tid);
+		wb_u64(&s->out, c->off);
+		wb_u64(&s->out, l->msg[i]);
+		wb_u64(&s->out, (uint64_t)c->ns);
+		wb_str(&s->out, c->group);
+		if (send_out(s) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every so often: the cursors of the topics the peer holds. */
+static int send_cursors(struct lstate *s)
+{
+	if (rp_now_ms() - s->last_cursors < CURSORS_MS)
+		return 0;
+	s->last_cursors = rp_now_ms();
+	struct cursors *l = malloc(sizeof *l);
+	int r = l ? 0 : -1;
+	for (size_t i = 0; r == 0 && i < s->nt; i++)
+		if (s->t[i].st == T_SENDING || s->t[i].st == T_HOME)
+			r = topic_cursors(s, &s->t[i], l);
+	free(l);
+	return r;
+}
+
 /* ---- answers ---- */
 
 static int position(struct lstate *s)
@@ -583,11 +678,12 @@ static int position(struct lstate *s)
 		t->st = T_SENDING;
 		t->pos = t->acked = end;
 		t->acked_msg = next;
+	} else if (status == RP_POS_HOME_HERE) {
+		t->st = T_HOME;
 	} else {
 		t->st = T_REFUSED;
-		if (status != RP_POS_HOME_HERE)
-			rp_status_error(s->l, "%s refused topic %s/%s: %s",
-					peer_of(s), s->src, t->name, why);
+		rp_status_error(s->l, "%s refused topic %s/%s: %s", peer_of(s),
+				s->src, t->name, why);
 	}
 	return 0;
 }
@@ -756,6 +852,8 @@ static int idle(struct lstate *s, bool more)
 		       ? -1 : 0;
 	}
 	int64_t wait = h ? 200 : RP_PING_MS - (now - s->last_sent);
+	if (wait > CURSORS_MS)
+		wait = CURSORS_MS;      /* cursors commit without appends */
 	uint64_t seq = s->seq;
 	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
 			     !more);
@@ -769,14 +867,19 @@ static int idle(struct lstate *s, bool more)
 
 static void run(struct lstate *s)
 {
-	for (size_t i = 0; i < s->nt; i++)
+	for (size_t i = 0; i < s->nt; i++) {
 		s->t[i].st = T_NEW;
+		free(s->t[i].cur);
+		s->t[i].cur = NULL;
+		s->t[i].ncur = 0;
+	}
 	s->last_scan = 0;
+	s->last_cursors = 0;
 	while (reload(s) == 0) {
 		bool more;
 		if (rp_now_ms() - s->last_scan >= SCAN_MS && scan(s) < 0)
 			return;
-		if (send_some(s, &more) < 0)
+		if (send_some(s, &more) < 0 || send_cursors(s) < 0)
 			return;
 		while (rc_readable(&s->c))
 			if (read_answer(s, 200) < 0)
@@ -854,6 +957,8 @@ void *rp_link_main(void *arg)
 		backoff(&s, delay);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}
+	for (size_t i = 0; i < s.nt; i++)
+		free(s.t[i].cur);
 	free(s.t);
 	free(s.q);
 	wb_free(&s.out);

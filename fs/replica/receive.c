@@ -23,6 +23,7 @@ struct rtopic {
 	uint32_t tid;
 	uint64_t ino;
 	uint64_t home;
+	bool home_here;         /* homed here: cursors only, no records */
 	char name[NAME_MAX_BYTES + 1];
 };
 
@@ -267,11 +268,12 @@ static int topic(struct recv *v)
 	if (st == RP_POS_REFUSED)
 		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
 			why);
-	if (st == RP_POS_OK) {
+	if (st == RP_POS_OK || (st == RP_POS_HOME_HERE && ino)) {
 		struct rtopic *e = &v->t[v->nt++];
 		e->tid = f.tid;
 		e->ino = ino;
 		e->home = f.home;
+		e->home_here = st == RP_POS_HOME_HERE;
 		snprintf(e->name, sizeof e->name, "%s", f.name);
 	}
 	wb_begin(&v->out, RP_POSITION);
@@ -369,7 +371,7 @@ static int records(struct recv *v)
 	if (parse_records(v, &tid, &count) < 0)
 		return malformed(v, "RECORDS that do not decode");
 	struct rtopic *e = find_tid(v, tid);
-	if (!e)
+	if (!e || e->home_here)
 		return malformed(v, "RECORDS of a topic never accepted");
 	uint8_t status = RP_ACK_OK;
 	struct sf_topic t = { 0 };
@@ -436,7 +438,7 @@ static int skip(struct recv *v)
 	if (!rb_done(r))
 		return malformed(v, "a SKIP that does not decode");
 	struct rtopic *e = find_tid(v, tid);
-	if (!e)
+	if (!e || e->home_here)
 		return malformed(v, "SKIP of a topic never accepted");
 	uint8_t status = RP_ACK_OK;
 	struct sf_topic t = { 0 };
@@ -458,6 +460,54 @@ static int skip(struct recv *v)
 	wb_u64(&v->out, t.size);
 	wb_u64(&v->out, t.next_msg);
 	return queue(v, false);         /* the skip was written synced */
+}
+
+/* ---- CURSOR ---- */
+
+/* Take c as group's cursor on e if it is later than the one held (by
+ * commit time, then offset) and a message boundary of the copy here
+ * (fs.lock held). */
+static void cursor_take(struct recv *v, struct rtopic *e, const char *group,
+			struct sf_cursor *c)
+{
+	struct sf_inode in;
+	struct sf_topic t;
+	struct sf_cursor old;
+	uint64_t msg;
+	if (store_get_inode(fs.store, e->ino, &in) < 0 || in.nlink == 0 ||
+	    !is_topic(&in) || in.parent != v->stream ||
+	    rp_topic_state(e->ino, &t) < 0 || c->off > t.size)
+		return;
+	if (store_cursor_get(fs.store, e->ino, NULL, group, &old) == 0 &&
+	    (old.ns > c->ns || (old.ns == c->ns && old.off >= c->off)))
+		return;
+	if (c->off >= t.start &&
+	    (store_topic_boundary(fs.store, e->ino, &t, c->off, &msg) < 0 ||
+	     msg != c->msg))
+		return;
+	if (store_cursor_set(fs.store, e->ino, group, c, false) == 0)
+		metrics_cursor(e->ino, group, c);
+}
+
+static int cursor(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	char group[SF_GROUP_MAX + 1];
+	struct sf_cursor c;
+	uint32_t tid = rb_u32(r);
+	c.off = rb_u64(r);
+	c.msg = rb_u64(r);
+	c.ns = (int64_t)rb_u64(r);
+	rb_str(r, group, sizeof group);
+	if (!rb_done(r) || store_cursor_name_check(group) < 0)
+		return malformed(v, "a CURSOR that does not decode");
+	struct rtopic *e = find_tid(v, tid);
+	if (!e)
+		return 0;               /* refused, or gone meanwhile */
+	pthread_mutex_lock(&fs.lock);
+	cursor_take(v, e, group, &c);
+	pthread_mutex_unlock(&fs.lock);
+	return 0;
 }
 
 /* ---- DELETE, PING ---- */
@@ -515,6 +565,8 @@ static int frame(struct recv *v)
 		return delete_topic(v);
 	case RP_SKIP:
 		return skip(v);
+	case RP_CURSOR:
+		return cursor(v);
 	case RP_PING:
 		return pong(v);
 	case RP_PONG:
