@@ -180,6 +180,16 @@ def test_links_added_listed_paused_resumed_removed(mount_factory, pki):
     assert links(a) == []
     # ids are not reused
     assert link(a, a, "other") > int(two)
+    # an IPv6 peer, a path of several names
+    for t in ("[::1]:9093/a/b", "localhost:65535/x.y/z"):
+        os.setxattr(plant, PFX + "replica.add", t.encode())
+        assert links(a)[-1]["target"] == t
+        os.setxattr(plant, PFX + "replica.remove", t.encode() + b"\n")
+    assert [l["target"] for l in links(a)] == [target(a, "other")]
+    # the system stream is nobody's to replicate from here
+    sysdir = os.path.join(a.mnt, ".streamfs")
+    assert errno_of(os.setxattr, sysdir, PFX + "replica.add",
+                    target(a).encode()) == errno.EPERM
 
 
 BAD_TARGETS = ["", "host", "host/x", ":1/x", "host:/x", "host:0/x",
