@@ -486,6 +486,24 @@ def test_ring_of_three(mount_factory, pki):
             == lines(30, "r%d" % ((i + 1) % 3))
 
 
+def test_full_mesh_of_three(mount_factory, pki):
+    """A link each way between each pair: every record reaches each
+    replica on two paths and is stored once."""
+    ms = [replica(mount_factory, pki) for _ in range(3)]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                link(ms[i], ms[j])
+    for i, m in enumerate(ms):
+        append_lines(os.path.join(m.mnt, "plant", "t%d" % i), 30, "m%d" % i)
+    assert agree(*ms)
+    for m in ms:
+        for i in range(3):
+            p = os.path.join(m.mnt, "plant", "t%d" % i)
+            assert read(p) == lines(30, "m%d" % i)
+            assert info(p)["messages"] == 30
+
+
 # ---------------------------------------------------------------- refusals
 
 def refused_link(a, b, pattern_a, pattern_b):
