@@ -225,6 +225,7 @@ def appenders(a, b, start=None):
         w = Appender(os.path.join(m.mnt, "plant", name), name)
         if old:
             w.n = old.n
+            w._want = getattr(old, "_want", [])
         writers[name] = w
         w.start()
     return writers
