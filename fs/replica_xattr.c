@@ -5,14 +5,14 @@
  * link's id in decimal, or its HOST:PORT/PATH) manage one; reading
  * user.streamfs.replica.list lists the stream's links with their state.
  * xattr.c hands these names here.  The links themselves are the store's
- * (store_link_*, store/replica.c); the threads that run them are
+ * (store_link_*, store/link.c); the threads that run them are
  * fs/replica/'s, told of a change once fs.lock is dropped
  * (replica_xattr_flush, called by ops.c after the reply).
  *
  * Each needs the stream's admin permission (EACCES); a malformed value is
  * EINVAL, a value naming no link of the stream ENOENT, an add on a daemon
- * without the tls_ options EOPNOTSUPP, and each of them changes
- * nothing (docs/design.md, "Replication links"). */
+ * without the tls_ options EOPNOTSUPP, and none of these refusals
+ * changes anything (docs/design.md, "Replication links"). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,7 +37,8 @@ static const char *const action_names[] = {
 };
 
 /* What the thread that served a change tells fs/replica/ once it has
- * dropped fs.lock.  Thread-local: each FUSE worker has its own. */
+ * dropped fs.lock.  Thread-local (each FUSE worker has its own), so no
+ * lock guards it. */
 static __thread struct {
 	enum action what;
 	struct sf_link link;    /* ACT_ADD: the link as stored */
@@ -240,7 +241,8 @@ static int add_link(const struct sf_inode *in, const char *val, size_t len)
 	if (r < 0)
 		return r;
 	log_msg(SF_LOG_INFO, "replica: link %" PRIu64 ": added, from "
-		"stream inode %" PRIu64 " to %s/%s", l.id, l.stream, l.peer, l.peer_stream);
+		"stream inode %" PRIu64 " to %s/%s", l.id, l.stream, l.peer,
+		l.peer_stream);
 	pending.what = ACT_ADD;
 	pending.link = l;
 	return 0;
