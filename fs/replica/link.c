@@ -299,9 +299,17 @@ static int hello(struct lstate *s)
 	wb_u64(&s->out, s->self);
 	wb_str(&s->out, s->l->conf.peer_stream);
 	wb_str(&s->out, src);
-	if (send_out(s) < 0)
+	/* With TLS 1.3 the server checks our certificate after our side of
+	 * the handshake is over: its refusal is an alert here. */
+	int r = rc_send(&s->c, &s->out);
+	if (r == 0)
+		r = rc_read(&s->c, RP_ANSWER_MS);
+	if (r == -EIO) {
+		char why[512];
+		rp_status_error(s->l, "TLS handshake with %s failed: %s",
+				peer_of(s), tls_error(s->c.ssl, why, sizeof why));
 		return -1;
-	int r = rc_read(&s->c, RP_ANSWER_MS);
+	}
 	if (r <= 0) {
 		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
 		return -1;
@@ -906,7 +914,7 @@ static void session(struct lstate *s, bool *up)
 	    check_peer(s) == 0 && hello(s) == 0) {
 		*up = true;
 		rp_status_set_state(s->l, "up");
-		log_msg(SF_LOG_INFO, "replica: link %llu: %s is up, pushing "
+		log_msg(SF_LOG_INFO, "replication link %llu: %s is up, pushing "
 			"%s to %s/%s (replica %016" PRIx64 ")",
 			(unsigned long long)s->l->id, peer_of(s), s->src,
 			peer_of(s), s->l->conf.peer_stream, s->peer_id);
