@@ -611,13 +611,17 @@ static int wait_input(struct recv *v, int64_t deadline)
 	};
 	for (;;) {
 		int64_t left = deadline - rp_now_ms();
+		int due = acks_due(v->acks);   /* begins one if it is time */
 		if (left <= 0) {
 			log_msg(SF_LOG_INFO, "replication: %s was silent for %d "
 				"s: closing the connection", v->c->peer,
 				RP_IDLE_MS / 1000);
 			return -1;
 		}
-		int n = poll(p, 2, left > 200 ? 200 : (int)left);
+		int ms = left > 200 ? 200 : (int)left;
+		if (due > 0 && due < ms)
+			ms = due;
+		int n = poll(p, 2, ms);
 		if (rp_stopping() || (n < 0 && errno != EINTR))
 			return -1;
 		if (n > 0 && p[1].revents) {
