@@ -28,7 +28,7 @@ CONVERGE = 60           # the bound of every wait for replicas to agree
 # What a daemon may log about a link or a connection that dropped while
 # a test took it away (a peer restarted, killed or unmounted first at the
 # end of the test).
-DROPPED = r"replication( link \d+)?: .*(broke|cannot connect|connection|" \
+DROPPED = r"replica: (link \d+: )?.*(broke|cannot connect|connection|" \
           r"did not answer|was silent|ended the)"
 
 # The line an append to a topic homed elsewhere leaves in the log.
@@ -180,6 +180,16 @@ def test_links_added_listed_paused_resumed_removed(mount_factory, pki):
     assert links(a) == []
     # ids are not reused
     assert link(a, a, "other") > int(two)
+    # an IPv6 peer, a path of several names
+    for t in ("[::1]:9093/a/b", "localhost:65535/x.y/z"):
+        os.setxattr(plant, PFX + "replica.add", t.encode())
+        assert links(a)[-1]["target"] == t
+        os.setxattr(plant, PFX + "replica.remove", t.encode() + b"\n")
+    assert [l["target"] for l in links(a)] == [target(a, "other")]
+    # the system stream is nobody's to replicate from here
+    sysdir = os.path.join(a.mnt, ".streamfs")
+    assert errno_of(os.setxattr, sysdir, PFX + "replica.add",
+                    target(a).encode()) == errno.EPERM
 
 
 BAD_TARGETS = ["", "host", "host/x", ":1/x", "host:/x", "host:0/x",
@@ -390,16 +400,22 @@ def test_restart_and_kill_resume_without_loss_or_doubles(mount_factory,
     append_lines(t, 100, "two")
     b.start()
     assert agree(a, b)
+    # B is killed while A appends, and restarted.
+    append_lines(t, 50, "kill")
+    b.kill9()
+    append_lines(t, 50, "kill", 50)
+    b.start()
+    assert agree(a, b)
     # A is killed mid-stream and restarted.
     append_lines(t, 50, "three")
     a.kill9()
     a.start()
     append_lines(t, 50, "four")
     assert agree(a, b)
-    want = (lines(100, "one") + lines(100, "two") + lines(50, "three") +
-            lines(50, "four"))
+    want = (lines(100, "one") + lines(100, "two") + lines(100, "kill") +
+            lines(50, "three") + lines(50, "four"))
     assert read(os.path.join(b.mnt, "plant", "t")) == want
-    assert info(os.path.join(b.mnt, "plant", "t"))["messages"] == 300
+    assert info(os.path.join(b.mnt, "plant", "t"))["messages"] == 400
 
 
 def test_paused_link_holds_then_catches_up(mount_factory, pki):
@@ -470,6 +486,24 @@ def test_ring_of_three(mount_factory, pki):
             == lines(30, "r%d" % ((i + 1) % 3))
 
 
+def test_full_mesh_of_three(mount_factory, pki):
+    """A link each way between each pair: every record reaches each
+    replica on two paths and is stored once."""
+    ms = [replica(mount_factory, pki) for _ in range(3)]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                link(ms[i], ms[j])
+    for i, m in enumerate(ms):
+        append_lines(os.path.join(m.mnt, "plant", "t%d" % i), 30, "m%d" % i)
+    assert agree(*ms)
+    for m in ms:
+        for i in range(3):
+            p = os.path.join(m.mnt, "plant", "t%d" % i)
+            assert read(p) == lines(30, "m%d" % i)
+            assert info(p)["messages"] == 30
+
+
 # ---------------------------------------------------------------- refusals
 
 def refused_link(a, b, pattern_a, pattern_b):
@@ -494,23 +528,28 @@ def other_ca_cert(tmp_path):
     return PKI(d, "other").issue("/CN=root", server=True)
 
 
-@pytest.mark.parametrize("kind", ["expired", "other_ca"])
+@pytest.mark.parametrize("kind", ["expired", "other_ca", "no_user"])
 def test_bad_client_certificate_refused(mount_factory, pki, tmp_path, kind):
-    """A presents a certificate B's CA does not vouch for: B refuses the
-    handshake with one line per attempt, and A's link says why."""
+    """A presents a certificate B's CA does not vouch for, or one that
+    names no user: B refuses the handshake with one line per attempt,
+    and A's link says it failed."""
     if kind == "expired":
         cert = pki.issue("/CN=root", days=-1, server=True)
-        reason = "certificate has expired"
-    else:
+        reason = "certificate: certificate has expired"
+    elif kind == "other_ca":
         cert = other_ca_cert(tmp_path)
-        reason = "unable to get local issuer certificate"
-    b_line = r"replication: TLS handshake from 127\.0\.0\.1:\d+ failed: " \
-             r"certificate: " + reason
+        reason = "certificate: unable to get local issuer certificate"
+    else:
+        cert = pki.issue("/CN=no-one-r3", server=True)
+        reason = "certificate subject CN=no-one-r3: no user named no-one-r3"
+    b_line = r"replica: refused a TLS connection from 127\.0\.0\.1:\d+: " \
+             + reason
     # Under TLS 1.3 a client's handshake ends before the server has
     # checked its certificate: A may learn of the refusal only as a peer
     # that closed before its answer.
     a_line = r"TLS handshake with 127\.0\.0\.1:\d+ failed|" \
-             r"127\.0\.0\.1:\d+ did not answer HELLO"
+             r"127\.0\.0\.1:\d+ did not answer HELLO|" \
+             r"sending to 127\.0\.0\.1:\d+ failed: the connection broke"
     b = replica(mount_factory, pki, expect=[b_line])
     a = replica(mount_factory, pki, cert=cert, expect=[a_line])
     append(os.path.join(a.mnt, "plant", "t"), b"x\n")
@@ -522,7 +561,7 @@ def test_unknown_server_certificate_refused(mount_factory, pki, tmp_path):
     """A does not take a peer whose certificate its CA did not sign."""
     a_line = r"TLS handshake with 127\.0\.0\.1:\d+ failed: certificate: " \
              r"unable to get local issuer certificate"
-    b_line = r"replication: TLS handshake from 127\.0\.0\.1:\d+ failed"
+    b_line = r"replica: refused a TLS connection from 127\.0\.0\.1:\d+: "
     b = replica(mount_factory, pki, cert=other_ca_cert(tmp_path),
                 expect=[b_line])
     a = replica(mount_factory, pki, expect=[a_line])
@@ -539,11 +578,11 @@ def test_peer_without_copy_refused_by_the_source(mount_factory, pki):
     nothing, and both sides say why."""
     b = replica(mount_factory, pki,
                 cert=pki.issue("/CN=nobody", server=True),
-                expect=[r"replication: .*copy"])
+                expect=[r"replica: .*copy"])
     a = replica(mount_factory, pki, expect=[NO_COPY])
     os.setxattr(os.path.join(a.mnt, "plant"), PFX + "ace.copy", b"u:root")
     append(os.path.join(a.mnt, "plant", "t"), b"secret\n")
-    refused_link(a, b, NO_COPY, r"replication: .*copy")
+    refused_link(a, b, NO_COPY, r"replica: .*copy")
 
 
 def test_peer_without_copy_refused_by_the_receiver(mount_factory, pki):
@@ -552,10 +591,10 @@ def test_peer_without_copy_refused_by_the_receiver(mount_factory, pki):
     b = replica(mount_factory, pki, expect=[NO_COPY])
     a = replica(mount_factory, pki,
                 cert=pki.issue("/CN=nobody", server=True),
-                expect=[r"replication link \d+: .*copy"])
+                expect=[r"replica: link \d+: .*copy"])
     os.setxattr(os.path.join(b.mnt, "plant"), PFX + "ace.copy", b"u:root")
     append(os.path.join(a.mnt, "plant", "t"), b"secret\n")
-    refused_link(a, b, r"copy", r"replication: refused 127\.0\.0\.1:\d+: "
+    refused_link(a, b, r"copy", r"replica: refused 127\.0\.0\.1:\d+: "
                  r"replica [0-9a-f]{16}: " + NO_COPY)
 
 
@@ -584,3 +623,40 @@ def test_short_ttl_replica_gets_no_expired_data_back(mount_factory, pki):
                     timeout=CONVERGE)
     assert info(tb)["first_offset"] >= size
     assert info(t)["first_offset"] == 0 and info(t)["messages"] == 26
+
+
+def test_lagging_beyond_the_sources_retention_is_said(mount_factory, pki):
+    """B's link is paused while A's ttl expires what B never got: on
+    resume B's copy continues at A's first live byte (what it held
+    expires with the skip, and everything before reads as zeros, as an
+    expired head does), and the link's last error names the topic and
+    the lost range.  Nothing is invented."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    plant = os.path.join(a.mnt, "plant")
+    t, tb = os.path.join(plant, "t"), os.path.join(b.mnt, "plant", "t")
+    append_lines(t, 5, "early")
+    lid = link(a, b)
+    assert agree(a, b)
+    ctl("replica", "pause", plant, lid)
+    append_lines(t, 5, "middle")
+    os.setxattr(plant, PFX + "ttl", b"1")
+    assert wait_for(lambda: info(t)["messages"] == 0, timeout=CONVERGE)
+    os.setxattr(plant, PFX + "ttl", b"0")
+    append_lines(t, 3, "late")
+    ctl("replica", "resume", plant, lid)
+    assert wait_for(lambda: os.path.exists(tb) and
+                    info(tb)["size"] == info(t)["size"], timeout=CONVERGE)
+    # B's live bytes are one range: what it held live expires with the
+    # skip, and the lost bytes read as zeros
+    early, middle = lines(5, "early"), lines(5, "middle")
+    assert read(tb) == bytes(len(early + middle)) + lines(3, "late")
+    assert info(tb)["first_offset"] == len(early + middle)
+    assert info(tb)["first_message"] == 10
+    assert read(t)[-len(lines(3, "late")):] == lines(3, "late")
+    err = links(a)[0]["last_error"]
+    assert re.search(r"topic /plant/t: messages 5 to 9 \(bytes %d to %d\) "
+                     r"expired here" % (len(early), len(early + middle)),
+                     err), err
+    a.expect_log(r"replica: link \d+: topic /plant/t: messages 5 to 9")
+    assert os.getxattr(tb, PFX + "index.0") == os.getxattr(t, PFX + "index.0")

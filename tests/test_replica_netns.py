@@ -3,7 +3,8 @@ namespace of its own (ip netns; started with nsenter --net, so their FUSE
 mounts are in this mount namespace and the test reads both), joined by a
 veth pair, with a link each way (multi-master: a topic homed on each
 side).  Both sides append all the time while the test takes the veth
-down and up again and drops one direction with nftables; after each heal
+down and up again, drops one direction with nftables, and kills one
+daemon with kill -9 and starts it again; after each heal
 every acknowledged message is on both replicas, once, in order, byte for
 byte, with the same offsets and times.
 
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -183,12 +185,25 @@ class Appender(threading.Thread):
         assert self.error is None, self.error
 
     def want(self):
-        return b"".join(b"%s %d\n" % (self.tag, i) for i in range(self.n))
+        """What the topic must hold: every acknowledged append, once, in
+        order (kept between calls: it only grows)."""
+        have = getattr(self, "_want", [])
+        have.extend(b"%s %d\n" % (self.tag, i)
+                    for i in range(len(have), self.n))
+        self._want = have
+        return b"".join(have)
 
 
-def converge(a, b, writers):
+# How long each convergence took after its heal, for the report the test
+# prints (pytest -s shows it); no pass or fail depends on it.
+TIMES = []
+
+
+def converge(a, b, writers, what="start"):
     """Both replicas hold every acknowledged message once, in order, and
     agree byte for byte and in offsets and times."""
+    t0 = time.monotonic()
+
     def done():
         ta, tb = topics(a), topics(b)
         return ta == tb and all(
@@ -198,6 +213,7 @@ def converge(a, b, writers):
         {n: (len(v[0]), v[1]) for n, v in topics(a).items()},
         {n: (len(v[0]), v[1]) for n, v in topics(b).items()},
         {n: w.n for n, w in writers.items()})
+    TIMES.append((what, time.monotonic() - t0))
     for name, w in writers.items():
         assert info(os.path.join(a.mnt, "plant", name))["messages"] == w.n
 
@@ -209,6 +225,7 @@ def appenders(a, b, start=None):
         w = Appender(os.path.join(m.mnt, "plant", name), name)
         if old:
             w.n = old.n
+            w._want = getattr(old, "_want", [])
         writers[name] = w
         w.start()
     return writers
@@ -244,12 +261,25 @@ def cut(net, writers, how, a, b, noticed):
         else:
             net.heal_drop()
     stop_all(writers)
-    converge(a, b, writers)
+    converge(a, b, writers, "%s%s" % (how, " (noticed)" if noticed else ""))
+
+
+def kill_b(writers, a, b):
+    """b is killed with kill -9 (its own appender stopped first, so every
+    append it made was answered) while a appends; then it starts again
+    and both sides converge."""
+    writers["from_b"].stop()
+    b.kill9()
+    assert writers["from_a"].more(PER_CUT)
+    b.start()
+    stop_all(writers)
+    converge(a, b, writers, "kill -9")
 
 
 def test_cuts_and_one_way_drops_converge(pair):
-    """Short cuts (TCP carries on when they heal) and cuts long enough
-    for both links to give their connection up and connect again."""
+    """Short cuts (TCP carries on when they heal), cuts long enough for
+    both links to give their connection up and connect again, and a
+    receiver killed with kill -9 and restarted."""
     net, a, b = pair
     if not shutil.which("nft"):
         pytest.skip("nft (nftables) is not installed")
@@ -262,9 +292,17 @@ def test_cuts_and_one_way_drops_converge(pair):
     converge(a, b, writers)
     plan = [("down", False), ("drop", False)] + \
         [("down", True), ("drop", True)] * ROUNDS
-    for how, noticed in plan:
+    for how, noticed in plan + [("kill", None)] * ROUNDS:
         writers = appenders(a, b, writers)
-        cut(net, writers, how, a, b, noticed)
+        if how == "kill":
+            kill_b(writers, a, b)
+        else:
+            cut(net, writers, how, a, b, noticed)
+    print("\nreplication over a failing network: %d messages from a, %d "
+          "from b, 0 lost, 0 doubled; convergence after each heal:" % (
+              writers["from_a"].n, writers["from_b"].n))
+    for what, secs in TIMES:
+        print("  %-16s %.2f s" % (what, secs))
     assert read(os.path.join(b.mnt, "plant", "from_a")) == \
         writers["from_a"].want()
     assert os.getxattr(os.path.join(a.mnt, "plant", "from_b"),

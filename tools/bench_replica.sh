@@ -10,7 +10,9 @@
 #                holding all N (the link's catch-up rate)
 #   lag          a steady load of half the local rate for SECS seconds on
 #                A; a follower on B (poll(2)) takes each message's lag
-#                from the time it carries (one clock: the same host)
+#                from the time it carries (one clock: the same host), and
+#                a follower on A the same without replication, to tell
+#                the link's share from the append's and the machine's
 # Targets: replication >= 0.8x local; lag p99 < 50 ms.
 # Usage: tools/bench_replica.sh [N [SECS]]   (default 200000 5; as root)
 # Environment: STREAMFS_BUILD (default <repo>/build), BENCH_DIR (default
@@ -87,10 +89,13 @@ rate=$(field "$local" rate)
 half=$((rate / 2))
 $RB follow "$DIR/b/bench/lat" $((half * SECS)) > "$DIR/follow.out" &
 FOLLOW=$!
+$RB follow "$DIR/a/bench/lat" $((half * SECS)) > "$DIR/follow-local.out" &
+FOLLOW_LOCAL=$!
 sent=$($RB paced "$DIR/a/bench/lat" "$half" "$SECS")
-wait $FOLLOW
+wait $FOLLOW $FOLLOW_LOCAL
 lag=$(cat "$DIR/follow.out")
-log "lag at $half/s: $lag ($sent)"
+llag=$(cat "$DIR/follow-local.out")
+log "lag at $half/s: on B $lag, on A $llag ($sent)"
 "$CTL" replica list "$DIR/a/bench" >&2
 
 rr=$(awk -v n="$N" -v s="$(field "$repl" secs)" 'BEGIN { printf "%.0f", n / s }')
@@ -100,7 +105,9 @@ printf '# Replication over TLS on loopback, %s messages of 100 bytes, %s\n\n' "$
 printf '| measure | figure | target |\n|---|--:|---|\n'
 printf '| local appends, msgs/s | %s | |\n' "$rate"
 printf '| replication (catch-up of %s), msgs/s | %s (%s of local) | >= 0.80x |\n' "$N" "$rr" "$ratio"
-printf '| lag at %s msgs/s for %s s: p50 / p99 / max, ms | %s / %s / %s (%s msgs) | p99 < 50 |\n' \
+printf '| lag at %s msgs/s for %s s, follower on B: p50 / p99 / max, ms | %s / %s / %s (%s msgs) | p99 < 50 |\n' \
 	"$half" "$SECS" "$(field "$lag" p50_ms)" "$(field "$lag" p99_ms)" "$(field "$lag" max_ms)" "$(field "$lag" n)"
+printf '| the same, follower on A (no replication), ms | %s / %s / %s (%s msgs) | |\n' \
+	"$(field "$llag" p50_ms)" "$(field "$llag" p99_ms)" "$(field "$llag" max_ms)" "$(field "$llag" n)"
 exit
 }
