@@ -3,7 +3,10 @@
  * stored records leaves only after a sync begun after that batch has
  * ended; the sync's disk flush runs on a thread of the connection's own,
  * so the connection goes on reading and storing batches meanwhile (a
- * follower at the receiver sees a record as soon as it is stored).
+ * follower at the receiver sees a record as soon as it is stored).  A
+ * sync begins at most every RP_SYNC_GAP_MS, so that one covers what came
+ * meanwhile: flushes back to back would keep the disk and the file
+ * system's journal busy for little gain.
  * Answers that need no sync wait only for those before them.
  *
  * Everything but the fields under a.m is the connection thread's own;
@@ -30,6 +33,7 @@ struct rp_acks {
 	uint64_t done;          /* the last of them that ended */
 	bool dirty;             /* records stored since the last begin */
 	bool busy;              /* a sync is under way */
+	int64_t last_start;     /* when the last sync began (ms) */
 	int err;                /* a sync failed: -errno */
 	int efd;                /* readable when a sync ended */
 	bool th_started;
@@ -93,8 +97,10 @@ static void *sync_main(void *arg)
 /* Begin a sync of what was stored, if nothing is under way. */
 static void maybe_start(struct rp_acks *a)
 {
-	if (a->busy || !a->dirty || a->err)
+	if (a->busy || !a->dirty || a->err ||
+	    rp_now_ms() - a->last_start < RP_SYNC_GAP_MS)
 		return;
+	a->last_start = rp_now_ms();
 	struct store_flush *f = NULL;
 	pthread_mutex_lock(&fs.lock);
 	int r = store_sync_begin(fs.store, &f);
@@ -175,6 +181,15 @@ void acks_event(struct rp_acks *a)
 	else
 		a->done = a->started;
 	maybe_start(a);
+}
+
+int acks_due(struct rp_acks *a)
+{
+	maybe_start(a);
+	if (a->busy || !a->dirty || a->err)
+		return -1;
+	int64_t left = a->last_start + RP_SYNC_GAP_MS - rp_now_ms();
+	return left < 1 ? 1 : (int)left;
 }
 
 int acks_error(const struct rp_acks *a)

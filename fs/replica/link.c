@@ -2,10 +2,10 @@
  * the daemon's client context), checks that the peer's certificate user
  * may copy the local stream, says HELLO, announces every topic of the
  * stream (TOPIC) and learns where the peer's copy ends (POSITION), then
- * sends the records from there (RECORDS, at most RP_WINDOW batches
- * unacknowledged), woken by appends; a topic gone from the stream is
- * sent as DELETE.  Idle, it sends PING every RP_PING_MS.  A connection
- * that fails is made again after 0.2 s, doubling to 5 s.
+ * sends the records from there (RECORDS, at most RP_WINDOW batches or
+ * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
+ * the stream is sent as DELETE.  Idle, it sends PING every RP_PING_MS.
+ * A connection that fails is made again after 0.2 s, doubling to 5 s.
  *
  * Everything here is the thread's own, but the struct rp_link fields
  * replica.c guards; fs.lock is taken around every store call and never
@@ -62,6 +62,7 @@ struct ltopic {
 	uint64_t acked, acked_msg;      /* where the peer's copy ends */
 	bool lost_said;         /* the lost range was reported */
 	bool seen;              /* in the last scan */
+	int64_t sent_ms;        /* when its last batch left */
 	struct lcursor *cur;    /* cursors sent on this connection */
 	size_t ncur;
 };
@@ -87,7 +88,9 @@ struct lstate {
 	struct wbuf out;
 	struct expect *q;
 	size_t qh, qn, qcap;
-	unsigned inflight;
+	unsigned inflight;      /* batches unacknowledged */
+	uint64_t inflight_bytes;        /* and their payload */
+	bool held;              /* small batches held back (send_batch) */
 	uint32_t next_tid;
 	uint64_t self, peer_id;
 	char src[SF_LINK_PATH_MAX];     /* the stream's path here */
@@ -299,9 +302,17 @@ static int hello(struct lstate *s)
 	wb_u64(&s->out, s->self);
 	wb_str(&s->out, s->l->conf.peer_stream);
 	wb_str(&s->out, src);
-	if (send_out(s) < 0)
+	/* With TLS 1.3 the server checks our certificate after our side of
+	 * the handshake is over: its refusal is an alert here. */
+	int r = rc_send(&s->c, &s->out);
+	if (r == 0)
+		r = rc_read(&s->c, RP_ANSWER_MS);
+	if (r == -EIO) {
+		char why[512];
+		rp_status_error(s->l, "TLS handshake with %s failed: %s",
+				peer_of(s), tls_error(s->c.ssl, why, sizeof why));
 		return -1;
-	int r = rc_read(&s->c, RP_ANSWER_MS);
+	}
 	if (r <= 0) {
 		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
 		return -1;
@@ -512,6 +523,15 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 		pthread_mutex_unlock(&fs.lock);
 		return 0;
 	}
+	if (s->inflight && st.size - t->pos < RP_BATCH_SMALL &&
+	    rp_now_ms() - t->sent_ms < RP_COALESCE_MS) {
+		/* Records are on their way: a little more time gathers
+		 * what comes next into one batch, rather than a frame (and
+		 * a write at the receiver) per append. */
+		pthread_mutex_unlock(&fs.lock);
+		s->held = true;
+		return 0;
+	}
 	r = store_topic_raw_read(fs.store, t->ino, &st, t->pos,
 				 RP_BATCH_BYTES, &s->rr);
 	uint32_t msgs = 0;
@@ -547,7 +567,9 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	if (end == t->pos)
 		return 0;
 	t->pos = end;
+	t->sent_ms = rp_now_ms();
 	s->inflight++;
+	s->inflight_bytes += bytes;
 	if (expect(s, RP_ACK, t->tid, msgs, bytes) < 0)
 		return -1;
 	return send_out(s) < 0 ? -1 : 1;
@@ -558,12 +580,14 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 static int send_some(struct lstate *s, bool *more)
 {
 	*more = false;
+	s->held = false;
 	for (size_t i = 0; i < s->nt; i++)
 		if (s->t[i].st == T_NEW && announce(s, &s->t[i]) < 0)
 			return -1;
 	size_t idle = 0;
 	while (s->nt && idle < s->nt) {
-		if (s->inflight >= RP_WINDOW) {
+		if (s->inflight >= RP_WINDOW ||
+		    s->inflight_bytes >= RP_WINDOW_BYTES) {
 			*more = true;
 			return 0;
 		}
@@ -711,6 +735,7 @@ static int ack(struct lstate *s)
 	struct expect e = *h;
 	pop(s);
 	s->inflight--;
+	s->inflight_bytes -= e.bytes;
 	struct ltopic *t = by_tid(s, tid);
 	if (!t)
 		return 0;
@@ -854,9 +879,11 @@ static int idle(struct lstate *s, bool more)
 	int64_t wait = h ? 200 : RP_PING_MS - (now - s->last_sent);
 	if (wait > CURSORS_MS)
 		wait = CURSORS_MS;      /* cursors commit without appends */
+	if (s->held)
+		wait = RP_COALESCE_MS;
 	uint64_t seq = s->seq;
 	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
-			     !more);
+			     !more && !s->held);
 	if ((w & RP_WOKEN) && seq != s->seq &&
 	    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS && scan(s) < 0)
 		return -1;
@@ -895,6 +922,7 @@ static void session(struct lstate *s, bool *up)
 	s->c = (struct rconn){ .fd = -1 };
 	s->qh = s->qn = 0;
 	s->inflight = 0;
+	s->inflight_bytes = 0;
 	s->next_tid = 1;
 	if (!tls_client_ctx()) {
 		rp_status_error(s->l, "the daemon has no TLS settings: a link "
@@ -906,7 +934,7 @@ static void session(struct lstate *s, bool *up)
 	    check_peer(s) == 0 && hello(s) == 0) {
 		*up = true;
 		rp_status_set_state(s->l, "up");
-		log_msg(SF_LOG_INFO, "replica: link %llu: %s is up, pushing "
+		log_msg(SF_LOG_INFO, "replication link %llu: %s is up, pushing "
 			"%s to %s/%s (replica %016" PRIx64 ")",
 			(unsigned long long)s->l->id, peer_of(s), s->src,
 			peer_of(s), s->l->conf.peer_stream, s->peer_id);

@@ -25,12 +25,19 @@
 #define RP_FRAME_MAX (80u << 20)
 #define RP_STR_MAX 1024
 #define RP_RECORDS_MAX 4096
-#define RP_WINDOW 64                /* batches unacknowledged */
+/* Unacknowledged at most: batches, and their bytes.  The receiver
+ * acknowledges after its disk flush, which may take a while; small
+ * batches (appends sent as they come) must not stop the link meanwhile. */
+#define RP_WINDOW 8192
+#define RP_WINDOW_BYTES (32u << 20)
 #define RP_BATCH_BYTES (256u << 10) /* about this much a RECORDS frame */
+#define RP_BATCH_SMALL (32u << 10)  /* a batch this small may wait ... */
+#define RP_COALESCE_MS 2            /* ... this long for more */
 #define RP_PING_MS 3000
 #define RP_ANSWER_MS 15000          /* the source waits for an answer */
 #define RP_IDLE_MS 30000            /* the receiver waits for a frame */
 #define RP_HANDSHAKE_MS 10000
+#define RP_SYNC_GAP_MS 20           /* between the receiver's syncs */
 
 enum {
 	RP_HELLO = 1, RP_WELCOME, RP_ERROR, RP_TOPIC, RP_POSITION,
@@ -152,6 +159,9 @@ void acks_free(struct rp_acks *a);
  * records stored just now), it leaves once a sync begun after them has
  * ended; else once the answers before it left.  0, or -ENOMEM. */
 int acks_push(struct rp_acks *a, struct wbuf *b, bool stored);
+/* Begin the sync that is due: -1 when none waits, else the ms until
+ * the next may begin (call again then). */
+int acks_due(struct rp_acks *a);
 /* Readable when a sync ended: then call acks_event. */
 int acks_fd(const struct rp_acks *a);
 void acks_event(struct rp_acks *a);
