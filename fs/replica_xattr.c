@@ -240,7 +240,7 @@ static int add_link(const struct sf_inode *in, const char *val, size_t len)
 	r = store_link_add(fs.store, &l);
 	if (r < 0)
 		return r;
-	log_msg(SF_LOG_INFO, "replica: link %" PRIu64 ": added, from "
+	log_msg(SF_LOG_INFO, "replication link %" PRIu64 ": added, from "
 		"stream inode %" PRIu64 " to %s/%s", l.id, l.stream, l.peer,
 		l.peer_stream);
 	pending.what = ACT_ADD;
@@ -268,7 +268,7 @@ static int change_link(const struct sf_inode *in, enum action a,
 	}
 	if (r < 0)
 		return r;
-	log_msg(SF_LOG_INFO, "replica: link %" PRIu64 ": %s (to %s/%s)",
+	log_msg(SF_LOG_INFO, "replication link %" PRIu64 ": %s (to %s/%s)",
 		l.id, a == ACT_REMOVE ? "removed" :
 		a == ACT_PAUSE ? "paused" : "resumed", l.peer, l.peer_stream);
 	pending.what = a;
@@ -307,7 +307,7 @@ void replica_xattr_flush(void)
 	}
 	int r = replica_link_started(&pending.link);
 	if (r < 0)
-		log_msg(SF_LOG_ERROR, "replica: link %" PRIu64 " to %s/%s is "
+		log_msg(SF_LOG_ERROR, "replication link %" PRIu64 " to %s/%s is "
 			"stored but did not start: %s (it starts with the "
 			"next mount)", pending.link.id, pending.link.peer,
 			pending.link.peer_stream, strerror(-r));
