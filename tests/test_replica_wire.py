@@ -385,3 +385,46 @@ def test_cursors_follow_their_topic(mount_factory, pki):
     os.setxattr(t, "user.streamfs.cursor.etl", b"15")
     assert wait_for(lambda: cursor(tb) == "15", timeout=20), cursor(tb)
     assert cursor(t) == "15"
+
+
+# ---------------------------------------------------------------- options
+
+def start_daemon(tmp_path, opts):
+    """The daemon run in the foreground with opts: the finished process
+    (it must fail before it mounts)."""
+    from util import BUILD
+    import subprocess
+    mnt = tmp_path / "mnt"
+    mnt.mkdir(exist_ok=True)
+    argv = [str(BUILD / "fs" / "streamfs"), "-f"]
+    for o in opts:
+        argv += ["-o", o]
+    return subprocess.run(argv + [str(tmp_path / "data"), str(mnt)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_replica_listen_errors_fail_the_mount(mount_factory, tmp_path, pki):
+    busy = listener(mount_factory, pki)
+    c, k = pki.root
+    tls = ["tls_cert=" + c, "tls_key=" + k, "tls_ca=" + pki.ca]
+    cases = [
+        (["replica_listen=127.0.0.1:%d" % free_port()],
+         r"replica_listen needs tls_cert=FILE, tls_key=FILE and "
+         r"tls_ca=FILE"),
+        (["replica_listen=127.0.0.1"] + tls,
+         r"invalid replica_listen=127\.0\.0\.1 \(ADDR:PORT"),
+        (["replica_listen=127.0.0.1:0"] + tls,
+         r"invalid replica_listen=127\.0\.0\.1:0 \(ADDR:PORT"),
+        (["replica_listen=[::1:5"] + tls,
+         r"invalid replica_listen=\[::1:5 \(ADDR:PORT"),
+        (["replica_listen=127.0.0.1:%d" % busy.port] + tls,
+         r"replica_listen=127\.0\.0\.1:%d: Address already in use"
+         % busy.port),
+        (["replica_listen=no.such.host.invalid:9"] + tls,
+         r"replica_listen=no\.such\.host\.invalid:9: "),
+    ]
+    for opts, want in cases:
+        r = start_daemon(tmp_path, opts)
+        assert r.returncode != 0, opts
+        errs = [l for l in r.stderr.splitlines() if " error: " in l]
+        assert len(errs) == 1 and re.search(want, errs[0]), (opts, r.stderr)

@@ -982,6 +982,7 @@ void *rp_link_main(void *arg)
 		if (s.l->conf.flags & SF_LINK_PAUSED)
 			continue;
 		rp_status_set_state(s.l, "error");
+		status(&s, true);       /* what the peer lacks goes on growing */
 		backoff(&s, delay);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}
