@@ -161,9 +161,9 @@ def test_records_are_stored_once_with_their_offsets_and_times(
 
 def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
     b = listener(mount_factory, pki,
-                 expect=[r"replication: 127\.0\.0\.1:\d+ sent a frame of "
+                 expect=[r"replica: 127\.0\.0\.1:\d+ sent a frame of "
                          r"(0|83886081) bytes \(1 to 83886080\): closing",
-                         r"replication: 127\.0\.0\.1:\d+ sent a malformed "
+                         r"replica: 127\.0\.0\.1:\d+ sent a malformed "
                          r"frame \((expected HELLO|a TOPIC that does not "
                          r"decode|RECORDS that do not decode|RECORDS of a "
                          r"topic never accepted|the record at byte 2 "
@@ -226,7 +226,7 @@ def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
 
 def test_a_peer_without_copy_is_refused(mount_factory, pki):
     b = listener(mount_factory, pki,
-                 expect=[r"replication: refused 127\.0\.0\.1:\d+: replica "
+                 expect=[r"replica: refused 127\.0\.0\.1:\d+: replica "
                          r"[0-9a-f]{16}: user nobody \(the certificate of "
                          r"127\.0\.0\.1:\d+\) may not copy stream /plant"])
     os.mkdir(b.mnt + "/plant")
@@ -246,7 +246,7 @@ def test_a_peer_without_copy_is_refused(mount_factory, pki):
 
 def test_a_missing_stream_is_refused(mount_factory, pki):
     b = listener(mount_factory, pki,
-                 expect=[r"replication: refused 127\.0\.0\.1:\d+: replica "
+                 expect=[r"replica: refused 127\.0\.0\.1:\d+: replica "
                          r"[0-9a-f]{16} has no stream /nowhere"])
     p = Peer(b.port, pki, pki.root)
     t, w = p.hello("nowhere")
@@ -275,7 +275,7 @@ def same(a, b):
 
 
 # A link that breaks says so once per new reason, on the source's log.
-LINK_LINES = [r"replication link \d+: (cannot connect to|the connection "
+LINK_LINES = [r"replica: link \d+: (cannot connect to|the connection "
               r"to|sending to) 127\.0\.0\.1:\d+"]
 
 
@@ -326,14 +326,14 @@ def test_a_link_catches_up_and_resumes_after_restarts(mount_factory, pki):
     os.setxattr(a.mnt + "/plant", "user.streamfs.replica.resume", b"1")
     assert wait_for(lambda: same(a.mnt + "/plant/temp",
                                  b.mnt + "/plant/temp"), timeout=30)
-    b.expect_log(r"replication: 127\.0\.0\.1:\d+ .*(broke|silent|ended)")
+    b.expect_log(r"replica: 127\.0\.0\.1:\d+ .*(broke|silent|ended)")
 
 
 def test_a_peer_that_lagged_beyond_retention_continues_at_the_start(
         mount_factory, pki):
     b = listener(mount_factory, pki)
     a = source(mount_factory, pki,
-               expect=[r"replication link \d+: topic /plant/temp: messages 0 "
+               expect=[r"replica: link \d+: topic /plant/temp: messages 0 "
                        r"to 9 \(bytes 0 to 110\) expired here before they "
                        r"reached 127\.0\.0\.1:\d+/plant"])
     os.mkdir(a.mnt + "/plant")
@@ -385,3 +385,46 @@ def test_cursors_follow_their_topic(mount_factory, pki):
     os.setxattr(t, "user.streamfs.cursor.etl", b"15")
     assert wait_for(lambda: cursor(tb) == "15", timeout=20), cursor(tb)
     assert cursor(t) == "15"
+
+
+# ---------------------------------------------------------------- options
+
+def start_daemon(tmp_path, opts):
+    """The daemon run in the foreground with opts: the finished process
+    (it must fail before it mounts)."""
+    from util import BUILD
+    import subprocess
+    mnt = tmp_path / "mnt"
+    mnt.mkdir(exist_ok=True)
+    argv = [str(BUILD / "fs" / "streamfs"), "-f"]
+    for o in opts:
+        argv += ["-o", o]
+    return subprocess.run(argv + [str(tmp_path / "data"), str(mnt)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_replica_listen_errors_fail_the_mount(mount_factory, tmp_path, pki):
+    busy = listener(mount_factory, pki)
+    c, k = pki.root
+    tls = ["tls_cert=" + c, "tls_key=" + k, "tls_ca=" + pki.ca]
+    cases = [
+        (["replica_listen=127.0.0.1:%d" % free_port()],
+         r"replica_listen needs tls_cert=FILE, tls_key=FILE and "
+         r"tls_ca=FILE"),
+        (["replica_listen=127.0.0.1"] + tls,
+         r"invalid replica_listen=127\.0\.0\.1 \(ADDR:PORT"),
+        (["replica_listen=127.0.0.1:0"] + tls,
+         r"invalid replica_listen=127\.0\.0\.1:0 \(ADDR:PORT"),
+        (["replica_listen=[::1:5"] + tls,
+         r"invalid replica_listen=\[::1:5 \(ADDR:PORT"),
+        (["replica_listen=127.0.0.1:%d" % busy.port] + tls,
+         r"replica_listen=127\.0\.0\.1:%d: Address already in use"
+         % busy.port),
+        (["replica_listen=no.such.host.invalid:9"] + tls,
+         r"replica_listen=no\.such\.host\.invalid:9: "),
+    ]
+    for opts, want in cases:
+        r = start_daemon(tmp_path, opts)
+        assert r.returncode != 0, opts
+        errs = [l for l in r.stderr.splitlines() if " error: " in l]
+        assert len(errs) == 1 and re.search(want, errs[0]), (opts, r.stderr)

@@ -934,7 +934,7 @@ static void session(struct lstate *s, bool *up)
 	    check_peer(s) == 0 && hello(s) == 0) {
 		*up = true;
 		rp_status_set_state(s->l, "up");
-		log_msg(SF_LOG_INFO, "replication link %llu: %s is up, pushing "
+		log_msg(SF_LOG_INFO, "replica: link %llu: %s is up, pushing "
 			"%s to %s/%s (replica %016" PRIx64 ")",
 			(unsigned long long)s->l->id, peer_of(s), s->src,
 			peer_of(s), s->l->conf.peer_stream, s->peer_id);
@@ -982,6 +982,7 @@ void *rp_link_main(void *arg)
 		if (s.l->conf.flags & SF_LINK_PAUSED)
 			continue;
 		rp_status_set_state(s.l, "error");
+		status(&s, true);       /* what the peer lacks goes on growing */
 		backoff(&s, delay);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}

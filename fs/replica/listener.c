@@ -138,16 +138,16 @@ static void *conn_main(void *arg)
 			     (e == SSL_ERROR_SYSCALL && errno == EAGAIN);
 		if (!again || rp_now_ms() > deadline || rp_stopping()) {
 			if (!rp_stopping())
-				log_msg(SF_LOG_WARNING, "replication: TLS "
-					"handshake from %s failed: %s", c->peer,
-					again ? "timed out"
+				log_msg(SF_LOG_WARNING, "replica: refused "
+					"a TLS connection from %s: %s", c->peer,
+					again ? "no handshake within 10 s"
 					: tls_error(c->ssl, why, sizeof why));
 			ok = false;
 		}
 	}
 	if (ok && tls_peer_user(c->ssl, &uid, &gid, why, sizeof why) < 0) {
-		log_msg(SF_LOG_WARNING, "replication: TLS handshake from %s "
-			"failed: %s", c->peer, why);
+		log_msg(SF_LOG_WARNING, "replica: refused a TLS connection "
+			"from %s: %s", c->peer, why);
 		ok = false;
 	}
 	if (ok)
@@ -175,7 +175,7 @@ static void accept_one(int lfd)
 			ls.busy_logged = now;
 		pthread_mutex_unlock(&ls.lock);
 		if (say)
-			log_msg(SF_LOG_WARNING, "replication: more than %d "
+			log_msg(SF_LOG_WARNING, "replica: more than %d "
 				"connections: closing new ones", CONN_MAX);
 		close(fd);
 		free(k);
@@ -228,7 +228,7 @@ int rp_listen_start(void)
 			return -1;
 	if (pipe(ls.stop) < 0 ||
 	    pthread_create(&ls.th, NULL, listen_main, NULL) != 0) {
-		log_msg(SF_LOG_ERROR, "replication: cannot start the "
+		log_msg(SF_LOG_ERROR, "replica: cannot start the "
 			"listener: %s", strerror(errno));
 		return -1;
 	}
@@ -240,7 +240,7 @@ void rp_listen_stop(void)
 {
 	if (ls.running) {
 		if (write(ls.stop[1], "x", 1) != 1)
-			log_msg(SF_LOG_WARNING, "replication: cannot stop the "
+			log_msg(SF_LOG_WARNING, "replica: cannot stop the "
 				"listener");
 		pthread_join(ls.th, NULL);
 		ls.running = false;

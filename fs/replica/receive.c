@@ -46,7 +46,7 @@ struct recv {
 /* A malformed frame: one line, ERROR, and the connection ends (-1). */
 static int malformed(struct recv *v, const char *what)
 {
-	log_msg(SF_LOG_WARNING, "replication: %s sent a malformed frame "
+	log_msg(SF_LOG_WARNING, "replica: %s sent a malformed frame "
 		"(%s): closing the connection", v->c->peer, what);
 	rc_error(v->c, RP_E_MALFORMED, what);
 	return -1;
@@ -55,7 +55,7 @@ static int malformed(struct recv *v, const char *what)
 /* A refusal: one line here, ERROR there, and the connection ends. */
 static int refuse(struct recv *v, uint16_t code, const char *msg)
 {
-	log_msg(SF_LOG_WARNING, "replication: refused %s: %s", v->c->peer,
+	log_msg(SF_LOG_WARNING, "replica: refused %s: %s", v->c->peer,
 		msg);
 	rc_error(v->c, code, msg);
 	return -1;
@@ -123,7 +123,7 @@ static int hello(struct recv *v)
 		return refuse(v, RP_E_SELF, msg);
 	}
 	v->stream = dir.ino;
-	log_msg(SF_LOG_INFO, "replication: %s (replica %016" PRIx64 ", user "
+	log_msg(SF_LOG_INFO, "replica: %s (replica %016" PRIx64 ", user "
 		"%s) pushes its /%s into %s", v->c->peer, v->sender, v->user,
 		src, v->path);
 	wb_begin(&v->out, RP_WELCOME);
@@ -266,7 +266,7 @@ static int topic(struct recv *v)
 	int st = topic_place(v, &f, &t, &ino, why, sizeof why);
 	pthread_mutex_unlock(&fs.lock);
 	if (st == RP_POS_REFUSED)
-		log_msg(SF_LOG_WARNING, "replication: %s: %s", v->c->peer,
+		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
 			why);
 	if (st == RP_POS_OK || (st == RP_POS_HOME_HERE && ino)) {
 		struct rtopic *e = &v->t[v->nt++];
@@ -417,7 +417,7 @@ static int skip_to(struct recv *v, struct rtopic *e, uint64_t off,
 	struct sf_topic *tp = n ? topic_state(n) : NULL;
 	r = tp ? store_topic_skip(fs.store, e->ino, tp, off, msg) : -EIO;
 	if (r == 0 && tp->size == off)
-		log_msg(SF_LOG_INFO, "replication: topic %s/%s continues at byte "
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s continues at byte "
 			"%" PRIu64 " (message %" PRIu64 "): %s had expired "
 			"what came before", v->path, e->name, off, msg,
 			v->c->peer);
@@ -539,7 +539,7 @@ static int delete_topic(struct recv *v)
 		notify_inval_name(v->stream, name);
 	pthread_mutex_unlock(&fs.lock);
 	if (e == 0)
-		log_msg(SF_LOG_INFO, "replication: topic %s/%s removed, as "
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s removed, as "
 			"at %s", v->path, name, v->c->peer);
 	return 0;
 }
@@ -575,7 +575,7 @@ static int frame(struct recv *v)
 		char msg[RP_STR_MAX + 1];
 		uint16_t code = rb_u16(&v->c->body);
 		rb_str(&v->c->body, msg, sizeof msg);
-		log_msg(SF_LOG_WARNING, "replication: %s ended the "
+		log_msg(SF_LOG_WARNING, "replica: %s ended the "
 			"connection: %s (code %u)", v->c->peer, msg, code);
 		return -1;
 	}
@@ -590,7 +590,7 @@ static int first(struct recv *v)
 	int r = rc_read(v->c, RP_ANSWER_MS);
 	if (r <= 0) {
 		if (r == 0 || r == -ETIMEDOUT)
-			log_msg(SF_LOG_WARNING, "replication: %s sent no "
+			log_msg(SF_LOG_WARNING, "replica: %s sent no "
 				"HELLO: closing the connection", v->c->peer);
 		return -1;
 	}
@@ -613,7 +613,7 @@ static int wait_input(struct recv *v, int64_t deadline)
 		int64_t left = deadline - rp_now_ms();
 		int due = acks_due(v->acks);   /* begins one if it is time */
 		if (left <= 0) {
-			log_msg(SF_LOG_INFO, "replication: %s was silent for %d "
+			log_msg(SF_LOG_INFO, "replica: %s was silent for %d "
 				"s: closing the connection", v->c->peer,
 				RP_IDLE_MS / 1000);
 			return -1;

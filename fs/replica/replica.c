@@ -166,7 +166,7 @@ static void status_note(struct rp_link *l, int level, const char *fmt,
 	pthread_mutex_unlock(&rp.lock);
 	/* A link that fails the same way again and again says so once. */
 	if (!same)
-		log_msg(level, "replication link %llu: %s",
+		log_msg(level, "replica: link %llu: %s",
 			(unsigned long long)l->id, buf);
 }
 
@@ -318,7 +318,7 @@ int replica_start(void)
 	int n = store_link_list(fs.store, all, LINKS_MAX);
 	pthread_mutex_unlock(&fs.lock);
 	if (n < 0 && n != -ENOSYS) {
-		log_msg(SF_LOG_ERROR, "replication: cannot read the links: %s",
+		log_msg(SF_LOG_ERROR, "replica: cannot read the links: %s",
 			strerror(-n));
 		free(all);
 		return -1;
@@ -327,7 +327,7 @@ int replica_start(void)
 	rp.started = true;
 	for (int i = 0; i < n && i < LINKS_MAX; i++)
 		if (start_link(&all[i]) < 0)
-			log_msg(SF_LOG_ERROR, "replication link %llu: cannot "
+			log_msg(SF_LOG_ERROR, "replica: link %llu: cannot "
 				"start its thread",
 				(unsigned long long)all[i].id);
 	pthread_mutex_unlock(&rp.lock);

@@ -212,7 +212,7 @@ int rc_read(struct rconn *c, int ms)
 	uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
 		     (uint32_t)h[2] << 8 | h[3];
 	if (n < 1 || n > RP_FRAME_MAX) {
-		log_msg(SF_LOG_WARNING, "replication: %s sent a frame of %u "
+		log_msg(SF_LOG_WARNING, "replica: %s sent a frame of %u "
 			"bytes (1 to %u): closing the connection", c->peer, n,
 			RP_FRAME_MAX);
 		return -EPROTO;
