@@ -10,6 +10,9 @@
  *   fs.lock  ->  mx.lock (metrics.c: the newest metrics snapshot)
  *   fs.lock  ->  kl.lock (kafka/listener.c: topics appended to, for
  *                         the parked Kafka requests; a leaf)
+ *   fs.lock  ->  rp.lock (replica/replica.c: the replication links and
+ *                         their status, the appends they wait for; a
+ *                         leaf)
  *   any lock ->  log.lock (log.c: one log line's write; a leaf)
  *
  * (retention.c's thread waits on a condition variable with fs.lock: it
@@ -272,6 +275,9 @@ int may_consume(struct caller *c, const struct sf_inode *topic);
 int may_describe(struct caller *c, const struct sf_inode *topic);
 int may_topic(struct caller *c, const struct sf_inode *dir);
 int may_admin(struct caller *c, const struct sf_inode *dir);
+/* Replicating stream dir to or from a peer (fs/replica/): copy of the
+ * stream (fallback: owner). */
+int may_copy(struct caller *c, const struct sf_inode *dir);
 int may_blob(struct caller *c, const struct sf_inode *blob, int want);
 int may_open(struct caller *c, const struct sf_inode *in, int flags);
 /* Mode bits of in (PERM_* ored), ownership of in, the sticky rule of dir
@@ -386,6 +392,22 @@ int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
 struct sf_cursor;
 int cursor_commit(const struct sf_inode *in, const char *group,
 		  struct sf_cursor *cur);
+
+/* ---- replica_xattr.c: a stream's replication links
+ * (user.streamfs.replica.*); each returns 0 or -errno ---- */
+/* Is sub (a name after "user.streamfs.") one of these? */
+bool replica_xattr_name(const char *sub);
+/* replica.list of directory in, malloc'd in *val (*len bytes). */
+int replica_xattr_get(struct caller *c, const struct sf_inode *in,
+		      const char *sub, char **val, size_t *len);
+/* replica.add, .remove, .pause, .resume of directory in (fs.lock held):
+ * the change is stored; fs/replica/ hears of it from
+ * replica_xattr_flush. */
+int replica_xattr_set(struct caller *c, const struct sf_inode *in,
+		      const char *sub, const char *val, size_t len);
+/* After a setxattr's reply, without fs.lock (ops.c): start the link this
+ * thread just added, or tell fs/replica/ of the one it changed. */
+void replica_xattr_flush(void);
 
 /* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);

@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "metrics.h"
 #include "kafka/kafka.h"
+#include "replica/replica.h"
 #include "tls.h"
 
 struct fs fs = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -43,7 +44,7 @@ struct settings {
 	struct tls_settings tls;
 };
 
-enum { KEY_KAFKA = 1, KEY_KAFKA_TLS };
+enum { KEY_KAFKA = 1, KEY_KAFKA_TLS, KEY_REPLICA_LISTEN };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
@@ -54,6 +55,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "metrics_top=%s", offsetof(struct settings, metrics_top), 0 },
 	FUSE_OPT_KEY("kafka=", KEY_KAFKA),
 	FUSE_OPT_KEY("kafka_tls=", KEY_KAFKA_TLS),
+	FUSE_OPT_KEY("replica_listen=", KEY_REPLICA_LISTEN),
 	{ "tls_cert=%s", offsetof(struct settings, tls.cert), 0 },
 	{ "tls_key=%s", offsetof(struct settings, tls.key), 0 },
 	{ "tls_ca=%s", offsetof(struct settings, tls.ca), 0 },
@@ -69,6 +71,9 @@ static int option_proc(void *data, const char *arg, int key,
 		return kafka_add_listener(arg + strlen("kafka=")) < 0 ? -1 : 0;
 	if (key == KEY_KAFKA_TLS)
 		return kafka_add_tls_listener(arg + strlen("kafka_tls="))
+		       < 0 ? -1 : 0;
+	if (key == KEY_REPLICA_LISTEN)
+		return replica_add_listener(arg + strlen("replica_listen="))
 		       < 0 ? -1 : 0;
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
@@ -117,6 +122,11 @@ static void usage(const char *prog)
 	       "certificate of\n"
 	       "                           tls_ca, whose CN (or tls_usermap) "
 	       "names their user\n"
+	       "    -o replica_listen=ADDR:PORT\n"
+	       "                           take replication pushes from "
+	       "other mounts here\n"
+	       "                           (repeatable; TLS with the tls_ "
+	       "options below)\n"
 	       "    -o tls_cert=FILE       the daemon's TLS certificate "
 	       "(PEM, with its chain)\n"
 	       "    -o tls_key=FILE        its private key (PEM, "
@@ -332,6 +342,11 @@ static int check_tls(const struct settings *s)
 			"tls_key=FILE and tls_ca=FILE");
 		return -1;
 	}
+	if (replica_configured() && !tls_server_ctx()) {
+		log_msg(SF_LOG_ERROR, "replica_listen needs tls_cert=FILE, "
+			"tls_key=FILE and tls_ca=FILE");
+		return -1;
+	}
 	return 0;
 }
 
@@ -438,6 +453,8 @@ int main(int argc, char **argv)
 		goto out_retention;
 	if (kafka_start() < 0)
 		goto out_metrics;
+	if (replica_start() < 0)
+		goto out_kafka;
 	struct store_recovery rec;
 	store_recovery_summary(fs.store, &rec);
 	log_start_line(datadir, co.mountpoint, options, &rec);
@@ -457,6 +474,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop(fs.se);
 	}
 	ret = ret != 0;
+	replica_stop();
+out_kafka:
 	kafka_stop();
 out_metrics:
 	metrics_stop();

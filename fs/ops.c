@@ -196,6 +196,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	LOCKED(SETXATTR, xa_setxattr(req, ino, name, value, size, flags));
+	replica_xattr_flush();
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -137,6 +137,12 @@ int may_admin(struct caller *c, const struct sf_inode *dir)
 	return stream_may(c, dir->ino, dir->ino, ACE_PERM_ADMIN, &fb);
 }
 
+int may_copy(struct caller *c, const struct sf_inode *dir)
+{
+	struct access_fallback fb = fallback(dir, 0);
+	return stream_may(c, dir->ino, dir->ino, ACE_PERM_COPY, &fb);
+}
+
 int may_blob(struct caller *c, const struct sf_inode *blob, int want)
 {
 	static const struct { int bit, perm; } map[] = {

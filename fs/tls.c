@@ -1,6 +1,8 @@
 /* tls.c - the daemon's TLS (OpenSSL): the server context made from
  * -o tls_cert=FILE,tls_key=FILE,tls_ca=FILE (TLS 1.2 and later; a client
- * certificate is required and verified against the CA file), and the
+ * certificate is required and verified against the CA file), the client
+ * context of replication links (the same files; the server's certificate
+ * is verified against the CA and must name a user), and the
  * local user a client certificate names: the user -o tls_usermap=FILE
  * gives its subject or its CN, else the user whose name is its CN.
  *
@@ -41,6 +43,7 @@ struct umap_entry {
 
 static struct {
 	SSL_CTX *ctx;
+	SSL_CTX *client;        /* replication links' side of a connection */
 	struct umap_entry *map;
 	size_t nmap;
 } tls;
@@ -53,6 +56,11 @@ static int verify_user(int ok, X509_STORE_CTX *store);
 SSL_CTX *tls_server_ctx(void)
 {
 	return tls.ctx;
+}
+
+SSL_CTX *tls_client_ctx(void)
+{
+	return tls.client;
 }
 
 /* OpenSSL's reason for the last failure of this thread. */
@@ -159,6 +167,33 @@ static int make_ctx(const struct tls_settings *s)
 			   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_user);
 	static const unsigned char sid[] = "streamfs";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
+	return 0;
+}
+
+/* The client context: the same certificate, key and CA; the server's
+ * certificate is required, verified against the CA, and must name a
+ * user (verify_user), as a client's must.  The files were checked by
+ * make_ctx. */
+static int make_client_ctx(const struct tls_settings *s)
+{
+	char why[256];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		log_msg(SF_LOG_ERROR, "tls: %s", ssl_reason(why, sizeof why));
+		return -1;
+	}
+	tls.client = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	if (SSL_CTX_use_certificate_chain_file(ctx, s->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, s->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, s->ca, NULL) != 1) {
+		log_msg(SF_LOG_ERROR, "tls client context: %s",
+			ssl_reason(why, sizeof why));
+		return -1;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_user);
 	return 0;
 }
 
@@ -275,7 +310,8 @@ int tls_init(const struct tls_settings *s)
 			"%s= is missing", missing);
 		return -1;
 	}
-	if (make_ctx(s) < 0 || (s->usermap && load_usermap(s->usermap) < 0)) {
+	if (make_ctx(s) < 0 || make_client_ctx(s) < 0 ||
+	    (s->usermap && load_usermap(s->usermap) < 0)) {
 		tls_fini();
 		return -1;
 	}
@@ -286,6 +322,8 @@ void tls_fini(void)
 {
 	SSL_CTX_free(tls.ctx);
 	tls.ctx = NULL;
+	SSL_CTX_free(tls.client);
+	tls.client = NULL;
 	for (size_t i = 0; i < tls.nmap; i++)
 		free(tls.map[i].name);
 	free(tls.map);

@@ -1,7 +1,7 @@
 /* tls.h - the daemon's TLS: the -o tls_cert, tls_key, tls_ca and
  * tls_usermap settings, the server context made from them, and the local
  * user a verified client certificate names.  Shared by every front end
- * that speaks TLS (the Kafka listener; replication later). */
+ * that speaks TLS (the Kafka listener, replication). */
 #ifndef STREAMFS_TLS_H
 #define STREAMFS_TLS_H
 
@@ -23,10 +23,14 @@ struct tls_settings {
 int tls_init(const struct tls_settings *s);
 /* The server context, or NULL when the tls_ options were not given. */
 SSL_CTX *tls_server_ctx(void);
+/* The client context (the same certificate, key and CA; the server's
+ * certificate is verified against the CA and must name a user), or NULL
+ * when the tls_ options were not given. */
+SSL_CTX *tls_client_ctx(void);
 void tls_fini(void);
 
-/* The local user the verified client certificate of ssl (after its
- * handshake) names: the user the usermap gives its subject or CN, else
+/* The local user the verified peer certificate of ssl (after its
+ * handshake; a client's, or on a replication link the server's) names: the user the usermap gives its subject or CN, else
  * the user named by its CN.  0, or -EACCES with why (cap bytes) saying
  * which name has no user.  gid: the user's primary group.  (A
  * certificate that names no user already fails its handshake.) */

@@ -16,6 +16,7 @@
 
 #include "fs.h"
 #include "kafka/kafka.h"
+#include "replica/replica.h"
 
 struct sf_topic *topic_state(struct node *n)
 {
@@ -76,6 +77,7 @@ void topic_appended(struct node *n, const struct sf_policy *p)
 		group_commit_mark();
 	notify_pollers(n);
 	kafka_topic_appended(n->ino);
+	replica_topic_appended(n->ino);
 	if (p->retention_bytes && n->topic &&
 	    n->topic->size - n->topic->start > p->retention_bytes)
 		retention_note(n->ino);

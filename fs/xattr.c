@@ -2,8 +2,9 @@
  *
  * user.streamfs.* names are ours: a file's kind, a topic's info, seek and
  * index answers, a stream's policies, a topic's home and the root's
- * replica id (home.c) (docs/design.md lists them); a
- * topic's consumer group cursors are cursor_xattr.c's.  Other user.*
+ * replica id (home.c) (docs/design.md lists them); a topic's consumer
+ * group cursors are cursor_xattr.c's, a stream's replication links
+ * replica_xattr.c's.  Other user.*
  * names are stored as given.  Other namespaces are not supported. */
 #include <errno.h>
 #include <inttypes.h>
@@ -225,6 +226,21 @@ static void get_cursor(fuse_req_t req, struct caller *c,
 	free(val);
 }
 
+/* A stream's replication links (replica_xattr.c). */
+static void get_links(fuse_req_t req, struct caller *c,
+		      const struct sf_inode *in, const char *sub, size_t size)
+{
+	char *val;
+	size_t len;
+	int r = replica_xattr_get(c, in, sub, &val, &len);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	reply_value(req, val, len, size);
+	free(val);
+}
+
 void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 size_t size)
 {
@@ -238,6 +254,11 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (r == 0 && is_topic(&in) && is_ours(name) &&
 	    cursor_xattr_name(name + PREFIX_LEN)) {
 		get_cursor(req, &c, &in, name + PREFIX_LEN, size);
+		return;
+	}
+	if (r == 0 && S_ISDIR(in.mode) && is_ours(name) &&
+	    replica_xattr_name(name + PREFIX_LEN)) {
+		get_links(req, &c, &in, name + PREFIX_LEN, size);
 		return;
 	}
 	if (r == 0 && is_topic(&in) && is_ours(name))
@@ -544,9 +565,12 @@ void xa_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		r = -EOPNOTSUPP;
 	if (r == 0 && is_ours(name)) {
 		const char *sub = name + PREFIX_LEN;
-		r = cursor_xattr_name(sub)
-			? cursor_xattr_set(&c, &in, sub, value, size, flags)
-			: set_ours(&c, &in, name, value, size);
+		if (cursor_xattr_name(sub))
+			r = cursor_xattr_set(&c, &in, sub, value, size, flags);
+		else if (replica_xattr_name(sub))
+			r = replica_xattr_set(&c, &in, sub, value, size);
+		else
+			r = set_ours(&c, &in, name, value, size);
 		fuse_reply_err(req, -r);
 		return;
 	}

@@ -19,6 +19,7 @@ int ctl_group(int argc, char **argv);
 int ctl_tail(int argc, char **argv);
 int ctl_consume(int argc, char **argv);
 int ctl_stats(int argc, char **argv);
+int ctl_replica(int argc, char **argv);
 
 /* The stream policies, in the order they are listed. */
 #define CTL_POLICY_COUNT 5

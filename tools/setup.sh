@@ -29,11 +29,13 @@ PACKAGES=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
 # kafka-python and confluent-kafka are the Kafka clients of
 # tests/test_kafka.py and tests/test_kafka_produce.py, and kafka-python's
 # codecs check record batches (tests/test_kafka_records.py); the openssl
-# command makes the certificates of tests/test_kafka_tls.py, and iproute2
-# the network namespace of its remote client.
+# command makes the certificates of tests/test_kafka_tls.py and
+# tests/test_replica.py, iproute2 the network namespaces of its remote
+# client and of tests/test_replica_netns.py, and nftables drops one
+# direction of the latter's link.
 TEST_PACKAGES=(prometheus prometheus-node-exporter kcat python3-kafka
                python3-confluent-kafka python3-snappy python3-lz4
-               python3-zstandard openssl iproute2)
+               python3-zstandard openssl iproute2 nftables)
 
 # kafkajs, the Node.js client of tests/test_kafka_kafkajs.py, comes from the
 # npm registry into the build ($BUILD/node_modules, never globally), and only

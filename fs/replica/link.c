@@ -1,0 +1,997 @@
+/* link.c - a link's thread: it connects to the peer (TCP, then TLS with
+ * the daemon's client context), checks that the peer's certificate user
+ * may copy the local stream, says HELLO, announces every topic of the
+ * stream (TOPIC) and learns where the peer's copy ends (POSITION), then
+ * sends the records from there (RECORDS, at most RP_WINDOW batches or
+ * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
+ * the stream is sent as DELETE.  Idle, it sends PING every RP_PING_MS.
+ * A connection that fails is made again after 0.2 s, doubling to 5 s.
+ *
+ * Everything here is the thread's own, but the struct rp_link fields
+ * replica.c guards; fs.lock is taken around every store call and never
+ * held across network I/O. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+
+#include "rp.h"
+#include "tls.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_MS 10000
+#define SCAN_MS 2000            /* look for new and removed topics */
+#define SCAN_WAKE_MS 200        /* at most this often on appends */
+#define STATUS_MS 200
+#define CURSORS_MS 500          /* look for cursors committed */
+#define CURSORS_MAX 1024        /* of a topic, sent per look */
+
+/* A topic on this connection: not yet announced, waiting for its
+ * POSITION, being sent, homed at the peer (its cursors only), refused,
+ * or stopped by an error here. */
+enum { T_NEW, T_ASKED, T_SENDING, T_HOME, T_REFUSED, T_STALLED };
+
+/* A consumer group's cursor as last sent on this connection. */
+struct lcursor {
+	char group[SF_GROUP_MAX + 1];
+	uint64_t off;
+	int64_t ns;
+};
+
+struct ltopic {
+	uint64_t ino;
+	char name[NAME_MAX_BYTES + 1];
+	uint64_t home;
+	uint32_t mode, uid, gid;
+	int64_t ctime_ns;
+	int st;                 /* T_* on this connection */
+	uint32_t tid;
+	uint64_t pos;           /* the next byte to send */
+	uint64_t acked, acked_msg;      /* where the peer's copy ends */
+	bool lost_said;         /* the lost range was reported */
+	bool seen;              /* in the last scan */
+	int64_t sent_ms;        /* when its last batch left */
+	struct lcursor *cur;    /* cursors sent on this connection */
+	size_t ncur;
+};
+
+/* An answer the peer owes, in the order they come. */
+struct expect {
+	uint8_t type;           /* RP_POSITION, RP_ACK, RP_PONG */
+	uint32_t tid;
+	uint32_t msgs;
+	uint64_t bytes;
+	int64_t sent_ms;
+};
+
+struct lstate {
+	struct rp_link *l;
+	bool removed;
+	struct ltopic *t;       /* across connections */
+	size_t nt, capt;
+	uint64_t sent_msgs, sent_bytes;
+	uint64_t seq;
+	/* this connection: */
+	struct rconn c;
+	struct wbuf out;
+	struct expect *q;
+	size_t qh, qn, qcap;
+	unsigned inflight;      /* batches unacknowledged */
+	uint64_t inflight_bytes;        /* and their payload */
+	bool held;              /* small batches held back (send_batch) */
+	uint32_t next_tid;
+	uint64_t self, peer_id;
+	char src[SF_LINK_PATH_MAX];     /* the stream's path here */
+	int64_t last_sent, last_scan, last_status, last_cursors;
+	struct sf_rread rr;
+	size_t rr_next;         /* round robin over the topics */
+};
+
+static const char *peer_of(const struct lstate *s)
+{
+	return s->l->conf.peer;
+}
+
+/* ---- the queue of answers ---- */
+
+static int expect(struct lstate *s, uint8_t type, uint32_t tid,
+		  uint32_t msgs, uint64_t bytes)
+{
+	if (s->qn == s->qcap) {
+		size_t cap = s->qcap ? s->qcap * 2 : 64;
+		struct expect *q = malloc(cap * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->qn; i++)
+			q[i] = s->q[(s->qh + i) % s->qcap];
+		free(s->q);
+		s->q = q;
+		s->qh = 0;
+		s->qcap = cap;
+	}
+	s->q[(s->qh + s->qn++) % s->qcap] = (struct expect){
+		type, tid, msgs, bytes, rp_now_ms() };
+	return 0;
+}
+
+static struct expect *head(struct lstate *s)
+{
+	return s->qn ? &s->q[s->qh] : NULL;
+}
+
+static void pop(struct lstate *s)
+{
+	s->qh = (s->qh + 1) % s->qcap;
+	s->qn--;
+}
+
+static struct ltopic *by_tid(struct lstate *s, uint32_t tid)
+{
+	for (size_t i = 0; i < s->nt; i++)
+		if (s->t[i].tid == tid &&
+		    (s->t[i].st == T_ASKED || s->t[i].st == T_SENDING))
+			return &s->t[i];
+	return NULL;
+}
+
+static int send_out(struct lstate *s)
+{
+	int r = rc_send(&s->c, &s->out);
+	if (r < 0)
+		rp_status_down(s->l, "sending to %s failed: the connection "
+			       "broke", peer_of(s));
+	s->last_sent = rp_now_ms();
+	return r;
+}
+
+/* ---- connecting ---- */
+
+static int tcp_connect(struct lstate *s)
+{
+	char host[256], port[16];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	if (rp_split_addr(peer_of(s), host, sizeof host, port,
+			  sizeof port) < 0) {
+		rp_status_error(s->l, "%s is not HOST:PORT", peer_of(s));
+		return -1;
+	}
+	int r = getaddrinfo(host, port, &hints, &ai);
+	if (r != 0) {
+		rp_status_error(s->l, "%s: %s", peer_of(s), gai_strerror(r));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC |
+			SOCK_NONBLOCK, 0);
+	int err = fd < 0 ? errno : 0;
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			socklen_t l = sizeof err;
+			err = poll(&p, 1, CONNECT_MS) == 1 &&
+			      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l)
+			      == 0 ? err : ETIMEDOUT;
+		}
+	}
+	freeaddrinfo(ai);
+	if (err) {
+		rp_status_down(s->l, "cannot connect to %s: %s", peer_of(s),
+			       strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	rc_timeouts(fd, 200);
+	s->c.fd = fd;
+	snprintf(s->c.peer, sizeof s->c.peer, "%s", peer_of(s));
+	rp_link_set_fd(s->l, fd);
+	return 0;
+}
+
+static int tls_connect(struct lstate *s)
+{
+	char host[256], port[16], why[512];
+	rp_split_addr(peer_of(s), host, sizeof host, port, sizeof port);
+	s->c.ssl = SSL_new(tls_client_ctx());
+	if (!s->c.ssl || SSL_set_fd(s->c.ssl, s->c.fd) != 1)
+		return -1;
+	unsigned char ip[16];
+	if (inet_pton(AF_INET, host, ip) != 1 &&
+	    inet_pton(AF_INET6, host, ip) != 1)
+		SSL_set_tlsext_host_name(s->c.ssl, host);
+	int64_t deadline = rp_now_ms() + RP_HANDSHAKE_MS;
+	int r;
+	while ((r = SSL_connect(s->c.ssl)) != 1) {
+		int e = SSL_get_error(s->c.ssl, r);
+		bool again = e == SSL_ERROR_WANT_READ ||
+			     e == SSL_ERROR_WANT_WRITE ||
+			     (e == SSL_ERROR_SYSCALL && errno == EAGAIN);
+		if (again && rp_now_ms() < deadline && !rp_link_quit(s->l))
+			continue;
+		rp_status_error(s->l, "TLS handshake with %s failed: %s",
+				peer_of(s), again ? "timed out"
+				: tls_error(s->c.ssl, why, sizeof why));
+		return -1;
+	}
+	return 0;
+}
+
+/* The peer's certificate user may copy the stream here: 0, or -1 after
+ * telling the peer (ERROR) and the status why not. */
+static int check_peer(struct lstate *s)
+{
+	char why[512], user[64], msg[2600];
+	uid_t uid;
+	gid_t gid;
+	if (tls_peer_user(s->c.ssl, &uid, &gid, why, sizeof why) < 0) {
+		rp_status_error(s->l, "%s: %s", peer_of(s), why);
+		return -1;
+	}
+	struct rp_caller who;
+	struct sf_inode dir;
+	rp_caller_init(&who, uid, gid);
+	pthread_mutex_lock(&fs.lock);
+	int r = store_replica_id(fs.store, &s->self);
+	if (r == 0)
+		r = store_get_inode(fs.store, s->l->conf.stream, &dir);
+	if (r == 0 && (!S_ISDIR(dir.mode) || dir.nlink == 0))
+		r = -ENOENT;
+	if (r == 0)
+		r = may_copy(&who.c, &dir);
+	rp_stream_path(s->l->conf.stream, s->src, sizeof s->src);
+	pthread_mutex_unlock(&fs.lock);
+	rp_caller_free(&who);
+	if (r == -EACCES) {
+		rp_user_name(uid, user, sizeof user);
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 ": user %s "
+			 "(the certificate of %s) may not copy stream %s",
+			 s->self, user, peer_of(s), s->src);
+		rc_error(&s->c, RP_E_DENIED, msg);
+		rp_status_error(s->l, "refused %s", msg);
+		return -1;
+	}
+	if (r == -ENOENT)
+		s->removed = true;      /* the stream went, and its links */
+	else if (r < 0)
+		rp_status_error(s->l, "stream %s: %s", s->src, strerror(-r));
+	return r < 0 ? -1 : 0;
+}
+
+/* An ERROR frame read: its message into the status. */
+static void peer_error(struct lstate *s)
+{
+	char msg[RP_STR_MAX + 1];
+	uint16_t code = rb_u16(&s->c.body);
+	rb_str(&s->c.body, msg, sizeof msg);
+	rp_status_error(s->l, "%s refused the link: %s (code %u)", peer_of(s),
+			msg, code);
+}
+
+static int malformed(struct lstate *s, const char *what)
+{
+	rp_status_error(s->l, "%s sent a malformed frame (%s): closing the "
+			"connection", peer_of(s), what);
+	rc_error(&s->c, RP_E_MALFORMED, what);
+	return -1;
+}
+
+static int hello(struct lstate *s)
+{
+	const char *src = s->src[0] == '/' ? s->src + 1 : s->src;
+	wb_begin(&s->out, RP_HELLO);
+	wb_raw(&s->out, RP_MAGIC, 4);
+	wb_u16(&s->out, RP_VERSION);
+	wb_u64(&s->out, s->self);
+	wb_str(&s->out, s->l->conf.peer_stream);
+	wb_str(&s->out, src);
+	/* With TLS 1.3 the server checks our certificate after our side of
+	 * the handshake is over: its refusal is an alert here. */
+	int r = rc_send(&s->c, &s->out);
+	if (r == 0)
+		r = rc_read(&s->c, RP_ANSWER_MS);
+	if (r == -EIO) {
+		char why[512];
+		rp_status_error(s->l, "TLS handshake with %s failed: %s",
+				peer_of(s), tls_error(s->c.ssl, why, sizeof why));
+		return -1;
+	}
+	if (r <= 0) {
+		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
+		return -1;
+	}
+	if (s->c.type == RP_ERROR) {
+		peer_error(s);
+		return -1;
+	}
+	s->peer_id = rb_u64(&s->c.body);
+	if (s->c.type != RP_WELCOME || !rb_done(&s->c.body))
+		return malformed(s, "expected WELCOME");
+	return 0;
+}
+
+/* ---- the topics of the stream ---- */
+
+struct found {
+	uint64_t ino, home;
+	char name[NAME_MAX_BYTES + 1];
+	uint32_t mode, uid, gid;
+	int64_t ctime_ns;
+};
+
+/* The topics of the stream now (fs.lock held): a malloc'd array. */
+static int list_topics(struct lstate *s, struct found **out, size_t *n)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	struct sf_inode dir;
+	int g = store_get_inode(fs.store, s->l->conf.stream, &dir);
+	if (g < 0 || dir.nlink == 0)
+		return g < 0 ? g : -ENOENT;     /* the stream went, and its
+						 * links with it */
+	struct store_dirit *it = store_dirit_open(fs.store, s->l->conf.stream);
+	if (!it)
+		return -ENOMEM;
+	const char *name;
+	size_t len;
+	uint64_t ino;
+	uint32_t type;
+	int r;
+	while ((r = store_dirit_next(it, &name, &len, &ino, &type)) == 1) {
+		struct sf_inode in;
+		if (type != DT_REG || len > NAME_MAX_BYTES ||
+		    store_get_inode(fs.store, ino, &in) < 0 || !is_topic(&in))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 32;
+			struct found *f = realloc(*out, cap * sizeof *f);
+			if (!f) {
+				r = -ENOMEM;
+				break;
+			}
+			*out = f;
+		}
+		struct found *f = &(*out)[(*n)++];
+		f->ino = ino;
+		memcpy(f->name, name, len);
+		f->name[len] = 0;
+		f->mode = in.mode;
+		f->uid = in.uid;
+		f->gid = in.gid;
+		f->ctime_ns = (int64_t)in.ctime.tv_sec * 1000000000LL +
+			      in.ctime.tv_nsec;
+		if (store_topic_home(fs.store, ino, &f->home) < 0)
+			f->home = s->self;
+	}
+	store_dirit_close(it);
+	return r < 0 ? r : 0;
+}
+
+static struct ltopic *add_topic(struct lstate *s, const struct found *f)
+{
+	if (s->nt == s->capt) {
+		size_t cap = s->capt ? s->capt * 2 : 32;
+		struct ltopic *t = realloc(s->t, cap * sizeof *t);
+		if (!t)
+			return NULL;
+		s->t = t;
+		s->capt = cap;
+	}
+	struct ltopic *t = &s->t[s->nt++];
+	memset(t, 0, sizeof *t);
+	t->ino = f->ino;
+	snprintf(t->name, sizeof t->name, "%s", f->name);
+	t->st = T_NEW;
+	return t;
+}
+
+/* A topic gone from the stream: DELETE, and out of the table. */
+static int drop_topic(struct lstate *s, size_t i)
+{
+	wb_begin(&s->out, RP_DELETE);
+	wb_u64(&s->out, s->t[i].home);
+	wb_str(&s->out, s->t[i].name);
+	free(s->t[i].cur);
+	s->t[i] = s->t[--s->nt];
+	return send_out(s);
+}
+
+static int scan(struct lstate *s)
+{
+	struct found *f;
+	size_t n;
+	pthread_mutex_lock(&fs.lock);
+	int r = list_topics(s, &f, &n);
+	pthread_mutex_unlock(&fs.lock);
+	s->last_scan = rp_now_ms();
+	if (r == -ENOENT)
+		s->removed = true;
+	if (r < 0) {
+		free(f);
+		return r == -ENOENT ? -1 : 0;   /* else: the next scan */
+	}
+	for (size_t i = 0; i < s->nt; i++)
+		s->t[i].seen = false;
+	for (size_t k = 0; k < n; k++) {
+		struct ltopic *t = NULL;
+		for (size_t i = 0; i < s->nt && !t; i++)
+			if (s->t[i].ino == f[k].ino &&
+			    strcmp(s->t[i].name, f[k].name) == 0)
+				t = &s->t[i];
+		if (!t)
+			t = add_topic(s, &f[k]);
+		if (!t)
+			break;
+		t->seen = true;
+		t->home = f[k].home;
+		t->mode = f[k].mode;
+		t->uid = f[k].uid;
+		t->gid = f[k].gid;
+		t->ctime_ns = f[k].ctime_ns;
+	}
+	free(f);
+	for (size_t i = s->nt; r == 0 && i-- > 0;)
+		if (!s->t[i].seen)
+			r = drop_topic(s, i);
+	return r;
+}
+
+/* ---- sending ---- */
+
+static int announce(struct lstate *s, struct ltopic *t)
+{
+	struct sf_topic st = { 0 };
+	pthread_mutex_lock(&fs.lock);
+	int r = rp_topic_state(t->ino, &st);
+	pthread_mutex_unlock(&fs.lock);
+	if (r < 0)
+		return 0;               /* removed meanwhile: the next scan */
+	t->tid = s->next_tid++;
+	t->st = T_ASKED;
+	wb_begin(&s->out, RP_TOPIC);
+	wb_u32(&s->out, t->tid);
+	wb_u64(&s->out, t->home);
+	wb_u32(&s->out, t->mode & 07777);
+	wb_u32(&s->out, t->uid);
+	wb_u32(&s->out, t->gid);
+	wb_u64(&s->out, (uint64_t)t->ctime_ns);
+	wb_u64(&s->out, st.start);
+	wb_u64(&s->out, st.first_msg);
+	wb_u64(&s->out, st.size);
+	wb_u64(&s->out, st.next_msg);
+	wb_str(&s->out, t->name);
+	if (expect(s, RP_POSITION, t->tid, 0, 0) < 0)
+		return -1;
+	return send_out(s);
+}
+
+/* Bytes the peer lacks that expired here: said (once a topic), and the
+ * peer's copy told to continue at our first live byte (SKIP).  1, or
+ * -1.  fs.lock held. */
+static int lost_range(struct lstate *s, struct ltopic *t,
+		      const struct sf_topic *st)
+{
+	if (!t->lost_said)
+		rp_status_error(s->l, "topic %s/%s: messages %" PRIu64 " to %"
+				PRIu64 " (bytes %" PRIu64 " to %" PRIu64 ") "
+				"expired here before they reached %s/%s; its "
+				"copy there continues at byte %" PRIu64,
+				s->src, t->name, t->acked_msg,
+				st->first_msg - 1, t->acked, st->start,
+				peer_of(s), s->l->conf.peer_stream,
+				st->start);
+	t->lost_said = true;
+	t->pos = st->start;
+	wb_begin(&s->out, RP_SKIP);
+	wb_u32(&s->out, t->tid);
+	wb_u64(&s->out, st->start);
+	wb_u64(&s->out, st->first_msg);
+	s->inflight++;
+	return expect(s, RP_ACK, t->tid, 0, 0);
+}
+
+/* The next batch of t, if it has one: 1 sent, 0 nothing to send, -1. */
+static int send_batch(struct lstate *s, struct ltopic *t)
+{
+	struct sf_topic st;
+	pthread_mutex_lock(&fs.lock);
+	int r = rp_topic_state(t->ino, &st);
+	if (r == 0 && t->pos < st.start) {
+		r = lost_range(s, t, &st);
+		pthread_mutex_unlock(&fs.lock);
+		return r < 0 || send_out(s) < 0 ? -1 : 1;
+	}
+	if (r < 0 || t->pos >= st.size) {
+		pthread_mutex_unlock(&fs.lock);
+		return 0;
+	}
+	if (s->inflight && st.size - t->pos < RP_BATCH_SMALL &&
+	    rp_now_ms() - t->sent_ms < RP_COALESCE_MS) {
+		/* Records are on their way: a little more time gathers
+		 * what comes next into one batch, rather than a frame (and
+		 * a write at the receiver) per append. */
+		pthread_mutex_unlock(&fs.lock);
+		s->held = true;
+		return 0;
+	}
+	r = store_topic_raw_read(fs.store, t->ino, &st, t->pos,
+				 RP_BATCH_BYTES, &s->rr);
+	uint32_t msgs = 0;
+	uint64_t bytes = 0, end = t->pos;
+	if (r == 0 && s->rr.n > 0) {
+		size_t n = s->rr.n < RP_RECORDS_MAX ? s->rr.n : RP_RECORDS_MAX;
+		wb_begin(&s->out, RP_RECORDS);
+		wb_u32(&s->out, t->tid);
+		wb_u32(&s->out, (uint32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			const struct sf_rrecord *e = &s->rr.r[i];
+			wb_u64(&s->out, e->off);
+			wb_u64(&s->out, e->msg);
+			wb_u64(&s->out, (uint64_t)e->ns);
+			wb_u32(&s->out, e->nmsgs);
+			wb_u32(&s->out, e->len);
+			wb_u32(&s->out, e->trailer_len);
+			wb_raw(&s->out, e->bytes,
+			       (size_t)e->len + e->trailer_len);
+			msgs += e->nmsgs;
+			bytes += e->len;
+			end = e->off + e->len;
+		}
+	}
+	pthread_mutex_unlock(&fs.lock);
+	if (r < 0) {
+		rp_status_error(s->l, "topic %s/%s: cannot read byte %" PRIu64
+				" here: %s", s->src, t->name, t->pos,
+				strerror(-r));
+		t->st = T_STALLED;
+		return 0;
+	}
+	if (end == t->pos)
+		return 0;
+	t->pos = end;
+	t->sent_ms = rp_now_ms();
+	s->inflight++;
+	s->inflight_bytes += bytes;
+	if (expect(s, RP_ACK, t->tid, msgs, bytes) < 0)
+		return -1;
+	return send_out(s) < 0 ? -1 : 1;
+}
+
+/* Announce new topics and send batches while the window allows: 0, or
+ * -1.  *more: a topic has more to send than the window let go. */
+static int send_some(struct lstate *s, bool *more)
+{
+	*more = false;
+	s->held = false;
+	for (size_t i = 0; i < s->nt; i++)
+		if (s->t[i].st == T_NEW && announce(s, &s->t[i]) < 0)
+			return -1;
+	size_t idle = 0;
+	while (s->nt && idle < s->nt) {
+		if (s->inflight >= RP_WINDOW ||
+		    s->inflight_bytes >= RP_WINDOW_BYTES) {
+			*more = true;
+			return 0;
+		}
+		struct ltopic *t = &s->t[s->rr_next++ % s->nt];
+		int r = t->st == T_SENDING ? send_batch(s, t) : 0;
+		if (r < 0)
+			return -1;
+		idle = r ? 0 : idle + 1;
+	}
+	return 0;
+}
+
+/* ---- cursors ---- */
+
+struct cursors {
+	struct lcursor c[CURSORS_MAX];
+	uint64_t msg[CURSORS_MAX];
+	size_t n;
+};
+
+static int one_cursor(const char *group, const struct sf_cursor *c,
+		      void *arg)
+{
+	struct cursors *l = arg;
+	if (l->n == CURSORS_MAX)
+		return 1;
+	struct lcursor *e = &l->c[l->n];
+	snprintf(e->group, sizeof e->group, "%s", group);
+	e->off = c->off;
+	e->ns = c->ns;
+	l->msg[l->n++] = c->msg;
+	return 0;
+}
+
+static struct lcursor *sent_cursor(struct ltopic *t, const char *group)
+{
+	for (size_t i = 0; i < t->ncur; i++)
+		if (strcmp(t->cur[i].group, group) == 0)
+			return &t->cur[i];
+	return NULL;
+}
+
+/* Send the cursors of t committed since they were last sent, whose
+ * records the peer holds: 0, or -1. */
+static int topic_cursors(struct lstate *s, struct ltopic *t,
+			 struct cursors *l)
+{
+	l->n = 0;
+	pthread_mutex_lock(&fs.lock);
+	store_cursor_list(fs.store, t->ino, NULL, one_cursor, l);
+	pthread_mutex_unlock(&fs.lock);
+	for (size_t i = 0; i < l->n; i++) {
+		struct lcursor *c = &l->c[i], *was = sent_cursor(t, c->group);
+		if ((t->st == T_SENDING && c->off > t->acked) ||
+		    (was && was->off == c->off && was->ns == c->ns))
+			continue;
+		if (!was) {
+			struct lcursor *v = realloc(t->cur, (t->ncur + 1) *
+						    sizeof *v);
+			if (!v)
+				return -1;
+			t->cur = v;
+			was = &t->cur[t->ncur++];
+		}
+		*was = *c;
+		wb_begin(&s->out, RP_CURSOR);
+		wb_u32(&s->out, t->tid);
+		wb_u64(&s->out, c->off);
+		wb_u64(&s->out, l->msg[i]);
+		wb_u64(&s->out, (uint64_t)c->ns);
+		wb_str(&s->out, c->group);
+		if (send_out(s) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every so often: the cursors of the topics the peer holds. */
+static int send_cursors(struct lstate *s)
+{
+	if (rp_now_ms() - s->last_cursors < CURSORS_MS)
+		return 0;
+	s->last_cursors = rp_now_ms();
+	struct cursors *l = malloc(sizeof *l);
+	int r = l ? 0 : -1;
+	for (size_t i = 0; r == 0 && i < s->nt; i++)
+		if (s->t[i].st == T_SENDING || s->t[i].st == T_HOME)
+			r = topic_cursors(s, &s->t[i], l);
+	free(l);
+	return r;
+}
+
+/* ---- answers ---- */
+
+static int position(struct lstate *s)
+{
+	struct rbuf *b = &s->c.body;
+	char why[RP_STR_MAX + 1];
+	uint32_t tid = rb_u32(b);
+	uint8_t status = rb_u8(b);
+	uint64_t end = rb_u64(b), next = rb_u64(b);
+	rb_u64(b);                      /* its first live byte */
+	rb_str(b, why, sizeof why);
+	struct expect *h = head(s);
+	if (!rb_done(b) || !h || h->type != RP_POSITION || h->tid != tid)
+		return malformed(s, "a POSITION not asked for");
+	pop(s);
+	struct ltopic *t = by_tid(s, tid);
+	if (!t)
+		return 0;
+	if (status == RP_POS_OK) {
+		t->st = T_SENDING;
+		t->pos = t->acked = end;
+		t->acked_msg = next;
+	} else if (status == RP_POS_HOME_HERE) {
+		t->st = T_HOME;
+	} else {
+		t->st = T_REFUSED;
+		rp_status_error(s->l, "%s refused topic %s/%s: %s", peer_of(s),
+				s->src, t->name, why);
+	}
+	return 0;
+}
+
+/* The peer's copy of t ends at end, and our next byte is past it: send
+ * from there again (or, if it expired here, SKIP to our first live
+ * byte: send_batch). */
+static void gap(struct ltopic *t, uint64_t end, uint64_t next)
+{
+	t->acked = end;
+	t->acked_msg = next;
+	if (t->pos > end)
+		t->pos = end;
+}
+
+static int ack(struct lstate *s)
+{
+	struct rbuf *b = &s->c.body;
+	uint32_t tid = rb_u32(b);
+	uint8_t status = rb_u8(b);
+	uint64_t end = rb_u64(b), next = rb_u64(b);
+	struct expect *h = head(s);
+	if (!rb_done(b) || !h || h->type != RP_ACK || h->tid != tid)
+		return malformed(s, "an ACK not asked for");
+	struct expect e = *h;
+	pop(s);
+	s->inflight--;
+	s->inflight_bytes -= e.bytes;
+	struct ltopic *t = by_tid(s, tid);
+	if (!t)
+		return 0;
+	if (status == RP_ACK_GONE) {
+		t->st = T_NEW;
+	} else if (status == RP_ACK_GAP) {
+		gap(t, end, next);
+	} else {
+		s->sent_msgs += e.msgs;
+		s->sent_bytes += e.bytes;
+		if (end > t->acked) {
+			t->acked = end;
+			t->acked_msg = next;
+		}
+		if (t->pos < end)
+			t->pos = end;
+	}
+	return 0;
+}
+
+static int answer(struct lstate *s)
+{
+	switch (s->c.type) {
+	case RP_POSITION:
+		return position(s);
+	case RP_ACK:
+		return ack(s);
+	case RP_PING:
+		wb_begin(&s->out, RP_PONG);
+		wb_u64(&s->out, rb_u64(&s->c.body));
+		return send_out(s);
+	case RP_PONG: {
+		struct expect *h = head(s);
+		if (!h || h->type != RP_PONG)
+			return malformed(s, "a PONG not asked for");
+		pop(s);
+		return 0;
+	}
+	case RP_ERROR:
+		peer_error(s);
+		return -1;
+	default:
+		return malformed(s, "an unexpected frame type");
+	}
+}
+
+/* One frame within ms, if one comes: 0, or -1 (the connection ends). */
+static int read_answer(struct lstate *s, int ms)
+{
+	int r = rc_read(&s->c, ms);
+	if (r < 0) {
+		if (r == -ECONNRESET)
+			rp_status_down(s->l, "%s closed the connection",
+				       peer_of(s));
+		else if (r != -ECANCELED)
+			rp_status_down(s->l, "the connection to %s broke",
+				       peer_of(s));
+		return -1;
+	}
+	if (r == 0) {
+		struct expect *h = head(s);
+		if (h && rp_now_ms() - h->sent_ms > RP_ANSWER_MS) {
+			rp_status_down(s->l, "%s did not answer in %d s",
+				       peer_of(s), RP_ANSWER_MS / 1000);
+			return -1;
+		}
+		return 0;
+	}
+	return answer(s);
+}
+
+/* ---- status ---- */
+
+static void status(struct lstate *s, bool force)
+{
+	int64_t now = rp_now_ms();
+	if (!force && now - s->last_status < STATUS_MS)
+		return;
+	s->last_status = now;
+	uint64_t behind = 0;
+	int64_t oldest = 0;
+	pthread_mutex_lock(&fs.lock);
+	for (size_t i = 0; i < s->nt; i++) {
+		struct ltopic *t = &s->t[i];
+		struct sf_topic st;
+		struct sf_record rec;
+		if ((t->st != T_SENDING && t->st != T_STALLED) ||
+		    rp_topic_state(t->ino, &st) < 0 ||
+		    st.next_msg <= t->acked_msg)
+			continue;
+		behind += st.next_msg - t->acked_msg;
+		if (store_topic_records(fs.store, t->ino, &st, t->acked, &rec,
+					1) == 1 && (!oldest || rec.ns < oldest))
+			oldest = rec.ns;
+	}
+	pthread_mutex_unlock(&fs.lock);
+	double secs = oldest ? (double)(rp_real_ns() - oldest) / 1e9 : 0;
+	rp_status_progress(s->l, behind, secs < 0 ? 0 : secs, s->sent_msgs,
+			   s->sent_bytes);
+}
+
+/* ---- a connection ---- */
+
+/* The link's settings changed: -1 to end the connection. */
+static int reload(struct lstate *s)
+{
+	struct sf_link conf;
+	int r = rp_link_reload(s->l, &conf);
+	if (r == -ENOENT) {
+		s->removed = true;
+		return -1;
+	}
+	if (r == 0) {
+		bool same = strcmp(conf.peer, s->l->conf.peer) == 0 &&
+			    strcmp(conf.peer_stream,
+				   s->l->conf.peer_stream) == 0;
+		s->l->conf = conf;
+		if (!same || (conf.flags & SF_LINK_PAUSED))
+			return -1;
+	}
+	return rp_link_quit(s->l) ? -1 : 0;
+}
+
+/* Nothing to send now: wait for an append (unless the window is
+ * full), an answer, a change or the time to PING.  0, or -1. */
+static int idle(struct lstate *s, bool more)
+{
+	int64_t now = rp_now_ms();
+	struct expect *h = head(s);
+	if (h && now - h->sent_ms > RP_ANSWER_MS) {
+		rp_status_down(s->l, "%s did not answer in %d s", peer_of(s),
+			       RP_ANSWER_MS / 1000);
+		return -1;
+	}
+	if (!h && now - s->last_sent >= RP_PING_MS) {
+		wb_begin(&s->out, RP_PING);
+		wb_u64(&s->out, (uint64_t)now);
+		return expect(s, RP_PONG, 0, 0, 0) < 0 || send_out(s) < 0
+		       ? -1 : 0;
+	}
+	int64_t wait = h ? 200 : RP_PING_MS - (now - s->last_sent);
+	if (wait > CURSORS_MS)
+		wait = CURSORS_MS;      /* cursors commit without appends */
+	if (s->held)
+		wait = RP_COALESCE_MS;
+	uint64_t seq = s->seq;
+	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
+			     !more && !s->held);
+	if ((w & RP_WOKEN) && seq != s->seq &&
+	    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS && scan(s) < 0)
+		return -1;
+	if ((w & RP_READABLE) && read_answer(s, 200) < 0)
+		return -1;
+	return 0;
+}
+
+static void run(struct lstate *s)
+{
+	for (size_t i = 0; i < s->nt; i++) {
+		s->t[i].st = T_NEW;
+		free(s->t[i].cur);
+		s->t[i].cur = NULL;
+		s->t[i].ncur = 0;
+	}
+	s->last_scan = 0;
+	s->last_cursors = 0;
+	while (reload(s) == 0) {
+		bool more;
+		if (rp_now_ms() - s->last_scan >= SCAN_MS && scan(s) < 0)
+			return;
+		if (send_some(s, &more) < 0 || send_cursors(s) < 0)
+			return;
+		while (rc_readable(&s->c))
+			if (read_answer(s, 200) < 0)
+				return;
+		status(s, s->qn == 0);
+		if (idle(s, more) < 0)
+			return;
+	}
+}
+
+static void session(struct lstate *s, bool *up)
+{
+	s->c = (struct rconn){ .fd = -1 };
+	s->qh = s->qn = 0;
+	s->inflight = 0;
+	s->inflight_bytes = 0;
+	s->next_tid = 1;
+	if (!tls_client_ctx()) {
+		rp_status_error(s->l, "the daemon has no TLS settings: a link "
+				"needs -o tls_cert=FILE,tls_key=FILE,"
+				"tls_ca=FILE");
+		return;
+	}
+	if (tcp_connect(s) == 0 && tls_connect(s) == 0 &&
+	    check_peer(s) == 0 && hello(s) == 0) {
+		*up = true;
+		rp_status_set_state(s->l, "up");
+		log_msg(SF_LOG_INFO, "replica: link %llu: %s is up, pushing "
+			"%s to %s/%s (replica %016" PRIx64 ")",
+			(unsigned long long)s->l->id, peer_of(s), s->src,
+			peer_of(s), s->l->conf.peer_stream, s->peer_id);
+		run(s);
+	}
+	rp_link_set_fd(s->l, -1);
+	rc_close(&s->c);
+	store_rread_free(&s->rr);
+	memset(&s->rr, 0, sizeof s->rr);
+}
+
+/* Wait ms, or less when the link changes or the daemon stops. */
+static void backoff(struct lstate *s, int ms)
+{
+	int64_t end = rp_now_ms() + ms;
+	int64_t left;
+	while (!rp_link_quit(s->l) && (left = end - rp_now_ms()) > 0)
+		if (rp_link_poll(s->l, &s->seq, -1, (int)left, false))
+			break;
+}
+
+void *rp_link_main(void *arg)
+{
+	struct lstate s = { .l = arg };
+	int delay = BACKOFF_MIN_MS;
+	s.seq = rp_link_seq();
+	while (!rp_link_quit(s.l) && !s.removed) {
+		if (reload(&s) < 0 && (s.removed || rp_link_quit(s.l)))
+			break;
+		if (s.l->conf.flags & SF_LINK_PAUSED) {
+			/* What the peer lacks goes on growing: said as the
+			 * appends come. */
+			rp_status_set_state(s.l, "paused");
+			status(&s, true);
+			rp_link_poll(s.l, &s.seq, -1, 1000, true);
+			continue;
+		}
+		rp_status_set_state(s.l, "connecting");
+		bool up = false;
+		session(&s, &up);
+		if (s.removed || rp_link_quit(s.l))
+			break;
+		if (up)
+			delay = BACKOFF_MIN_MS;
+		if (s.l->conf.flags & SF_LINK_PAUSED)
+			continue;
+		rp_status_set_state(s.l, "error");
+		status(&s, true);       /* what the peer lacks goes on growing */
+		backoff(&s, delay);
+		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+	}
+	for (size_t i = 0; i < s.nt; i++)
+		free(s.t[i].cur);
+	free(s.t);
+	free(s.q);
+	wb_free(&s.out);
+	if (s.removed)
+		rp_link_ended(s.l);
+	return NULL;
+}

@@ -1,0 +1,680 @@
+/* receive.c - the receiving end of a replication connection: HELLO
+ * (the stream it pushes into, checked for the peer's copy permission),
+ * TOPIC (the topic found or made, homed at the sender's origin, and
+ * where it ends here), RECORDS (stored with their own offsets and
+ * times when they continue the topic, skipped when held already, made
+ * durable before the ACK), DELETE and PING.  docs/replication.md is the
+ * format; docs/design.md "Replication" the rules.
+ *
+ * One thread per connection (listener.c), and one for its syncs
+ * (acks.c); fs.lock around every store call, never across the network. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp.h"
+
+#define TOPICS_MAX 1000000
+
+struct rtopic {
+	uint32_t tid;
+	uint64_t ino;
+	uint64_t home;
+	bool home_here;         /* homed here: cursors only, no records */
+	char name[NAME_MAX_BYTES + 1];
+};
+
+struct recv {
+	struct rconn *c;
+	struct rp_caller who;
+	char user[64];
+	uint64_t self;                  /* this replica's id */
+	uint64_t sender;                /* the source's replica id */
+	uint64_t stream;                /* the stream that receives */
+	char path[SF_LINK_PATH_MAX + 1]; /* its path, for log lines */
+	struct rtopic *t;
+	size_t nt, capt;
+	struct sf_rrecord *rec;
+	size_t caprec;
+	struct wbuf out;
+	struct rp_acks *acks;
+};
+
+/* A malformed frame: one line, ERROR, and the connection ends (-1). */
+static int malformed(struct recv *v, const char *what)
+{
+	log_msg(SF_LOG_WARNING, "replica: %s sent a malformed frame "
+		"(%s): closing the connection", v->c->peer, what);
+	rc_error(v->c, RP_E_MALFORMED, what);
+	return -1;
+}
+
+/* A refusal: one line here, ERROR there, and the connection ends. */
+static int refuse(struct recv *v, uint16_t code, const char *msg)
+{
+	log_msg(SF_LOG_WARNING, "replica: refused %s: %s", v->c->peer,
+		msg);
+	rc_error(v->c, code, msg);
+	return -1;
+}
+
+static int send_out(struct recv *v)
+{
+	return rc_send(v->c, &v->out) < 0 ? -1 : 0;
+}
+
+/* The answer in v->out, after those before it (and with stored, after
+ * the sync that makes the records stored just now durable). */
+static int queue(struct recv *v, bool stored)
+{
+	return acks_push(v->acks, &v->out, stored) < 0 ? -1 : 0;
+}
+
+/* ---- HELLO ---- */
+
+static int hello(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	char dest[SF_LINK_PATH_MAX], src[SF_LINK_PATH_MAX], msg[2600];
+	const uint8_t *magic = rb_raw(r, 4);
+	uint16_t version = rb_u16(r);
+	v->sender = rb_u64(r);
+	rb_str(r, dest, sizeof dest);
+	rb_str(r, src, sizeof src);
+	if (v->c->type != RP_HELLO || !rb_done(r) ||
+	    memcmp(magic, RP_MAGIC, 4) != 0 || v->sender == 0)
+		return malformed(v, "expected HELLO");
+	if (version != RP_VERSION) {
+		snprintf(msg, sizeof msg, "protocol version %u is not served "
+			 "(only %u)", version, RP_VERSION);
+		return refuse(v, RP_E_VERSION, msg);
+	}
+	struct sf_inode dir;
+	pthread_mutex_lock(&fs.lock);
+	int e = store_replica_id(fs.store, &v->self);
+	if (e == 0)
+		e = rp_stream_walk(&v->who.c, dest, &dir);
+	if (e == 0)
+		e = may_copy(&v->who.c, &dir);
+	pthread_mutex_unlock(&fs.lock);
+	snprintf(v->path, sizeof v->path, "%s%s", *dest ? "/" : "", dest);
+	if (e == -EACCES) {
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 ": user %s "
+			 "(the certificate of %s) may not copy stream %s",
+			 v->self, v->user, v->c->peer, v->path);
+		return refuse(v, RP_E_DENIED, msg);
+	}
+	if (e == -ENOENT) {
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 " has no "
+			 "stream %s", v->self, v->path);
+		return refuse(v, RP_E_NO_STREAM, msg);
+	}
+	if (e < 0) {
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 ": %s",
+			 v->self, strerror(-e));
+		return refuse(v, RP_E_STORAGE, msg);
+	}
+	if (v->sender == v->self) {
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 " is the "
+			 "sender itself", v->self);
+		return refuse(v, RP_E_SELF, msg);
+	}
+	v->stream = dir.ino;
+	log_msg(SF_LOG_INFO, "replica: %s (replica %016" PRIx64 ", user "
+		"%s) pushes its /%s into %s", v->c->peer, v->sender, v->user,
+		src, v->path);
+	wb_begin(&v->out, RP_WELCOME);
+	wb_u64(&v->out, v->self);
+	return send_out(v);
+}
+
+/* ---- TOPIC ---- */
+
+struct topic_frame {
+	uint32_t tid, mode, uid, gid;
+	uint64_t home, start, first_msg, end, next_msg;
+	int64_t ctime_ns;
+	char name[NAME_MAX_BYTES + 1];
+};
+
+static struct rtopic *find_tid(struct recv *v, uint32_t tid)
+{
+	for (size_t i = v->nt; i-- > 0;)
+		if (v->t[i].tid == tid)
+			return &v->t[i];
+	return NULL;
+}
+
+/* Make topic f->name in the stream, homed at f->home (fs.lock held). */
+static int make_topic(struct recv *v, const struct topic_frame *f,
+		      struct sf_inode *in)
+{
+	struct caller root;
+	double timeout;
+	rp_root_caller(&root);
+	int r = ns_make_as(&root, v->stream, f->name,
+			   S_IFREG | (f->mode & 07777), 0, NULL, true, in,
+			   &timeout);
+	if (r < 0)
+		return r;
+	in->uid = f->uid;
+	in->gid = f->gid;
+	in->kind = SF_KIND_TOPIC;
+	if (f->ctime_ns > 0) {
+		in->ctime.tv_sec = f->ctime_ns / 1000000000;
+		in->ctime.tv_nsec = f->ctime_ns % 1000000000;
+	}
+	r = kind_save(in);
+	if (r == 0)
+		r = store_topic_set_home(fs.store, in->ino, f->home);
+	notify_inval_name(v->stream, f->name);
+	return r;
+}
+
+/* Where f's topic is here: its status (RP_POS_*), reason, state, ino.
+ * fs.lock held. */
+static int topic_place(struct recv *v, const struct topic_frame *f,
+		       struct sf_topic *t, uint64_t *ino, char *why,
+		       size_t cap)
+{
+	struct sf_inode in;
+	uint64_t home;
+	int r = store_lookup(fs.store, v->stream, f->name, ino);
+	if (r == -ENOENT) {
+		if (f->home == v->self)
+			return RP_POS_HOME_HERE;        /* removed here */
+		r = make_topic(v, f, &in);
+		*ino = in.ino;
+	} else if (r == 0) {
+		r = store_get_inode(fs.store, *ino, &in);
+		if (r == 0 && (!S_ISREG(in.mode) || in.kind == SF_KIND_BLOB)) {
+			snprintf(why, cap, "%s/%s is not a topic here",
+				 v->path, f->name);
+			return RP_POS_REFUSED;
+		}
+		if (r == 0)
+			r = store_topic_home(fs.store, *ino, &home);
+		if (r == 0 && home == v->self && f->home == v->self)
+			return RP_POS_HOME_HERE;
+		if (r == 0)
+			r = rp_topic_state(*ino, t);
+		bool never = r == 0 && t->size == 0 && t->next_msg == 0;
+		if (r == 0 && home != f->home && !never) {
+			snprintf(why, cap, "topic %s/%s is homed at replica "
+				 "%016" PRIx64 " here, at %016" PRIx64 " there",
+				 v->path, f->name, home, f->home);
+			return RP_POS_REFUSED;
+		}
+		if (r == 0 && home != f->home) {
+			/* Made here and never written: it takes the home of
+			 * the one that holds records. */
+			if (in.kind != SF_KIND_TOPIC) {
+				in.kind = SF_KIND_TOPIC;
+				r = kind_save(&in);
+			}
+			if (r == 0)
+				r = store_topic_set_home(fs.store, *ino,
+							 f->home);
+		}
+	}
+	if (r == 0)
+		r = rp_topic_state(*ino, t);
+	if (r < 0) {
+		snprintf(why, cap, "topic %s/%s: %s", v->path, f->name,
+			 strerror(-r));
+		return RP_POS_REFUSED;
+	}
+	return RP_POS_OK;
+}
+
+static int topic(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	struct topic_frame f;
+	f.tid = rb_u32(r);
+	f.home = rb_u64(r);
+	f.mode = rb_u32(r);
+	f.uid = rb_u32(r);
+	f.gid = rb_u32(r);
+	f.ctime_ns = (int64_t)rb_u64(r);
+	f.start = rb_u64(r);
+	f.first_msg = rb_u64(r);
+	f.end = rb_u64(r);
+	f.next_msg = rb_u64(r);
+	rb_str(r, f.name, sizeof f.name);
+	if (!rb_done(r) || rp_name_check(f.name) < 0 || f.home == 0)
+		return malformed(v, "a TOPIC that does not decode");
+	if (find_tid(v, f.tid))
+		return malformed(v, "a TOPIC number used twice");
+	if (v->nt == TOPICS_MAX)
+		return malformed(v, "too many TOPICs");
+	if (v->nt == v->capt) {
+		size_t cap = v->capt ? v->capt * 2 : 64;
+		struct rtopic *t = realloc(v->t, cap * sizeof *t);
+		if (!t)
+			return -1;
+		v->t = t;
+		v->capt = cap;
+	}
+	struct sf_topic t = { 0 };
+	uint64_t ino = 0;
+	char why[2600] = "";
+	pthread_mutex_lock(&fs.lock);
+	int st = topic_place(v, &f, &t, &ino, why, sizeof why);
+	pthread_mutex_unlock(&fs.lock);
+	if (st == RP_POS_REFUSED)
+		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
+			why);
+	if (st == RP_POS_OK || (st == RP_POS_HOME_HERE && ino)) {
+		struct rtopic *e = &v->t[v->nt++];
+		e->tid = f.tid;
+		e->ino = ino;
+		e->home = f.home;
+		e->home_here = st == RP_POS_HOME_HERE;
+		snprintf(e->name, sizeof e->name, "%s", f.name);
+	}
+	wb_begin(&v->out, RP_POSITION);
+	wb_u32(&v->out, f.tid);
+	wb_u8(&v->out, (uint8_t)st);
+	wb_u64(&v->out, t.size);
+	wb_u64(&v->out, t.next_msg);
+	wb_u64(&v->out, t.start);
+	wb_str(&v->out, why);
+	return queue(v, false);
+}
+
+/* ---- RECORDS ---- */
+
+static int parse_records(struct recv *v, uint32_t *tid, uint32_t *count)
+{
+	struct rbuf *r = &v->c->body;
+	*tid = rb_u32(r);
+	*count = rb_u32(r);
+	if (r->bad || *count < 1 || *count > RP_RECORDS_MAX)
+		return -1;
+	if (*count > v->caprec) {
+		struct sf_rrecord *p = realloc(v->rec, *count * sizeof *p);
+		if (!p)
+			return -1;
+		v->rec = p;
+		v->caprec = *count;
+	}
+	for (uint32_t i = 0; i < *count; i++) {
+		struct sf_rrecord *e = &v->rec[i];
+		e->off = rb_u64(r);
+		e->msg = rb_u64(r);
+		e->ns = (int64_t)rb_u64(r);
+		e->nmsgs = rb_u32(r);
+		e->len = rb_u32(r);
+		e->trailer_len = rb_u32(r);
+		e->bytes = rb_raw(r, (size_t)e->len + e->trailer_len);
+		if (r->bad || e->len == 0)
+			return -1;
+	}
+	return rb_done(r) ? 0 : -1;
+}
+
+/* Store the records of topic e (fs.lock held): RP_ACK_* in *status,
+ * and t its state after them; 0, -EINVAL (a record that does not fit,
+ * why says which), or another -errno (a store error). */
+static int apply(struct recv *v, struct rtopic *e, uint32_t count,
+		 uint8_t *status, struct sf_topic *t, bool *stored,
+		 char *why, size_t cap)
+{
+	struct sf_inode in;
+	struct sf_policy p;
+	int r = store_get_inode(fs.store, e->ino, &in);
+	if (r < 0 || in.nlink == 0 || !is_topic(&in) ||
+	    in.parent != v->stream) {
+		*status = RP_ACK_GONE;
+		return 0;
+	}
+	struct node *n = node_get(e->ino);
+	struct sf_topic *tp = n ? topic_state(n) : NULL;
+	r = tp ? ns_policy(in.parent, &p) : -EIO;
+	*status = RP_ACK_OK;
+	for (uint32_t i = 0; r == 0 && i < count; i++) {
+		const struct sf_rrecord *rec = &v->rec[i];
+		r = store_topic_replicate(fs.store, e->ino, in.parent, tp, rec,
+					  false);
+		if (r == 0) {
+			*stored = true;
+			metrics_append(in.parent, rec->len, rec->nmsgs);
+		} else if (r == 1) {
+			r = 0;
+		} else if (r == -ERANGE) {
+			*status = RP_ACK_GAP;
+			r = 0;
+			break;
+		} else if (r == -EINVAL) {
+			snprintf(why, cap, "the record at byte %" PRIu64
+				 " (message %" PRIu64 ") does not fit topic "
+				 "%s/%s", rec->off, rec->msg, v->path,
+				 e->name);
+		}
+	}
+	if (*stored)
+		topic_appended(n, &p);
+	if (tp)
+		*t = *tp;
+	if (n)
+		node_release_if_unused(n);
+	return r;
+}
+
+static int records(struct recv *v)
+{
+	uint32_t tid, count;
+	if (parse_records(v, &tid, &count) < 0)
+		return malformed(v, "RECORDS that do not decode");
+	struct rtopic *e = find_tid(v, tid);
+	if (!e || e->home_here)
+		return malformed(v, "RECORDS of a topic never accepted");
+	uint8_t status = RP_ACK_OK;
+	struct sf_topic t = { 0 };
+	bool stored = false;
+	char why[2600] = "";
+	pthread_mutex_lock(&fs.lock);
+	int r = apply(v, e, count, &status, &t, &stored, why, sizeof why);
+	pthread_mutex_unlock(&fs.lock);
+	notify_send_polls();
+	if (r == -EINVAL)
+		return malformed(v, why);
+	if (r < 0) {
+		snprintf(why, sizeof why, "replica %016" PRIx64 " cannot "
+			 "store topic %s/%s: %s", v->self, v->path, e->name,
+			 strerror(-r));
+		return refuse(v, RP_E_STORAGE, why);
+	}
+	if (status == RP_ACK_GONE)
+		e->tid = UINT32_MAX;    /* announced again under a new number */
+	wb_begin(&v->out, RP_ACK);
+	wb_u32(&v->out, tid);
+	wb_u8(&v->out, status);
+	wb_u64(&v->out, t.size);
+	wb_u64(&v->out, t.next_msg);
+	return queue(v, stored);
+}
+
+/* ---- SKIP ---- */
+
+/* The source's first live record starts at off, past our end: the copy
+ * continues there (fs.lock held).  0, or -errno. */
+static int skip_to(struct recv *v, struct rtopic *e, uint64_t off,
+		   uint64_t msg, uint8_t *status, struct sf_topic *t)
+{
+	struct sf_inode in;
+	int r = store_get_inode(fs.store, e->ino, &in);
+	if (r < 0 || in.nlink == 0 || !is_topic(&in) ||
+	    in.parent != v->stream) {
+		*status = RP_ACK_GONE;
+		return 0;
+	}
+	struct node *n = node_get(e->ino);
+	struct sf_topic *tp = n ? topic_state(n) : NULL;
+	r = tp ? store_topic_skip(fs.store, e->ino, tp, off, msg) : -EIO;
+	if (r == 0 && tp->size == off)
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s continues at byte "
+			"%" PRIu64 " (message %" PRIu64 "): %s had expired "
+			"what came before", v->path, e->name, off, msg,
+			v->c->peer);
+	if (r == -EINVAL)
+		r = 0;          /* it holds that much already: its end says */
+	if (tp)
+		*t = *tp;
+	if (n)
+		node_release_if_unused(n);
+	return r;
+}
+
+static int skip(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	uint32_t tid = rb_u32(r);
+	uint64_t off = rb_u64(r), msg = rb_u64(r);
+	if (!rb_done(r))
+		return malformed(v, "a SKIP that does not decode");
+	struct rtopic *e = find_tid(v, tid);
+	if (!e || e->home_here)
+		return malformed(v, "SKIP of a topic never accepted");
+	uint8_t status = RP_ACK_OK;
+	struct sf_topic t = { 0 };
+	pthread_mutex_lock(&fs.lock);
+	int x = skip_to(v, e, off, msg, &status, &t);
+	pthread_mutex_unlock(&fs.lock);
+	if (x < 0) {
+		char why[2600];
+		snprintf(why, sizeof why, "replica %016" PRIx64 " cannot "
+			 "move topic %s/%s on: %s", v->self, v->path, e->name,
+			 strerror(-x));
+		return refuse(v, RP_E_STORAGE, why);
+	}
+	if (status == RP_ACK_GONE)
+		e->tid = UINT32_MAX;
+	wb_begin(&v->out, RP_ACK);
+	wb_u32(&v->out, tid);
+	wb_u8(&v->out, status);
+	wb_u64(&v->out, t.size);
+	wb_u64(&v->out, t.next_msg);
+	return queue(v, false);         /* the skip was written synced */
+}
+
+/* ---- CURSOR ---- */
+
+/* Take c as group's cursor on e if it is later than the one held (by
+ * commit time, then offset) and a message boundary of the copy here
+ * (fs.lock held). */
+static void cursor_take(struct recv *v, struct rtopic *e, const char *group,
+			struct sf_cursor *c)
+{
+	struct sf_inode in;
+	struct sf_topic t;
+	struct sf_cursor old;
+	uint64_t msg;
+	if (store_get_inode(fs.store, e->ino, &in) < 0 || in.nlink == 0 ||
+	    !is_topic(&in) || in.parent != v->stream ||
+	    rp_topic_state(e->ino, &t) < 0 || c->off > t.size)
+		return;
+	if (store_cursor_get(fs.store, e->ino, NULL, group, &old) == 0 &&
+	    (old.ns > c->ns || (old.ns == c->ns && old.off >= c->off)))
+		return;
+	if (c->off >= t.start &&
+	    (store_topic_boundary(fs.store, e->ino, &t, c->off, &msg) < 0 ||
+	     msg != c->msg))
+		return;
+	if (store_cursor_set(fs.store, e->ino, group, c, false) == 0)
+		metrics_cursor(e->ino, group, c);
+}
+
+static int cursor(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	char group[SF_GROUP_MAX + 1];
+	struct sf_cursor c;
+	uint32_t tid = rb_u32(r);
+	c.off = rb_u64(r);
+	c.msg = rb_u64(r);
+	c.ns = (int64_t)rb_u64(r);
+	rb_str(r, group, sizeof group);
+	if (!rb_done(r) || store_cursor_name_check(group) < 0)
+		return malformed(v, "a CURSOR that does not decode");
+	struct rtopic *e = find_tid(v, tid);
+	if (!e)
+		return 0;               /* refused, or gone meanwhile */
+	pthread_mutex_lock(&fs.lock);
+	cursor_take(v, e, group, &c);
+	pthread_mutex_unlock(&fs.lock);
+	return 0;
+}
+
+/* ---- DELETE, PING ---- */
+
+static int delete_topic(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	char name[NAME_MAX_BYTES + 1];
+	uint64_t home = rb_u64(r), ino, here;
+	rb_str(r, name, sizeof name);
+	if (!rb_done(r) || rp_name_check(name) < 0)
+		return malformed(v, "a DELETE that does not decode");
+	struct sf_inode in;
+	struct caller root;
+	rp_root_caller(&root);
+	pthread_mutex_lock(&fs.lock);
+	int e = store_lookup(fs.store, v->stream, name, &ino);
+	if (e == 0)
+		e = store_get_inode(fs.store, ino, &in);
+	if (e == 0 && !is_topic(&in))
+		e = -ENOENT;
+	if (e == 0)
+		e = store_topic_home(fs.store, ino, &here);
+	if (e == 0 && (here != home || here == v->self))
+		e = -EPERM;
+	if (e == 0)
+		e = ns_remove_as(&root, v->stream, name, false);
+	if (e == 0)
+		notify_inval_name(v->stream, name);
+	pthread_mutex_unlock(&fs.lock);
+	if (e == 0)
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s removed, as "
+			"at %s", v->path, name, v->c->peer);
+	return 0;
+}
+
+static int pong(struct recv *v)
+{
+	uint64_t token = rb_u64(&v->c->body);
+	if (!rb_done(&v->c->body))
+		return malformed(v, "a PING that does not decode");
+	wb_begin(&v->out, RP_PONG);
+	wb_u64(&v->out, token);
+	return queue(v, false);
+}
+
+static int frame(struct recv *v)
+{
+	switch (v->c->type) {
+	case RP_TOPIC:
+		return topic(v);
+	case RP_RECORDS:
+		return records(v);
+	case RP_DELETE:
+		return delete_topic(v);
+	case RP_SKIP:
+		return skip(v);
+	case RP_CURSOR:
+		return cursor(v);
+	case RP_PING:
+		return pong(v);
+	case RP_PONG:
+		return 0;
+	case RP_ERROR: {
+		char msg[RP_STR_MAX + 1];
+		uint16_t code = rb_u16(&v->c->body);
+		rb_str(&v->c->body, msg, sizeof msg);
+		log_msg(SF_LOG_WARNING, "replica: %s ended the "
+			"connection: %s (code %u)", v->c->peer, msg, code);
+		return -1;
+	}
+	default:
+		return malformed(v, "an unexpected frame type");
+	}
+}
+
+/* The first frame: HELLO, or the source's own refusal (ERROR). */
+static int first(struct recv *v)
+{
+	int r = rc_read(v->c, RP_ANSWER_MS);
+	if (r <= 0) {
+		if (r == 0 || r == -ETIMEDOUT)
+			log_msg(SF_LOG_WARNING, "replica: %s sent no "
+				"HELLO: closing the connection", v->c->peer);
+		return -1;
+	}
+	if (v->c->type == RP_ERROR)
+		return frame(v);
+	return hello(v);
+}
+
+/* Wait for a frame or the end of a sync, until the idle deadline: 1 a
+ * frame may be read, 0 a sync ended, -1 silence (said) or a failure. */
+static int wait_input(struct recv *v, int64_t deadline)
+{
+	if (rc_readable(v->c))
+		return 1;
+	struct pollfd p[2] = {
+		{ .fd = v->c->fd, .events = POLLIN },
+		{ .fd = acks_fd(v->acks), .events = POLLIN },
+	};
+	for (;;) {
+		int64_t left = deadline - rp_now_ms();
+		int due = acks_due(v->acks);   /* begins one if it is time */
+		if (left <= 0) {
+			log_msg(SF_LOG_INFO, "replica: %s was silent for %d "
+				"s: closing the connection", v->c->peer,
+				RP_IDLE_MS / 1000);
+			return -1;
+		}
+		int ms = left > 200 ? 200 : (int)left;
+		if (due > 0 && due < ms)
+			ms = due;
+		int n = poll(p, 2, ms);
+		if (rp_stopping() || (n < 0 && errno != EINTR))
+			return -1;
+		if (n > 0 && p[1].revents) {
+			acks_event(v->acks);
+			return 0;
+		}
+		if (n > 0 && p[0].revents)
+			return 1;
+	}
+}
+
+static void serve(struct recv *v)
+{
+	int64_t deadline = rp_now_ms() + RP_IDLE_MS;
+	for (;;) {
+		if (acks_flush(v->acks, v->c) < 0)
+			return;
+		int e = acks_error(v->acks);
+		if (e < 0) {
+			char why[2600];
+			snprintf(why, sizeof why, "replica %016" PRIx64 " "
+				 "cannot sync stream %s: %s", v->self, v->path,
+				 strerror(-e));
+			refuse(v, RP_E_STORAGE, why);
+			return;
+		}
+		int w = wait_input(v, deadline);
+		if (w < 0)
+			return;
+		if (w == 0)
+			continue;
+		int r = rc_read(v->c, 200);
+		if (r < 0)
+			return;
+		if (r == 0)
+			continue;       /* TLS bytes that were no frame */
+		deadline = rp_now_ms() + RP_IDLE_MS;
+		if (frame(v) < 0)
+			return;
+	}
+}
+
+void rp_receive(struct rconn *c, uid_t uid, gid_t gid)
+{
+	struct recv v = { .c = c };
+	rp_caller_init(&v.who, uid, gid);
+	rp_user_name(uid, v.user, sizeof v.user);
+	v.acks = acks_new();
+	if (v.acks && first(&v) == 0)
+		serve(&v);
+	acks_free(v.acks);
+	rp_caller_free(&v.who);
+	free(v.t);
+	free(v.rec);
+	wb_free(&v.out);
+}

@@ -1,0 +1,62 @@
+/* replica.h - the daemon's replication front end (fs/replica/): the
+ * listener that takes other replicas' pushes (-o replica_listen), one
+ * thread per stored link that pushes a local stream to a peer, and the
+ * state of each link for `user.streamfs.replica.list`.  The wire format
+ * is docs/replication.md; the design, docs/design.md "Replication".
+ *
+ * Threads and locks: the listener thread accepts and hands each
+ * connection to a thread of its own (at most REPLICA_CONN_MAX); each
+ * link has a thread.  They block on their sockets (with timeouts), never
+ * holding fs.lock across network I/O, and take fs.lock around every
+ * store call.  rp.lock (replica.c: the link table, the topics appended
+ * to) comes after fs.lock and is a leaf:
+ *
+ *   fs.lock  ->  rp.lock
+ */
+#ifndef STREAMFS_REPLICA_H
+#define STREAMFS_REPLICA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* -o replica_listen=ADDR:PORT ([IPV6]:PORT for IPv6), repeatable: 0, or
+ * -1 after an error line (a malformed address). */
+int replica_add_listener(const char *addr);
+/* A replica_listen was given (it needs the tls_ options). */
+bool replica_configured(void);
+/* After the store is open and the mount live: listen, and start a
+ * thread per stored link.  0, or -1 after an error line. */
+int replica_start(void);
+/* Close every connection and stop every thread (before the store
+ * closes). */
+void replica_stop(void);
+
+/* A link was just stored (store_link_add): start its thread.  Call
+ * with fs.lock NOT held.  0, or -errno. */
+int replica_link_started(const struct sf_link *l);
+/* Link id was paused, resumed or removed in the store: its thread reads
+ * it again (and ends if it is gone).  fs.lock NOT held. */
+void replica_link_changed(uint64_t id);
+
+/* What a link is doing.  state: "connecting", "up", "paused", "error". */
+struct replica_status {
+	uint64_t id;
+	char state[16];
+	uint64_t msgs_behind;           /* the peer's topics behind ours */
+	double secs_behind;             /* age of the oldest message not
+					 * yet acknowledged, 0 when none */
+	char last_error[256];           /* "" when none yet */
+	int64_t last_error_ns;          /* when, ns since the epoch */
+	uint64_t sent_msgs, sent_bytes; /* acknowledged since the start */
+};
+/* 0, or -ENOENT when no thread runs link id.  Any lock but rp.lock. */
+int replica_link_status(uint64_t id, struct replica_status *out);
+
+/* Topic ino was appended to (called by topic_appended, fs.lock held):
+ * marks it and wakes the link threads; costs one atomic load when no
+ * link runs. */
+void replica_topic_appended(uint64_t ino);
+
+#endif

@@ -1,0 +1,232 @@
+/* rp.h - what the files of the replication front end share: the frame
+ * codec and frame I/O over TLS (wire.c, docs/replication.md), addresses
+ * (wire.c), the callers and checks both ends make (access.c), the
+ * receiving end of a connection (receive.c), the link table and its
+ * wake-ups (replica.c) and a link's thread (link.c).  Locks: see
+ * replica.h. */
+#ifndef STREAMFS_RP_H
+#define STREAMFS_RP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+#include "fs.h"
+#include "replica.h"
+
+/* ---- the protocol (docs/replication.md) ---- */
+#define RP_MAGIC "SFRP"
+#define RP_VERSION 1
+#define RP_FRAME_MAX (80u << 20)
+#define RP_STR_MAX 1024
+#define RP_RECORDS_MAX 4096
+/* Unacknowledged at most: batches, and their bytes.  The receiver
+ * acknowledges after its disk flush, which may take a while; small
+ * batches (appends sent as they come) must not stop the link meanwhile. */
+#define RP_WINDOW 8192
+#define RP_WINDOW_BYTES (32u << 20)
+#define RP_BATCH_BYTES (256u << 10) /* about this much a RECORDS frame */
+#define RP_BATCH_SMALL (32u << 10)  /* a batch this small may wait ... */
+#define RP_COALESCE_MS 2            /* ... this long for more */
+#define RP_PING_MS 3000
+#define RP_ANSWER_MS 15000          /* the source waits for an answer */
+#define RP_IDLE_MS 30000            /* the receiver waits for a frame */
+#define RP_HANDSHAKE_MS 10000
+#define RP_SYNC_GAP_MS 20           /* between the receiver's syncs */
+
+enum {
+	RP_HELLO = 1, RP_WELCOME, RP_ERROR, RP_TOPIC, RP_POSITION,
+	RP_RECORDS, RP_ACK, RP_DELETE, RP_PING, RP_PONG, RP_SKIP,
+	RP_CURSOR,
+};
+enum {
+	RP_E_MALFORMED = 1, RP_E_VERSION, RP_E_DENIED, RP_E_NO_STREAM,
+	RP_E_SELF, RP_E_STORAGE, RP_E_BUSY,
+};
+enum { RP_POS_OK = 0, RP_POS_HOME_HERE = 1, RP_POS_REFUSED = 2 };
+enum { RP_ACK_OK = 0, RP_ACK_GAP = 1, RP_ACK_GONE = 2 };
+
+/* ---- wire.c: building and parsing payloads ---- */
+/* A frame being built: the length and type first, patched by wb_end.
+ * A failed growth sets oom and drops every later write. */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+void wb_begin(struct wbuf *b, uint8_t type);     /* empties b first */
+void wb_u8(struct wbuf *b, uint8_t v);
+void wb_u16(struct wbuf *b, uint16_t v);
+void wb_u32(struct wbuf *b, uint32_t v);
+void wb_u64(struct wbuf *b, uint64_t v);
+void wb_raw(struct wbuf *b, const void *p, size_t n);
+void wb_str(struct wbuf *b, const char *s);      /* str16 */
+/* Patch the frame's length (rc_send does it). */
+void wb_end(struct wbuf *b);
+void wb_free(struct wbuf *b);
+
+/* A payload being read: a read past its end sets bad and gives 0. */
+struct rbuf {
+	const uint8_t *p, *end;
+	bool bad;
+};
+uint8_t rb_u8(struct rbuf *r);
+uint16_t rb_u16(struct rbuf *r);
+uint32_t rb_u32(struct rbuf *r);
+uint64_t rb_u64(struct rbuf *r);
+const uint8_t *rb_raw(struct rbuf *r, size_t n);
+/* A str16 copied NUL-terminated into buf (cap bytes): false (and bad)
+ * when it is longer than cap - 1 or RP_STR_MAX, or holds a NUL. */
+bool rb_str(struct rbuf *r, char *buf, size_t cap);
+/* The payload was read whole and nothing is left. */
+bool rb_done(const struct rbuf *r);
+
+/* One end of a connection. */
+struct rconn {
+	int fd;
+	SSL *ssl;
+	char peer[300];                 /* ADDR:PORT, for log lines */
+	uint8_t *in;                    /* the last frame read */
+	size_t incap;
+	uint8_t type;
+	struct rbuf body;               /* its payload */
+};
+/* Send the frame b holds: 0, or -errno. */
+int rc_send(struct rconn *c, struct wbuf *b);
+/* Send len bytes of whole frames: 0, or -errno. */
+int rc_write(struct rconn *c, const void *p, size_t len);
+/* Read one frame within ms: 1, 0 when nothing at all arrived in that
+ * time, -EPROTO for a length out of range (a line says so), -errno. */
+int rc_read(struct rconn *c, int ms);
+/* Bytes are waiting to be read (a frame may be ready). */
+bool rc_readable(struct rconn *c);
+/* Send ERROR code/msg, ignoring failures. */
+void rc_error(struct rconn *c, uint16_t code, const char *msg);
+void rc_close(struct rconn *c);
+/* A blocking read waits at most ms (so waits can be cut short and
+ * deadlines kept); a write RP_ANSWER_MS. */
+void rc_timeouts(int fd, int ms);
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port: 0, or -EINVAL. */
+int rp_split_addr(const char *addr, char *host, size_t hcap, char *port,
+		  size_t pcap);
+/* "ADDR:PORT" of a socket address, for log lines. */
+void rp_addr_str(const struct sockaddr *sa, char *buf, size_t cap);
+int64_t rp_now_ms(void);                 /* CLOCK_MONOTONIC */
+int64_t rp_real_ns(void);                /* CLOCK_REALTIME */
+
+/* ---- access.c ---- */
+/* The caller a certificate's user is: uid, gid and its groups (loaded
+ * when a check needs them, into memory of its own). */
+struct rp_caller {
+	struct caller c;
+	gid_t *groups;
+};
+void rp_caller_init(struct rp_caller *rc, uid_t uid, gid_t gid);
+void rp_caller_free(struct rp_caller *rc);
+/* The daemon itself (root), for the changes replication makes after
+ * the peer was checked. */
+void rp_root_caller(struct caller *c);
+/* A relative path ("" the root) checked for the bounds of the format:
+ * 0, or -EINVAL. */
+int rp_path_check(const char *path);
+/* A topic name: one name of a path.  0, or -EINVAL. */
+int rp_name_check(const char *name);
+/* The stream directory at path, walked from the root with c's search
+ * permission on each directory: 0, -ENOENT (missing, not a directory,
+ * the system stream), -EACCES.  fs.lock held. */
+int rp_stream_walk(struct caller *c, const char *path, struct sf_inode *out);
+/* A stream's path from the root ("" for the root), for log lines.
+ * fs.lock held. */
+void rp_stream_path(uint64_t ino, char *buf, size_t cap);
+/* A topic's state: its node's when it has one, else loaded (fs.lock
+ * held). */
+int rp_topic_state(uint64_t ino, struct sf_topic *t);
+/* A login name for uid, for log lines. */
+void rp_user_name(uid_t uid, char *buf, size_t cap);
+
+/* ---- acks.c: the receiver's answers in order, and its syncs ---- */
+struct rp_acks;
+struct rp_acks *acks_new(void);
+/* Stops the sync thread (after the sync under way) and frees a. */
+void acks_free(struct rp_acks *a);
+/* Queue the frame b holds as the next answer: with stored (an ACK of
+ * records stored just now), it leaves once a sync begun after them has
+ * ended; else once the answers before it left.  0, or -ENOMEM. */
+int acks_push(struct rp_acks *a, struct wbuf *b, bool stored);
+/* Begin the sync that is due: -1 when none waits, else the ms until
+ * the next may begin (call again then). */
+int acks_due(struct rp_acks *a);
+/* Readable when a sync ended: then call acks_event. */
+int acks_fd(const struct rp_acks *a);
+void acks_event(struct rp_acks *a);
+/* A sync failed (-errno; the connection must end), or 0. */
+int acks_error(const struct rp_acks *a);
+/* Send the answers that may leave: 0, or -errno. */
+int acks_flush(struct rp_acks *a, struct rconn *c);
+
+/* ---- receive.c: a connection the listener accepted ---- */
+/* Serve the frames of c (after its handshake) for the user its
+ * certificate names, until it closes or the daemon stops. */
+void rp_receive(struct rconn *c, uid_t uid, gid_t gid);
+
+/* ---- listener.c ---- */
+int rp_listen_start(void);
+void rp_listen_stop(void);
+bool rp_stopping(void);
+
+/* ---- replica.c: the link table ---- */
+struct rp_link {
+	uint64_t id;                    /* set at creation, then read-only */
+	struct sf_link conf;            /* its thread's copy: only it writes */
+	pthread_t th;
+	/* Guarded by rp.lock: */
+	bool changed;                   /* paused, resumed or removed */
+	bool done;                      /* its thread ended (link removed) */
+	int fd;                         /* its connection's socket, or -1 */
+	int efd;                        /* an eventfd: written to wake it */
+	bool sleeping;                  /* it waits in rp_link_poll */
+	bool wake_appends;              /* ... and appends should wake it */
+	struct replica_status st;
+	struct rp_link *next;
+};
+/* The status of l (under rp.lock): the link's thread updates it. */
+void rp_status_set_state(struct rp_link *l, const char *state);
+/* The link's last error: a refusal or a fault (a warning line), or the
+ * peer out of reach (down: an info line; links over intermittent
+ * networks drop as a matter of course).  The same text again logs
+ * nothing. */
+void rp_status_error(struct rp_link *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void rp_status_down(struct rp_link *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
+			double secs_behind, uint64_t sent_msgs,
+			uint64_t sent_bytes);
+/* The link's settings, read again from the store when they changed:
+ * 1 as before, 0 changed (in *out), -ENOENT removed.  No lock held. */
+int rp_link_reload(struct rp_link *l, struct sf_link *out);
+/* Wait up to ms for a change of the link, the stop, with appends an
+ * append, and with fd (not -1) bytes to read on it: RP_WOKEN when one
+ * of the first three happened, RP_READABLE for the last, 0 when the
+ * time passed.  *seq: the appends seen so far. */
+#define RP_WOKEN 1
+#define RP_READABLE 2
+int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
+		 bool appends);
+/* The socket of l's connection (-1: none), shut down by replica_stop. */
+void rp_link_set_fd(struct rp_link *l, int fd);
+bool rp_link_quit(struct rp_link *l);
+/* l's thread ends for good (its link was removed). */
+void rp_link_ended(struct rp_link *l);
+uint64_t rp_link_seq(void);
+
+/* ---- link.c: a link's thread (arg: its struct rp_link) ---- */
+void *rp_link_main(void *arg);
+
+#endif
