@@ -293,6 +293,33 @@ static int malformed(struct lstate *s, const char *what)
 	return -1;
 }
 
+/* HOLDS: the peer's topics homed here.  A name the stream no longer
+ * has was removed here while no link ran: DELETE it there too. */
+static int holds(struct lstate *s)
+{
+	struct rbuf *b = &s->c.body;
+	char name[NAME_MAX_BYTES + 1];
+	uint32_t n = rb_u32(b);
+	if (n > RP_HOLDS_MAX)
+		return malformed(s, "a HOLDS that does not decode");
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t ino;
+		if (!rb_str(b, name, sizeof name) || rp_name_check(name) < 0)
+			return malformed(s, "a HOLDS that does not decode");
+		pthread_mutex_lock(&fs.lock);
+		int r = store_lookup(fs.store, s->l->conf.stream, name, &ino);
+		pthread_mutex_unlock(&fs.lock);
+		if (r != -ENOENT)
+			continue;
+		wb_begin(&s->out, RP_DELETE);
+		wb_u64(&s->out, s->self);
+		wb_str(&s->out, name);
+		if (send_out(s) < 0)
+			return -1;
+	}
+	return rb_done(b) ? 0 : malformed(s, "a HOLDS that does not decode");
+}
+
 static int hello(struct lstate *s)
 {
 	const char *src = s->src[0] == '/' ? s->src + 1 : s->src;
@@ -324,7 +351,13 @@ static int hello(struct lstate *s)
 	s->peer_id = rb_u64(&s->c.body);
 	if (s->c.type != RP_WELCOME || !rb_done(&s->c.body))
 		return malformed(s, "expected WELCOME");
-	return 0;
+	r = rc_read(&s->c, RP_ANSWER_MS);
+	if (r <= 0) {
+		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
+		return -1;
+	}
+	return s->c.type == RP_HOLDS ? holds(s)
+	       : malformed(s, "expected HOLDS");
 }
 
 /* ---- the topics of the stream ---- */
