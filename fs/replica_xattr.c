@@ -5,14 +5,14 @@
  * link's id in decimal, or its HOST:PORT/PATH) manage one; reading
  * user.streamfs.replica.list lists the stream's links with their state.
  * xattr.c hands these names here.  The links themselves are the store's
- * (store_link_*, store/replica.c); the threads that run them are
+ * (store_link_*, store/link.c); the threads that run them are
  * fs/replica/'s, told of a change once fs.lock is dropped
  * (replica_xattr_flush, called by ops.c after the reply).
  *
  * Each needs the stream's admin permission (EACCES); a malformed value is
  * EINVAL, a value naming no link of the stream ENOENT, an add on a daemon
- * without the tls_ options EOPNOTSUPP, and each of them changes
- * nothing (docs/design.md, "Replication links"). */
+ * without the tls_ options EOPNOTSUPP, and none of these refusals
+ * changes anything (docs/design.md, "Replication links"). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,7 +37,8 @@ static const char *const action_names[] = {
 };
 
 /* What the thread that served a change tells fs/replica/ once it has
- * dropped fs.lock.  Thread-local: each FUSE worker has its own. */
+ * dropped fs.lock.  Thread-local (each FUSE worker has its own), so no
+ * lock guards it. */
 static __thread struct {
 	enum action what;
 	struct sf_link link;    /* ACT_ADD: the link as stored */
@@ -239,8 +240,9 @@ static int add_link(const struct sf_inode *in, const char *val, size_t len)
 	r = store_link_add(fs.store, &l);
 	if (r < 0)
 		return r;
-	log_msg(SF_LOG_INFO, "replica: link %" PRIu64 ": added, from "
-		"stream inode %" PRIu64 " to %s/%s", l.id, l.stream, l.peer, l.peer_stream);
+	log_msg(SF_LOG_INFO, "replication link %" PRIu64 ": added, from "
+		"stream inode %" PRIu64 " to %s/%s", l.id, l.stream, l.peer,
+		l.peer_stream);
 	pending.what = ACT_ADD;
 	pending.link = l;
 	return 0;
@@ -266,7 +268,7 @@ static int change_link(const struct sf_inode *in, enum action a,
 	}
 	if (r < 0)
 		return r;
-	log_msg(SF_LOG_INFO, "replica: link %" PRIu64 ": %s (to %s/%s)",
+	log_msg(SF_LOG_INFO, "replication link %" PRIu64 ": %s (to %s/%s)",
 		l.id, a == ACT_REMOVE ? "removed" :
 		a == ACT_PAUSE ? "paused" : "resumed", l.peer, l.peer_stream);
 	pending.what = a;
@@ -305,7 +307,7 @@ void replica_xattr_flush(void)
 	}
 	int r = replica_link_started(&pending.link);
 	if (r < 0)
-		log_msg(SF_LOG_ERROR, "replica: link %" PRIu64 " to %s/%s is "
+		log_msg(SF_LOG_ERROR, "replication link %" PRIu64 " to %s/%s is "
 			"stored but did not start: %s (it starts with the "
 			"next mount)", pending.link.id, pending.link.peer,
 			pending.link.peer_stream, strerror(-r));

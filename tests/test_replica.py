@@ -25,11 +25,17 @@ import kafka_wire as kw                 # noqa: E402
 
 STREAMCTL = BUILD / "tools" / "streamctl"
 CONVERGE = 60           # the bound of every wait for replicas to agree
+# The daemon's replication lines start "replication: " (the listener
+# and incoming connections) or "replication link N: " (a link); the
+# patterns take "replica: " and "replica: link N: " too.
+SIDE = r"replica(?:tion)?: "
+LINK = r"replica(?:tion)?:? link \d+: "
+
 # What a daemon may log about a link or a connection that dropped while
 # a test took it away (a peer restarted, killed or unmounted first at the
 # end of the test).
-DROPPED = r"replica: (link \d+: )?.*(broke|cannot connect|connection|" \
-          r"did not answer|was silent|ended the)"
+DROPPED = r"replica(?:tion)?:?( link \d+:)? .*(broke|cannot connect|" \
+          r"connection|did not answer|was silent|ended the)"
 
 # The line an append to a topic homed elsewhere leaves in the log.
 EROFS_LINE = r"write refused \(EROFS\): its home is replica [0-9a-f]{16}"
@@ -542,8 +548,8 @@ def test_bad_client_certificate_refused(mount_factory, pki, tmp_path, kind):
     else:
         cert = pki.issue("/CN=no-one-r3", server=True)
         reason = "certificate subject CN=no-one-r3: no user named no-one-r3"
-    b_line = r"replica: refused a TLS connection from 127\.0\.0\.1:\d+: " \
-             + reason
+    b_line = SIDE + r"(refused a TLS connection from 127\.0\.0\.1:\d+: |" \
+        r"TLS handshake from 127\.0\.0\.1:\d+ failed: )" + reason
     # Under TLS 1.3 a client's handshake ends before the server has
     # checked its certificate: A may learn of the refusal only as a peer
     # that closed before its answer.
@@ -561,7 +567,8 @@ def test_unknown_server_certificate_refused(mount_factory, pki, tmp_path):
     """A does not take a peer whose certificate its CA did not sign."""
     a_line = r"TLS handshake with 127\.0\.0\.1:\d+ failed: certificate: " \
              r"unable to get local issuer certificate"
-    b_line = r"replica: refused a TLS connection from 127\.0\.0\.1:\d+: "
+    b_line = SIDE + r"(refused a TLS connection from 127\.0\.0\.1:\d+: |" \
+        r"TLS handshake from 127\.0\.0\.1:\d+ failed)"
     b = replica(mount_factory, pki, cert=other_ca_cert(tmp_path),
                 expect=[b_line])
     a = replica(mount_factory, pki, expect=[a_line])
@@ -578,11 +585,11 @@ def test_peer_without_copy_refused_by_the_source(mount_factory, pki):
     nothing, and both sides say why."""
     b = replica(mount_factory, pki,
                 cert=pki.issue("/CN=nobody", server=True),
-                expect=[r"replica: .*copy"])
+                expect=[SIDE + r".*copy"])
     a = replica(mount_factory, pki, expect=[NO_COPY])
     os.setxattr(os.path.join(a.mnt, "plant"), PFX + "ace.copy", b"u:root")
     append(os.path.join(a.mnt, "plant", "t"), b"secret\n")
-    refused_link(a, b, NO_COPY, r"replica: .*copy")
+    refused_link(a, b, NO_COPY, SIDE + r".*copy")
 
 
 def test_peer_without_copy_refused_by_the_receiver(mount_factory, pki):
@@ -591,10 +598,10 @@ def test_peer_without_copy_refused_by_the_receiver(mount_factory, pki):
     b = replica(mount_factory, pki, expect=[NO_COPY])
     a = replica(mount_factory, pki,
                 cert=pki.issue("/CN=nobody", server=True),
-                expect=[r"replica: link \d+: .*copy"])
+                expect=[LINK + r".*copy"])
     os.setxattr(os.path.join(b.mnt, "plant"), PFX + "ace.copy", b"u:root")
     append(os.path.join(a.mnt, "plant", "t"), b"secret\n")
-    refused_link(a, b, r"copy", r"replica: refused 127\.0\.0\.1:\d+: "
+    refused_link(a, b, r"copy", SIDE + r"refused 127\.0\.0\.1:\d+: "
                  r"replica [0-9a-f]{16}: " + NO_COPY)
 
 
@@ -658,5 +665,5 @@ def test_lagging_beyond_the_sources_retention_is_said(mount_factory, pki):
     assert re.search(r"topic /plant/t: messages 5 to 9 \(bytes %d to %d\) "
                      r"expired here" % (len(early), len(early + middle)),
                      err), err
-    a.expect_log(r"replica: link \d+: topic /plant/t: messages 5 to 9")
+    a.expect_log(LINK + r"topic /plant/t: messages 5 to 9")
     assert os.getxattr(tb, PFX + "index.0") == os.getxattr(t, PFX + "index.0")
