@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 
+#include <openssl/err.h>
+
 #include "rp.h"
 #include "tls.h"
 
@@ -226,9 +228,24 @@ static int tls_connect(struct lstate *s)
 			     (e == SSL_ERROR_SYSCALL && errno == EAGAIN);
 		if (again && rp_now_ms() < deadline && !rp_link_quit(s->l))
 			continue;
-		rp_status_error(s->l, "TLS handshake with %s failed: %s",
-				peer_of(s), again ? "timed out"
-				: tls_error(s->c.ssl, why, sizeof why));
+		/* A refusal (a certificate, an alert) is a warning; a
+		 * connection that ended midway, a peer out of reach. */
+		unsigned long x = ERR_peek_last_error();
+		bool ended = !again &&
+			     SSL_get_verify_result(s->c.ssl) == X509_V_OK &&
+			     (e == SSL_ERROR_SYSCALL ||
+			      e == SSL_ERROR_ZERO_RETURN ||
+			      (ERR_GET_LIB(x) == ERR_LIB_SSL &&
+			       ERR_GET_REASON(x) ==
+			       SSL_R_UNEXPECTED_EOF_WHILE_READING));
+		const char *why_s = again ? "timed out"
+				    : tls_error(s->c.ssl, why, sizeof why);
+		if (ended)
+			rp_status_down(s->l, "TLS handshake with %s failed: "
+				       "%s", peer_of(s), why_s);
+		else
+			rp_status_error(s->l, "TLS handshake with %s failed: "
+					"%s", peer_of(s), why_s);
 		return -1;
 	}
 	return 0;
@@ -334,10 +351,15 @@ static int hello(struct lstate *s)
 	int r = rc_send(&s->c, &s->out);
 	if (r == 0)
 		r = rc_read(&s->c, RP_ANSWER_MS);
-	if (r == -EIO) {
+	unsigned long e = ERR_peek_last_error();
+	if (r == -EIO && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET) {
+		/* An alert: the peer refused us (a connection that merely
+		 * ended is a peer out of reach, below). */
 		char why[512];
 		rp_status_error(s->l, "TLS handshake with %s failed: %s",
-				peer_of(s), tls_error(s->c.ssl, why, sizeof why));
+				peer_of(s),
+				tls_error(s->c.ssl, why, sizeof why));
 		return -1;
 	}
 	if (r <= 0) {
@@ -1015,7 +1037,7 @@ void *rp_link_main(void *arg)
 		if (s.l->conf.flags & SF_LINK_PAUSED)
 			continue;
 		rp_status_set_state(s.l, "error");
-		status(&s, true);       /* what the peer lacks goes on growing */
+		status(&s, true);       /* what the peer lacks grows on */
 		backoff(&s, delay);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}
