@@ -30,8 +30,9 @@ SSL_CTX *tls_client_ctx(void);
 void tls_fini(void);
 
 /* The local user the verified peer certificate of ssl (after its
- * handshake; a client's, or on a replication link the server's) names: the user the usermap gives its subject or CN, else
- * the user named by its CN.  0, or -EACCES with why (cap bytes) saying
+ * handshake; a client's, or on a replication link the server's) names:
+ * the user the usermap gives its subject or CN, else the user named by
+ * its CN.  0, or -EACCES with why (cap bytes) saying
  * which name has no user.  gid: the user's primary group.  (A
  * certificate that names no user already fails its handshake.) */
 int tls_peer_user(SSL *ssl, uid_t *uid, gid_t *gid, char *why, size_t cap);

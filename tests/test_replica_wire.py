@@ -23,8 +23,8 @@ from util import append, info, read, run, wait_for
 sys.path.insert(0, os.path.dirname(__file__))
 from kafka_wire import free_port        # noqa: E402
 
-HELLO, WELCOME, ERROR, TOPIC, POSITION, RECORDS, ACK, DELETE, PING, PONG = \
-    range(1, 11)
+(HELLO, WELCOME, ERROR, TOPIC, POSITION, RECORDS, ACK, DELETE, PING, PONG,
+ SKIP, CURSOR, HOLDS) = range(1, 14)
 
 
 @pytest.fixture
@@ -96,9 +96,21 @@ class Peer:
             return False
 
     def hello(self, dest, src="plant"):
+        """WELCOME (and the names of HOLDS in self.holds) or ERROR."""
         self.send(HELLO, b"SFRP" + struct.pack(">HQ", 1, self.id) +
                   s16(dest) + s16(src))
-        return self.frame()
+        t, w = self.frame()
+        if t == WELCOME:
+            h, p = self.frame()
+            assert h == HOLDS, (h, p)
+            n, = struct.unpack(">I", p[:4])
+            self.holds, p = [], p[4:]
+            for _ in range(n):
+                k, = struct.unpack(">H", p[:2])
+                self.holds.append(p[2:2 + k].decode())
+                p = p[2 + k:]
+            assert p == b""
+        return t, w
 
     def topic(self, tid, name, home, end=0, next_msg=0):
         self.send(TOPIC, struct.pack(">IQIIIqQQQQ", tid, home, 0o644, 0, 0,
@@ -143,6 +155,10 @@ def test_records_are_stored_once_with_their_offsets_and_times(
     assert p.records(1, recs) == (0, 9, 3)
     # The same again (a resend after a lost ACK): stored once.
     assert p.records(1, recs) == (0, 9, 3)
+    # A new connection of the same origin hears which topics it holds.
+    q = Peer(b.port, pki, pki.root)
+    q.id = p.id
+    assert q.hello("plant")[0] == WELCOME and q.holds == ["temp"]
     # Past the end: a gap, nothing stored, the end said.
     assert p.records(1, [(20, 9, NS + 9, 1, b"x\n")]) == (1, 9, 3)
     topic = b.mnt + "/plant/temp"
@@ -428,3 +444,27 @@ def test_replica_listen_errors_fail_the_mount(mount_factory, tmp_path, pki):
         assert r.returncode != 0, opts
         errs = [l for l in r.stderr.splitlines() if " error: " in l]
         assert len(errs) == 1 and re.search(want, errs[0]), (opts, r.stderr)
+
+
+def test_a_removal_made_while_the_source_was_down_reaches_the_peer(
+        mount_factory, pki):
+    b = listener(mount_factory, pki)
+    a = source(mount_factory, pki, expect=LINK_LINES)
+    os.mkdir(a.mnt + "/plant")
+    os.mkdir(b.mnt + "/plant")
+    for name in ("gone", "kept"):
+        append(a.mnt + "/plant/" + name, b"x\n")
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.add",
+                b"127.0.0.1:%d/plant" % b.port)
+    for name in ("gone", "kept"):
+        assert wait_for(lambda: same(a.mnt + "/plant/" + name,
+                                     b.mnt + "/plant/" + name), timeout=20)
+    # Removed while the link's thread was not there to see it: restarted
+    # without its link (paused), removed, then resumed after a restart.
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.pause", b"1")
+    a.restart()
+    os.unlink(a.mnt + "/plant/gone")
+    a.restart()
+    os.setxattr(a.mnt + "/plant", "user.streamfs.replica.resume", b"1")
+    assert wait_for(lambda: sorted(os.listdir(b.mnt + "/plant")) ==
+                    ["kept"], timeout=20), os.listdir(b.mnt + "/plant")

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 
+#include <openssl/err.h>
+
 #include "rp.h"
 #include "tls.h"
 
@@ -226,9 +228,24 @@ static int tls_connect(struct lstate *s)
 			     (e == SSL_ERROR_SYSCALL && errno == EAGAIN);
 		if (again && rp_now_ms() < deadline && !rp_link_quit(s->l))
 			continue;
-		rp_status_error(s->l, "TLS handshake with %s failed: %s",
-				peer_of(s), again ? "timed out"
-				: tls_error(s->c.ssl, why, sizeof why));
+		/* A refusal (a certificate, an alert) is a warning; a
+		 * connection that ended midway, a peer out of reach. */
+		unsigned long x = ERR_peek_last_error();
+		bool ended = !again &&
+			     SSL_get_verify_result(s->c.ssl) == X509_V_OK &&
+			     (e == SSL_ERROR_SYSCALL ||
+			      e == SSL_ERROR_ZERO_RETURN ||
+			      (ERR_GET_LIB(x) == ERR_LIB_SSL &&
+			       ERR_GET_REASON(x) ==
+			       SSL_R_UNEXPECTED_EOF_WHILE_READING));
+		const char *why_s = again ? "timed out"
+				    : tls_error(s->c.ssl, why, sizeof why);
+		if (ended)
+			rp_status_down(s->l, "TLS handshake with %s failed: "
+				       "%s", peer_of(s), why_s);
+		else
+			rp_status_error(s->l, "TLS handshake with %s failed: "
+					"%s", peer_of(s), why_s);
 		return -1;
 	}
 	return 0;
@@ -293,6 +310,33 @@ static int malformed(struct lstate *s, const char *what)
 	return -1;
 }
 
+/* HOLDS: the peer's topics homed here.  A name the stream no longer
+ * has was removed here while no link ran: DELETE it there too. */
+static int holds(struct lstate *s)
+{
+	struct rbuf *b = &s->c.body;
+	char name[NAME_MAX_BYTES + 1];
+	uint32_t n = rb_u32(b);
+	if (n > RP_HOLDS_MAX)
+		return malformed(s, "a HOLDS that does not decode");
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t ino;
+		if (!rb_str(b, name, sizeof name) || rp_name_check(name) < 0)
+			return malformed(s, "a HOLDS that does not decode");
+		pthread_mutex_lock(&fs.lock);
+		int r = store_lookup(fs.store, s->l->conf.stream, name, &ino);
+		pthread_mutex_unlock(&fs.lock);
+		if (r != -ENOENT)
+			continue;
+		wb_begin(&s->out, RP_DELETE);
+		wb_u64(&s->out, s->self);
+		wb_str(&s->out, name);
+		if (send_out(s) < 0)
+			return -1;
+	}
+	return rb_done(b) ? 0 : malformed(s, "a HOLDS that does not decode");
+}
+
 static int hello(struct lstate *s)
 {
 	const char *src = s->src[0] == '/' ? s->src + 1 : s->src;
@@ -307,10 +351,15 @@ static int hello(struct lstate *s)
 	int r = rc_send(&s->c, &s->out);
 	if (r == 0)
 		r = rc_read(&s->c, RP_ANSWER_MS);
-	if (r == -EIO) {
+	unsigned long e = ERR_peek_last_error();
+	if (r == -EIO && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET) {
+		/* An alert: the peer refused us (a connection that merely
+		 * ended is a peer out of reach, below). */
 		char why[512];
 		rp_status_error(s->l, "TLS handshake with %s failed: %s",
-				peer_of(s), tls_error(s->c.ssl, why, sizeof why));
+				peer_of(s),
+				tls_error(s->c.ssl, why, sizeof why));
 		return -1;
 	}
 	if (r <= 0) {
@@ -324,7 +373,13 @@ static int hello(struct lstate *s)
 	s->peer_id = rb_u64(&s->c.body);
 	if (s->c.type != RP_WELCOME || !rb_done(&s->c.body))
 		return malformed(s, "expected WELCOME");
-	return 0;
+	r = rc_read(&s->c, RP_ANSWER_MS);
+	if (r <= 0) {
+		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
+		return -1;
+	}
+	return s->c.type == RP_HOLDS ? holds(s)
+	       : malformed(s, "expected HOLDS");
 }
 
 /* ---- the topics of the stream ---- */
@@ -982,7 +1037,7 @@ void *rp_link_main(void *arg)
 		if (s.l->conf.flags & SF_LINK_PAUSED)
 			continue;
 		rp_status_set_state(s.l, "error");
-		status(&s, true);       /* what the peer lacks goes on growing */
+		status(&s, true);       /* what the peer lacks grows on */
 		backoff(&s, delay);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}

@@ -9,6 +9,7 @@
  * One thread per connection (listener.c), and one for its syncs
  * (acks.c); fs.lock around every store call, never across the network. */
 #include <errno.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -73,6 +74,45 @@ static int queue(struct recv *v, bool stored)
 	return acks_push(v->acks, &v->out, stored) < 0 ? -1 : 0;
 }
 
+/* ---- HELLO, HOLDS ---- */
+
+/* The names of the stream's topics homed at the sender, after WELCOME:
+ * the source removes those it no longer has (removed while it was not
+ * running, so it could not say so then). */
+static int holds(struct recv *v)
+{
+	struct store_dirit *it;
+	const char *name;
+	size_t len;
+	uint64_t ino, home;
+	uint32_t type, n = 0;
+	wb_begin(&v->out, RP_HOLDS);
+	wb_u32(&v->out, 0);             /* the count, patched below */
+	pthread_mutex_lock(&fs.lock);
+	it = store_dirit_open(fs.store, v->stream);
+	while (it && n < RP_HOLDS_MAX &&
+	       store_dirit_next(it, &name, &len, &ino, &type) == 1) {
+		struct sf_inode in;
+		char buf[NAME_MAX_BYTES + 1];
+		if (type != DT_REG || len > NAME_MAX_BYTES ||
+		    store_get_inode(fs.store, ino, &in) < 0 || !is_topic(&in) ||
+		    store_topic_home(fs.store, ino, &home) < 0 ||
+		    home != v->sender)
+			continue;
+		memcpy(buf, name, len);
+		buf[len] = 0;
+		wb_str(&v->out, buf);
+		n++;
+	}
+	if (it)
+		store_dirit_close(it);
+	pthread_mutex_unlock(&fs.lock);
+	if (!v->out.oom)
+		for (int i = 0; i < 4; i++)
+			v->out.p[5 + i] = (uint8_t)(n >> (24 - 8 * i));
+	return send_out(v);
+}
+
 /* ---- HELLO ---- */
 
 static int hello(struct recv *v)
@@ -128,7 +168,9 @@ static int hello(struct recv *v)
 		src, v->path);
 	wb_begin(&v->out, RP_WELCOME);
 	wb_u64(&v->out, v->self);
-	return send_out(v);
+	if (send_out(v) < 0)
+		return -1;
+	return holds(v);
 }
 
 /* ---- TOPIC ---- */

@@ -25,6 +25,7 @@
 #define RP_FRAME_MAX (80u << 20)
 #define RP_STR_MAX 1024
 #define RP_RECORDS_MAX 4096
+#define RP_HOLDS_MAX 65536         /* names in a HOLDS */
 /* Unacknowledged at most: batches, and their bytes.  The receiver
  * acknowledges after its disk flush, which may take a while; small
  * batches (appends sent as they come) must not stop the link meanwhile. */
@@ -42,7 +43,7 @@
 enum {
 	RP_HELLO = 1, RP_WELCOME, RP_ERROR, RP_TOPIC, RP_POSITION,
 	RP_RECORDS, RP_ACK, RP_DELETE, RP_PING, RP_PONG, RP_SKIP,
-	RP_CURSOR,
+	RP_CURSOR, RP_HOLDS,
 };
 enum {
 	RP_E_MALFORMED = 1, RP_E_VERSION, RP_E_DENIED, RP_E_NO_STREAM,
