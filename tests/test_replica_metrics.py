@@ -14,7 +14,7 @@ import pytest
 
 from test_metrics import PROMTOOL, lines, prom_text, prom_value
 from test_replica import (CONVERGE, agree, append_lines, ctl, link, pki,
-                          replica, target)
+                          replica, source, target)
 from util import wait_for
 
 assert pki                      # a fixture, used by name
@@ -164,3 +164,26 @@ def test_links_beyond_metrics_top_are_left_out(mount_factory, pki):
     assert prom_value(text, "streamfs_replica_links_left_out") == 1
     assert prom_value(text, "streamfs_replica_msgs_behind",
                       link=str(second)) is None
+
+
+def test_failing_link_says_when_it_last_failed(mount_factory, pki):
+    a = replica(mount_factory, pki)
+    nobody = source(mount_factory, pki)     # its port: nothing listens
+    append_lines(os.path.join(a.mnt, "plant", "t"), 3, "x")
+    lid = link(a, nobody)
+    # (msgs_behind stays 0 here: a link learns which topics the peer
+    # lacks only once it has talked to it.)
+    r = wait_link(a, lid, lambda r: r["last_error_ns"] > 0)
+    assert r, "link %d never failed: %r" % (lid, newest_link(a, lid))
+    assert r["state"] in ("connecting", "error") and r["sent_msgs"] == 0
+    assert r["last_error"] != ""
+    assert r["peer"] == target(nobody)
+    text = prom_text(a.mnt)
+    lb = labels(a, lid, nobody)
+    assert prom_value(text, "streamfs_replica_last_error_time_seconds",
+                      **lb) > 0
+    # one state at a time (which one may have moved on since the line)
+    assert sum(prom_value(text, "streamfs_replica_state", state=s, **lb)
+               for s in ("connecting", "up", "paused", "error")) == 1
+    if PROMTOOL:
+        promtool_check(a)
