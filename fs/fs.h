@@ -408,6 +408,12 @@ int replica_xattr_set(struct caller *c, const struct sf_inode *in,
 /* After a setxattr's reply, without fs.lock (ops.c): start the link this
  * thread just added, or tell fs/replica/ of the one it changed. */
 void replica_xattr_flush(void);
+/* What link l is doing (replica_link_status), "connecting" when it has no
+ * thread yet and "paused" whenever the stored link is.  Takes rp.lock:
+ * any lock but rp.lock held. */
+struct replica_status;
+void replica_xattr_status(const struct sf_link *l,
+			  struct replica_status *st);
 
 /* ---- notify.c: waking pollers; invalidating names, from a thread ---- */
 int notify_start(struct fuse_session *se);

@@ -10,14 +10,16 @@
  * many it left out; streams that find the table full are counted in the
  * totals only.  The lag is followed for at most LAG_SLOTS cursors, those
  * committed or read most recently since the mount, and the `top` largest
- * are shown.  Paths are looked up for the streams and topics shown, with a
- * bounded walk of their directories.
+ * are shown.  The replication links shown are the first `top` by id, and
+ * the snapshot says how many there are.  Paths are looked up for the
+ * streams and topics shown, with a bounded walk of their directories.
  *
  * Locks: every count below is guarded by fs.lock (the operations hold it
  * when they count; the thread takes it to copy).  mx.lock guards which
  * snapshot is the newest (metrics.prom is rendered from it when opened)
  * and the thread's stop flag; it is taken after fs.lock (metrics.prom is
- * generated under it) or alone. */
+ * generated under it) or alone.  The links' figures are read from
+ * fs/replica/ (rp.lock) after fs.lock is dropped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -29,6 +31,7 @@
 
 #include "fs.h"
 #include "metrics.h"
+#include "replica/replica.h"
 
 #define STREAM_SLOTS 4096       /* a power of two */
 #define STREAM_FILL (STREAM_SLOTS / 8 * 7)     /* no new stream beyond */
@@ -67,6 +70,13 @@ struct lag_slot {
 	char group[SF_GROUP_MAX + 1];
 };
 
+/* The path of a link's stream, kept while the link shown in its place
+ * has the same stream. */
+struct link_name {
+	uint64_t ino;
+	struct name name;
+};
+
 static struct {
 	/* Guarded by fs.lock: */
 	struct metrics_op_stat ops[MOP_COUNT];
@@ -80,11 +90,14 @@ static struct {
 	unsigned nlags;
 	uint64_t lag_clock;
 	uint64_t names_gen;             /* bumped by every rename */
+	struct link_name *link_names;   /* top: the stream paths of the links
+					 * shown, by place in the snapshot */
 	/* Set before serving, then read-only: */
 	unsigned top;
 	int64_t start_ns;
 	/* The thread's own: */
 	pthread_t thread;
+	struct sf_link *links;          /* top: store_link_list's answer */
 	bool running;
 	/* Guarded by lock: */
 	pthread_mutex_t lock;
@@ -501,6 +514,48 @@ static void snap_lags(struct metrics_snap *sn, unsigned *budget)
 	sn->lags_tracked = mx.nlags;
 }
 
+/* ---- the snapshot's replication links ---- */
+
+/* The first links by id, with their streams' paths (fs.lock held). */
+static void snap_links(struct metrics_snap *sn, unsigned *budget)
+{
+	int r = store_link_list(fs.store, mx.links, mx.top);
+	sn->replicas_total = r > 0 ? (uint64_t)r : 0;
+	sn->nreplicas = r <= 0 ? 0 : (unsigned)r < mx.top ? (unsigned)r
+							   : mx.top;
+	for (unsigned i = 0; i < sn->nreplicas; i++) {
+		const struct sf_link *l = &mx.links[i];
+		struct metrics_replica *m = &sn->replicas[i];
+		struct link_name *ln = &mx.link_names[i];
+		if (ln->ino != l->stream) {
+			name_drop(&ln->name);
+			ln->ino = l->stream;
+		}
+		*m = (struct metrics_replica){ .id = l->id, .ino = l->stream };
+		m->path = name_get(&ln->name, l->stream, budget);
+		snprintf(m->peer, sizeof(m->peer), "%s/%s", l->peer,
+			 l->peer_stream);
+	}
+}
+
+/* What each link shown is doing (fs.lock NOT held: takes rp.lock). */
+static void snap_link_states(struct metrics_snap *sn)
+{
+	for (unsigned i = 0; i < sn->nreplicas; i++) {
+		struct metrics_replica *m = &sn->replicas[i];
+		struct replica_status st;
+		replica_xattr_status(&mx.links[i], &st);
+		snprintf(m->state, sizeof(m->state), "%s", st.state);
+		m->msgs_behind = st.msgs_behind;
+		m->secs_behind = st.secs_behind;
+		m->sent_msgs = st.sent_msgs;
+		m->sent_bytes = st.sent_bytes;
+		snprintf(m->last_error, sizeof(m->last_error), "%s",
+			 st.last_error);
+		m->last_error_ns = st.last_error[0] ? st.last_error_ns : 0;
+	}
+}
+
 /* ---- the snapshot ---- */
 
 static void snap_clear(struct metrics_snap *sn)
@@ -509,7 +564,9 @@ static void snap_clear(struct metrics_snap *sn)
 		free(sn->streams[i].path);
 	for (unsigned i = 0; i < sn->nlags; i++)
 		free(sn->lags[i].path);
-	sn->nstreams = sn->nlags = 0;
+	for (unsigned i = 0; i < sn->nreplicas; i++)
+		free(sn->replicas[i].path);
+	sn->nstreams = sn->nlags = sn->nreplicas = 0;
 }
 
 static struct metrics_snap *snap_new(void)
@@ -519,9 +576,11 @@ static struct metrics_snap *snap_new(void)
 		return NULL;
 	sn->streams = calloc(mx.top, sizeof(*sn->streams));
 	sn->lags = calloc(mx.top, sizeof(*sn->lags));
-	if (!sn->streams || !sn->lags) {
+	sn->replicas = calloc(mx.top, sizeof(*sn->replicas));
+	if (!sn->streams || !sn->lags || !sn->replicas) {
 		free(sn->streams);
 		free(sn->lags);
+		free(sn->replicas);
 		free(sn);
 		return NULL;
 	}
@@ -535,6 +594,7 @@ static void snap_free(struct metrics_snap *sn)
 	snap_clear(sn);
 	free(sn->streams);
 	free(sn->lags);
+	free(sn->replicas);
 	free(sn);
 }
 
@@ -565,7 +625,9 @@ static void snap_take(struct metrics_snap *sn)
 	sn->inodes = fs.nnodes;
 	snap_streams(sn, &budget);
 	snap_lags(sn, &budget);
+	snap_links(sn, &budget);
 	pthread_mutex_unlock(&fs.lock);
+	snap_link_states(sn);
 	sn->rss_bytes = rss_bytes();
 }
 
@@ -644,9 +706,12 @@ int metrics_init(bool on, unsigned top)
 		return 0;
 	mx.streams = calloc(STREAM_SLOTS, sizeof(*mx.streams));
 	mx.lags = calloc(LAG_SLOTS, sizeof(*mx.lags));
+	mx.links = calloc(top, sizeof(*mx.links));
+	mx.link_names = calloc(top, sizeof(*mx.link_names));
 	mx.snap[0] = snap_new();
 	mx.snap[1] = snap_new();
-	if (!mx.streams || !mx.lags || !mx.snap[0] || !mx.snap[1]) {
+	if (!mx.streams || !mx.lags || !mx.links || !mx.link_names ||
+	    !mx.snap[0] || !mx.snap[1]) {
 		metrics_on = false;
 		return -ENOMEM;
 	}
@@ -686,8 +751,14 @@ void metrics_stop(void)
 		name_drop(&mx.streams[i].name);
 	for (unsigned i = 0; i < mx.nlags; i++)
 		name_drop(&mx.lags[i].name);
+	for (unsigned i = 0; mx.link_names && i < mx.top; i++)
+		name_drop(&mx.link_names[i].name);
 	free(mx.streams);
 	free(mx.lags);
+	free(mx.links);
+	free(mx.link_names);
+	mx.links = NULL;
+	mx.link_names = NULL;
 	snap_free(mx.snap[0]);
 	snap_free(mx.snap[1]);
 	mx.streams = NULL;

@@ -73,6 +73,23 @@ struct metrics_lag {
 	uint64_t messages, bytes;       /* topic end minus the cursor */
 };
 
+/* A replication link of this mount (store_link_list) and what its
+ * thread says it is doing (replica_link_status). */
+#define METRICS_REPLICA_STATE 16
+#define METRICS_REPLICA_ERROR 256
+struct metrics_replica {
+	uint64_t id;
+	uint64_t ino;                   /* the local stream */
+	char *path;                     /* NULL if not found; the snapshot's */
+	char peer[SF_LINK_PEER_MAX + SF_LINK_PATH_MAX]; /* HOST:PORT/PATH */
+	char state[METRICS_REPLICA_STATE];  /* connecting, up, paused, error */
+	uint64_t msgs_behind;
+	double secs_behind;
+	uint64_t sent_msgs, sent_bytes; /* acknowledged since the mount */
+	char last_error[METRICS_REPLICA_ERROR]; /* "" when none yet */
+	int64_t last_error_ns;          /* when, ns since the epoch; 0: none */
+};
+
 /* The sync thread (group_commit.c). */
 struct metrics_gc {
 	uint64_t syncs, errors;
@@ -102,6 +119,10 @@ struct metrics_snap {
 	struct metrics_lag *lags;
 	unsigned nlags;
 	uint64_t lags_tracked;
+	/* The first N replication links by id, of replicas_total stored. */
+	struct metrics_replica *replicas;
+	unsigned nreplicas;
+	uint64_t replicas_total;
 };
 
 /* A growing output buffer; failed once memory ran out (p stays valid). */

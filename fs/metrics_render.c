@@ -365,6 +365,33 @@ static void json_lags(struct mbuf *b, const struct metrics_snap *c)
 	ADD(b, "]}");
 }
 
+static void json_replicas(struct mbuf *b, const struct metrics_snap *c)
+{
+	mbuf_printf(b, ",\"replicas_total\":%llu,\"replicas_left_out\":%llu,"
+		    "\"replicas\":[", (unsigned long long)c->replicas_total,
+		    (unsigned long long)(c->replicas_total - c->nreplicas));
+	for (unsigned i = 0; i < c->nreplicas; i++) {
+		const struct metrics_replica *r = &c->replicas[i];
+		mbuf_printf(b, "%s{\"id\":%llu,\"ino\":%llu", i ? "," : "",
+			    (unsigned long long)r->id,
+			    (unsigned long long)r->ino);
+		json_path(b, "stream", r->path);
+		ADD(b, ",\"peer\":");
+		mbuf_json_str(b, r->peer, strlen(r->peer));
+		ADD(b, ",\"state\":");
+		mbuf_json_str(b, r->state, strlen(r->state));
+		mbuf_printf(b, ",\"msgs_behind\":%llu,\"secs_behind\":%.3f,"
+			    "\"sent_msgs\":%llu,\"sent_bytes\":%llu,"
+			    "\"last_error\":", (unsigned long long)r->msgs_behind,
+			    r->secs_behind, (unsigned long long)r->sent_msgs,
+			    (unsigned long long)r->sent_bytes);
+		mbuf_json_str(b, r->last_error, strlen(r->last_error));
+		mbuf_printf(b, ",\"last_error_ns\":%lld}",
+			    (long long)r->last_error_ns);
+	}
+	ADD(b, "]");
+}
+
 int metrics_render_json(struct mbuf *b, const struct metrics_snap *c,
 			const struct metrics_snap *p)
 {
@@ -391,6 +418,7 @@ int metrics_render_json(struct mbuf *b, const struct metrics_snap *c,
 		    (unsigned long long)c->inodes,
 		    (unsigned long long)c->rss_bytes);
 	json_lags(b, c);
+	json_replicas(b, c);
 	ADD(b, "}\n");
 	free(d);
 	return b->failed ? -ENOMEM : 0;
@@ -692,6 +720,88 @@ static void prom_lags(struct mbuf *b, const struct metrics_snap *c)
 		 "lags).", c->lags_tracked - c->nlags);
 }
 
+/* The labels of link r: link, stream (its path, "" if not found) and
+ * peer. */
+static void prom_link_labels(struct mbuf *b, const struct metrics_replica *r)
+{
+	const char *path = r->path ? r->path : "";
+	mbuf_printf(b, "{link=\"%llu\",stream=\"", (unsigned long long)r->id);
+	mbuf_prom_label(b, path, strlen(path));
+	ADD(b, "\",peer=\"");
+	mbuf_prom_label(b, r->peer, strlen(r->peer));
+	ADD(b, "\"");
+}
+
+static const char *const link_states[] = {
+	"connecting", "up", "paused", "error",
+};
+
+static void prom_link_state(struct mbuf *b, const struct metrics_snap *c)
+{
+	const char *name = "streamfs_replica_state";
+	prom_family(b, name, "gauge", "1 for the state a replication link is "
+		    "in (connecting, up, paused, error), 0 for the others.");
+	for (unsigned i = 0; i < c->nreplicas; i++)
+		for (size_t k = 0; k < sizeof(link_states) /
+		     sizeof(link_states[0]); k++) {
+			mbuf_add(b, name, strlen(name));
+			prom_link_labels(b, &c->replicas[i]);
+			mbuf_printf(b, ",state=\"%s\"} %d\n", link_states[k],
+				    strcmp(c->replicas[i].state,
+					   link_states[k]) == 0);
+		}
+}
+
+static void prom_replicas(struct mbuf *b, const struct metrics_snap *c)
+{
+	enum { BEHIND, SECS, SENT, BYTES, ERR, NFIELDS };
+	static const struct {
+		const char *name, *type, *help;
+	} f[NFIELDS] = {
+		{ "streamfs_replica_msgs_behind", "gauge", "Messages of the "
+		  "local stream a replication link's peer has not "
+		  "acknowledged." },
+		{ "streamfs_replica_behind_seconds", "gauge", "Age of the "
+		  "oldest message a replication link's peer has not "
+		  "acknowledged (0 when none)." },
+		{ "streamfs_replica_sent_messages_total", "counter",
+		  "Messages a replication link's peer acknowledged since the "
+		  "mount." },
+		{ "streamfs_replica_sent_bytes_total", "counter", "Message "
+		  "bytes a replication link's peer acknowledged since the "
+		  "mount." },
+		{ "streamfs_replica_last_error_time_seconds", "gauge", "When "
+		  "a replication link last failed, in seconds since the epoch "
+		  "(0: not since the mount)." },
+	};
+	for (unsigned k = 0; c->nreplicas && k < NFIELDS; k++) {
+		prom_family(b, f[k].name, f[k].type, f[k].help);
+		for (unsigned i = 0; i < c->nreplicas; i++) {
+			const struct metrics_replica *r = &c->replicas[i];
+			mbuf_add(b, f[k].name, strlen(f[k].name));
+			prom_link_labels(b, r);
+			if (k == SECS)
+				mbuf_printf(b, "} %.3f\n", r->secs_behind);
+			else if (k == ERR)
+				mbuf_printf(b, "} %.9f\n",
+					    (double)r->last_error_ns / 1e9);
+			else
+				mbuf_printf(b, "} %llu\n", (unsigned long long)
+					    (k == BEHIND ? r->msgs_behind :
+					     k == SENT ? r->sent_msgs :
+					     r->sent_bytes));
+		}
+	}
+	if (c->nreplicas)
+		prom_link_state(b, c);
+	prom_one(b, "streamfs_replica_links", "gauge", "Replication links "
+		 "stored at this mount (the first by id are shown).",
+		 c->replicas_total);
+	prom_one(b, "streamfs_replica_links_left_out", "gauge", "Replication "
+		 "links stored but not shown (beyond metrics_top).",
+		 c->replicas_total - c->nreplicas);
+}
+
 int metrics_render_prom(struct mbuf *b, const struct metrics_snap *c)
 {
 	prom_seconds(b, "streamfs_start_time_seconds", "gauge",
@@ -713,5 +823,6 @@ int metrics_render_prom(struct mbuf *b, const struct metrics_snap *c)
 	prom_one(b, "streamfs_resident_memory_bytes", "gauge", "The "
 		 "daemon's resident memory.", c->rss_bytes);
 	prom_lags(b, c);
+	prom_replicas(b, c);
 	return b->failed ? -ENOMEM : 0;
 }

@@ -329,10 +329,12 @@ static void quote(const char *s, char *out, size_t cap)
 	out[n] = 0;
 }
 
-/* The state of link l: fs/replica/'s, or "connecting" when the link has
- * no thread (yet); "paused" whenever the stored link is, so a listing
- * right after a pause says so before the thread has seen it. */
-static void status_of(const struct sf_link *l, struct replica_status *st)
+/* The state of link l, for the listing and the metrics: fs/replica/'s,
+ * or "connecting" when the link has no thread (yet); "paused" whenever
+ * the stored link is, so a listing right after a pause says so before
+ * the thread has seen it. */
+void replica_xattr_status(const struct sf_link *l,
+			  struct replica_status *st)
 {
 	if (replica_link_status(l->id, st) < 0) {
 		memset(st, 0, sizeof(*st));
@@ -349,7 +351,7 @@ static int list_one(const struct sf_link *l, char *buf, size_t *len,
 {
 	struct replica_status st;
 	char err[2 * sizeof(st.last_error)];
-	status_of(l, &st);
+	replica_xattr_status(l, &st);
 	quote(st.last_error, err, sizeof(err));
 	int n = snprintf(buf + *len, cap - *len, "%" PRIu64 " %s/%s %s "
 			 "msgs_behind=%" PRIu64 " secs_behind=%.3f "

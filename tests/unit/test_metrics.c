@@ -161,6 +161,18 @@ static void make_snaps(struct metrics_snap *a, struct metrics_snap *b)
 	b->lags = lg;
 	b->nlags = 1;
 	b->lags_tracked = 1;
+	static struct metrics_replica rl[2];
+	rl[0] = (struct metrics_replica){ .id = 3, .ino = 5,
+		.path = path_dup("/pl\"ant\n"), .peer = "b:9411/pl\"ant",
+		.state = "up", .msgs_behind = 4, .secs_behind = 0.25,
+		.sent_msgs = 10, .sent_bytes = 80,
+		.last_error = "peer \"b\" refused", .last_error_ns =
+		1500000000LL * 1000000000LL };
+	rl[1] = (struct metrics_replica){ .id = 4, .ino = 9,
+		.peer = "[::1]:9411/x", .state = "error" };
+	b->replicas = rl;
+	b->nreplicas = 2;
+	b->replicas_total = 5;
 	hist_add(&b->gc.size, 3);
 	hist_add(&b->gc.lat, 120000);
 	b->gc.syncs = 1;
@@ -193,6 +205,13 @@ static void test_json(void)
 		     "\"/pl\\\"ant\\u000a/t\xef\xbf\xbd\",\"messages\":3,"
 		     "\"bytes\":24}") != NULL);
 	CHECK(strstr(m.p, "\"writes\":17,") != NULL);
+	CHECK(strstr(m.p, "\"replicas_total\":5,\"replicas_left_out\":3,"
+		     "\"replicas\":[{\"id\":3,\"ino\":5,\"stream\":"
+		     "\"/pl\\\"ant\\u000a\",\"peer\":\"b:9411/pl\\\"ant\","
+		     "\"state\":\"up\",\"msgs_behind\":4,\"secs_behind\":0.250,"
+		     "\"sent_msgs\":10,\"sent_bytes\":80,\"last_error\":"
+		     "\"peer \\\"b\\\" refused\",\"last_error_ns\":"
+		     "1500000000000000000},{\"id\":4,\"ino\":9,\"peer\":") != NULL);
 	if (getenv("TEST_METRICS_DUMP"))
 		fputs(m.p, stdout);
 	free(m.p);
@@ -205,6 +224,7 @@ static void test_json(void)
 	free(m.p);
 	free(b->streams[0].path);
 	free(b->lags[0].path);
+	free(b->replicas[0].path);
 	free(a);
 	free(b);
 }
@@ -257,6 +277,15 @@ static void test_prom(void)
 	CHECK(strstr(m.p, "streamfs_group_commit_size_bucket{le=\"2\"} 0\n"
 		     "streamfs_group_commit_size_bucket{le=\"4\"} 1\n") != NULL);
 	CHECK(strstr(m.p, "streamfs_leveldb_files{level=\"0\"} 2\n") != NULL);
+	CHECK(strstr(m.p, "streamfs_replica_msgs_behind{link=\"3\",stream="
+		     "\"/pl\\\"ant\\n\",peer=\"b:9411/pl\\\"ant\"} 4\n") != NULL);
+	CHECK(strstr(m.p, "streamfs_replica_state{link=\"4\",stream=\"\","
+		     "peer=\"[::1]:9411/x\",state=\"error\"} 1\n") != NULL);
+	CHECK(strstr(m.p, "streamfs_replica_last_error_time_seconds{link="
+		     "\"4\",stream=\"\",peer=\"[::1]:9411/x\"} 0.000000000\n")
+	      != NULL);
+	CHECK(strstr(m.p, "streamfs_replica_links_left_out 3\n") != NULL);
+	CHECK(strstr(m.p, "refused") == NULL);  /* no error text */
 	if (getenv("TEST_METRICS_DUMP"))
 		fputs(m.p, stdout);
 	int ok = promtool_ok(m.p, m.len);
@@ -276,6 +305,7 @@ static void test_prom(void)
 	free(m.p);
 	free(b->streams[0].path);
 	free(b->lags[0].path);
+	free(b->replicas[0].path);
 	free(a);
 	free(b);
 }
