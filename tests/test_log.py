@@ -73,7 +73,13 @@ def test_detached_daemon_logs_recovery_and_start_line_to_datadir(
     assert st.group(3) == os.path.realpath(m.data)
     assert st.group(4) == os.path.realpath(mnt)
     assert st.group(5) == "threads"
-    assert "10 records indexed again" in st.group(6), st.group(6)
+    # The start line sums recovery's lines.  How many of the 10 appends
+    # recovery had to index again depends on whether anything wrote the
+    # index batch before the kill (a busy machine can let it).
+    again = sum(int(n) for l in lines if "recovery: stream" in l
+                for n in re.findall(r"(\d+) records indexed again", l))
+    assert 0 < again <= 10, lines
+    assert "%d records indexed again" % again in st.group(6), st.group(6)
     assert " info: " in [l for l in lines if START.search(l)][0]
     # Recovery's own line comes first, in the same file.
     rec = [i for i, l in enumerate(lines) if "recovery: stream" in l]
