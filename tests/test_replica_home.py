@@ -1,0 +1,182 @@
+"""Moving a topic's home to another replica: `streamctl replica home` (the
+topic's user.streamfs.replica.home) at a replica that has a link to the
+topic's home; the old home hands it over and refuses appends from then
+on, the new one takes it once its copy has caught up, and offsets never
+diverge.  Bad requests (not a topic, a bad value, no link to the home,
+no admin permission) are refused and change nothing.
+
+Every wait is a bounded poll (test_replica.CONVERGE): no pass or fail
+depends on how long anything took."""
+import errno
+import os
+
+from test_replica import (CONVERGE, EROFS_LINE, STREAMCTL, agree,  # noqa
+                          allow_other, append_lines, ctl, info_text, link,
+                          lines, pki, replica)
+from util import PFX, append, errno_of, read, sh, wait_for
+
+
+def home_of(m, path):
+    return os.getxattr(os.path.join(m.mnt, path), PFX + "home")
+
+
+def rid(m):
+    return os.getxattr(m.mnt, PFX + "replica_id")
+
+
+def refused_append(m, path):
+    try:
+        append(os.path.join(m.mnt, path), b"no\n")
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def pair(mount_factory, pki):
+    """A and B linked both ways; topic plant/t made at A with 10 lines,
+    copied to B."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    link(a, b)
+    link(b, a)
+    append_lines(os.path.join(a.mnt, "plant", "t"), 10, "a")
+    assert agree(a, b)
+    return a, b
+
+
+def test_home_moves_to_the_replica_that_asks(mount_factory, pki):
+    a, b = pair(mount_factory, pki)
+    assert refused_append(b, "plant/t") == errno.EROFS
+    b.expect_log(EROFS_LINE)
+    tb = os.path.join(b.mnt, "plant", "t")
+    # a second request while the first goes on is the same request
+    os.setxattr(tb, PFX + "replica.home", b"1")
+    os.setxattr(tb, PFX + "replica.home", b"1\n")
+    r = ctl("replica", "home", tb)
+    assert r.stdout == "%s: homed here\n" % tb
+    assert os.getxattr(tb, PFX + "replica.home") == b"here"
+    assert home_of(b, "plant/t") == rid(b)
+    # A handed it over before B took it: A says B, and refuses appends
+    assert home_of(a, "plant/t") == rid(b)
+    assert refused_append(a, "plant/t") == errno.EROFS
+    a.expect_log(EROFS_LINE)
+    # B appends, and A gets it at the same offsets
+    append_lines(tb, 5, "b")
+    assert agree(a, b)
+    assert read(tb) == lines(10, "a") + lines(5, "b")
+    sh("cmp %s/plant/t %s" % (a.mnt, tb))
+    assert info_text(a, "plant/t") == info_text(b, "plant/t")
+    assert os.getxattr(os.path.join(a.mnt, "plant", "t"),
+                       PFX + "index.0") == os.getxattr(tb, PFX + "index.0")
+    # asked again where it is homed: nothing to do
+    os.setxattr(tb, PFX + "replica.home", b"1")
+    assert ctl("replica", "home", tb).stdout == "%s: homed here\n" % tb
+
+
+def test_home_taken_after_appends_at_the_old_home(mount_factory, pki):
+    """Records the old home took just before the hand-over reach the new
+    home before it appends: its appends continue the old home's."""
+    a, b = pair(mount_factory, pki)
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, 200, "x")
+    ctl("replica", "home", tb)
+    append(tb, b"after\n")
+    assert read(tb) == lines(10, "a") + lines(200, "x") + b"after\n"
+    assert agree(a, b)
+    a.expect_log(EROFS_LINE)
+
+
+def test_home_needs_a_link_to_the_home(mount_factory, pki):
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    link(a, b)                      # B has no link to A
+    append_lines(os.path.join(a.mnt, "plant", "t"), 3, "a")
+    assert agree(a, b)
+    tb = os.path.join(b.mnt, "plant", "t")
+    assert errno_of(os.setxattr, tb, PFX + "replica.home",
+                    b"1") == errno.ENOTCONN
+    r = ctl("replica", "home", tb, check=False)
+    assert r.returncode == 1
+    assert "no replication link of its stream reaches the topic's home" \
+        in r.stderr and r.stderr.count("\n") == 1
+    assert os.getxattr(tb, PFX + "replica.home") == b"none"
+    assert home_of(b, "plant/t") == rid(a)
+    assert refused_append(b, "plant/t") == errno.EROFS
+    b.expect_log(EROFS_LINE)
+
+
+def test_home_bad_values_change_nothing(mount_factory, pki):
+    a, b = pair(mount_factory, pki)
+    tb = os.path.join(b.mnt, "plant", "t")
+    plant = os.path.join(b.mnt, "plant")
+    for path, val in ((plant, b"1"), (tb, b"0"), (tb, b"yes"), (tb, b""),
+                      (tb, b"11")):
+        assert errno_of(os.setxattr, path, PFX + "replica.home",
+                        val) == errno.EINVAL, (path, val)
+    r = ctl("replica", "home", plant, check=False)
+    assert r.returncode == 1 and "not a topic" in r.stderr
+    assert os.getxattr(tb, PFX + "replica.home") == b"none"
+    assert home_of(b, "plant/t") == rid(a)
+    assert home_of(a, "plant/t") == rid(a)
+    # at its home already: nothing to do
+    ta = os.path.join(a.mnt, "plant", "t")
+    os.setxattr(ta, PFX + "replica.home", b"1")
+    assert ctl("replica", "home", ta).stdout == "%s: homed here\n" % ta
+    append(ta, b"still\n")
+    assert agree(a, b)
+    assert refused_append(b, "plant/t") == errno.EROFS
+    b.expect_log(EROFS_LINE)
+
+
+@allow_other
+def test_home_needs_admin(mount_factory, pki, other_user):
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki, extra=["allow_other"])
+    link(a, b)
+    link(b, a)
+    append_lines(os.path.join(a.mnt, "plant", "t"), 3, "a")
+    assert agree(a, b)
+    os.chmod(b.mnt, 0o777)
+    os.chmod(os.path.join(b.mnt, "plant"), 0o777)
+    tb = os.path.join(b.mnt, "plant", "t")
+    assert other_user.call("os.setxattr(%r, %r, b'1')" % (
+        tb, PFX + "replica.home")) == "EACCES"
+    r = other_user.run([STREAMCTL, "replica", "home", tb])
+    assert r.returncode == 1
+    assert "permission denied" in r.stderr and r.stderr.count("\n") == 1
+    assert os.getxattr(tb, PFX + "replica.home") == b"none"
+    assert home_of(b, "plant/t") == rid(a)
+    assert home_of(a, "plant/t") == rid(a)
+
+
+def test_home_waits_for_the_records_the_old_home_still_sends(
+        mount_factory, pki):
+    """The old home's link to the new one is paused while the hand-over
+    is made: the new home takes the topic only once that link, resumed,
+    has brought the records appended before the hand-over."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    ab = link(a, b)
+    link(b, a)
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, 3, "a")
+    assert agree(a, b)
+    ctl("replica", "pause", os.path.join(a.mnt, "plant"), ab)
+    append_lines(ta, 4, "late")
+    os.setxattr(tb, PFX + "replica.home", b"1")
+    # A hands it over at once; B waits for the records it lacks
+    assert wait_for(lambda: home_of(a, "plant/t") == rid(b),
+                    timeout=CONVERGE)
+    assert os.getxattr(tb, PFX + "replica.home").startswith(
+        b"catching up to byte ")
+    assert refused_append(b, "plant/t") == errno.EROFS
+    assert refused_append(a, "plant/t") == errno.EROFS
+    for m in (a, b):
+        m.expect_log(EROFS_LINE)
+    ctl("replica", "resume", os.path.join(a.mnt, "plant"), ab)
+    assert ctl("replica", "home", tb).stdout == "%s: homed here\n" % tb
+    append(tb, b"b\n")
+    assert read(tb) == lines(3, "a") + lines(4, "late") + b"b\n"
+    assert agree(a, b)
