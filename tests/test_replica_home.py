@@ -180,3 +180,36 @@ def test_home_waits_for_the_records_the_old_home_still_sends(
     append(tb, b"b\n")
     assert read(tb) == lines(3, "a") + lines(4, "late") + b"b\n"
     assert agree(a, b)
+
+
+def test_the_old_home_refuses_a_peer_without_admin(mount_factory, pki):
+    """B's certificate names nobody, who may copy A's plant but not
+    admin it: A keeps the topic, both logs say so, and streamctl prints
+    A's reason.  Granting admin lets a second request through."""
+    a = replica(mount_factory, pki, expect=[r"hand-over refused"])
+    b = replica(mount_factory, pki,
+                cert=pki.issue("/CN=nobody", server=True),
+                expect=[r"refused to hand it over"])
+    plant = os.path.join(a.mnt, "plant")
+    os.setxattr(plant, PFX + "ace.copy", b"u:nobody")
+    link(a, b)
+    link(b, a)
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, 3, "a")
+    assert agree(a, b)
+    r = ctl("replica", "home", tb, check=False)
+    assert r.returncode == 1
+    assert "its home refused to hand it over: user nobody may not take " \
+        "topics of stream /plant (copy and admin are needed)" in r.stderr
+    assert r.stderr.count("\n") == 1
+    assert os.getxattr(tb, PFX + "replica.home").startswith(b"refused: ")
+    assert home_of(a, "plant/t") == rid(a)
+    assert home_of(b, "plant/t") == rid(a)
+    append(ta, b"still a\n")
+    assert agree(a, b)
+    os.setxattr(plant, PFX + "ace.admin", b"u:nobody")
+    assert ctl("replica", "home", tb).stdout == "%s: homed here\n" % tb
+    append(tb, b"b\n")
+    assert agree(a, b)
+    assert read(ta) == lines(3, "a") + b"still a\nb\n"
