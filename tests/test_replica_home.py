@@ -9,10 +9,12 @@ Every wait is a bounded poll (test_replica.CONVERGE): no pass or fail
 depends on how long anything took."""
 import errno
 import os
+import struct
 
 from test_replica import (CONVERGE, EROFS_LINE, STREAMCTL, agree,  # noqa
                           allow_other, append_lines, ctl, info_text, link,
                           lines, pki, replica)
+from test_replica_wire import Peer, error_of, listener, s16
 from util import PFX, append, errno_of, read, sh, wait_for
 
 
@@ -213,3 +215,48 @@ def test_the_old_home_refuses_a_peer_without_admin(mount_factory, pki):
     append(tb, b"b\n")
     assert agree(a, b)
     assert read(ta) == lines(3, "a") + b"still a\nb\n"
+
+
+HANDOVER, HANDED, ERROR = 14, 15, 3
+
+
+def handover(p, name):
+    """HANDOVER of name: (status, end, next message, name, reason)."""
+    p.send(HANDOVER, s16(name))
+    t, w = p.frame()
+    assert t == HANDED, (t, w)
+    status, end, nxt, n = struct.unpack(">BQQH", w[:19])
+    rest = w[19 + n:]
+    k, = struct.unpack(">H", rest[:2])
+    assert rest[2 + k:] == b""
+    return status, end, nxt, w[19:19 + n].decode(), rest[2:2 + k].decode()
+
+
+def test_handover_frames(mount_factory, pki):
+    """The old home's side by hand: a topic homed there is handed to the
+    peer with its end, and refuses appends from then on; asked again, the
+    same answer; a missing name, a topic homed at a third replica and a
+    malformed name are refused."""
+    b = listener(mount_factory, pki,
+                 expect=[r"hand-over refused",
+                         r"sent a malformed frame \(a HANDOVER that does "
+                         r"not decode\)", EROFS_LINE])
+    os.mkdir(b.mnt + "/plant")
+    t = b.mnt + "/plant/t"
+    append_lines(t, 4, "b")
+    p = Peer(b.port, pki, pki.root)
+    assert p.hello("plant")[0] == 2
+    assert handover(p, "t") == (0, 16, 4, "t", "")
+    assert os.getxattr(t, PFX + "home") == b"%016x" % p.id
+    assert refused_append(b, "plant/t") == errno.EROFS
+    assert handover(p, "t") == (0, 16, 4, "t", "")
+    assert handover(p, "x")[0] == 2
+    assert p.topic(1, "u", 0x777)[0] == 0       # homed at a third replica
+    st = handover(p, "u")
+    assert st[0] == 3 and "homed at replica 0000000000000777" in st[4]
+    assert os.getxattr(b.mnt + "/plant/u", PFX + "home") == b"%016x" % 0x777
+    p.send(HANDOVER, s16("a/b"))
+    ft, w = p.frame()
+    assert ft == ERROR and error_of(w)[0] == 1
+    assert p.closed()
+    assert read(t) == lines(4, "b")
