@@ -260,3 +260,34 @@ def test_handover_frames(mount_factory, pki):
     assert ft == ERROR and error_of(w)[0] == 1
     assert p.closed()
     assert read(t) == lines(4, "b")
+
+
+def test_a_restart_forgets_the_request_and_asking_again_ends_it(
+        mount_factory, pki):
+    """B restarts after A handed the topic over and before B took it:
+    both refuse appends until B asks again, which A answers at once (it
+    handed the topic to B already)."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    ab = link(a, b)
+    link(b, a)
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, 3, "a")
+    assert agree(a, b)
+    ctl("replica", "pause", os.path.join(a.mnt, "plant"), ab)
+    append_lines(ta, 2, "late")
+    os.setxattr(tb, PFX + "replica.home", b"1")
+    assert wait_for(lambda: home_of(a, "plant/t") == rid(b),
+                    timeout=CONVERGE)
+    b.restart()
+    assert os.getxattr(tb, PFX + "replica.home") == b"none"
+    assert refused_append(a, "plant/t") == errno.EROFS
+    assert refused_append(b, "plant/t") == errno.EROFS
+    for m in (a, b):
+        m.expect_log(EROFS_LINE)
+    ctl("replica", "resume", os.path.join(a.mnt, "plant"), ab)
+    assert ctl("replica", "home", tb).stdout == "%s: homed here\n" % tb
+    append(tb, b"b\n")
+    assert agree(a, b)
+    assert read(ta) == lines(3, "a") + lines(2, "late") + b"b\n"
