@@ -4,6 +4,8 @@
  * HOST:PORT; replica.remove, replica.pause and replica.resume (value: the
  * link's id in decimal, or its HOST:PORT/PATH) manage one; reading
  * user.streamfs.replica.list lists the stream's links with their state.
+ * On a topic, user.streamfs.replica.home = 1 asks that its home move here
+ * (fs/replica/handover.c does it), and reading it says how that goes.
  * xattr.c hands these names here.  The links themselves are the store's
  * (store_link_*, store/link.c); the threads that run them are
  * fs/replica/'s, told of a change once fs.lock is dropped
@@ -26,6 +28,8 @@
 #define REPLICA_PFX "replica."
 #define REPLICA_PFX_LEN (sizeof(REPLICA_PFX) - 1)
 #define LIST_NAME "list"
+#define HOME_NAME "home"
+#define RP_STATE_MAX 1200       /* a hand-over's state line */
 #define LINKS_FIRST 64          /* links read at first for a listing */
 #define PORT_DIGITS_MAX 5
 
@@ -276,10 +280,85 @@ static int change_link(const struct sf_inode *in, enum action a,
 	return 0;
 }
 
+/* ---- moving a topic's home here (user.streamfs.replica.home) ---- */
+
+/* A link of stream dir that reaches, or may reach, replica home: one
+ * whose peer said it is home, or that has not reached its peer yet. */
+static bool link_to(uint64_t dir, uint64_t home)
+{
+	struct sf_link *links;
+	struct replica_status st;
+	bool found = false;
+	int n = links_of(dir, &links);
+	for (int i = 0; i < n && !found; i++)
+		found = replica_link_status(links[i].id, &st) == 0 &&
+			(st.peer_id == home || st.peer_id == 0);
+	if (n >= 0)
+		free(links);
+	return found;
+}
+
+/* Set to 1 on a topic: its home moves here once this copy has caught up
+ * (fs/replica/handover.c).  Returns at once. */
+static int home_set(struct caller *c, const struct sf_inode *in,
+		    const char *val, size_t len)
+{
+	struct sf_inode dir;
+	uint64_t home, self;
+	if (!is_topic(in) || !val)
+		return -EINVAL;
+	if (len && val[len - 1] == '\n')
+		len--;
+	if (len != 1 || val[0] != '1')
+		return -EINVAL;
+	int r = store_get_inode(fs.store, in->parent, &dir);
+	if (r == 0)
+		r = may_admin(c, &dir);
+	if (r == 0)
+		r = store_topic_home(fs.store, in->ino, &home);
+	if (r == 0)
+		r = store_replica_id(fs.store, &self);
+	if (r < 0)
+		return r;
+	if (home == self) {
+		replica_home_forget(in->ino);
+		return 0;               /* homed here already */
+	}
+	if (!link_to(in->parent, home))
+		return -ENOTCONN;
+	return replica_home_ask(in->ino, in->parent, home);
+}
+
+static int home_get(struct caller *c, const struct sf_inode *in,
+		    char **val, size_t *len)
+{
+	struct sf_inode dir;
+	uint64_t home, self;
+	int r = store_get_inode(fs.store, in->parent, &dir);
+	if (r == 0)
+		r = may_admin(c, &dir);
+	if (r == 0)
+		r = store_topic_home(fs.store, in->ino, &home);
+	if (r == 0)
+		r = store_replica_id(fs.store, &self);
+	if (r < 0)
+		return r;
+	char *buf = malloc(RP_STATE_MAX);
+	if (!buf)
+		return -ENOMEM;
+	int n = home == self ? snprintf(buf, RP_STATE_MAX, "here")
+			     : replica_home_state(in->ino, buf, RP_STATE_MAX);
+	*len = n < RP_STATE_MAX ? (size_t)n : RP_STATE_MAX - 1;
+	*val = buf;
+	return 0;
+}
+
 int replica_xattr_set(struct caller *c, const struct sf_inode *in,
 		      const char *sub, const char *val, size_t len)
 {
 	enum action a = action_of(sub);
+	if (strcmp(sub + REPLICA_PFX_LEN, HOME_NAME) == 0)
+		return home_set(c, in, val, len);
 	if (!S_ISDIR(in->mode))
 		return -EINVAL;
 	if (strcmp(sub + REPLICA_PFX_LEN, LIST_NAME) == 0)
@@ -368,6 +447,8 @@ int replica_xattr_get(struct caller *c, const struct sf_inode *in,
 		      const char *sub, char **val, size_t *len)
 {
 	struct sf_link *links;
+	if (is_topic(in) && strcmp(sub + REPLICA_PFX_LEN, HOME_NAME) == 0)
+		return home_get(c, in, val, len);
 	if (!S_ISDIR(in->mode) || strcmp(sub + REPLICA_PFX_LEN, LIST_NAME))
 		return -ENODATA;
 	int r = may_admin(c, in);

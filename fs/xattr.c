@@ -256,7 +256,7 @@ void xa_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		get_cursor(req, &c, &in, name + PREFIX_LEN, size);
 		return;
 	}
-	if (r == 0 && S_ISDIR(in.mode) && is_ours(name) &&
+	if (r == 0 && (S_ISDIR(in.mode) || is_topic(&in)) && is_ours(name) &&
 	    replica_xattr_name(name + PREFIX_LEN)) {
 		get_links(req, &c, &in, name + PREFIX_LEN, size);
 		return;

@@ -28,7 +28,7 @@ static const struct command commands[] = {
 	{ "groups", ctl_groups, "list consumer groups, their cursors and lag" },
 	{ "group", ctl_group, "delete a consumer group's cursor" },
 	{ "stats", ctl_stats, "topics, rates and consumer lag of a stream, or follow them" },
-	{ "replica", ctl_replica, "add, list, pause, resume or remove replication links" },
+	{ "replica", ctl_replica, "manage replication links; move a topic's home here" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

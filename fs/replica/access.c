@@ -117,7 +117,7 @@ int rp_stream_walk(struct caller *c, const char *path, struct sf_inode *out)
 }
 
 /* The name of ino in dir: 0, or -ENOENT. */
-static int name_in(uint64_t dir, uint64_t ino, char *buf, size_t cap)
+int rp_name_in(uint64_t dir, uint64_t ino, char *buf, size_t cap)
 {
 	struct store_dirit *it = store_dirit_open(fs.store, dir);
 	const char *name;
@@ -144,7 +144,7 @@ void rp_stream_path(uint64_t ino, char *buf, size_t cap)
 	struct sf_inode in;
 	for (int depth = 0; ino != FUSE_ROOT_ID && depth < 64; depth++) {
 		if (store_get_inode(fs.store, ino, &in) < 0 ||
-		    name_in(in.parent, ino, name, sizeof name) < 0) {
+		    rp_name_in(in.parent, ino, name, sizeof name) < 0) {
 			snprintf(buf, cap, "(stream %llu)",
 				 (unsigned long long)ino);
 			return;

@@ -5,6 +5,8 @@
  * sends the records from there (RECORDS, at most RP_WINDOW batches or
  * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
  * the stream is sent as DELETE.  Idle, it sends PING every RP_PING_MS.
+ * For a topic to be homed here that the peer homes, it sends HANDOVER,
+ * and takes the home once the copy here reaches the end HANDED says.
  * A connection that fails is made again after 0.2 s, doubling to 5 s.
  *
  * Everything here is the thread's own, but the struct rp_link fields
@@ -95,6 +97,7 @@ struct lstate {
 	bool held;              /* small batches held back (send_batch) */
 	uint32_t next_tid;
 	uint64_t self, peer_id;
+	uint64_t token;         /* this connection's, for hand-overs */
 	char src[SF_LINK_PATH_MAX];     /* the stream's path here */
 	int64_t last_sent, last_scan, last_status, last_cursors;
 	struct sf_rread rr;
@@ -373,6 +376,7 @@ static int hello(struct lstate *s)
 	s->peer_id = rb_u64(&s->c.body);
 	if (s->c.type != RP_WELCOME || !rb_done(&s->c.body))
 		return malformed(s, "expected WELCOME");
+	rp_status_peer(s->l, s->peer_id);
 	r = rc_read(&s->c, RP_ANSWER_MS);
 	if (r <= 0) {
 		rp_status_down(s->l, "%s did not answer HELLO", peer_of(s));
@@ -496,6 +500,8 @@ static int scan(struct lstate *s)
 		if (!t)
 			break;
 		t->seen = true;
+		if (t->home != f[k].home)
+			t->st = T_NEW;  /* handed over: announced again */
 		t->home = f[k].home;
 		t->mode = f[k].mode;
 		t->uid = f[k].uid;
@@ -735,6 +741,50 @@ static int send_cursors(struct lstate *s)
 	return r;
 }
 
+/* ---- hand-overs (handover.c) ---- */
+
+/* Ask the peer for the topics to be homed here that it homes, and take
+ * those whose copy here has caught up: 0, or -1. */
+static int handovers(struct lstate *s)
+{
+	char name[NAME_MAX_BYTES + 1];
+	pthread_mutex_lock(&fs.lock);
+	if (rp_handover_finish(s->l->conf.stream, s->self) > 0)
+		s->last_scan = 0;       /* announce them with their new home */
+	pthread_mutex_unlock(&fs.lock);
+	for (;;) {
+		pthread_mutex_lock(&fs.lock);
+		int n = rp_handover_next(s->l->conf.stream, s->peer_id,
+					 s->token, name, sizeof name);
+		pthread_mutex_unlock(&fs.lock);
+		if (!n)
+			return 0;
+		wb_begin(&s->out, RP_HANDOVER);
+		wb_str(&s->out, name);
+		if (expect(s, RP_HANDED, 0, 0, 0) < 0 || send_out(s) < 0)
+			return -1;
+	}
+}
+
+static int handed(struct lstate *s)
+{
+	struct rbuf *b = &s->c.body;
+	char name[NAME_MAX_BYTES + 1], why[RP_STR_MAX + 1];
+	uint8_t status = rb_u8(b);
+	uint64_t end = rb_u64(b), next = rb_u64(b);
+	rb_str(b, name, sizeof name);
+	rb_str(b, why, sizeof why);
+	struct expect *h = head(s);
+	if (!rb_done(b) || !h || h->type != RP_HANDED)
+		return malformed(s, "a HANDED not asked for");
+	pop(s);
+	pthread_mutex_lock(&fs.lock);
+	rp_handover_answer(s->l->conf.stream, s->peer_id, name, status, end,
+			   next, why);
+	pthread_mutex_unlock(&fs.lock);
+	return 0;
+}
+
 /* ---- answers ---- */
 
 static int position(struct lstate *s)
@@ -818,6 +868,8 @@ static int answer(struct lstate *s)
 		return position(s);
 	case RP_ACK:
 		return ack(s);
+	case RP_HANDED:
+		return handed(s);
 	case RP_PING:
 		wb_begin(&s->out, RP_PONG);
 		wb_u64(&s->out, rb_u64(&s->c.body));
@@ -961,7 +1013,8 @@ static void run(struct lstate *s)
 		bool more;
 		if (rp_now_ms() - s->last_scan >= SCAN_MS && scan(s) < 0)
 			return;
-		if (send_some(s, &more) < 0 || send_cursors(s) < 0)
+		if (send_some(s, &more) < 0 || send_cursors(s) < 0 ||
+		    handovers(s) < 0)
 			return;
 		while (rc_readable(&s->c))
 			if (read_answer(s, 200) < 0)
@@ -979,6 +1032,9 @@ static void session(struct lstate *s, bool *up)
 	s->inflight = 0;
 	s->inflight_bytes = 0;
 	s->next_tid = 1;
+	pthread_mutex_lock(&fs.lock);
+	s->token = rp_handover_token();
+	pthread_mutex_unlock(&fs.lock);
 	if (!tls_client_ctx()) {
 		rp_status_error(s->l, "the daemon has no TLS settings: a link "
 				"needs -o tls_cert=FILE,tls_key=FILE,"

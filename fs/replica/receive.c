@@ -3,7 +3,8 @@
  * TOPIC (the topic found or made, homed at the sender's origin, and
  * where it ends here), RECORDS (stored with their own offsets and
  * times when they continue the topic, skipped when held already, made
- * durable before the ACK), DELETE and PING.  docs/replication.md is the
+ * durable before the ACK), DELETE, PING and HANDOVER (a topic homed
+ * here handed to the sender, answered with its final end).  docs/replication.md is the
  * format; docs/design.md "Replication" the rules.
  *
  * One thread per connection (listener.c), and one for its syncs
@@ -244,6 +245,13 @@ static int topic_place(struct recv *v, const struct topic_frame *f,
 		if (r == 0)
 			r = rp_topic_state(*ino, t);
 		bool never = r == 0 && t->size == 0 && t->next_msg == 0;
+		/* A hand-over between the sender and us under way: one of
+		 * the two has moved the home already.  Records may flow
+		 * (only the old home has any the other lacks); the home here
+		 * changes only through the hand-over itself. */
+		bool handing = home == v->sender && f->home == v->self;
+		if (r == 0 && handing)
+			return RP_POS_OK;
 		if (r == 0 && home != f->home && !never) {
 			snprintf(why, cap, "topic %s/%s is homed at replica "
 				 "%016" PRIx64 " here, at %016" PRIx64 " there",
@@ -552,6 +560,79 @@ static int cursor(struct recv *v)
 	return 0;
 }
 
+/* ---- HANDOVER ---- */
+
+/* Hand topic name over to the sender (fs.lock held): RP_HANDED_*, its
+ * final end in t, or the reason in why. */
+static int hand_over(struct recv *v, const char *name, struct sf_topic *t,
+		     char *why, size_t cap)
+{
+	struct sf_inode dir, in;
+	uint64_t ino, home;
+	int r = store_get_inode(fs.store, v->stream, &dir);
+	if (r == 0 && (may_copy(&v->who.c, &dir) < 0 ||
+		       may_admin(&v->who.c, &dir) < 0)) {
+		snprintf(why, cap, "user %s may not take topics of stream %s "
+			 "(copy and admin are needed)", v->user, v->path);
+		return RP_HANDED_DENIED;
+	}
+	if (r == 0)
+		r = store_lookup(fs.store, v->stream, name, &ino);
+	if (r == 0)
+		r = store_get_inode(fs.store, ino, &in);
+	if (r == -ENOENT || (r == 0 && !is_topic(&in))) {
+		snprintf(why, cap, "no topic %s/%s", v->path, name);
+		return RP_HANDED_NO_TOPIC;
+	}
+	if (r == 0)
+		r = store_topic_home(fs.store, ino, &home);
+	if (r == 0 && home != v->self && home != v->sender) {
+		snprintf(why, cap, "topic %s/%s is homed at replica %016"
+			 PRIx64, v->path, name, home);
+		return RP_HANDED_ELSEWHERE;
+	}
+	if (r == 0 && home == v->self)
+		r = topic_home_set(ino, v->sender);
+	if (r == 0)
+		r = rp_topic_state(ino, t);
+	if (r < 0) {
+		snprintf(why, cap, "topic %s/%s: %s", v->path, name,
+			 strerror(-r));
+		return RP_HANDED_STORAGE;
+	}
+	if (home == v->self)
+		log_msg(SF_LOG_INFO, "replica: topic %s/%s handed over to "
+			"replica %016" PRIx64 " (%s) at byte %" PRIu64
+			" (message %" PRIu64 "): appends go there now",
+			v->path, name, v->sender, v->c->peer, t->size,
+			t->next_msg);
+	return RP_HANDED_OK;
+}
+
+static int handover(struct recv *v)
+{
+	struct rbuf *r = &v->c->body;
+	char name[NAME_MAX_BYTES + 1], why[2600] = "";
+	rb_str(r, name, sizeof name);
+	if (!rb_done(r) || rp_name_check(name) < 0)
+		return malformed(v, "a HANDOVER that does not decode");
+	struct sf_topic t = { 0 };
+	pthread_mutex_lock(&fs.lock);
+	int st = hand_over(v, name, &t, why, sizeof why);
+	pthread_mutex_unlock(&fs.lock);
+	if (st != RP_HANDED_OK)
+		log_msg(SF_LOG_WARNING, "replica: %s: hand-over refused: %s",
+			v->c->peer, why);
+	why[RP_STR_MAX] = 0;
+	wb_begin(&v->out, RP_HANDED);
+	wb_u8(&v->out, (uint8_t)st);
+	wb_u64(&v->out, t.size);
+	wb_u64(&v->out, t.next_msg);
+	wb_str(&v->out, name);
+	wb_str(&v->out, why);
+	return queue(v, false);
+}
+
 /* ---- DELETE, PING ---- */
 
 static int delete_topic(struct recv *v)
@@ -611,6 +692,8 @@ static int frame(struct recv *v)
 		return cursor(v);
 	case RP_PING:
 		return pong(v);
+	case RP_HANDOVER:
+		return handover(v);
 	case RP_PONG:
 		return 0;
 	case RP_ERROR: {

@@ -198,6 +198,13 @@ void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
 	pthread_mutex_unlock(&rp.lock);
 }
 
+void rp_status_peer(struct rp_link *l, uint64_t peer_id)
+{
+	pthread_mutex_lock(&rp.lock);
+	l->st.peer_id = peer_id;
+	pthread_mutex_unlock(&rp.lock);
+}
+
 int replica_link_status(uint64_t id, struct replica_status *out)
 {
 	int r = -ENOENT;

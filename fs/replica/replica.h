@@ -50,6 +50,8 @@ struct replica_status {
 	char last_error[256];           /* "" when none yet */
 	int64_t last_error_ns;          /* when, ns since the epoch */
 	uint64_t sent_msgs, sent_bytes; /* acknowledged since the start */
+	uint64_t peer_id;               /* the peer's replica id, 0 until
+					 * it was first reached */
 };
 /* 0, or -ENOENT when no thread runs link id.  Any lock but rp.lock. */
 int replica_link_status(uint64_t id, struct replica_status *out);
@@ -58,5 +60,16 @@ int replica_link_status(uint64_t id, struct replica_status *out);
  * marks it and wakes the link threads; costs one atomic load when no
  * link runs. */
 void replica_topic_appended(uint64_t ino);
+
+/* Moving a topic's home here (fs/replica/handover.c; fs.lock held for
+ * each).  Ask that topic ino of stream, homed now at replica home, be
+ * handed over: the links to home do it.  Kept in memory only.  0 (also
+ * when asked already), or -ENOENT, -ENOMEM, -EBUSY (too many asked). */
+int replica_home_ask(uint64_t ino, uint64_t stream, uint64_t home);
+/* The hand-over of ino as one line: "none", "asking ID", "catching up
+ * to byte N", "refused: WHY".  snprintf's count. */
+int replica_home_state(uint64_t ino, char *buf, size_t cap);
+/* Forget the hand-over of ino (the topic is homed here already). */
+void replica_home_forget(uint64_t ino);
 
 #endif

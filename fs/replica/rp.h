@@ -2,7 +2,8 @@
  * codec and frame I/O over TLS (wire.c, docs/replication.md), addresses
  * (wire.c), the callers and checks both ends make (access.c), the
  * receiving end of a connection (receive.c), the link table and its
- * wake-ups (replica.c) and a link's thread (link.c).  Locks: see
+ * wake-ups (replica.c), a link's thread (link.c) and the hand-overs of
+ * topics' homes (handover.c).  Locks: see
  * replica.h. */
 #ifndef STREAMFS_RP_H
 #define STREAMFS_RP_H
@@ -43,7 +44,7 @@
 enum {
 	RP_HELLO = 1, RP_WELCOME, RP_ERROR, RP_TOPIC, RP_POSITION,
 	RP_RECORDS, RP_ACK, RP_DELETE, RP_PING, RP_PONG, RP_SKIP,
-	RP_CURSOR, RP_HOLDS,
+	RP_CURSOR, RP_HOLDS, RP_HANDOVER, RP_HANDED,
 };
 enum {
 	RP_E_MALFORMED = 1, RP_E_VERSION, RP_E_DENIED, RP_E_NO_STREAM,
@@ -51,6 +52,10 @@ enum {
 };
 enum { RP_POS_OK = 0, RP_POS_HOME_HERE = 1, RP_POS_REFUSED = 2 };
 enum { RP_ACK_OK = 0, RP_ACK_GAP = 1, RP_ACK_GONE = 2 };
+enum {
+	RP_HANDED_OK = 0, RP_HANDED_DENIED = 1, RP_HANDED_NO_TOPIC = 2,
+	RP_HANDED_ELSEWHERE = 3, RP_HANDED_STORAGE = 4,
+};
 
 /* ---- wire.c: building and parsing payloads ---- */
 /* A frame being built: the length and type first, patched by wb_end.
@@ -148,6 +153,8 @@ void rp_stream_path(uint64_t ino, char *buf, size_t cap);
 /* A topic's state: its node's when it has one, else loaded (fs.lock
  * held). */
 int rp_topic_state(uint64_t ino, struct sf_topic *t);
+/* The name of ino in directory dir: 0, or -ENOENT.  fs.lock held. */
+int rp_name_in(uint64_t dir, uint64_t ino, char *buf, size_t cap);
 /* A login name for uid, for log lines. */
 void rp_user_name(uid_t uid, char *buf, size_t cap);
 
@@ -226,6 +233,24 @@ bool rp_link_quit(struct rp_link *l);
 /* l's thread ends for good (its link was removed). */
 void rp_link_ended(struct rp_link *l);
 uint64_t rp_link_seq(void);
+
+/* ---- handover.c: moving a topic's home here (fs.lock held) ---- */
+/* A token for a new connection (never 0). */
+uint64_t rp_handover_token(void);
+/* The next hand-over of a topic of stream homed at replica peer not yet
+ * asked on the connection of token: its name in name, marked asked, 1;
+ * 0 when none. */
+int rp_handover_next(uint64_t stream, uint64_t peer, uint64_t token,
+		     char *name, size_t cap);
+/* The old home peer answered HANDED for topic name of stream. */
+void rp_handover_answer(uint64_t stream, uint64_t peer, const char *name,
+			int status, uint64_t end, uint64_t next,
+			const char *why);
+/* Take the home of every topic of stream handed over whose copy here
+ * reached the final end: how many were taken. */
+int rp_handover_finish(uint64_t stream, uint64_t self);
+/* rp.lock: the replica id link l's peer said in WELCOME. */
+void rp_status_peer(struct rp_link *l, uint64_t peer_id);
 
 /* ---- link.c: a link's thread (arg: its struct rp_link) ---- */
 void *rp_link_main(void *arg);
