@@ -298,12 +298,27 @@ static bool link_to(uint64_t dir, uint64_t home)
 	return found;
 }
 
+/* The caller is admin of topic in's stream: its home and this replica's
+ * id. */
+static int admin_home(struct caller *c, const struct sf_inode *in,
+		      uint64_t *home, uint64_t *self)
+{
+	struct sf_inode dir;
+	int r = store_get_inode(fs.store, in->parent, &dir);
+	if (r == 0)
+		r = may_admin(c, &dir);
+	if (r == 0)
+		r = store_topic_home(fs.store, in->ino, home);
+	if (r == 0)
+		r = store_replica_id(fs.store, self);
+	return r;
+}
+
 /* Set to 1 on a topic: its home moves here once this copy has caught up
  * (fs/replica/handover.c).  Returns at once. */
 static int home_set(struct caller *c, const struct sf_inode *in,
 		    const char *val, size_t len)
 {
-	struct sf_inode dir;
 	uint64_t home, self;
 	if (!is_topic(in) || !val)
 		return -EINVAL;
@@ -311,13 +326,7 @@ static int home_set(struct caller *c, const struct sf_inode *in,
 		len--;
 	if (len != 1 || val[0] != '1')
 		return -EINVAL;
-	int r = store_get_inode(fs.store, in->parent, &dir);
-	if (r == 0)
-		r = may_admin(c, &dir);
-	if (r == 0)
-		r = store_topic_home(fs.store, in->ino, &home);
-	if (r == 0)
-		r = store_replica_id(fs.store, &self);
+	int r = admin_home(c, in, &home, &self);
 	if (r < 0)
 		return r;
 	if (home == self) {
@@ -332,15 +341,8 @@ static int home_set(struct caller *c, const struct sf_inode *in,
 static int home_get(struct caller *c, const struct sf_inode *in,
 		    char **val, size_t *len)
 {
-	struct sf_inode dir;
 	uint64_t home, self;
-	int r = store_get_inode(fs.store, in->parent, &dir);
-	if (r == 0)
-		r = may_admin(c, &dir);
-	if (r == 0)
-		r = store_topic_home(fs.store, in->ino, &home);
-	if (r == 0)
-		r = store_replica_id(fs.store, &self);
+	int r = admin_home(c, in, &home, &self);
 	if (r < 0)
 		return r;
 	char *buf = malloc(RP_STATE_MAX);
