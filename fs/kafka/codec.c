@@ -214,7 +214,9 @@ uint8_t *kb_reserve(struct kbuf *b, size_t n)
 		b->oom = true;
 		return NULL;
 	}
-	if (b->len + n > b->cap) {
+	/* An empty buffer gets room even for n == 0: the pointer returned
+	 * is then b->p + b->len, never an offset from NULL. */
+	if (b->len + n > b->cap || !b->p) {
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n)
 			cap *= 2;
