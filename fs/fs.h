@@ -430,6 +430,13 @@ void notify_inval_name(uint64_t dir, const char *name);
 /* Queue the invalidation of every name in dir whose inode the kernel
  * holds (fs.lock held).  The thread walks dir in bounded steps. */
 void notify_inval_dir(uint64_t dir);
+/* Wait until every name invalidation queued so far has been sent: for a
+ * thread that serves no FUSE request (the Kafka listener), before it
+ * answers a request that made or removed names, so that its client
+ * never sees the mount's old names afterwards.  Call without fs.lock
+ * (the notify thread may need it, and the kernel may wait on a FUSE
+ * request that does).  Returns at once when nothing is queued. */
+void notify_wait_names(void);
 
 /* ---- retention.c: expiring while the mount runs ---- */
 int retention_start(void);

@@ -40,12 +40,19 @@ static struct {
 					 * notify_send_polls may look at it
 					 * without the lock */
 	struct inval *head, **tail;     /* invalidations, in order */
+	/* Name invalidations queued and sent so far: names are sent in
+	 * the order they were queued (a walk that goes back in line is
+	 * no name), so every name queued before a count was taken has been
+	 * sent once `names_sent` reaches it.  Waiters on `sent`. */
+	uint64_t names_queued, names_sent;
+	pthread_cond_t sent;
 	bool stop;
-	bool running;                   /* set and read by the main thread */
+	bool running;                   /* set by the main thread before the
+					 * listeners start, after they stop */
 	struct fuse_session *se;        /* set before the thread starts */
 	pthread_t thread;
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-	 .tail = &nq.head };
+	 .tail = &nq.head, .sent = PTHREAD_COND_INITIALIZER };
 
 /* Poll wake-ups sent per hold of nq.lock by notify_send_polls(). */
 #define SEND_STEP 64
@@ -144,9 +151,24 @@ static void inval_add(uint64_t dir, const char *name)
 	if (iv->walk && walk_waiting(dir)) {
 		free(iv);
 	} else {
+		if (!iv->walk)
+			__atomic_store_n(&nq.names_queued, nq.names_queued + 1,
+					 __ATOMIC_RELEASE);
 		inval_push(iv);
 		pthread_cond_signal(&nq.cond);
 	}
+	pthread_mutex_unlock(&nq.lock);
+}
+
+void notify_wait_names(void)
+{
+	if (__atomic_load_n(&nq.names_queued, __ATOMIC_ACQUIRE) ==
+	    __atomic_load_n(&nq.names_sent, __ATOMIC_ACQUIRE))
+		return;                 /* the usual case: nothing waits */
+	pthread_mutex_lock(&nq.lock);
+	uint64_t want = nq.names_queued;
+	while (nq.running && !nq.stop && nq.names_sent < want)
+		pthread_cond_wait(&nq.sent, &nq.lock);
 	pthread_mutex_unlock(&nq.lock);
 }
 
@@ -264,16 +286,23 @@ static void *notify_main(void *arg)
 		pthread_mutex_unlock(&nq.lock);
 		send_all(q, n);
 		free(q);
+		bool name = iv && !iv->walk;
 		bool more = iv && inval_run(iv);
 		if (iv && !more)
 			free(iv);
 		pthread_mutex_lock(&nq.lock);
 		if (more)
 			inval_push(iv);
+		if (name) {
+			__atomic_store_n(&nq.names_sent, nq.names_sent + 1,
+					 __ATOMIC_RELEASE);
+			pthread_cond_broadcast(&nq.sent);
+		}
 	}
 	struct inval *rest = nq.head;
 	nq.head = NULL;
 	nq.tail = &nq.head;
+	pthread_cond_broadcast(&nq.sent);       /* stop: nobody waits on */
 	pthread_mutex_unlock(&nq.lock);
 	inval_drop(rest);
 	return NULL;

@@ -91,6 +91,25 @@ def test_kafka_python_creates_and_deletes(km):
     a.close()
 
 
+def test_mount_never_shows_an_old_name_after_the_answer(km):
+    """Each answer of CreateTopics or DeleteTopics comes after the kernel's
+    cached name was dropped: a stat right after it sees the change."""
+    from kafka.admin import NewTopic
+    a = admin(km)
+    os.mkdir(os.path.join(km.mnt, "s"))
+    t = os.path.join(km.mnt, "s", "t")
+    stale = []
+    for i in range(150):
+        a.create_topics([NewTopic("s.t", 1, 1)])
+        if not os.path.exists(t):
+            stale.append(("create", i))
+        a.delete_topics(["s.t"])
+        if os.path.exists(t):
+            stale.append(("delete", i))
+    a.close()
+    assert stale == []
+
+
 def test_validate_only_makes_nothing(km):
     from kafka.admin import NewTopic
     a = admin(km)

@@ -651,6 +651,10 @@ static int serve(struct kconn *c, const uint8_t *p, size_t n, size_t frame)
 	response_begin(c, &b, &req);
 	struct kreader body0 = req.body;
 	int r = api->handler(&req, &b);
+	/* The answer never overtakes the invalidations of names the
+	 * request made or removed (CreateTopics, DeleteTopics, a Metadata
+	 * or Produce that made a topic). */
+	notify_wait_names();
 	if (r == KAFKA_PARKED && c->park) {
 		kspare_give(&c->spare, &b);
 		c->park->body0 = body0;
