@@ -367,6 +367,24 @@ static int parse_records(struct recv *v, uint32_t *tid, uint32_t *count)
 	return rb_done(r) ? 0 : -1;
 }
 
+/* Topic e is still a topic of this link's stream (fs.lock held): 0 with
+ * its inode, its node (the caller releases it) and live state; 1 when it
+ * is gone (removed, moved out, or no topic any more); -EIO when its state
+ * cannot be had (*np is still the caller's to release). */
+static int still_here(struct recv *v, struct rtopic *e, struct sf_inode *in,
+		      struct node **np, struct sf_topic **tp)
+{
+	*np = NULL;
+	*tp = NULL;
+	int r = store_get_inode(fs.store, e->ino, in);
+	if (r < 0 || in->nlink == 0 || !is_topic(in) ||
+	    in->parent != v->stream)
+		return 1;
+	*np = node_get(e->ino);
+	*tp = *np ? topic_state(*np) : NULL;
+	return *tp ? 0 : -EIO;
+}
+
 /* Store the records of topic e (fs.lock held): RP_ACK_* in *status,
  * and t its state after them; 0, -EINVAL (a record that does not fit,
  * why says which), or another -errno (a store error). */
@@ -376,15 +394,15 @@ static int apply(struct recv *v, struct rtopic *e, uint32_t count,
 {
 	struct sf_inode in;
 	struct sf_policy p;
-	int r = store_get_inode(fs.store, e->ino, &in);
-	if (r < 0 || in.nlink == 0 || !is_topic(&in) ||
-	    in.parent != v->stream) {
+	struct node *n;
+	struct sf_topic *tp;
+	int r = still_here(v, e, &in, &n, &tp);
+	if (r == 1) {
 		*status = RP_ACK_GONE;
 		return 0;
 	}
-	struct node *n = node_get(e->ino);
-	struct sf_topic *tp = n ? topic_state(n) : NULL;
-	r = tp ? ns_policy(in.parent, &p) : -EIO;
+	if (r == 0)
+		r = ns_policy(in.parent, &p);
 	*status = RP_ACK_OK;
 	for (uint32_t i = 0; r == 0 && i < count; i++) {
 		const struct sf_rrecord *rec = &v->rec[i];
@@ -457,15 +475,15 @@ static int skip_to(struct recv *v, struct rtopic *e, uint64_t off,
 		   uint64_t msg, uint8_t *status, struct sf_topic *t)
 {
 	struct sf_inode in;
-	int r = store_get_inode(fs.store, e->ino, &in);
-	if (r < 0 || in.nlink == 0 || !is_topic(&in) ||
-	    in.parent != v->stream) {
+	struct node *n;
+	struct sf_topic *tp;
+	int r = still_here(v, e, &in, &n, &tp);
+	if (r == 1) {
 		*status = RP_ACK_GONE;
 		return 0;
 	}
-	struct node *n = node_get(e->ino);
-	struct sf_topic *tp = n ? topic_state(n) : NULL;
-	r = tp ? store_topic_skip(fs.store, e->ino, tp, off, msg) : -EIO;
+	if (r == 0)
+		r = store_topic_skip(fs.store, e->ino, tp, off, msg);
 	if (r == 0 && tp->size == off)
 		log_msg(SF_LOG_INFO, "replica: topic %s/%s continues at byte "
 			"%" PRIu64 " (message %" PRIu64 "): %s had expired "
