@@ -734,25 +734,36 @@ static int16_t member_of(struct kstr group, struct kstr member,
 	return KERR_NONE;
 }
 
+/* The head of SyncGroup and Heartbeat: group, generation, member and,
+ * from v3, the instance id.  -1 when the body is short. */
+struct mhead {
+	struct kstr group, member, inst;
+	int32_t gen;
+};
+
+static int mhead_read(struct kreader *r, int16_t v, struct mhead *h)
+{
+	h->group = kr_string(r);
+	h->gen = kr_i32(r);
+	h->member = kr_string(r);
+	h->inst = v >= 3 ? kr_string(r) : (struct kstr){ NULL, -1 };
+	return r->bad ? -1 : 0;
+}
+
 int kafka_sync_group(struct kreq *req, struct kbuf *resp)
 {
 	struct kreader *r = &req->body;
 	int16_t v = req->api_version;
-	struct kstr group = kr_string(r);
-	int32_t gen = kr_i32(r);
-	struct kstr member = kr_string(r);
-	struct kstr inst = v >= 3 ? kr_string(r) : (struct kstr){ NULL, -1 };
-	struct kreader assignments = *r;
-	int32_t n = kr_array(r);                /* the whole request parses */
-	for (int32_t i = 0; i < n && !r->bad; i++) {
-		kr_string(r);
-		kr_bytes(r);
-	}
-	if (r->bad)
+	struct mhead h;
+	/* The listener checked the body's shape (shapes.c): what follows
+	 * the head is the leader's assignments, read by sync_take. */
+	if (mhead_read(r, v, &h) < 0)
 		return -1;
+	struct kreader assignments = *r;
 	struct kgroup *g = NULL;
 	struct kmember *m = NULL;
-	int16_t err = member_of(group, member, inst, &g, &m);
+	int16_t err = member_of(h.group, h.member, h.inst, &g, &m);
+	int32_t gen = h.gen;
 	if (!err && gen != g->generation)
 		err = KERR_ILLEGAL_GENERATION;
 	if (!err && g->state == G_JOINING)
@@ -780,18 +791,15 @@ int kafka_heartbeat(struct kreq *req, struct kbuf *resp)
 {
 	struct kreader *r = &req->body;
 	int16_t v = req->api_version;
-	struct kstr group = kr_string(r);
-	int32_t gen = kr_i32(r);
-	struct kstr member = kr_string(r);
-	struct kstr inst = v >= 3 ? kr_string(r) : (struct kstr){ NULL, -1 };
-	if (r->bad)
+	struct mhead h;
+	if (mhead_read(r, v, &h) < 0)
 		return -1;
 	struct kgroup *g = NULL;
 	struct kmember *m = NULL;
-	int16_t err = member_of(group, member, inst, &g, &m);
+	int16_t err = member_of(h.group, h.member, h.inst, &g, &m);
 	if (!err && g->state == G_JOINING)
 		err = KERR_REBALANCE_IN_PROGRESS;
-	if (!err && gen != g->generation)
+	if (!err && h.gen != g->generation)
 		err = KERR_ILLEGAL_GENERATION;
 	if (v >= 1)
 		kb_i32(resp, 0);                /* throttle_time_ms */
