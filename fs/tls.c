@@ -90,6 +90,19 @@ const char *tls_error(SSL *ssl, char *buf, size_t cap)
 	return ssl_reason(buf, cap);
 }
 
+bool tls_peer_closed(SSL *ssl, int err)
+{
+	if (ssl && SSL_get_verify_result(ssl) != X509_V_OK)
+		return false;
+	unsigned long e = ERR_peek_error();
+	if (err == SSL_ERROR_ZERO_RETURN ||
+	    (err == SSL_ERROR_SYSCALL && e == 0))
+		return true;
+	/* OpenSSL 3 reports an end of stream without close_notify so. */
+	return err == SSL_ERROR_SSL && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 /* The file must be readable by the daemon: a clear errno before
  * OpenSSL's parse errors. */
 static int readable(const char *opt, const char *path)

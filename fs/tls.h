@@ -42,4 +42,11 @@ int tls_peer_user(SSL *ssl, uid_t *uid, gid_t *gid, char *why, size_t cap);
  * names no user, which name has none), else OpenSSL's reason. */
 const char *tls_error(SSL *ssl, char *buf, size_t cap);
 
+/* After a failed handshake step whose SSL_get_error was err: did the
+ * peer just close the connection (no alert, nothing wrong with any
+ * certificate)?  A client that gives up, or a daemon killed mid-way,
+ * is not a refusal: the front ends log it as news, not as a warning.
+ * Leaves OpenSSL's error queue as it was. */
+bool tls_peer_closed(SSL *ssl, int err);
+
 #endif

@@ -3,6 +3,8 @@ listener's kafka_tls, replication's replica_listen): a CA and the
 certificates it signs, made with the openssl command line in a folder of
 the test's own."""
 import os
+import socket
+import ssl
 
 from util import run
 
@@ -44,3 +46,20 @@ class PKI:
              self.path(self.name + ".key"), "-CAcreateserial", "-out", cert,
              "-days", str(days), "-extfile", ext])
         return cert, self.path(base + ".key")
+
+
+def leave_mid_handshake(port, ca):
+    """Connect to a TLS listener on loopback, send a ClientHello, take the
+    server's first flight, and close without a word: what a client that
+    gives up (or a peer killed mid-way) does."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(out.read())
+        assert s.recv(65536), "the server sent no first flight"

@@ -18,7 +18,7 @@ import tempfile
 
 import pytest
 
-from certs import PKI
+from certs import PKI, leave_mid_handshake
 from util import BUILD, append, run, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -386,6 +386,22 @@ def test_stalled_handshake_holds_no_one_up(mount_factory, pki):
     assert c.request(18, 0).i16() == 0
     silent.close()
     half.close()
+
+
+def test_client_leaving_mid_handshake_is_not_a_refusal(mount_factory, pki):
+    """librdkafka drops a bootstrap connection it no longer needs, at
+    times in its handshake: the daemon says so as news (no warning; the
+    fixture fails on one), and serves the next client."""
+    m = tls_mount(mount_factory, pki)
+    socket.create_connection(("127.0.0.1", m.port)).close()
+    leave_mid_handshake(m.port, pki.ca)
+    assert wait_for(lambda: len(re.findall(
+        r"info: kafka: 127\.0\.0\.1 port \d+ closed its connection "
+        r"during the TLS handshake", m.log_text())) == 2, timeout=10), \
+        m.log_tail()
+    c = TlsConn(m.port, pki, pki.issue("/CN=root"))
+    assert c.request(18, 0).i16() == 0
+    assert "refused" not in m.log_text()
 
 
 def test_stalled_handshakes_make_room_for_new_ones(mount_factory, pki):

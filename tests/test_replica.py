@@ -13,11 +13,12 @@ import errno
 import os
 import re
 import shutil
+import socket
 import sys
 
 import pytest
 
-from certs import PKI
+from certs import PKI, leave_mid_handshake
 from util import BUILD, PFX, append, errno_of, info, read, run, sh, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -564,6 +565,18 @@ def test_bad_client_certificate_refused(mount_factory, pki, tmp_path, kind):
     append(os.path.join(a.mnt, "plant", "t"), b"x\n")
     refused_link(a, b, a_line, b_line)
     assert wait_for(lambda: links(a)[0]["state"] in ("error", "connecting"))
+
+
+def test_peer_leaving_mid_handshake_is_not_a_refusal(mount_factory, pki):
+    """A peer killed or giving up in its handshake is news, not a refused
+    certificate: an info line (no warning; the fixture fails on one)."""
+    b = replica(mount_factory, pki)
+    socket.create_connection(("127.0.0.1", b.port)).close()
+    leave_mid_handshake(b.port, pki.ca)
+    assert wait_for(lambda: len(re.findall(
+        r"info: replica: 127\.0\.0\.1:\d+ closed its connection during "
+        r"the TLS handshake", b.log_text())) == 2, timeout=10), b.log_tail()
+    assert "refused" not in b.log_text()
 
 
 def test_unknown_server_certificate_refused(mount_factory, pki, tmp_path):

@@ -13,6 +13,7 @@ added a number of messages, and convergence is a bounded poll.  The
 namespaces, the veth pair, the nftables table and the mounts are removed
 whatever happens."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -72,7 +73,20 @@ class Net:
         net = "10.214.%d" % (os.getpid() % 250)
         self.addr = {"a": net + ".1", "b": net + ".2"}
 
+    @staticmethod
+    def drop_stale():
+        """Namespaces of a run that was killed before its clean-up (its
+        pid, in the name, is gone): they would hold a veth name and an
+        address range for good."""
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True,
+                               text=True).stdout.split()
+        for n in names:
+            m = re.fullmatch(r"sfr[ab]-([0-9a-f]+)", n)
+            if m and not os.path.exists("/proc/%d" % int(m.group(1), 16)):
+                ip("netns", "del", n, check=False)
+
     def up(self):
+        self.drop_stale()
         for s in "ab":
             ip("netns", "add", self.ns[s])
         ip("link", "add", self.dev["a"], "netns", self.ns["a"], "type",

@@ -409,6 +409,16 @@ static void tls_refuse(struct kconn *c, const char *why)
 	conn_close(c);
 }
 
+/* The client went away in the handshake (librdkafka drops a bootstrap
+ * connection it no longer needs): news, not a refusal. */
+static void hs_gone(struct kconn *c)
+{
+	log_msg(SF_LOG_INFO, "kafka: %s closed its connection during the "
+		"TLS handshake", c->peer);
+	ERR_clear_error();
+	conn_close(c);
+}
+
 /* Go on with the handshake: false when the connection closed. */
 static bool tls_handshake(struct kconn *c)
 {
@@ -431,14 +441,12 @@ static bool tls_handshake(struct kconn *c)
 		set_events(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
 		return true;
 	}
+	if (tls_peer_closed(c->ssl, e)) {
+		hs_gone(c);
+		return false;
+	}
 	char why[256];
-	if ((e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) &&
-	    ERR_peek_error() == 0)
-		snprintf(why, sizeof why, "the client closed the connection "
-			 "in the handshake");
-	else
-		tls_error(c->ssl, why, sizeof why);
-	tls_refuse(c, why);
+	tls_refuse(c, tls_error(c->ssl, why, sizeof why));
 	return false;
 }
 
@@ -867,7 +875,7 @@ static void conn_event(struct kconn *c, uint32_t ev)
 {
 	if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
 		if (c->handshake)
-			tls_refuse(c, "the connection broke in the handshake");
+			hs_gone(c);
 		else
 			conn_close(c);
 		return;

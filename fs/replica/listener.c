@@ -137,7 +137,14 @@ static void *conn_main(void *arg)
 			     e == SSL_ERROR_WANT_WRITE ||
 			     (e == SSL_ERROR_SYSCALL && errno == EAGAIN);
 		if (!again || rp_now_ms() > deadline || rp_stopping()) {
-			if (!rp_stopping())
+			if (rp_stopping())
+				;
+			else if (!again && tls_peer_closed(c->ssl, e))
+				/* A peer killed or giving up mid-way. */
+				log_msg(SF_LOG_INFO, "replica: %s closed its "
+					"connection during the TLS handshake",
+					c->peer);
+			else
 				log_msg(SF_LOG_WARNING, "replica: refused "
 					"a TLS connection from %s: %s", c->peer,
 					again ? "no handshake within 10 s"
