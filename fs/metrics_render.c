@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "json.h"
 #include "metrics.h"
 
@@ -24,18 +25,12 @@ static bool mbuf_room(struct mbuf *b, size_t n)
 {
 	if (b->failed)
 		return false;
-	if (b->len + n + 1 <= b->cap)
-		return true;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + n + 1)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
+	char *p = buf_grow(b->p, &b->cap, b->len + n + 1, 4096);
 	if (!p) {
 		b->failed = true;
 		return false;
 	}
 	b->p = p;
-	b->cap = cap;
 	return true;
 }
 

@@ -6,7 +6,7 @@
 # Usage: tools/fuzz.sh TARGET [SECONDS]
 #   ace          the ACE parser and evaluator (acl/ace_*.c)
 #   kafka        the Kafka record batch decoder, every codec
-#                (fs/kafka/records.c, compress.c, codec.c)
+#                (fs/kafka/records.c, compress.c, codec.c, fs/buf.c)
 #   kafka_names  the Kafka topic name mapping both ways, and the
 #                protocol's readers (fs/kafka/names.c, codec.c)
 #   kafka_requests  the listener's request decoding: bytes as a client
@@ -42,12 +42,12 @@ ace)
 	incs="-I$top/acl" libs=""
 	max_len=4200 timeout=5 ;;     # a little over ACE_MAX_LEN
 kafka)
-	srcs="$k/records.c $k/compress.c $k/codec.c $top/store/crc32c.c"
-	incs="-I$k -I$top/store" libs="-lz -lsnappy -llz4 -lzstd"
+	srcs="$k/records.c $k/compress.c $k/codec.c $top/fs/buf.c $top/store/crc32c.c"
+	incs="-I$k -I$top/fs -I$top/store" libs="-lz -lsnappy -llz4 -lzstd"
 	max_len=65536 timeout=10 ;;   # compressed input may inflate to 64 MiB
 kafka_names)
-	srcs="$k/names.c $k/codec.c"
-	incs="-I$k" libs=""
+	srcs="$k/names.c $k/codec.c $top/fs/buf.c"
+	incs="-I$k -I$top/fs" libs=""
 	max_len=1024 timeout=5 ;;
 kafka_requests)
 	# The handlers need the daemon (FUSE, the store, fs.lock), so the
@@ -57,8 +57,8 @@ kafka_requests)
 	# does not parse closes the connection.  Those are pure, so they are
 	# fuzzed as they run, with no store, mount or network; the handlers
 	# then read bodies known to be whole, with the same bounded readers.
-	srcs="$k/frame.c $k/shapes.c $k/apis.c $k/codec.c"
-	incs="-I$k" libs=""
+	srcs="$k/frame.c $k/shapes.c $k/apis.c $k/codec.c $top/fs/buf.c"
+	incs="-I$k -I$top/fs" libs=""
 	max_len=65536 timeout=5 ;;
 *)
 	echo "usage: $0 ace|kafka|kafka_names|kafka_requests [SECONDS]" >&2; exit 2 ;;

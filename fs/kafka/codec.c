@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "kafka.h"
 
 /* A response never needs more than this (frames are limited anyway). */
@@ -216,18 +217,12 @@ uint8_t *kb_reserve(struct kbuf *b, size_t n)
 	}
 	/* An empty buffer gets room even for n == 0: the pointer returned
 	 * is then b->p + b->len, never an offset from NULL. */
-	if (b->len + n > b->cap || !b->p) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return NULL;
-		}
-		b->p = p;
-		b->cap = cap;
+	uint8_t *p = buf_grow(b->p, &b->cap, b->len + n, 256);
+	if (!p) {
+		b->oom = true;
+		return NULL;
 	}
+	b->p = p;
 	uint8_t *at = b->p + b->len;
 	b->len += n;
 	return at;

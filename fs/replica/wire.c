@@ -15,6 +15,7 @@
 
 #include <openssl/err.h>
 
+#include "buf.h"
 #include "rp.h"
 
 /* ---- building ---- */
@@ -23,21 +24,14 @@ static uint8_t *wb_room(struct wbuf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return NULL;
-		}
-		b->p = p;
-		b->cap = cap;
+	uint8_t *p = buf_grow(b->p, &b->cap, b->len + n, 4096);
+	if (!p) {
+		b->oom = true;
+		return NULL;
 	}
-	uint8_t *p = b->p + b->len;
+	b->p = p;
 	b->len += n;
-	return p;
+	return p + b->len - n;
 }
 
 static void put_be(struct wbuf *b, uint64_t v, int n)
