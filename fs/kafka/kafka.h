@@ -209,6 +209,9 @@ khandler kafka_api_versions;    /* api_versions.c */
 khandler kafka_metadata;        /* metadata.c */
 khandler kafka_list_offsets;    /* list_offsets.c */
 khandler kafka_produce;         /* produce.c (K3) */
+/* Give back the memory produce keeps between requests (after the
+ * listener thread has ended). */
+void kafka_produce_fini(void);
 khandler kafka_fetch;           /* fetch.c (K3) */
 khandler kafka_find_coordinator;        /* groups.c */
 khandler kafka_join_group;              /* groups.c */

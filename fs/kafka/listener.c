@@ -1140,6 +1140,7 @@ void kafka_stop(void)
 	while (kl.conns)
 		conn_close(kl.conns);
 	conns_reap();
+	kafka_produce_fini();
 	for (int i = 0; i < kl.nl; i++) {
 		if (kl.l[i].fd >= 0)
 			close(kl.l[i].fd);

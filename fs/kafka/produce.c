@@ -163,6 +163,12 @@ static void pset_give(struct pset *s)
 			      .arena = s->arena, .acap = s->acap };
 }
 
+void kafka_produce_fini(void)
+{
+	pset_free(&kept);
+	kept = (struct pset){ 0 };
+}
+
 struct presult {
 	int16_t err;
 	int64_t base, log_start;
