@@ -195,6 +195,8 @@ int ino_count(struct store *st);
                             * (replica.c) */
 #define KEY_LINK     'N'   /* N link_id              -> replication link
                             * (link.c) */
+#define KEY_HANDOVER 'V'   /* V topic                -> hand-over of its
+                            * home asked here (replica.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 

@@ -423,6 +423,7 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	store_blob_unlink(st, ino);
 	struct store_batch *b = store_batch_new();
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HOME, ino));
+	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HANDOVER, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_SYMLINK, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HEAD, ino));
 	store_del_orphan(b, ino);

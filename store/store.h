@@ -499,6 +499,29 @@ int store_topic_home(struct store *st, uint64_t ino, uint64_t *home);
  * -EINVAL for 0. */
 int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home);
 
+/* A hand-over of a topic's home to this replica, asked and not yet done
+ * (fs/replica/handover.c), kept so that a restart resumes it.  One per
+ * topic; it goes with the topic's purge. */
+#define SF_HANDOVER_NAME_MAX 255
+struct sf_handover {
+	uint64_t ino;                   /* the topic */
+	uint64_t stream;                /* its stream when it was asked */
+	uint64_t home;                  /* its home then: the replica asked */
+	bool handed;                    /* that replica answered HANDED, */
+	uint64_t end, next;             /* with its final end (handed only) */
+	char name[SF_HANDOVER_NAME_MAX + 1];    /* its name when asked */
+};
+/* Keep h (replacing the one of h->ino), durably before it returns.
+ * -EINVAL for an empty or too long name, or a home or stream of 0. */
+int store_handover_put(struct store *st, const struct sf_handover *h);
+/* Drop the hand-over of topic ino, durably: 0 also when there is none. */
+int store_handover_del(struct store *st, uint64_t ino);
+/* Call fn for each hand-over kept, by topic number; stops at fn's first
+ * non-zero and returns it.  -EIO for a record that does not decode. */
+int store_handover_list(struct store *st,
+			int (*fn)(const struct sf_handover *h, void *arg),
+			void *arg);
+
 /* One record as it travels between replicas: its place in the topic, its
  * arrival time and its exact segment payload (len bytes of the topic's
  * bytes, then trailer_len bytes of Kafka trailer, 0 for none). */
