@@ -189,6 +189,8 @@ int ino_count(struct store *st);
 #define KEY_LATE     'Q'   /* Q stream ns topic off  -> length */
 #define KEY_SCAN     'P'   /* P stream               -> ttl scan point */
 #define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
+#define KEY_CURSOR_GONE 'Z' /* Z topic group         -> when its cursor was
+                            * removed (cursor.c) */
 #define KEY_KPRODUCER 'K'  /* K topic pid            -> Kafka producer state
                             * (kproducer.c) */
 #define KEY_HOME     'R'   /* R topic                -> home replica id

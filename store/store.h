@@ -351,13 +351,30 @@ void store_cursor_clamp(const struct sf_topic *t, struct sf_cursor *c);
  * -ENODATA if there is none. */
 int store_cursor_get(struct store *st, uint64_t ino, const struct sf_topic *t,
 		     const char *group, struct sf_cursor *out);
-/* Store c as group's cursor (with sync: durably).  c is taken as given:
- * check it with store_topic_boundary first. */
+/* Store c as group's cursor (with sync: durably), dropping its removal
+ * if one is kept.  c is taken as given: check it with
+ * store_topic_boundary first. */
 int store_cursor_set(struct store *st, uint64_t ino, const char *group,
 		     const struct sf_cursor *c, bool sync);
-/* Remove group's cursor: 0, or -ENODATA if there is none. */
+/* Remove group's cursor: 0, or -ENODATA if there is none.  The removal
+ * is kept (a tombstone, for replication) with its time: now, or just
+ * after the removed cursor's commit time when the clock is behind it. */
 int store_cursor_delete(struct store *st, uint64_t ino, const char *group,
 			bool sync);
+/* Remove group's cursor, if any, as a removal made at time ns (another
+ * replica's, taken by the caller's rule) and keep that removal. */
+int store_cursor_remove_at(struct store *st, uint64_t ino, const char *group,
+			   int64_t ns, bool sync);
+/* The time group's cursor was removed (its tombstone): 0, or -ENODATA
+ * when none is kept (never removed, or committed since). */
+int store_cursor_gone_get(struct store *st, uint64_t ino, const char *group,
+			  int64_t *ns);
+/* Call fn for each removal kept of topic ino in group-name order, as
+ * store_cursor_list.  Removals are never cursors: the functions above
+ * list and get only the cursors. */
+int store_cursor_gone_list(struct store *st, uint64_t ino,
+			   int (*fn)(const char *group, int64_t ns, void *arg),
+			   void *arg);
 /* Call fn for each cursor of topic ino in group-name order (clamped to t
  * unless t is NULL); stops early when fn returns non-zero and returns
  * that value. */
