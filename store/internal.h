@@ -189,12 +189,16 @@ int ino_count(struct store *st);
 #define KEY_LATE     'Q'   /* Q stream ns topic off  -> length */
 #define KEY_SCAN     'P'   /* P stream               -> ttl scan point */
 #define KEY_CURSOR   'C'   /* C topic group          -> cursor (cursor.c) */
+#define KEY_CURSOR_GONE 'Z' /* Z topic group         -> when its cursor was
+                            * removed (cursor.c) */
 #define KEY_KPRODUCER 'K'  /* K topic pid            -> Kafka producer state
                             * (kproducer.c) */
 #define KEY_HOME     'R'   /* R topic                -> home replica id
                             * (replica.c) */
 #define KEY_LINK     'N'   /* N link_id              -> replication link
                             * (link.c) */
+#define KEY_HANDOVER 'V'   /* V topic                -> hand-over of its
+                            * home asked here (replica.c) */
 
 #define KEY_MAX (1 + 8 + 256 + 8)
 

@@ -413,6 +413,9 @@ int store_purge_inode(struct store *st, uint64_t ino)
 		r = delete_prefix(st, k, key_u64(k, KEY_INDEX, ino), true);
 	if (r == 0)     /* consumer group cursors (cursor.c) */
 		r = delete_prefix(st, k, key_u64(k, KEY_CURSOR, ino), false);
+	if (r == 0)     /* ... and their removals */
+		r = delete_prefix(st, k, key_u64(k, KEY_CURSOR_GONE, ino),
+				  false);
 	if (r == 0)     /* Kafka producers' states (kproducer.c) */
 		r = delete_prefix(st, k, key_u64(k, KEY_KPRODUCER, ino),
 				  false);
@@ -423,6 +426,7 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	store_blob_unlink(st, ino);
 	struct store_batch *b = store_batch_new();
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HOME, ino));
+	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HANDOVER, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_SYMLINK, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HEAD, ino));
 	store_del_orphan(b, ino);

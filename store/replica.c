@@ -1,5 +1,6 @@
 /* replica.c - the store side of replication: this data folder's replica
- * id (Mreplica_id), each topic's home (R topic), reading a topic's
+ * id (Mreplica_id), each topic's home (R topic) and the hand-over of a
+ * home asked here and not yet done (V topic), reading a topic's
  * records whole for a link to send, and storing records another replica
  * sent with the offsets, arrival time and trailer they were given at the
  * topic's home.
@@ -103,6 +104,106 @@ int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home)
 	leveldb_writebatch_put(b, k, key_u64(k, KEY_HOME, ino), v, 8);
 	int r = db_write(st, b, true);
 	leveldb_writebatch_destroy(b);
+	return r;
+}
+
+/* ---- hand-overs of homes asked here ---- */
+
+#define HANDOVER_VERSION 1
+#define HANDOVER_HEAD 36        /* version(1) handed(1) stream(8) home(8)
+				 * end(8) next(8) name length(2) */
+
+static size_t handover_encode(char *v, const struct sf_handover *h)
+{
+	size_t n = strlen(h->name);
+	v[0] = HANDOVER_VERSION;
+	v[1] = h->handed ? 1 : 0;
+	put_le64(v + 2, h->stream);
+	put_le64(v + 10, h->home);
+	put_le64(v + 18, h->handed ? h->end : 0);
+	put_le64(v + 26, h->handed ? h->next : 0);
+	v[34] = (char)(n & 0xff);
+	v[35] = (char)(n >> 8);
+	memcpy(v + HANDOVER_HEAD, h->name, n);
+	return HANDOVER_HEAD + n;
+}
+
+static int handover_decode(const char *k, size_t klen, const char *v,
+			   size_t vlen, struct sf_handover *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (klen != 9 || vlen < HANDOVER_HEAD || v[0] != HANDOVER_VERSION ||
+	    (v[1] != 0 && v[1] != 1))
+		return -EIO;
+	size_t n = (unsigned char)v[34] | ((size_t)(unsigned char)v[35] << 8);
+	if (n == 0 || n > SF_HANDOVER_NAME_MAX || HANDOVER_HEAD + n != vlen)
+		return -EIO;
+	h->ino = get_be64(k + 1);
+	h->handed = v[1] == 1;
+	h->stream = get_le64(v + 2);
+	h->home = get_le64(v + 10);
+	h->end = get_le64(v + 18);
+	h->next = get_le64(v + 26);
+	memcpy(h->name, v + HANDOVER_HEAD, n);
+	return 0;
+}
+
+int store_handover_put(struct store *st, const struct sf_handover *h)
+{
+	char k[KEY_MAX], v[HANDOVER_HEAD + SF_HANDOVER_NAME_MAX];
+	size_t n = strnlen(h->name, sizeof(h->name));
+	if (n == 0 || n == sizeof(h->name) || h->home == 0 || h->stream == 0)
+		return -EINVAL;
+	int r = store_writable(st);
+	if (r < 0)
+		return r;
+	size_t vl = handover_encode(v, h);
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	leveldb_writebatch_put(b, k, key_u64(k, KEY_HANDOVER, h->ino), v, vl);
+	r = db_write(st, b, true);
+	leveldb_writebatch_destroy(b);
+	return r;
+}
+
+int store_handover_del(struct store *st, uint64_t ino)
+{
+	char k[KEY_MAX];
+	int r = store_writable(st);
+	if (r < 0)
+		return r;
+	leveldb_writebatch_t *b = leveldb_writebatch_create();
+	leveldb_writebatch_delete(b, k, key_u64(k, KEY_HANDOVER, ino));
+	r = db_write(st, b, true);
+	leveldb_writebatch_destroy(b);
+	return r;
+}
+
+int store_handover_list(struct store *st,
+			int (*fn)(const struct sf_handover *h, void *arg),
+			void *arg)
+{
+	char p[1] = { KEY_HANDOVER };
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
+	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
+	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = leveldb_iter_key(it, &klen);
+		if (klen < 1 || k[0] != KEY_HANDOVER)
+			break;
+		const char *v = leveldb_iter_value(it, &vlen);
+		struct sf_handover h;
+		r = handover_decode(k, klen, v, vlen, &h);
+		if (r == 0)
+			r = fn(&h, arg);
+	}
+	char *err = NULL;
+	leveldb_iter_get_error(it, &err);
+	leveldb_iter_destroy(it);
+	if (err)
+		return store_db_error("hand-over scan", err);
 	return r;
 }
 

@@ -351,13 +351,30 @@ void store_cursor_clamp(const struct sf_topic *t, struct sf_cursor *c);
  * -ENODATA if there is none. */
 int store_cursor_get(struct store *st, uint64_t ino, const struct sf_topic *t,
 		     const char *group, struct sf_cursor *out);
-/* Store c as group's cursor (with sync: durably).  c is taken as given:
- * check it with store_topic_boundary first. */
+/* Store c as group's cursor (with sync: durably), dropping its removal
+ * if one is kept.  c is taken as given: check it with
+ * store_topic_boundary first. */
 int store_cursor_set(struct store *st, uint64_t ino, const char *group,
 		     const struct sf_cursor *c, bool sync);
-/* Remove group's cursor: 0, or -ENODATA if there is none. */
+/* Remove group's cursor: 0, or -ENODATA if there is none.  The removal
+ * is kept (a tombstone, for replication) with its time: now, or just
+ * after the removed cursor's commit time when the clock is behind it. */
 int store_cursor_delete(struct store *st, uint64_t ino, const char *group,
 			bool sync);
+/* Remove group's cursor, if any, as a removal made at time ns (another
+ * replica's, taken by the caller's rule) and keep that removal. */
+int store_cursor_remove_at(struct store *st, uint64_t ino, const char *group,
+			   int64_t ns, bool sync);
+/* The time group's cursor was removed (its tombstone): 0, or -ENODATA
+ * when none is kept (never removed, or committed since). */
+int store_cursor_gone_get(struct store *st, uint64_t ino, const char *group,
+			  int64_t *ns);
+/* Call fn for each removal kept of topic ino in group-name order, as
+ * store_cursor_list.  Removals are never cursors: the functions above
+ * list and get only the cursors. */
+int store_cursor_gone_list(struct store *st, uint64_t ino,
+			   int (*fn)(const char *group, int64_t ns, void *arg),
+			   void *arg);
 /* Call fn for each cursor of topic ino in group-name order (clamped to t
  * unless t is NULL); stops early when fn returns non-zero and returns
  * that value. */
@@ -498,6 +515,29 @@ int store_topic_home(struct store *st, uint64_t ino, uint64_t *home);
 /* Keep home as the home of topic ino, durably before it returns.
  * -EINVAL for 0. */
 int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home);
+
+/* A hand-over of a topic's home to this replica, asked and not yet done
+ * (fs/replica/handover.c), kept so that a restart resumes it.  One per
+ * topic; it goes with the topic's purge. */
+#define SF_HANDOVER_NAME_MAX 255
+struct sf_handover {
+	uint64_t ino;                   /* the topic */
+	uint64_t stream;                /* its stream when it was asked */
+	uint64_t home;                  /* its home then: the replica asked */
+	bool handed;                    /* that replica answered HANDED, */
+	uint64_t end, next;             /* with its final end (handed only) */
+	char name[SF_HANDOVER_NAME_MAX + 1];    /* its name when asked */
+};
+/* Keep h (replacing the one of h->ino), durably before it returns.
+ * -EINVAL for an empty or too long name, or a home or stream of 0. */
+int store_handover_put(struct store *st, const struct sf_handover *h);
+/* Drop the hand-over of topic ino, durably: 0 also when there is none. */
+int store_handover_del(struct store *st, uint64_t ino);
+/* Call fn for each hand-over kept, by topic number; stops at fn's first
+ * non-zero and returns it.  -EIO for a record that does not decode. */
+int store_handover_list(struct store *st,
+			int (*fn)(const struct sf_handover *h, void *arg),
+			void *arg);
 
 /* One record as it travels between replicas: its place in the topic, its
  * arrival time and its exact segment payload (len bytes of the topic's

@@ -262,11 +262,81 @@ def test_handover_frames(mount_factory, pki):
     assert read(t) == lines(4, "b")
 
 
-def test_a_restart_forgets_the_request_and_asking_again_ends_it(
-        mount_factory, pki):
+def test_a_restart_resumes_the_hand_over(mount_factory, pki):
     """B restarts after A handed the topic over and before B took it:
-    both refuse appends until B asks again, which A answers at once (it
-    handed the topic to B already)."""
+    B still knows the end A said, shows it, and takes the home by itself
+    once A's link brings the records it lacks.  Asking again meanwhile
+    is the same hand-over."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    ab = link(a, b)
+    link(b, a)
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, 3, "a")
+    assert agree(a, b)
+    ctl("replica", "pause", os.path.join(a.mnt, "plant"), ab)
+    append_lines(ta, 2, "late")
+    os.setxattr(tb, PFX + "replica.home", b"1")
+    want = b"catching up to byte %d" % len(lines(3, "a") + lines(2, "late"))
+    assert wait_for(lambda: os.getxattr(tb, PFX + "replica.home") == want,
+                    timeout=CONVERGE)
+    b.restart()
+    assert os.getxattr(tb, PFX + "replica.home") == want
+    assert refused_append(a, "plant/t") == errno.EROFS
+    assert refused_append(b, "plant/t") == errno.EROFS
+    for m in (a, b):
+        m.expect_log(EROFS_LINE)
+    os.setxattr(tb, PFX + "replica.home", b"1")     # harmless
+    assert os.getxattr(tb, PFX + "replica.home") == want
+    ctl("replica", "resume", os.path.join(a.mnt, "plant"), ab)
+    assert wait_for(lambda: os.getxattr(tb, PFX + "replica.home") ==
+                    b"here", timeout=CONVERGE)
+    assert home_of(b, "plant/t") == rid(b)
+    append(tb, b"b\n")
+    assert agree(a, b)
+    assert read(ta) == lines(3, "a") + lines(2, "late") + b"b\n"
+    # done: nothing is resumed at the next start
+    b.restart()
+    assert os.getxattr(tb, PFX + "replica.home") == b"here"
+    append(tb, b"c\n")
+    assert agree(a, b)
+
+
+def test_a_kill_before_the_answer_resumes_the_request(mount_factory, pki):
+    """B is killed (-9) after asking and before A answered (B's link to A
+    paused): started again, B still asks, and once the link is resumed
+    the hand-over ends by itself."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    link(a, b)
+    ba = link(b, a)
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, 3, "a")
+    assert agree(a, b)
+    ctl("replica", "pause", os.path.join(b.mnt, "plant"), ba)
+    os.setxattr(tb, PFX + "replica.home", b"1")
+    asking = b"asking " + rid(a)
+    assert os.getxattr(tb, PFX + "replica.home") == asking
+    b.kill9()
+    b.start()
+    assert os.getxattr(tb, PFX + "replica.home") == asking
+    assert home_of(a, "plant/t") == rid(a)
+    append(ta, b"still a\n")
+    assert agree(a, b)
+    ctl("replica", "resume", os.path.join(b.mnt, "plant"), ba)
+    assert wait_for(lambda: os.getxattr(tb, PFX + "replica.home") ==
+                    b"here", timeout=CONVERGE)
+    assert home_of(a, "plant/t") == rid(b)
+    append(tb, b"b\n")
+    assert agree(a, b)
+    assert read(ta) == lines(3, "a") + b"still a\nb\n"
+
+
+def test_asking_again_after_a_restart_is_harmless(mount_factory, pki):
+    """B restarts mid-way and the user asks again (as before hand-overs
+    were kept): the same hand-over, which ends as usual."""
     a = replica(mount_factory, pki)
     b = replica(mount_factory, pki)
     ab = link(a, b)
@@ -281,7 +351,7 @@ def test_a_restart_forgets_the_request_and_asking_again_ends_it(
     assert wait_for(lambda: home_of(a, "plant/t") == rid(b),
                     timeout=CONVERGE)
     b.restart()
-    assert os.getxattr(tb, PFX + "replica.home") == b"none"
+    assert os.getxattr(tb, PFX + "replica.home") != b"none"
     assert refused_append(a, "plant/t") == errno.EROFS
     assert refused_append(b, "plant/t") == errno.EROFS
     for m in (a, b):

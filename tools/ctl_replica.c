@@ -186,7 +186,7 @@ static int home(const char *topic)
 		nanosleep(&nap, NULL);
 	}
 	tool_error(topic, "not homed here after %d s (%s); the hand-over "
-		   "goes on while this mount runs", HOME_WAIT_S, last);
+		   "goes on", HOME_WAIT_S, last);
 	return TOOL_FAIL;
 }
 

@@ -1,8 +1,10 @@
 /* handover.c - moving a topic's home here (user.streamfs.replica.home):
- * the hand-overs asked, kept in memory only (a restart forgets them), and
- * the steps a link to the topic's home takes for each: HANDOVER sent on
- * its connection, HANDED answered with the topic's final end at the old
- * home, and the home taken here once this copy has reached that end.
+ * the hand-overs asked, kept in memory and in the store (V keys,
+ * store_handover_*) so that a restart resumes them, and the steps a link
+ * to the topic's home takes for each: HANDOVER sent on its connection,
+ * HANDED answered with the topic's final end at the old home, and the
+ * home taken here once this copy has reached that end.  A refusal is
+ * kept in memory only (to be shown) and drops the stored one.
  * docs/design.md "Moving a topic's home" is the design.
  *
  * Every field here is guarded by fs.lock: the FUSE thread that asks, and
@@ -47,6 +49,49 @@ static void drop(struct handover *h)
 	*h = hand[--nhand];
 }
 
+/* Keep h in the store as it is now (asked, or handed with its end). */
+static int keep(const struct handover *h)
+{
+	struct sf_handover k = {
+		.ino = h->ino, .stream = h->stream, .home = h->home,
+		.handed = h->st == H_HANDED, .end = h->end, .next = h->next,
+	};
+	snprintf(k.name, sizeof k.name, "%s", h->name);
+	return store_handover_put(fs.store, &k);
+}
+
+/* Forget h, here and in the store. */
+static void drop_kept(struct handover *h)
+{
+	int r = store_handover_del(fs.store, h->ino);
+	if (r < 0)
+		log_msg(SF_LOG_WARNING, "replica: topic %" PRIu64 " (%s): "
+			"cannot drop its hand-over from the store (%s); a "
+			"restart resumes it", h->ino, h->name, strerror(-r));
+	drop(h);
+}
+
+/* A new slot at the end of the table: NULL when full or out of
+ * memory (*err says which). */
+static struct handover *slot(int *err)
+{
+	if (nhand == HANDOVERS_MAX) {
+		*err = -EBUSY;
+		return NULL;
+	}
+	if (nhand == caphand) {
+		size_t cap = caphand ? caphand * 2 : 16;
+		struct handover *p = realloc(hand, cap * sizeof *p);
+		if (!p) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		hand = p;
+		caphand = cap;
+	}
+	return &hand[nhand++];
+}
+
 uint64_t rp_handover_token(void)
 {
 	return ++tokens;
@@ -54,34 +99,61 @@ uint64_t rp_handover_token(void)
 
 int replica_home_ask(uint64_t ino, uint64_t stream, uint64_t home)
 {
-	char name[NAME_MAX_BYTES + 1];
+	struct handover n = { .ino = ino, .stream = stream, .home = home,
+			      .st = H_ASK };
 	struct handover *h = find(ino);
 	if (h && h->st != H_REFUSED)
 		return 0;               /* asked already: it goes on */
-	int r = rp_name_in(stream, ino, name, sizeof name);
+	int r = rp_name_in(stream, ino, n.name, sizeof n.name);
+	if (r == 0 && !h && nhand == HANDOVERS_MAX)
+		r = -EBUSY;
+	if (r == 0)
+		r = keep(&n);           /* kept before it is said to go on */
+	if (r == 0 && !h && !(h = slot(&r)))
+		store_handover_del(fs.store, ino);
 	if (r < 0)
 		return r;
-	if (!h && nhand == HANDOVERS_MAX)
-		return -EBUSY;
-	if (!h && nhand == caphand) {
-		size_t cap = caphand ? caphand * 2 : 16;
-		struct handover *p = realloc(hand, cap * sizeof *p);
-		if (!p)
-			return -ENOMEM;
-		hand = p;
-		caphand = cap;
-	}
-	if (!h)
-		h = &hand[nhand++];
-	memset(h, 0, sizeof *h);
-	h->ino = ino;
-	h->stream = stream;
-	h->home = home;
-	snprintf(h->name, sizeof h->name, "%s", name);
-	h->st = H_ASK;
+	*h = n;
 	log_msg(SF_LOG_INFO, "replica: topic %" PRIu64 " (%s): its home is "
-		"to move here from replica %016" PRIx64, ino, name, home);
+		"to move here from replica %016" PRIx64, ino, n.name, home);
 	return 0;
+}
+
+/* One hand-over kept in the store, taken back into the table at the
+ * start (fs.lock held): one whose topic is gone or homed elsewhere
+ * than the replica asked is dropped. */
+static int resume_one(const struct sf_handover *k, void *arg)
+{
+	uint64_t home;
+	int r, *n = arg;
+	struct sf_inode in;
+	if (store_get_inode(fs.store, k->ino, &in) < 0 || in.nlink == 0 ||
+	    !is_topic(&in) || store_topic_home(fs.store, k->ino, &home) < 0 ||
+	    home != k->home) {
+		store_handover_del(fs.store, k->ino);
+		return 0;
+	}
+	struct handover *h = find(k->ino);
+	if (!h && !(h = slot(&r)))
+		return r;
+	*h = (struct handover){ .ino = k->ino, .stream = k->stream,
+				.home = k->home,
+				.st = k->handed ? H_HANDED : H_ASK,
+				.end = k->end, .next = k->next };
+	snprintf(h->name, sizeof h->name, "%s", k->name);
+	log_msg(SF_LOG_INFO, "replica: topic %" PRIu64 " (%s): the move of "
+		"its home here from replica %016" PRIx64 " goes on (%s)",
+		k->ino, k->name, k->home,
+		k->handed ? "handed over" : "asking");
+	(*n)++;
+	return 0;
+}
+
+int replica_home_resume(void)
+{
+	int n = 0;
+	int r = store_handover_list(fs.store, resume_one, &n);
+	return r < 0 ? r : n;
 }
 
 int replica_home_state(uint64_t ino, char *buf, size_t cap)
@@ -101,7 +173,7 @@ void replica_home_forget(uint64_t ino)
 {
 	struct handover *h = find(ino);
 	if (h)
-		drop(h);
+		drop_kept(h);
 }
 
 int rp_handover_next(uint64_t stream, uint64_t peer, uint64_t token,
@@ -132,9 +204,15 @@ void rp_handover_answer(uint64_t stream, uint64_t peer, const char *name,
 			h->st = H_HANDED;
 			h->end = end;
 			h->next = next;
+			int r = keep(h);
+			if (r < 0)      /* a restart asks again: same answer */
+				log_msg(SF_LOG_WARNING, "replica: topic %s: "
+					"cannot keep its hand-over's end in "
+					"the store: %s", name, strerror(-r));
 		} else {
 			h->st = H_REFUSED;
 			snprintf(h->why, sizeof h->why, "%s", why);
+			store_handover_del(fs.store, h->ino);
 			log_msg(SF_LOG_WARNING, "replica: topic %s: replica "
 				"%016" PRIx64 " refused to hand it over: %s",
 				name, peer, why);
@@ -151,7 +229,7 @@ static int take(struct handover *h, uint64_t self)
 	if (rp_topic_state(h->ino, &t) < 0 ||
 	    store_topic_home(fs.store, h->ino, &home) < 0 ||
 	    home != h->home) {
-		drop(h);                /* removed, or moved on meanwhile */
+		drop_kept(h);           /* removed, or moved on meanwhile */
 		return 0;
 	}
 	if (t.size < h->end || t.next_msg < h->next)
@@ -162,7 +240,7 @@ static int take(struct handover *h, uint64_t self)
 	log_msg(SF_LOG_INFO, "replica: topic %" PRIu64 " (%s) is homed here "
 		"now, at byte %" PRIu64 " (message %" PRIu64 ")", h->ino,
 		h->name, t.size, t.next_msg);
-	drop(h);
+	drop_kept(h);
 	return 1;
 }
 

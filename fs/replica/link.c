@@ -47,7 +47,8 @@
  * or stopped by an error here. */
 enum { T_NEW, T_ASKED, T_SENDING, T_HOME, T_REFUSED, T_STALLED };
 
-/* A consumer group's cursor as last sent on this connection. */
+/* A consumer group's cursor as last sent on this connection (off
+ * RP_CURSOR_GONE: its removal). */
 struct lcursor {
 	char group[SF_GROUP_MAX + 1];
 	uint64_t off;
@@ -691,18 +692,23 @@ static struct lcursor *sent_cursor(struct ltopic *t, const char *group)
 	return NULL;
 }
 
-/* Send the cursors of t committed since they were last sent, whose
- * records the peer holds: 0, or -1. */
-static int topic_cursors(struct lstate *s, struct ltopic *t,
-			 struct cursors *l)
+static int one_gone(const char *group, int64_t ns, void *arg)
 {
-	l->n = 0;
-	pthread_mutex_lock(&fs.lock);
-	store_cursor_list(fs.store, t->ino, NULL, one_cursor, l);
-	pthread_mutex_unlock(&fs.lock);
+	struct sf_cursor c = { RP_CURSOR_GONE, RP_CURSOR_GONE, ns };
+	return one_cursor(group, &c, arg);
+}
+
+/* Send those of l (t's cursors, or its removals) changed since they were
+ * last sent on this connection, but a cursor whose records the peer
+ * lacks yet: 0, or -1. */
+static int send_changed(struct lstate *s, struct ltopic *t,
+			const struct cursors *l)
+{
 	for (size_t i = 0; i < l->n; i++) {
-		struct lcursor *c = &l->c[i], *was = sent_cursor(t, c->group);
-		if ((t->st == T_SENDING && c->off > t->acked) ||
+		const struct lcursor *c = &l->c[i];
+		struct lcursor *was = sent_cursor(t, c->group);
+		if ((c->off != RP_CURSOR_GONE && t->st == T_SENDING &&
+		     c->off > t->acked) ||
 		    (was && was->off == c->off && was->ns == c->ns))
 			continue;
 		if (!was) {
@@ -724,6 +730,24 @@ static int topic_cursors(struct lstate *s, struct ltopic *t,
 			return -1;
 	}
 	return 0;
+}
+
+/* Send the cursors of t committed since they were last sent, whose
+ * records the peer holds, and the removals of cursors: 0, or -1. */
+static int topic_cursors(struct lstate *s, struct ltopic *t,
+			 struct cursors *l)
+{
+	l->n = 0;
+	pthread_mutex_lock(&fs.lock);
+	store_cursor_list(fs.store, t->ino, NULL, one_cursor, l);
+	pthread_mutex_unlock(&fs.lock);
+	if (send_changed(s, t, l) < 0)
+		return -1;
+	l->n = 0;
+	pthread_mutex_lock(&fs.lock);
+	store_cursor_gone_list(fs.store, t->ino, one_gone, l);
+	pthread_mutex_unlock(&fs.lock);
+	return send_changed(s, t, l);
 }
 
 /* Every so often: the cursors of the topics the peer holds. */

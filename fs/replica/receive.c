@@ -532,23 +532,52 @@ static int skip(struct recv *v)
 
 /* ---- CURSOR ---- */
 
+/* e is still a topic of this connection's stream (fs.lock held). */
+static bool cursor_topic(struct recv *v, struct rtopic *e)
+{
+	struct sf_inode in;
+	return store_get_inode(fs.store, e->ino, &in) == 0 && in.nlink > 0 &&
+	       is_topic(&in) && in.parent == v->stream;
+}
+
+/* Take the removal of group's cursor on e made at time ns if it is not
+ * earlier than the cursor held, nor than a removal held (fs.lock held). */
+static void cursor_gone_take(struct recv *v, struct rtopic *e,
+			     const char *group, int64_t ns)
+{
+	struct sf_cursor old;
+	int64_t gone;
+	if (!cursor_topic(v, e))
+		return;
+	int held = store_cursor_get(fs.store, e->ino, NULL, group, &old);
+	if ((held == 0 && old.ns > ns) ||
+	    (store_cursor_gone_get(fs.store, e->ino, group, &gone) == 0 &&
+	     gone >= ns))
+		return;
+	if (store_cursor_remove_at(fs.store, e->ino, group, ns, false) == 0 &&
+	    held == 0)
+		metrics_cursor(e->ino, group, NULL);
+}
+
 /* Take c as group's cursor on e if it is later than the one held (by
- * commit time, then offset) and a message boundary of the copy here
- * (fs.lock held). */
+ * commit time, then offset), later than its removal if one is held,
+ * and a message boundary of the copy here (fs.lock held). */
 static void cursor_take(struct recv *v, struct rtopic *e, const char *group,
 			struct sf_cursor *c)
 {
-	struct sf_inode in;
 	struct sf_topic t;
 	struct sf_cursor old;
 	uint64_t msg;
-	if (store_get_inode(fs.store, e->ino, &in) < 0 || in.nlink == 0 ||
-	    !is_topic(&in) || in.parent != v->stream ||
-	    rp_topic_state(e->ino, &t) < 0 || c->off > t.size)
+	int64_t gone;
+	if (!cursor_topic(v, e) || rp_topic_state(e->ino, &t) < 0 ||
+	    c->off > t.size)
 		return;
 	if (store_cursor_get(fs.store, e->ino, NULL, group, &old) == 0 &&
 	    (old.ns > c->ns || (old.ns == c->ns && old.off >= c->off)))
 		return;
+	if (store_cursor_gone_get(fs.store, e->ino, group, &gone) == 0 &&
+	    gone >= c->ns)
+		return;                 /* removed at or after that commit */
 	if (c->off >= t.start &&
 	    (store_topic_boundary(fs.store, e->ino, &t, c->off, &msg) < 0 ||
 	     msg != c->msg))
@@ -573,7 +602,10 @@ static int cursor(struct recv *v)
 	if (!e)
 		return 0;               /* refused, or gone meanwhile */
 	pthread_mutex_lock(&fs.lock);
-	cursor_take(v, e, group, &c);
+	if (c.off == RP_CURSOR_GONE && c.msg == RP_CURSOR_GONE)
+		cursor_gone_take(v, e, group, c.ns);
+	else
+		cursor_take(v, e, group, &c);
 	pthread_mutex_unlock(&fs.lock);
 	return 0;
 }

@@ -322,8 +322,12 @@ int replica_start(void)
 	if (!all)
 		return -1;
 	pthread_mutex_lock(&fs.lock);
+	int h = replica_home_resume();
 	int n = store_link_list(fs.store, all, LINKS_MAX);
 	pthread_mutex_unlock(&fs.lock);
+	if (h < 0)
+		log_msg(SF_LOG_WARNING, "replica: cannot read the hand-overs "
+			"of homes asked: %s (ask them again)", strerror(-h));
 	if (n < 0 && n != -ENOSYS) {
 		log_msg(SF_LOG_ERROR, "replica: cannot read the links: %s",
 			strerror(-n));

@@ -63,13 +63,18 @@ void replica_topic_appended(uint64_t ino);
 
 /* Moving a topic's home here (fs/replica/handover.c; fs.lock held for
  * each).  Ask that topic ino of stream, homed now at replica home, be
- * handed over: the links to home do it.  Kept in memory only.  0 (also
- * when asked already), or -ENOENT, -ENOMEM, -EBUSY (too many asked). */
+ * handed over: the links to home do it.  Kept in the store (synced)
+ * until done or refused.  0 (also when asked already), or -ENOENT,
+ * -ENOMEM, -EBUSY (too many asked), the store's -errno. */
 int replica_home_ask(uint64_t ino, uint64_t stream, uint64_t home);
+/* At the start, before the links run: take back the hand-overs the store
+ * keeps.  How many, or -errno. */
+int replica_home_resume(void);
 /* The hand-over of ino as one line: "none", "asking ID", "catching up
  * to byte N", "refused: WHY".  snprintf's count. */
 int replica_home_state(uint64_t ino, char *buf, size_t cap);
-/* Forget the hand-over of ino (the topic is homed here already). */
+/* Forget the hand-over of ino, also in the store (the topic is homed
+ * here already). */
 void replica_home_forget(uint64_t ino);
 
 #endif

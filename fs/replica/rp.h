@@ -27,6 +27,10 @@
 #define RP_STR_MAX 1024
 #define RP_RECORDS_MAX 4096
 #define RP_HOLDS_MAX 65536         /* names in a HOLDS */
+/* A CURSOR whose byte and message offsets are both this is the group's
+ * cursor removed at its commit time (a receiver of before ignores it:
+ * no copy has such a message boundary). */
+#define RP_CURSOR_GONE UINT64_MAX
 /* Unacknowledged at most: batches, and their bytes.  The receiver
  * acknowledges after its disk flush, which may take a while; small
  * batches (appends sent as they come) must not stop the link meanwhile. */

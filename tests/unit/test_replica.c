@@ -7,7 +7,8 @@
  * are not brought back, and a skip to a source's start past the end
  * continues the topic there; the
  * replica id and the homes survive a reopen; links are kept, listed,
- * paused and removed, and go with their stream.
+ * paused and removed, and go with their stream; hand-overs of homes
+ * asked are kept, replaced, dropped, and go with their topic.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -607,6 +608,96 @@ static void test_links(const char *dir)
 	store_close(st);
 }
 
+struct hlist {
+	struct sf_handover h[4];
+	int n;
+};
+
+static int collect_handover(const struct sf_handover *h, void *arg)
+{
+	struct hlist *l = arg;
+	if (l->n < 4)
+		l->h[l->n] = *h;
+	l->n++;
+	return 0;
+}
+
+/* Hand-overs asked are kept across a reopen, replaced (asked, then
+ * handed with an end), dropped, and go with their topic; bad ones are
+ * refused. */
+static void test_handovers(const char *dir)
+{
+	struct fx fx, fy;
+	struct hlist l = { .n = 0 };
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !CHECK(make_topic_in(st, "s", "u", &fy)))
+		return;
+	EQ(store_handover_list(st, collect_handover, &l), 0);
+	EQ(l.n, 0);
+	struct sf_handover h = { .ino = fx.ino, .stream = fx.stream,
+				 .home = 0x77 };
+	EQ(store_handover_put(st, &h), -EINVAL);        /* no name */
+	strcpy(h.name, "t");
+	struct sf_handover bad = h;
+	bad.home = 0;
+	EQ(store_handover_put(st, &bad), -EINVAL);
+	bad = h;
+	bad.stream = 0;
+	EQ(store_handover_put(st, &bad), -EINVAL);
+	bad = h;
+	memset(bad.name, 'x', sizeof(bad.name));
+	EQ(store_handover_put(st, &bad), -EINVAL);
+	EQ(store_handover_put(st, &h), 0);
+	struct sf_handover g = { .ino = fy.ino, .stream = fy.stream,
+				 .home = 0x88, .handed = true, .end = 12,
+				 .next = 3 };
+	strcpy(g.name, "u");
+	EQ(store_handover_put(st, &g), 0);
+	store_close(st);
+	st = open_store(dir);
+	if (!st)
+		return;
+	EQ(store_handover_list(st, collect_handover, &l), 0);
+	if (EQ(l.n, 2)) {
+		EQ(l.h[0].ino, fx.ino);
+		EQ(l.h[0].stream, fx.stream);
+		EQ(l.h[0].home, 0x77);
+		EQ(l.h[0].handed, false);
+		EQ(l.h[0].end, 0);
+		CHECK(strcmp(l.h[0].name, "t") == 0);
+		EQ(l.h[1].ino, fy.ino);
+		EQ(l.h[1].handed, true);
+		EQ(l.h[1].end, 12);
+		EQ(l.h[1].next, 3);
+		CHECK(strcmp(l.h[1].name, "u") == 0);
+	}
+	/* Answered: the same record, now with its end. */
+	h.handed = true;
+	h.end = 40;
+	h.next = 9;
+	EQ(store_handover_put(st, &h), 0);
+	l.n = 0;
+	EQ(store_handover_list(st, collect_handover, &l), 0);
+	if (EQ(l.n, 2)) {
+		EQ(l.h[0].handed, true);
+		EQ(l.h[0].end, 40);
+		EQ(l.h[0].next, 9);
+	}
+	EQ(store_handover_del(st, fx.ino), 0);
+	EQ(store_handover_del(st, fx.ino), 0);  /* none: nothing to do */
+	/* It goes with its topic. */
+	EQ(store_purge_inode(st, fy.ino), 0);
+	store_close(st);
+	st = open_store(dir);
+	if (!st)
+		return;
+	l.n = 0;
+	EQ(store_handover_list(st, collect_handover, &l), 0);
+	EQ(l.n, 0);
+	store_close(st);
+}
+
 static const struct test tests[] = {
 	T(test_replica_id),
 	T(test_homes),
@@ -620,6 +711,7 @@ static const struct test tests[] = {
 	T(test_gap_after_expiry),
 	T(test_raw_read),
 	T(test_links),
+	T(test_handovers),
 };
 
 int main(int argc, char **argv)

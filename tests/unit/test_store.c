@@ -1954,6 +1954,80 @@ static void test_cursor_purged(const char *dir)
 	store_close(st);
 }
 
+struct gone_seen {
+	char groups[4][16];
+	int64_t ns[4];
+	int n;
+};
+
+static int note_gone(const char *group, int64_t ns, void *arg)
+{
+	struct gone_seen *s = arg;
+	if (s->n == 4)
+		return -E2BIG;
+	snprintf(s->groups[s->n], sizeof(s->groups[0]), "%s", group);
+	s->ns[s->n++] = ns;
+	return 0;
+}
+
+/* A removed cursor leaves a tombstone with its time (after the removed
+ * commit even when that is in the future), which no cursor listing
+ * shows; a commit drops it; one from elsewhere is kept with its own
+ * time; tombstones survive a reopen and go with their topic. */
+static void test_cursor_tombstones(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	struct sf_cursor c, a = { 2, 1, 10 }, later = { 5, 2, INT64_MAX / 2 };
+	struct seen s = { .stop_at = -1 };
+	struct gone_seen g = { .n = 0 };
+	int64_t ns = 0;
+	struct store *st = open_seven(dir, &fx, &t);
+	if (!st)
+		return;
+	EQ(store_cursor_gone_get(st, fx.ino, "g", &ns), -ENODATA);
+	EQ(store_cursor_set(st, fx.ino, "g", &a, false), 0);
+	EQ(store_cursor_set(st, fx.ino, "f", &later, false), 0);
+	EQ(store_cursor_delete(st, fx.ino, "g", false), 0);
+	EQ(store_cursor_delete(st, fx.ino, "f", false), 0);
+	EQ(store_cursor_gone_get(st, fx.ino, "g", &ns), 0);
+	CHECK(ns > 10);
+	EQ(store_cursor_gone_get(st, fx.ino, "f", &ns), 0);
+	EQ(ns, INT64_MAX / 2 + 1);      /* after what it removed */
+	EQ(store_cursor_list(st, fx.ino, NULL, note_cursor, &s), 0);
+	EQ(s.n, 0);
+	EQ(store_cursor_get(st, fx.ino, NULL, "g", &c), -ENODATA);
+	EQ(store_cursor_delete(st, fx.ino, "g", false), -ENODATA);
+	EQ(store_cursor_gone_get(st, fx.ino, "..", &ns), -EINVAL);
+	EQ(store_cursor_remove_at(st, fx.ino, "a/b", 5, false), -EINVAL);
+	/* A commit drops the tombstone. */
+	EQ(store_cursor_set(st, fx.ino, "g", &a, false), 0);
+	EQ(store_cursor_gone_get(st, fx.ino, "g", &ns), -ENODATA);
+	/* A removal from elsewhere, with and without a cursor here. */
+	EQ(store_cursor_remove_at(st, fx.ino, "g", 77, false), 0);
+	EQ(store_cursor_get(st, fx.ino, NULL, "g", &c), -ENODATA);
+	EQ(store_cursor_remove_at(st, fx.ino, "h", 88, true), 0);
+	store_close(st);
+	if (!(st = reopen_load(dir, &fx, &t)))
+		return;
+	EQ(store_cursor_gone_list(st, fx.ino, note_gone, &g), 0);
+	if (EQ(g.n, 3)) {
+		CHECK(strcmp(g.groups[0], "f") == 0);
+		CHECK(strcmp(g.groups[1], "g") == 0);
+		EQ(g.ns[1], 77);
+		CHECK(strcmp(g.groups[2], "h") == 0);
+		EQ(g.ns[2], 88);
+	}
+	s.n = 0;
+	EQ(store_cursor_list(st, fx.ino, NULL, note_cursor, &s), 0);
+	EQ(s.n, 0);
+	EQ(store_purge_inode(st, fx.ino), 0);
+	g.n = 0;
+	EQ(store_cursor_gone_list(st, fx.ino, note_gone, &g), 0);
+	EQ(g.n, 0);
+	store_close(st);
+}
+
 /* Boundaries of SEVEN ("a\n" "bb\nccc\n" "dddd\n" "e\nf\ng\n"): record
  * starts, the ends of lines inside a record, and the end; read from the
  * index batch and, after a reopen, from LevelDB. */
@@ -2225,6 +2299,7 @@ static const struct test tests[] = {
 	T(test_cursor_list),
 	T(test_cursor_clamp),
 	T(test_cursor_purged),
+	T(test_cursor_tombstones),
 	T(test_topic_boundary),
 	T(test_topic_boundary_one_message),
 };
