@@ -146,7 +146,8 @@ void touch_ctime(struct sf_inode *in);
 void touch_mtime(struct sf_inode *in);
 /* Write an inode record (through put_inode). */
 int inode_save(const struct sf_inode *in);
-/* Save an inode whose kind was just decided (a topic loses blob ACEs). */
+/* Save an inode whose kind was just decided (a topic loses blob ACEs,
+ * and is born here now unless it has a birth already). */
 int kind_save(const struct sf_inode *in);
 
 /* ---- log.c: the daemon's log (times, levels; stderr, file or syslog) ---- */
