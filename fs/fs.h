@@ -341,9 +341,14 @@ int topic_home_check(struct node *n, uint64_t ino, const char *what);
 /* store_topic_set_home, and the node's copy with it: the home of a topic
  * replication makes.  fs.lock held. */
 int topic_home_set(uint64_t ino, uint64_t home);
-/* user.streamfs.home (a topic's) and user.streamfs.replica_id (the
- * root's): is sub one of them, and its value into buf (its length, or
- * -errno: -ENODATA on other inodes). */
+/* The birth of topic ino: the kept one (0); for a topic from before
+ * births homed here, the derived one, kept now (0); for a copy from
+ * before births homed elsewhere, the derived one, not kept (1: its
+ * home's is not known here yet); -errno.  fs.lock held. */
+int topic_birth(uint64_t ino, struct sf_birth *b);
+/* user.streamfs.home and user.streamfs.birth (a topic's) and
+ * user.streamfs.replica_id (the root's): is sub one of them, and its
+ * value into buf (its length, or -errno: -ENODATA on other inodes). */
 bool home_xattr_name(const char *sub);
 int home_xattr_get(const struct sf_inode *in, const char *sub, char *buf,
 		   size_t cap);

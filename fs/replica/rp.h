@@ -2,8 +2,8 @@
  * codec and frame I/O over TLS (wire.c, docs/replication.md), addresses
  * (wire.c), the callers and checks both ends make (access.c), the
  * receiving end of a connection (receive.c), the link table and its
- * wake-ups (replica.c), a link's thread (link.c) and the hand-overs of
- * topics' homes (handover.c).  Locks: see
+ * wake-ups (replica.c), a link's thread (link.c), the hand-overs of
+ * topics' homes (handover.c) and topics' births (births.c).  Locks: see
  * replica.h. */
 #ifndef STREAMFS_RP_H
 #define STREAMFS_RP_H
@@ -22,7 +22,7 @@
 
 /* ---- the protocol (docs/replication.md) ---- */
 #define RP_MAGIC "SFRP"
-#define RP_VERSION 1
+#define RP_VERSION 2
 #define RP_FRAME_MAX (80u << 20)
 #define RP_STR_MAX 1024
 #define RP_RECORDS_MAX 4096
@@ -252,6 +252,9 @@ int rp_handover_finish(uint64_t stream, uint64_t self);
 /* rp.lock: the replica id link l's peer said in WELCOME. */
 void rp_status_peer(struct rp_link *l, uint64_t peer_id);
 
+/* ---- births.c: topics' births (fs.lock held) ---- */
+/* "born at replica ID at SECS.NS", for reasons and log lines. */
+void rp_birth_str(const struct sf_birth *b, char *buf, size_t cap);
 /* ---- link.c: a link's thread (arg: its struct rp_link) ---- */
 void *rp_link_main(void *arg);
 
