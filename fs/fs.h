@@ -251,6 +251,10 @@ int ns_make_as(struct caller *c, fuse_ino_t parent, const char *name,
  * result, 0 or -errno.  fs.lock held. */
 int ns_remove_as(struct caller *c, fuse_ino_t parent, const char *name,
 		 bool want_dir);
+/* rename for a caller that is not a FUSE request's (replication's): the
+ * same checks and result, 0 or -errno.  fs.lock held. */
+int ns_rename_as(struct caller *c, fuse_ino_t parent, const char *name,
+		 fuse_ino_t newparent, const char *newname, unsigned flags);
 /* Reply with an entry for in (a name under a directory whose
  * entry_timeout_of is given), adding one kernel reference. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in,

@@ -2,12 +2,15 @@
 and when, set once, copied by every replica, kept through renames and
 chmod (user.streamfs.birth shows it).  A topic deleted and made again at
 its home while a peer was down replaces the peer's old copy; an older
-birth from a stale replica is refused and changes nothing; chmod at the
-home changes nothing of the topic's identity.
+birth from a stale replica is refused and changes nothing; two topics
+made under one name at two replicas at once both survive, the later one
+renamed NAME~ID at its home, with one link each way and with one link;
+chmod at the home changes nothing of the topic's identity.
 
 Every wait is a bounded poll for the state the test expects (CONVERGE
 seconds at most): no pass or fail depends on how long anything took."""
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -19,11 +22,14 @@ from test_replica import (CONVERGE, DROPPED, agree, append_lines, ctl, link,
 from test_replica_metrics import newest_link
 from test_replica_wire import (ACK, ERROR, NS, RECORDS, WELCOME, Peer,
                                error_of, listener)
-from util import PFX, info, read, wait_for
+from util import PFX, append, info, read, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 assert pki                      # a fixture, used by name
+
+RENAMED = r"replica: topic /plant/t renamed to t~[0-9a-f]{16}: "
+
 
 def birth(m, name, stream="plant"):
     """user.streamfs.birth of a topic: (replica id, ns)."""
@@ -165,6 +171,85 @@ def test_an_older_birth_from_a_stale_replica_is_refused(mount_factory, pki):
     assert before[3] == (0x5eed, 200)
     # The same birth again is the same topic.
     assert stale.topic(2, "t", home.id, birth=(home.id, 200))[:2] == (0, 4)
+
+
+# ---------------------------------------------------------------- (2)
+
+def made_at_once(a, b):
+    """a and b both make plant/t with records, a first: a's is the
+    earlier birth."""
+    append_lines(os.path.join(a.mnt, "plant", "t"), 10, "a")
+    append_lines(os.path.join(b.mnt, "plant", "t"), 7, "b")
+    assert birth(a, "t")[1] < birth(b, "t")[1]
+    return "t~%016x" % replica_id(b)
+
+
+def test_made_at_once_on_both_sides_with_two_links(mount_factory, pki):
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki, expect=[RENAMED])
+    loser = made_at_once(a, b)
+    fd = os.open(os.path.join(b.mnt, "plant", "t"), os.O_WRONLY | os.O_APPEND)
+    link(a, b)
+    link(b, a)
+    assert wait_for(lambda: names(a) == names(b) == ["t", loser] and
+                    agree(a, b), timeout=CONVERGE, interval=0.1)
+    for m in (a, b):
+        assert read(os.path.join(m.mnt, "plant", "t")) == lines(10, "a")
+        assert read(os.path.join(m.mnt, "plant", loser)) == lines(7, "b")
+    assert re.search(RENAMED + ".*earlier topic of that name",
+                     b.log_text())
+    assert not re.search(r"renamed to", a.log_text())
+    # The fd open on b's topic writes on into the renamed one; a new
+    # open of t at b is a's topic, homed at a.
+    os.write(fd, b"b 7\n")
+    os.close(fd)
+    with pytest.raises(OSError) as e:
+        append(os.path.join(b.mnt, "plant", "t"), b"no\n")
+    assert e.value.errno == 30          # EROFS
+    b.expect_log(r"write refused \(EROFS\)")
+    assert wait_for(lambda: agree(a, b) and
+                    read(os.path.join(a.mnt, "plant", loser)) ==
+                    lines(8, "b"), timeout=CONVERGE, interval=0.1)
+    assert birth(a, loser) == birth(b, loser)
+    assert birth(a, "t") == birth(b, "t")
+    assert [l["last_error"] for l in links(a) + links(b)] == ["", ""]
+
+
+@pytest.mark.parametrize("first", ["source", "receiver"])
+def test_made_at_once_with_one_link(mount_factory, pki, first):
+    """The receiver renames its own when it made the later one; else it
+    answers that the name is taken, and the source renames its own and
+    sends it under the new name."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    early, late = (a, b) if first == "source" else (b, a)
+    loser = made_at_once(early, late)
+    link(a, b)                          # a -> b only
+    at_a = ["t"] if first == "source" else [loser]
+    assert wait_for(lambda: names(b) == ["t", loser] and names(a) == at_a
+                    and same_topic(a, b, at_a[0]), timeout=CONVERGE,
+                    interval=0.1)
+    assert read(os.path.join(b.mnt, "plant", "t")) == lines(10, "a")
+    assert read(os.path.join(b.mnt, "plant", loser)) == lines(7, "b")
+    assert re.search(RENAMED + ".*earlier topic of that name",
+                     late.log_text())
+    assert not re.search("renamed to", early.log_text())
+    assert links(a)[0]["last_error"] == ""
+
+
+def test_made_at_once_in_a_ring_of_three(mount_factory, pki):
+    ms = [replica(mount_factory, pki) for _ in range(3)]
+    for m in ms:
+        m.expect_log(RENAMED)
+    loser = made_at_once(ms[0], ms[1])
+    append_lines(os.path.join(ms[2].mnt, "plant", "c"), 5, "c")
+    for i in range(3):
+        link(ms[i], ms[(i + 1) % 3])
+    assert wait_for(lambda: all(names(m) == ["c", "t", loser] for m in ms)
+                    and agree(*ms), timeout=CONVERGE, interval=0.1)
+    for m in ms:
+        assert read(os.path.join(m.mnt, "plant", "t")) == lines(10, "a")
+        assert read(os.path.join(m.mnt, "plant", loser)) == lines(7, "b")
 
 
 # ---------------------------------------------------------------- chmod

@@ -4,7 +4,9 @@
  * stream (TOPIC) and learns where the peer's copy ends (POSITION), then
  * sends the records from there (RECORDS, at most RP_WINDOW batches or
  * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
- * the stream is sent as DELETE.  Idle, it sends PING every RP_PING_MS.
+ * the stream is sent as DELETE; a topic the peer holds an
+ * earlier one of the name of is renamed aside here when it is homed
+ * here.  Idle, it sends PING every RP_PING_MS.
  * For a topic to be homed here that the peer homes, it sends HANDOVER,
  * and takes the home once the copy here reaches the end HANDED says.
  * A connection that fails is made again after 0.2 s, doubling to 5 s.
@@ -817,6 +819,28 @@ static int handed(struct lstate *s)
 
 /* ---- answers ---- */
 
+/* The peer holds an earlier topic of t's name (POSITION status 3): if t
+ * is homed here, it is renamed aside here, and announced under its new
+ * name at the next scan; a copy homed elsewhere waits for its home to
+ * do that. */
+static void lost_name(struct lstate *s, struct ltopic *t, const char *why)
+{
+	char line[RP_STR_MAX + 400];
+	struct sf_birth b;
+	uint64_t ino;
+	if (t->home != s->self)
+		return;
+	snprintf(line, sizeof line, "%s holds an earlier topic of that name "
+		 "(%s)", peer_of(s), why);
+	pthread_mutex_lock(&fs.lock);
+	if (store_lookup(fs.store, s->l->conf.stream, t->name, &ino) == 0 &&
+	    ino == t->ino && topic_birth(ino, &b) == 0 &&
+	    sf_birth_cmp(&b, &t->birth) == 0)
+		rp_rename_aside(s->l->conf.stream, s->src, t->name, &b, line);
+	pthread_mutex_unlock(&fs.lock);
+	s->last_scan = 0;
+}
+
 static int position(struct lstate *s)
 {
 	struct rbuf *b = &s->c.body;
@@ -839,6 +863,9 @@ static int position(struct lstate *s)
 		t->acked_msg = next;
 	} else if (status == RP_POS_HOME_HERE) {
 		t->st = T_HOME;
+	} else if (status == RP_POS_TAKEN) {
+		t->st = T_REFUSED;
+		lost_name(s, t, why);
 	} else {
 		t->st = T_REFUSED;
 		rp_status_error(s->l, "%s refused topic %s/%s: %s", peer_of(s),

@@ -272,14 +272,40 @@ static int replace_copy(struct recv *v, const struct topic_frame *f,
 }
 
 /* Two topics of one name, homed at two replicas (neither a hand-over),
- * the one here written: refused (fs.lock held). */
+ * the one here written: the earlier birth keeps the name.  f's is earlier: the one here is
+ * renamed aside (at its home, or ahead of it for a copy) and f's made;
+ * RP_POS_OK.  Ours is: RP_POS_TAKEN, why naming both.  The same birth
+ * (one topic the two disagree about), or f's never written:
+ * RP_POS_REFUSED.  fs.lock held. */
 static int name_contest(struct recv *v, const struct topic_frame *f,
-			uint64_t home, char *why, size_t cap)
+			uint64_t *ino, uint64_t home,
+			const struct sf_birth *held, char *why, size_t cap)
 {
-	snprintf(why, cap, "topic %s/%s is homed at replica %016" PRIx64
-		 " here, at %016" PRIx64 " there", v->path, f->name, home,
-		 f->home);
-	return RP_POS_REFUSED;
+	char a[96], b[96], line[700];
+	int c = sf_birth_cmp(&f->birth, held);
+	rp_birth_str(held, a, sizeof a);
+	rp_birth_str(&f->birth, b, sizeof b);
+	if (c == 0 || (f->end == 0 && f->next_msg == 0)) {
+		/* One topic the two disagree about; or the one sent never
+		 * held a record, and takes this one's home and birth there
+		 * when this one reaches it. */
+		snprintf(why, cap, "topic %s/%s is homed at replica %016"
+			 PRIx64 " here, at %016" PRIx64 " there", v->path,
+			 f->name, home, f->home);
+		return RP_POS_REFUSED;
+	}
+	if (c > 0) {
+		snprintf(why, cap, "the name %s/%s is taken by an earlier "
+			 "topic: the one here is %s, the one sent %s",
+			 v->path, f->name, a, b);
+		return RP_POS_TAKEN;
+	}
+	snprintf(line, sizeof line, "%s has an earlier topic of that name "
+		 "(%s; this one is %s)", v->c->peer, b, a);
+	int r = rp_rename_aside(v->stream, v->path, f->name, held, line);
+	if (r == 0)
+		r = take_new_name(v, f, ino);
+	return r < 0 ? r : RP_POS_OK;
 }
 
 /* f's topic is held here as *ino, homed at home, and has held records:
@@ -293,7 +319,7 @@ static int same_name(struct recv *v, const struct topic_frame *f,
 	if (r < 0)
 		return r;
 	if (home != f->home)
-		return name_contest(v, f, home, why, cap);
+		return name_contest(v, f, ino, home, &held, why, cap);
 	int c = sf_birth_cmp(&f->birth, &held);
 	if (c > 0) {
 		r = replace_copy(v, f, ino);
