@@ -5,7 +5,8 @@ its home while a peer was down replaces the peer's old copy; an older
 birth from a stale replica is refused and changes nothing; two topics
 made under one name at two replicas at once both survive, the later one
 renamed NAME~ID at its home, with one link each way and with one link;
-chmod at the home changes nothing of the topic's identity.
+a rename at the home reaches the peer as a rename, its records not sent
+again; chmod at the home changes nothing of the topic's identity.
 
 Every wait is a bounded poll for the state the test expects (CONVERGE
 seconds at most): no pass or fail depends on how long anything took."""
@@ -250,6 +251,58 @@ def test_made_at_once_in_a_ring_of_three(mount_factory, pki):
     for m in ms:
         assert read(os.path.join(m.mnt, "plant", "t")) == lines(10, "a")
         assert read(os.path.join(m.mnt, "plant", loser)) == lines(7, "b")
+
+
+# ---------------------------------------------------------------- (3)
+
+def test_a_rename_at_the_home_is_a_rename_there(mount_factory, pki):
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    t = os.path.join(a.mnt, "plant", "t")
+    append_lines(t, 200, "r")
+    lid = link(a, b)
+    assert agree(a, b)
+    setcur = os.path.join(b.mnt, "plant", "t")
+    os.setxattr(setcur, PFX + "cursor.etl", b"%d" % len(lines(50, "r")))
+    copy = os.stat(setcur).st_ino
+    assert wait_for(lambda: sent(a, lid) == 200, timeout=CONVERGE,
+                    interval=0.2)
+    os.rename(t, os.path.join(a.mnt, "plant", "u"))
+    append_lines(os.path.join(a.mnt, "plant", "u"), 1, "after", 0)
+    assert wait_for(lambda: names(b) == ["u"] and agree(a, b),
+                    timeout=CONVERGE, interval=0.1)
+    u = os.path.join(b.mnt, "plant", "u")
+    assert os.stat(u).st_ino == copy    # the same copy, renamed
+    assert os.getxattr(u, PFX + "cursor.etl") == \
+        b"%d" % len(lines(50, "r"))
+    assert re.search(r"replica: topic /plant/t renamed to u, as at its "
+                     r"home", b.log_text())
+    # Only the record appended after the rename was sent.
+    assert wait_for(lambda: sent(a, lid) == 201, timeout=CONVERGE,
+                    interval=0.2)
+    assert sent(a, lid) == 201
+
+
+def test_a_rename_while_the_link_was_paused(mount_factory, pki):
+    """The DELETE a restart's HOLDS would send for the old name does not
+    remove the copy before the new name's TOPIC renames it."""
+    a = replica(mount_factory, pki)
+    b = replica(mount_factory, pki)
+    t = os.path.join(a.mnt, "plant", "t")
+    append_lines(t, 100, "r")
+    lid = link(a, b)
+    assert agree(a, b)
+    copy = os.stat(os.path.join(b.mnt, "plant", "t")).st_ino
+    ctl("replica", "pause", os.path.join(a.mnt, "plant"), lid)
+    assert wait_for(lambda: links(a)[0]["state"] == "paused",
+                    timeout=CONVERGE)
+    os.rename(t, os.path.join(a.mnt, "plant", "u"))
+    a.restart()
+    ctl("replica", "resume", os.path.join(a.mnt, "plant"), lid)
+    assert wait_for(lambda: names(b) == ["u"] and agree(a, b),
+                    timeout=CONVERGE, interval=0.1)
+    assert os.stat(os.path.join(b.mnt, "plant", "u")).st_ino == copy
+    assert not re.search(r"topic /plant/t removed", b.log_text())
 
 
 # ---------------------------------------------------------------- chmod

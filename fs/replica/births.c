@@ -1,10 +1,12 @@
 /* births.c - what both ends of a connection do with topics' births
  * (topic_birth, home.c): the name the later of two topics of one name is
- * renamed to and the rename itself.  docs/design.md, "Replication links", has
+ * renamed to, the rename itself, and finding a topic by its birth (a
+ * topic renamed at its home).  docs/design.md, "Replication links", has
  * the rules and their reasons.
  *
  * Every function here is called with fs.lock held. */
 #include <errno.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,4 +78,32 @@ int rp_rename_aside(uint64_t stream, const char *path, const char *name,
 	log_msg(SF_LOG_INFO, "replica: topic %s/%s renamed to %s: %s", path,
 		name, to, why);
 	return 0;
+}
+
+int rp_find_birth(uint64_t stream, uint64_t home, const struct sf_birth *b,
+		  uint64_t *ino, char *name, size_t cap)
+{
+	struct store_dirit *it = store_dirit_open(fs.store, stream);
+	const char *n;
+	size_t len;
+	uint32_t type;
+	int found = 0;
+	if (!it)
+		return -ENOMEM;
+	while (!found && store_dirit_next(it, &n, &len, ino, &type) == 1) {
+		struct sf_inode in;
+		struct sf_birth kept;
+		uint64_t h;
+		if (type != DT_REG || len >= cap ||
+		    store_get_inode(fs.store, *ino, &in) < 0 ||
+		    !is_topic(&in) || store_topic_home(fs.store, *ino, &h) < 0 ||
+		    h != home || store_topic_birth(fs.store, *ino, &kept) != 0 ||
+		    sf_birth_cmp(&kept, b) != 0)
+			continue;
+		memcpy(name, n, len);
+		name[len] = 0;
+		found = 1;
+	}
+	store_dirit_close(it);
+	return found;
 }

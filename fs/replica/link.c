@@ -4,7 +4,8 @@
  * stream (TOPIC) and learns where the peer's copy ends (POSITION), then
  * sends the records from there (RECORDS, at most RP_WINDOW batches or
  * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
- * the stream is sent as DELETE; a topic the peer holds an
+ * the stream is sent as DELETE (a renamed one is announced under its new
+ * name, and the peer renames its copy); a topic the peer holds an
  * earlier one of the name of is renamed aside here when it is homed
  * here.  Idle, it sends PING every RP_PING_MS.
  * For a topic to be homed here that the peer homes, it sends HANDOVER,
@@ -317,19 +318,25 @@ static int malformed(struct lstate *s, const char *what)
 
 /* A name the peer holds, homed here, born b (replica 0: not known
  * there): whether it is gone here, so that DELETE must say so.  Not
- * when this stream has it with that birth, or has the name and the peer
+ * when this stream has it with that birth, under that name or another
+ * (renamed: its TOPIC renames the copy), or has the name and the peer
  * does not know the birth.  fs.lock held. */
 static bool held_gone(struct lstate *s, const char *name,
 		      const struct sf_birth *b)
 {
 	struct sf_birth here;
+	char other[NAME_MAX_BYTES + 1];
 	uint64_t ino;
 	int r = store_lookup(fs.store, s->l->conf.stream, name, &ino);
 	if (r == 0 && (b->replica == 0 ||
 		       (topic_birth(ino, &here) == 0 &&
 			sf_birth_cmp(&here, b) == 0)))
 		return false;
-	return r == 0 || r == -ENOENT;
+	if (r < 0 && r != -ENOENT)
+		return false;
+	return b->replica == 0 ||
+	       rp_find_birth(s->l->conf.stream, s->self, b, &ino, other,
+			     sizeof other) == 0;
 }
 
 /* HOLDS: the peer's topics homed here.  One this stream no longer has
@@ -488,18 +495,30 @@ static struct ltopic *add_topic(struct lstate *s, const struct found *f)
 }
 
 /* A topic gone from the stream: DELETE (with its home and birth), and
- * out of the table. */
-static int drop_topic(struct lstate *s, size_t i)
+ * out of the table.  One that is still in the stream under another name
+ * (renamed) is dropped without a word: its new name's TOPIC renames the
+ * copy there. */
+static int drop_topic(struct lstate *s, size_t i, bool renamed)
 {
 	struct ltopic *t = &s->t[i];
-	wb_begin(&s->out, RP_DELETE);
-	wb_u64(&s->out, t->home);
-	wb_u64(&s->out, t->birth.replica);
-	wb_u64(&s->out, (uint64_t)t->birth.ns);
-	wb_str(&s->out, t->name);
+	if (!renamed) {
+		wb_begin(&s->out, RP_DELETE);
+		wb_u64(&s->out, t->home);
+		wb_u64(&s->out, t->birth.replica);
+		wb_u64(&s->out, (uint64_t)t->birth.ns);
+		wb_str(&s->out, t->name);
+	}
 	free(t->cur);
 	s->t[i] = s->t[--s->nt];
-	return send_out(s);
+	return renamed ? 0 : send_out(s);
+}
+
+static bool listed(const struct found *f, size_t n, uint64_t ino)
+{
+	for (size_t k = 0; k < n; k++)
+		if (f[k].ino == ino)
+			return true;
+	return false;
 }
 
 static int scan(struct lstate *s)
@@ -541,7 +560,7 @@ static int scan(struct lstate *s)
 	}
 	for (size_t i = s->nt; r == 0 && i-- > 0;)
 		if (!s->t[i].seen)
-			r = drop_topic(s, i);
+			r = drop_topic(s, i, listed(f, n, s->t[i].ino));
 	free(f);
 	return r;
 }

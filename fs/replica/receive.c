@@ -1,7 +1,8 @@
 /* receive.c - the receiving end of a replication connection: HELLO
  * (the stream it pushes into, checked for the peer's copy permission),
- * TOPIC (the topic found, replaced by a newer one of its name, made, or
- * refused, by home and birth; and where it ends here), RECORDS (stored with their own offsets and times when they
+ * TOPIC (the topic found, renamed as at its home, replaced by a newer
+ * one of its name, made, or refused, by home and birth; and where it
+ * ends here), RECORDS (stored with their own offsets and times when they
  * continue the topic, skipped when held already, made durable before
  * the ACK), DELETE (of the topic of that name, home and birth only),
  * PING and HANDOVER (a topic homed here handed to the sender, answered
@@ -241,14 +242,34 @@ static int held_birth(struct recv *v, const struct topic_frame *f,
 	return store_topic_set_birth(fs.store, ino, b);
 }
 
-/* f->name is missing here: f's topic is made (fs.lock held). */
+/* f->name is missing here: a topic of f's home with f's birth under
+ * another name is f's topic renamed at its home, renamed here too;
+ * else a new one is made (fs.lock held). */
 static int take_new_name(struct recv *v, const struct topic_frame *f,
 			 uint64_t *ino)
 {
+	char old[NAME_MAX_BYTES + 1];
 	struct sf_inode in;
-	int r = make_topic(v, f, &in);
-	*ino = in.ino;
-	return r;
+	struct caller root;
+	int r = rp_find_birth(v->stream, f->home, &f->birth, ino, old,
+			      sizeof old);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		r = make_topic(v, f, &in);
+		*ino = in.ino;
+		return r;
+	}
+	rp_root_caller(&root);
+	r = ns_rename_as(&root, v->stream, old, v->stream, f->name,
+			 RENAME_NOREPLACE);
+	if (r < 0)
+		return r;
+	notify_inval_name(v->stream, old);
+	notify_inval_name(v->stream, f->name);
+	log_msg(SF_LOG_INFO, "replica: topic %s/%s renamed to %s, as at "
+		"its home (%s)", v->path, old, f->name, v->c->peer);
+	return 0;
 }
 
 /* The copy of f->name here, homed at f's home too, is an older topic of

@@ -268,6 +268,10 @@ int rp_loser_name(uint64_t stream, const char *name,
  * name, with one info line saying why: 0, or -errno (a warning line). */
 int rp_rename_aside(uint64_t stream, const char *path, const char *name,
 		    const struct sf_birth *b, const char *why);
+/* A topic of stream homed at home whose kept birth is b: 1 with its ino
+ * and name, 0 when there is none, -errno. */
+int rp_find_birth(uint64_t stream, uint64_t home, const struct sf_birth *b,
+		  uint64_t *ino, char *name, size_t cap);
 
 /* ---- link.c: a link's thread (arg: its struct rp_link) ---- */
 void *rp_link_main(void *arg);
