@@ -146,7 +146,8 @@ void touch_ctime(struct sf_inode *in);
 void touch_mtime(struct sf_inode *in);
 /* Write an inode record (through put_inode). */
 int inode_save(const struct sf_inode *in);
-/* Save an inode whose kind was just decided (a topic loses blob ACEs). */
+/* Save an inode whose kind was just decided (a topic loses blob ACEs,
+ * and is born here now unless it has a birth already). */
 int kind_save(const struct sf_inode *in);
 
 /* ---- log.c: the daemon's log (times, levels; stderr, file or syslog) ---- */
@@ -250,6 +251,10 @@ int ns_make_as(struct caller *c, fuse_ino_t parent, const char *name,
  * result, 0 or -errno.  fs.lock held. */
 int ns_remove_as(struct caller *c, fuse_ino_t parent, const char *name,
 		 bool want_dir);
+/* rename for a caller that is not a FUSE request's (replication's): the
+ * same checks and result, 0 or -errno.  fs.lock held. */
+int ns_rename_as(struct caller *c, fuse_ino_t parent, const char *name,
+		 fuse_ino_t newparent, const char *newname, unsigned flags);
 /* Reply with an entry for in (a name under a directory whose
  * entry_timeout_of is given), adding one kernel reference. */
 void reply_entry(fuse_req_t req, const struct sf_inode *in,
@@ -340,9 +345,14 @@ int topic_home_check(struct node *n, uint64_t ino, const char *what);
 /* store_topic_set_home, and the node's copy with it: the home of a topic
  * replication makes.  fs.lock held. */
 int topic_home_set(uint64_t ino, uint64_t home);
-/* user.streamfs.home (a topic's) and user.streamfs.replica_id (the
- * root's): is sub one of them, and its value into buf (its length, or
- * -errno: -ENODATA on other inodes). */
+/* The birth of topic ino: the kept one (0); for a topic from before
+ * births homed here, the derived one, kept now (0); for a copy from
+ * before births homed elsewhere, the derived one, not kept (1: its
+ * home's is not known here yet); -errno.  fs.lock held. */
+int topic_birth(uint64_t ino, struct sf_birth *b);
+/* user.streamfs.home and user.streamfs.birth (a topic's) and
+ * user.streamfs.replica_id (the root's): is sub one of them, and its
+ * value into buf (its length, or -errno: -ENODATA on other inodes). */
 bool home_xattr_name(const char *sub);
 int home_xattr_get(const struct sf_inode *in, const char *sub, char *buf,
 		   size_t cap);

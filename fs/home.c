@@ -3,8 +3,11 @@
  * replica the topic is homed at; elsewhere it gets EROFS and a log line
  * naming the home.  The home is read from the store once per node and
  * kept on it (node.home, under fs.lock); topic_home_set changes both.
- * Also the read-only attributes user.streamfs.home (a topic's) and
- * user.streamfs.replica_id (the mount root's). */
+ * A topic's birth (store_topic_birth) is read here too: one from before
+ * births homed here gets the derived one kept the first time it is asked
+ * for.  Also the read-only attributes user.streamfs.home and
+ * user.streamfs.birth (a topic's) and user.streamfs.replica_id (the
+ * mount root's). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,9 +67,26 @@ int topic_home_set(uint64_t ino, uint64_t home)
 	return r;
 }
 
+int topic_birth(uint64_t ino, struct sf_birth *b)
+{
+	uint64_t home, self;
+	int r = store_topic_birth(fs.store, ino, b);
+	if (r != 1)
+		return r;
+	r = home_of(node_find(ino), ino, &home);
+	if (r == 0)
+		r = store_replica_id(fs.store, &self);
+	if (r < 0)
+		return r;
+	if (home != self)
+		return 1;       /* a copy: its home's birth is not known yet */
+	return store_topic_set_birth(fs.store, ino, b);
+}
+
 bool home_xattr_name(const char *sub)
 {
-	return strcmp(sub, "home") == 0 || strcmp(sub, "replica_id") == 0;
+	return strcmp(sub, "home") == 0 || strcmp(sub, "birth") == 0 ||
+	       strcmp(sub, "replica_id") == 0;
 }
 
 int home_xattr_get(const struct sf_inode *in, const char *sub, char *buf,
@@ -74,6 +94,14 @@ int home_xattr_get(const struct sf_inode *in, const char *sub, char *buf,
 {
 	uint64_t id;
 	int r;
+	if (strcmp(sub, "birth") == 0) {
+		struct sf_birth b;
+		if (!is_topic(in))
+			return -ENODATA;
+		r = topic_birth(in->ino, &b);
+		return r < 0 ? r : snprintf(buf, cap, "%016" PRIx64 " %" PRId64,
+					    b.replica, b.ns);
+	}
 	if (strcmp(sub, "home") == 0) {
 		if (!is_topic(in))
 			return -ENODATA;

@@ -194,13 +194,18 @@ int inode_save(const struct sf_inode *in)
 int kind_save(const struct sf_inode *in)
 {
 	struct store_batch *b = store_batch_new();
+	int r = 0;
 	put_inode(b, in);
 	if (is_topic(in)) {
 		/* A topic answers to its stream's expressions only. */
 		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.read");
 		store_del_xattr(b, in->ino, SF_POLICY_PREFIX "ace.write");
+		/* Made a topic here: born here, now (unless it has a
+		 * birth, as one replication made has). */
+		r = store_put_birth_new(fs.store, b, in->ino);
 	}
-	int r = store_commit(fs.store, b, false);
+	if (r == 0)
+		r = store_commit(fs.store, b, false);
 	store_batch_free(b);
 	return r;
 }

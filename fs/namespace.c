@@ -799,17 +799,15 @@ static void moved_in(uint64_t dir, const struct sf_inode *d,
 		notify_inval_name(dir, name);
 }
 
-void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+int ns_rename_as(struct caller *cp, fuse_ino_t parent, const char *name,
+		 fuse_ino_t newparent, const char *newname, unsigned flags)
 {
 	struct rename_op o;
 	memset(&o, 0, sizeof(o));
-	caller_init(&o.c, req);
+	o.c = *cp;
 	int r = rename_check(&o, parent, name, newparent, newname, flags);
-	if (r != 0) {
-		fuse_reply_err(req, r > 0 ? 0 : -r);
-		return;
-	}
+	if (r != 0)
+		return r > 0 ? 0 : r;
 	/* p and np are one record when the parents are the same. */
 	struct sf_inode *np = parent == newparent ? &o.p : &o.np;
 	bool is_dir = S_ISDIR(o.src.mode), purge_now = false;
@@ -849,7 +847,16 @@ void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		moved_in(newparent, np, newname, o.src_ino);
 		metrics_renamed();
 	}
-	fuse_reply_err(req, -r);
+	return r;
+}
+
+void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct caller c;
+	caller_init(&c, req);
+	fuse_reply_err(req, -ns_rename_as(&c, parent, name, newparent,
+					  newname, flags));
 }
 
 void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,

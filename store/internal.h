@@ -13,8 +13,8 @@
  * (policy.c reads attributes through namespace.c; kmsg.c, the Kafka
  * messages, calls topic.c and segment.c; kproducer.c, the Kafka
  * producers' states, calls index.c and db.c, and recover.c calls it;
- * replica.c, replicated records, homes and the replica id, calls expire.c,
- * topic.c, kmsg.c and db.c, and open.c calls it; link.c, the replication links,
+ * replica.c, replicated records, homes, births and the replica id, calls
+ * expire.c, topic.c, kmsg.c, namespace.c and db.c, and open.c calls it; link.c, the replication links,
  * calls db.c, and namespace.c calls it.)
  */
 #ifndef STREAMFS_STORE_INTERNAL_H
@@ -195,6 +195,8 @@ int ino_count(struct store *st);
                             * (kproducer.c) */
 #define KEY_HOME     'R'   /* R topic                -> home replica id
                             * (replica.c) */
+#define KEY_BIRTH    'B'   /* B topic                -> birth: replica id,
+                            * ns (replica.c) */
 #define KEY_LINK     'N'   /* N link_id              -> replication link
                             * (link.c) */
 #define KEY_HANDOVER 'V'   /* V topic                -> hand-over of its
@@ -354,6 +356,10 @@ int kmsg_trailer_check(const char *p, uint32_t len, uint32_t nmsgs);
 
 /* Delete the links of stream ino (the stream is being purged). */
 int link_purge_stream(struct store *st, uint64_t ino);
+
+/* ---- batches (namespace.c), for replica.c ---- */
+/* The LevelDB batch under b, for keys namespace.c does not know. */
+leveldb_writebatch_t *batch_leveldb(struct store_batch *b);
 
 /* ---- the replica id (replica.c), for open.c ---- */
 

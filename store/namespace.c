@@ -25,6 +25,11 @@ struct store_batch {
 
 #define WB(b) ((b)->wb)
 
+leveldb_writebatch_t *batch_leveldb(struct store_batch *b)
+{
+	return WB(b);
+}
+
 #define INO_CHUNK 4096           /* numbers reserved per meta write */
 
 static const char meta_next_ino[] = "Mnext_ino";
@@ -427,6 +432,7 @@ int store_purge_inode(struct store *st, uint64_t ino)
 	struct store_batch *b = store_batch_new();
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HOME, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HANDOVER, ino));
+	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_BIRTH, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_SYMLINK, ino));
 	leveldb_writebatch_delete(WB(b), k, key_u64(k, KEY_HEAD, ino));
 	store_del_orphan(b, ino);

@@ -1,9 +1,9 @@
 /* replica.c - the store side of replication: this data folder's replica
- * id (Mreplica_id), each topic's home (R topic) and the hand-over of a
- * home asked here and not yet done (V topic), reading a topic's
- * records whole for a link to send, and storing records another replica
- * sent with the offsets, arrival time and trailer they were given at the
- * topic's home.
+ * id (Mreplica_id), each topic's home (R topic) and birth (B topic),
+ * the hand-over of a home asked here and not yet done (V topic),
+ * reading a topic's records whole for a link to send, and storing
+ * records another replica sent with the offsets, arrival time and
+ * trailer they were given at the topic's home.
  *
  * Offsets are the same in every replica and a topic has one writer (its
  * home), so a replicated record is stored exactly when it starts at the
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -205,6 +206,115 @@ int store_handover_list(struct store *st,
 	if (err)
 		return store_db_error("hand-over scan", err);
 	return r;
+}
+
+/* ---- births ---- */
+
+#define BIRTH_SIZE 16
+
+int sf_birth_cmp(const struct sf_birth *a, const struct sf_birth *b)
+{
+	if (a->ns != b->ns)
+		return a->ns < b->ns ? -1 : 1;
+	if (a->replica != b->replica)
+		return a->replica < b->replica ? -1 : 1;
+	return 0;
+}
+
+static void birth_encode(char *v, const struct sf_birth *b)
+{
+	put_le64(v, b->replica);
+	put_le64(v + 8, (uint64_t)b->ns);
+}
+
+/* The kept birth of ino: 0, 1 none kept, -errno. */
+static int birth_get(struct store *st, uint64_t ino, struct sf_birth *b)
+{
+	char k[KEY_MAX], *err = NULL;
+	size_t len;
+	int r = db_ready(st);
+	if (r < 0)
+		return r;
+	char *v = leveldb_get(st->db, st->ropts, k, key_u64(k, KEY_BIRTH, ino),
+			      &len, &err);
+	if (err)
+		return store_db_error("get", err);
+	if (!v)
+		r = 1;
+	else if (len != BIRTH_SIZE)
+		r = -EIO;
+	else
+		*b = (struct sf_birth){ get_le64(v), (int64_t)get_le64(v + 8) };
+	leveldb_free(v);
+	return r;
+}
+
+int store_topic_birth(struct store *st, uint64_t ino, struct sf_birth *b)
+{
+	struct sf_inode in;
+	int r = birth_get(st, ino, b);
+	if (r != 1)
+		return r;
+	/* A topic from before births: its home and its ctime now. */
+	int e = store_topic_home(st, ino, &b->replica);
+	if (e == 0)
+		e = store_get_inode(st, ino, &in);
+	if (e < 0)
+		return e;
+	b->ns = (int64_t)in.ctime.tv_sec * 1000000000LL + in.ctime.tv_nsec;
+	return 1;
+}
+
+/* Write the R (unless home is 0) and B keys of ino, synced. */
+static int origin_write(struct store *st, uint64_t ino, uint64_t home,
+			const struct sf_birth *b)
+{
+	char k[KEY_MAX], v[BIRTH_SIZE];
+	if (b->replica == 0)
+		return -EINVAL;
+	leveldb_writebatch_t *wb = leveldb_writebatch_create();
+	if (home) {
+		put_le64(v, home);
+		leveldb_writebatch_put(wb, k, key_u64(k, KEY_HOME, ino), v, 8);
+	}
+	birth_encode(v, b);
+	leveldb_writebatch_put(wb, k, key_u64(k, KEY_BIRTH, ino), v,
+			       BIRTH_SIZE);
+	int r = db_write(st, wb, true);
+	leveldb_writebatch_destroy(wb);
+	return r;
+}
+
+int store_topic_set_birth(struct store *st, uint64_t ino,
+			  const struct sf_birth *b)
+{
+	return origin_write(st, ino, 0, b);
+}
+
+int store_topic_set_origin(struct store *st, uint64_t ino, uint64_t home,
+			   const struct sf_birth *b)
+{
+	return home == 0 ? -EINVAL : origin_write(st, ino, home, b);
+}
+
+int store_put_birth_new(struct store *st, struct store_batch *bt,
+			uint64_t ino)
+{
+	char k[KEY_MAX], v[BIRTH_SIZE];
+	struct sf_birth b;
+	struct timespec now;
+	int r = birth_get(st, ino, &b);
+	if (r <= 0)
+		return r;               /* kept already, or an error */
+	r = store_replica_id(st, &b.replica);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &now);
+	b.ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	birth_encode(v, &b);
+	leveldb_writebatch_put(batch_leveldb(bt), k,
+			       key_u64(k, KEY_BIRTH, ino), v, BIRTH_SIZE);
+	return 0;
 }
 
 /* ---- reading records whole ---- */

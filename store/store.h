@@ -539,6 +539,33 @@ int store_handover_list(struct store *st,
 			int (*fn)(const struct sf_handover *h, void *arg),
 			void *arg);
 
+/* A topic's birth: the replica it was first made at and when (ns since
+ * the epoch, that replica's clock).  Set once, copied unchanged by every
+ * replica, kept through renames, mode changes and hand-overs: it tells a
+ * topic from another one of the same name.  Births are ordered by time,
+ * then replica id (sf_birth_cmp: <0, 0, >0). */
+struct sf_birth {
+	uint64_t replica;
+	int64_t ns;
+};
+int sf_birth_cmp(const struct sf_birth *a, const struct sf_birth *b);
+/* The birth kept for topic ino: 0; 1 when none is kept (a topic from
+ * before births), with the one derived for it in *b: its home and its
+ * inode's ctime now (not kept: store_topic_set_birth keeps it). */
+int store_topic_birth(struct store *st, uint64_t ino, struct sf_birth *b);
+/* Keep b as the birth of topic ino, durably before it returns.  -EINVAL
+ * for a replica id of 0. */
+int store_topic_set_birth(struct store *st, uint64_t ino,
+			  const struct sf_birth *b);
+/* Keep home and birth of topic ino (one replication made) in one write,
+ * durably before it returns.  -EINVAL for a 0 id. */
+int store_topic_set_origin(struct store *st, uint64_t ino, uint64_t home,
+			   const struct sf_birth *b);
+/* Into batch bt: a birth made here, now, for topic ino, unless it has
+ * one kept already (a topic being made: the batch that makes it one). */
+int store_put_birth_new(struct store *st, struct store_batch *bt,
+			uint64_t ino);
+
 /* One record as it travels between replicas: its place in the topic, its
  * arrival time and its exact segment payload (len bytes of the topic's
  * bytes, then trailer_len bytes of Kafka trailer, 0 for none). */

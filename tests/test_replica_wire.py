@@ -95,31 +95,40 @@ class Peer:
         except socket.timeout:
             return False
 
-    def hello(self, dest, src="plant"):
-        """WELCOME (and the names of HOLDS in self.holds) or ERROR."""
-        self.send(HELLO, b"SFRP" + struct.pack(">HQ", 1, self.id) +
+    def hello(self, dest, src="plant", version=2):
+        """WELCOME (and the names of HOLDS in self.holds, their births
+        in self.births) or ERROR."""
+        self.send(HELLO, b"SFRP" + struct.pack(">HQ", version, self.id) +
                   s16(dest) + s16(src))
         t, w = self.frame()
         if t == WELCOME:
             h, p = self.frame()
             assert h == HOLDS, (h, p)
             n, = struct.unpack(">I", p[:4])
-            self.holds, p = [], p[4:]
+            self.holds, self.births, p = [], [], p[4:]
             for _ in range(n):
                 k, = struct.unpack(">H", p[:2])
                 self.holds.append(p[2:2 + k].decode())
-                p = p[2 + k:]
+                self.births.append(struct.unpack(">Qq", p[2 + k:18 + k]))
+                p = p[18 + k:]
             assert p == b""
         return t, w
 
-    def topic(self, tid, name, home, end=0, next_msg=0):
-        self.send(TOPIC, struct.pack(">IQIIIqQQQQ", tid, home, 0o644, 0, 0,
-                                     0, 0, 0, end, next_msg) + s16(name))
+    def topic(self, tid, name, home, end=0, next_msg=0, birth=None,
+              why=False):
+        """POSITION's status, end, next and start (and reason, with
+        why); birth (replica id, ns) is (home, 1) unless given."""
+        born = birth or (home, 1)
+        self.send(TOPIC, struct.pack(">IQIIIQqQQQQ", tid, home, 0o644, 0, 0,
+                                     born[0], born[1], 0, 0, end, next_msg)
+                  + s16(name))
         t, p = self.frame()
         assert t == POSITION, (t, p)
         tid2, status, end, nxt, start = struct.unpack(">IBQQQ", p[:29])
         assert tid2 == tid
-        return status, end, nxt, start
+        n, = struct.unpack(">H", p[29:31])
+        reason = p[31:31 + n].decode()
+        return (status, end, nxt, start) + ((reason,) if why else ())
 
     def records(self, tid, recs):
         """recs: (off, msg, ns, nmsgs, payload); -> (status, end, next)."""
@@ -208,8 +217,11 @@ def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
     # Frames that break their rules, after a good start: each closes the
     # connection, and nothing of them is stored.
     bad = [(TOPIC, "a TOPIC that does not decode",
-            struct.pack(">IQIIIqQQQQ", 2, 5, 0o644, 0, 0, 0, 0, 0, 0, 0) +
-            s16("a/b")),
+            struct.pack(">IQIIIQqQQQQ", 2, 5, 0o644, 0, 0, 5, 1, 0, 0, 0, 0)
+            + s16("a/b")),
+           (TOPIC, "a TOPIC that does not decode",      # a birth of 0
+            struct.pack(">IQIIIQqQQQQ", 2, 5, 0o644, 0, 0, 0, 1, 0, 0, 0, 0)
+            + s16("u")),
            (RECORDS, "RECORDS that do not decode",
             struct.pack(">II", 1, 0)),
            (RECORDS, "RECORDS of a topic never accepted",

@@ -4,7 +4,10 @@
  * stream (TOPIC) and learns where the peer's copy ends (POSITION), then
  * sends the records from there (RECORDS, at most RP_WINDOW batches or
  * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
- * the stream is sent as DELETE.  Idle, it sends PING every RP_PING_MS.
+ * the stream is sent as DELETE (a renamed one is announced under its new
+ * name, and the peer renames its copy); a topic the peer holds an
+ * earlier one of the name of is renamed aside here when it is homed
+ * here.  Idle, it sends PING every RP_PING_MS.
  * For a topic to be homed here that the peer homes, it sends HANDOVER,
  * and takes the home once the copy here reaches the end HANDED says.
  * A connection that fails is made again after 0.2 s, doubling to 5 s.
@@ -60,7 +63,7 @@ struct ltopic {
 	char name[NAME_MAX_BYTES + 1];
 	uint64_t home;
 	uint32_t mode, uid, gid;
-	int64_t ctime_ns;
+	struct sf_birth birth;
 	int st;                 /* T_* on this connection */
 	uint32_t tid;
 	uint64_t pos;           /* the next byte to send */
@@ -314,8 +317,32 @@ static int malformed(struct lstate *s, const char *what)
 	return -1;
 }
 
-/* HOLDS: the peer's topics homed here.  A name the stream no longer
- * has was removed here while no link ran: DELETE it there too. */
+/* A name the peer holds, homed here, born b (replica 0: not known
+ * there): whether it is gone here, so that DELETE must say so.  Not
+ * when this stream has it with that birth, under that name or another
+ * (renamed: its TOPIC renames the copy), or has the name and the peer
+ * does not know the birth.  fs.lock held. */
+static bool held_gone(struct lstate *s, const char *name,
+		      const struct sf_birth *b)
+{
+	struct sf_birth here;
+	char other[NAME_MAX_BYTES + 1];
+	uint64_t ino;
+	int r = store_lookup(fs.store, s->l->conf.stream, name, &ino);
+	if (r == 0 && (b->replica == 0 ||
+		       (topic_birth(ino, &here) == 0 &&
+			sf_birth_cmp(&here, b) == 0)))
+		return false;
+	if (r < 0 && r != -ENOENT)
+		return false;
+	return b->replica == 0 ||
+	       rp_find_birth(s->l->conf.stream, s->self, b, &ino, other,
+			     sizeof other) == 0;
+}
+
+/* HOLDS: the peer's topics homed here.  One this stream no longer has
+ * (by name and birth) was removed here while no link ran: DELETE it
+ * there too. */
 static int holds(struct lstate *s)
 {
 	struct rbuf *b = &s->c.body;
@@ -324,16 +351,21 @@ static int holds(struct lstate *s)
 	if (n > RP_HOLDS_MAX)
 		return malformed(s, "a HOLDS that does not decode");
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t ino;
-		if (!rb_str(b, name, sizeof name) || rp_name_check(name) < 0)
+		struct sf_birth born;
+		bool ok = rb_str(b, name, sizeof name);
+		born.replica = rb_u64(b);
+		born.ns = (int64_t)rb_u64(b);
+		if (!ok || b->bad || rp_name_check(name) < 0)
 			return malformed(s, "a HOLDS that does not decode");
 		pthread_mutex_lock(&fs.lock);
-		int r = store_lookup(fs.store, s->l->conf.stream, name, &ino);
+		bool gone = held_gone(s, name, &born);
 		pthread_mutex_unlock(&fs.lock);
-		if (r != -ENOENT)
+		if (!gone)
 			continue;
 		wb_begin(&s->out, RP_DELETE);
 		wb_u64(&s->out, s->self);
+		wb_u64(&s->out, born.replica);
+		wb_u64(&s->out, (uint64_t)born.ns);
 		wb_str(&s->out, name);
 		if (send_out(s) < 0)
 			return -1;
@@ -393,7 +425,8 @@ struct found {
 	uint64_t ino, home;
 	char name[NAME_MAX_BYTES + 1];
 	uint32_t mode, uid, gid;
-	int64_t ctime_ns;
+	struct sf_birth birth;
+	bool unborn;            /* a copy whose birth is not known here */
 };
 
 /* The topics of the stream now (fs.lock held): a malloc'd array. */
@@ -436,10 +469,9 @@ static int list_topics(struct lstate *s, struct found **out, size_t *n)
 		f->mode = in.mode;
 		f->uid = in.uid;
 		f->gid = in.gid;
-		f->ctime_ns = (int64_t)in.ctime.tv_sec * 1000000000LL +
-			      in.ctime.tv_nsec;
 		if (store_topic_home(fs.store, ino, &f->home) < 0)
 			f->home = s->self;
+		f->unborn = topic_birth(ino, &f->birth) != 0;
 	}
 	store_dirit_close(it);
 	return r < 0 ? r : 0;
@@ -463,15 +495,31 @@ static struct ltopic *add_topic(struct lstate *s, const struct found *f)
 	return t;
 }
 
-/* A topic gone from the stream: DELETE, and out of the table. */
-static int drop_topic(struct lstate *s, size_t i)
+/* A topic gone from the stream: DELETE (with its home and birth), and
+ * out of the table.  One that is still in the stream under another name
+ * (renamed) is dropped without a word: its new name's TOPIC renames the
+ * copy there. */
+static int drop_topic(struct lstate *s, size_t i, bool renamed)
 {
-	wb_begin(&s->out, RP_DELETE);
-	wb_u64(&s->out, s->t[i].home);
-	wb_str(&s->out, s->t[i].name);
-	free(s->t[i].cur);
+	struct ltopic *t = &s->t[i];
+	if (!renamed) {
+		wb_begin(&s->out, RP_DELETE);
+		wb_u64(&s->out, t->home);
+		wb_u64(&s->out, t->birth.replica);
+		wb_u64(&s->out, (uint64_t)t->birth.ns);
+		wb_str(&s->out, t->name);
+	}
+	free(t->cur);
 	s->t[i] = s->t[--s->nt];
-	return send_out(s);
+	return renamed ? 0 : send_out(s);
+}
+
+static bool listed(const struct found *f, size_t n, uint64_t ino)
+{
+	for (size_t k = 0; k < n; k++)
+		if (f[k].ino == ino)
+			return true;
+	return false;
 }
 
 static int scan(struct lstate *s)
@@ -492,6 +540,8 @@ static int scan(struct lstate *s)
 		s->t[i].seen = false;
 	for (size_t k = 0; k < n; k++) {
 		struct ltopic *t = NULL;
+		if (f[k].unborn)
+			continue;       /* announced once its birth is known */
 		for (size_t i = 0; i < s->nt && !t; i++)
 			if (s->t[i].ino == f[k].ino &&
 			    strcmp(s->t[i].name, f[k].name) == 0)
@@ -507,12 +557,12 @@ static int scan(struct lstate *s)
 		t->mode = f[k].mode;
 		t->uid = f[k].uid;
 		t->gid = f[k].gid;
-		t->ctime_ns = f[k].ctime_ns;
+		t->birth = f[k].birth;
 	}
-	free(f);
 	for (size_t i = s->nt; r == 0 && i-- > 0;)
 		if (!s->t[i].seen)
-			r = drop_topic(s, i);
+			r = drop_topic(s, i, listed(f, n, s->t[i].ino));
+	free(f);
 	return r;
 }
 
@@ -534,7 +584,8 @@ static int announce(struct lstate *s, struct ltopic *t)
 	wb_u32(&s->out, t->mode & 07777);
 	wb_u32(&s->out, t->uid);
 	wb_u32(&s->out, t->gid);
-	wb_u64(&s->out, (uint64_t)t->ctime_ns);
+	wb_u64(&s->out, t->birth.replica);
+	wb_u64(&s->out, (uint64_t)t->birth.ns);
 	wb_u64(&s->out, st.start);
 	wb_u64(&s->out, st.first_msg);
 	wb_u64(&s->out, st.size);
@@ -811,6 +862,28 @@ static int handed(struct lstate *s)
 
 /* ---- answers ---- */
 
+/* The peer holds an earlier topic of t's name (POSITION status 3): if t
+ * is homed here, it is renamed aside here, and announced under its new
+ * name at the next scan; a copy homed elsewhere waits for its home to
+ * do that. */
+static void lost_name(struct lstate *s, struct ltopic *t, const char *why)
+{
+	char line[RP_STR_MAX + 400];
+	struct sf_birth b;
+	uint64_t ino;
+	if (t->home != s->self)
+		return;
+	snprintf(line, sizeof line, "%s holds an earlier topic of that name "
+		 "(%s)", peer_of(s), why);
+	pthread_mutex_lock(&fs.lock);
+	if (store_lookup(fs.store, s->l->conf.stream, t->name, &ino) == 0 &&
+	    ino == t->ino && topic_birth(ino, &b) == 0 &&
+	    sf_birth_cmp(&b, &t->birth) == 0)
+		rp_rename_aside(s->l->conf.stream, s->src, t->name, &b, line);
+	pthread_mutex_unlock(&fs.lock);
+	s->last_scan = 0;
+}
+
 static int position(struct lstate *s)
 {
 	struct rbuf *b = &s->c.body;
@@ -833,6 +906,9 @@ static int position(struct lstate *s)
 		t->acked_msg = next;
 	} else if (status == RP_POS_HOME_HERE) {
 		t->st = T_HOME;
+	} else if (status == RP_POS_TAKEN) {
+		t->st = T_REFUSED;
+		lost_name(s, t, why);
 	} else {
 		t->st = T_REFUSED;
 		rp_status_error(s->l, "%s refused topic %s/%s: %s", peer_of(s),

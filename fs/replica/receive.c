@@ -1,11 +1,13 @@
 /* receive.c - the receiving end of a replication connection: HELLO
  * (the stream it pushes into, checked for the peer's copy permission),
- * TOPIC (the topic found or made, homed at the sender's origin, and
- * where it ends here), RECORDS (stored with their own offsets and
- * times when they continue the topic, skipped when held already, made
- * durable before the ACK), DELETE, PING and HANDOVER (a topic homed
- * here handed to the sender, answered with its final end).  docs/replication.md is the
- * format; docs/design.md "Replication" the rules.
+ * TOPIC (the topic found, renamed as at its home, replaced by a newer
+ * one of its name, made, or refused, by home and birth; and where it
+ * ends here), RECORDS (stored with their own offsets and times when they
+ * continue the topic, skipped when held already, made durable before
+ * the ACK), DELETE (of the topic of that name, home and birth only),
+ * PING and HANDOVER (a topic homed here handed to the sender, answered
+ * with its final end).  docs/replication.md is the format;
+ * docs/design.md "Replication" the rules.
  *
  * One thread per connection (listener.c), and one for its syncs
  * (acks.c); fs.lock around every store call, never across the network. */
@@ -77,9 +79,10 @@ static int queue(struct recv *v, bool stored)
 
 /* ---- HELLO, HOLDS ---- */
 
-/* The names of the stream's topics homed at the sender, after WELCOME:
- * the source removes those it no longer has (removed while it was not
- * running, so it could not say so then). */
+/* The names of the stream's topics homed at the sender and their
+ * births (0 for a copy from before births), after WELCOME: the source
+ * removes those it no longer has (removed while it was not running, so
+ * it could not say so then). */
 static int holds(struct recv *v)
 {
 	struct store_dirit *it;
@@ -94,15 +97,20 @@ static int holds(struct recv *v)
 	while (it && n < RP_HOLDS_MAX &&
 	       store_dirit_next(it, &name, &len, &ino, &type) == 1) {
 		struct sf_inode in;
+		struct sf_birth b;
 		char buf[NAME_MAX_BYTES + 1];
 		if (type != DT_REG || len > NAME_MAX_BYTES ||
 		    store_get_inode(fs.store, ino, &in) < 0 || !is_topic(&in) ||
 		    store_topic_home(fs.store, ino, &home) < 0 ||
 		    home != v->sender)
 			continue;
+		if (store_topic_birth(fs.store, ino, &b) != 0)
+			b = (struct sf_birth){ 0, 0 };
 		memcpy(buf, name, len);
 		buf[len] = 0;
 		wb_str(&v->out, buf);
+		wb_u64(&v->out, b.replica);
+		wb_u64(&v->out, (uint64_t)b.ns);
 		n++;
 	}
 	if (it)
@@ -179,7 +187,7 @@ static int hello(struct recv *v)
 struct topic_frame {
 	uint32_t tid, mode, uid, gid;
 	uint64_t home, start, first_msg, end, next_msg;
-	int64_t ctime_ns;
+	struct sf_birth birth;
 	char name[NAME_MAX_BYTES + 1];
 };
 
@@ -191,7 +199,9 @@ static struct rtopic *find_tid(struct recv *v, uint32_t tid)
 	return NULL;
 }
 
-/* Make topic f->name in the stream, homed at f->home (fs.lock held). */
+/* Make topic f->name in the stream, homed at f->home with f's birth
+ * (fs.lock held).  Home and birth first: a topic is never made one
+ * without them (a crash between leaves a file of no kind). */
 static int make_topic(struct recv *v, const struct topic_frame *f,
 		      struct sf_inode *in)
 {
@@ -206,15 +216,179 @@ static int make_topic(struct recv *v, const struct topic_frame *f,
 	in->uid = f->uid;
 	in->gid = f->gid;
 	in->kind = SF_KIND_TOPIC;
-	if (f->ctime_ns > 0) {
-		in->ctime.tv_sec = f->ctime_ns / 1000000000;
-		in->ctime.tv_nsec = f->ctime_ns % 1000000000;
+	if (f->birth.ns > 0) {
+		in->ctime.tv_sec = f->birth.ns / 1000000000;
+		in->ctime.tv_nsec = f->birth.ns % 1000000000;
 	}
-	r = kind_save(in);
+	r = store_topic_set_origin(fs.store, in->ino, f->home, &f->birth);
 	if (r == 0)
-		r = store_topic_set_home(fs.store, in->ino, f->home);
+		r = kind_save(in);
 	notify_inval_name(v->stream, f->name);
 	return r;
+}
+
+/* The birth of topic ino (homed at home) here, to compare f's with: a
+ * copy of f's home from before births is taken to be f's topic and
+ * keeps f's birth from now on (fs.lock held). */
+static int held_birth(struct recv *v, const struct topic_frame *f,
+		      uint64_t ino, uint64_t home, struct sf_birth *b)
+{
+	int r = topic_birth(ino, b);
+	if (r != 1)
+		return r;
+	if (home != f->home)
+		return store_topic_set_birth(fs.store, ino, b);
+	*b = f->birth;
+	return store_topic_set_birth(fs.store, ino, b);
+}
+
+/* f->name is missing here: a topic of f's home with f's birth under
+ * another name is f's topic renamed at its home, renamed here too;
+ * else a new one is made (fs.lock held). */
+static int take_new_name(struct recv *v, const struct topic_frame *f,
+			 uint64_t *ino)
+{
+	char old[NAME_MAX_BYTES + 1];
+	struct sf_inode in;
+	struct caller root;
+	int r = rp_find_birth(v->stream, f->home, &f->birth, ino, old,
+			      sizeof old);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		r = make_topic(v, f, &in);
+		*ino = in.ino;
+		return r;
+	}
+	rp_root_caller(&root);
+	r = ns_rename_as(&root, v->stream, old, v->stream, f->name,
+			 RENAME_NOREPLACE);
+	if (r < 0)
+		return r;
+	notify_inval_name(v->stream, old);
+	notify_inval_name(v->stream, f->name);
+	log_msg(SF_LOG_INFO, "replica: topic %s/%s renamed to %s, as at "
+		"its home (%s)", v->path, old, f->name, v->c->peer);
+	return 0;
+}
+
+/* The copy of f->name here, homed at f's home too, is an older topic of
+ * that name, removed at its home since: removed here, and f's made
+ * (fs.lock held). */
+static int replace_copy(struct recv *v, const struct topic_frame *f,
+			uint64_t *ino)
+{
+	struct caller root;
+	char b[96];
+	rp_root_caller(&root);
+	int r = ns_remove_as(&root, v->stream, f->name, false);
+	if (r < 0)
+		return r;
+	notify_inval_name(v->stream, f->name);
+	rp_birth_str(&f->birth, b, sizeof b);
+	log_msg(SF_LOG_INFO, "replica: topic %s/%s removed: its home %016"
+		PRIx64 " made a new one of that name (%s)", v->path, f->name,
+		f->home, b);
+	return take_new_name(v, f, ino);
+}
+
+/* Two topics of one name, homed at two replicas (neither a hand-over),
+ * the one here written: the earlier birth keeps the name.  f's is earlier: the one here is
+ * renamed aside (at its home, or ahead of it for a copy) and f's made;
+ * RP_POS_OK.  Ours is: RP_POS_TAKEN, why naming both.  The same birth
+ * (one topic the two disagree about), or f's never written:
+ * RP_POS_REFUSED.  fs.lock held. */
+static int name_contest(struct recv *v, const struct topic_frame *f,
+			uint64_t *ino, uint64_t home,
+			const struct sf_birth *held, char *why, size_t cap)
+{
+	char a[96], b[96], line[700];
+	int c = sf_birth_cmp(&f->birth, held);
+	rp_birth_str(held, a, sizeof a);
+	rp_birth_str(&f->birth, b, sizeof b);
+	if (c == 0 || (f->end == 0 && f->next_msg == 0)) {
+		/* One topic the two disagree about; or the one sent never
+		 * held a record, and takes this one's home and birth there
+		 * when this one reaches it. */
+		snprintf(why, cap, "topic %s/%s is homed at replica %016"
+			 PRIx64 " here, at %016" PRIx64 " there", v->path,
+			 f->name, home, f->home);
+		return RP_POS_REFUSED;
+	}
+	if (c > 0) {
+		snprintf(why, cap, "the name %s/%s is taken by an earlier "
+			 "topic: the one here is %s, the one sent %s",
+			 v->path, f->name, a, b);
+		return RP_POS_TAKEN;
+	}
+	snprintf(line, sizeof line, "%s has an earlier topic of that name "
+		 "(%s; this one is %s)", v->c->peer, b, a);
+	int r = rp_rename_aside(v->stream, v->path, f->name, held, line);
+	if (r == 0)
+		r = take_new_name(v, f, ino);
+	return r < 0 ? r : RP_POS_OK;
+}
+
+/* f's topic is held here as *ino, homed at home, and has held records:
+ * what its birth says (fs.lock held): RP_POS_*, or -errno. */
+static int same_name(struct recv *v, const struct topic_frame *f,
+		     uint64_t *ino, uint64_t home, char *why, size_t cap)
+{
+	struct sf_birth held;
+	char a[96], b[96];
+	int r = held_birth(v, f, *ino, home, &held);
+	if (r < 0)
+		return r;
+	if (home != f->home)
+		return name_contest(v, f, ino, home, &held, why, cap);
+	int c = sf_birth_cmp(&f->birth, &held);
+	if (c > 0) {
+		r = replace_copy(v, f, ino);
+		return r < 0 ? r : RP_POS_OK;
+	}
+	if (c < 0) {
+		rp_birth_str(&held, a, sizeof a);
+		rp_birth_str(&f->birth, b, sizeof b);
+		snprintf(why, cap, "topic %s/%s here is a later one of that "
+			 "name (%s) than the one sent (%s), which its home "
+			 "has removed", v->path, f->name, a, b);
+		return RP_POS_REFUSED;
+	}
+	return RP_POS_OK;
+}
+
+/* Topic ino here (homed at home) has never held a record: it becomes
+ * f's, with f's home and birth (fs.lock held). */
+static int reborn(struct recv *v, const struct topic_frame *f, uint64_t ino,
+		  uint64_t home, struct sf_inode *in)
+{
+	struct sf_birth held;
+	int r = held_birth(v, f, ino, home, &held);
+	if (r == 0 && in->kind != SF_KIND_TOPIC) {
+		in->kind = SF_KIND_TOPIC;
+		r = kind_save(in);
+	}
+	if (r == 0 && (home != f->home || sf_birth_cmp(&held, &f->birth)))
+		r = store_topic_set_origin(fs.store, ino, f->home, &f->birth);
+	return r;
+}
+
+/* f's topic is homed here: RP_POS_HOME_HERE (its cursors are taken),
+ * or RP_POS_REFUSED when the one here is another topic of that name than
+ * the sender's copy, an older one removed here since (fs.lock held). */
+static int home_here(struct recv *v, const struct topic_frame *f,
+		     uint64_t ino, char *why, size_t cap)
+{
+	struct sf_birth held;
+	char a[96], b[96];
+	int r = topic_birth(ino, &held);
+	if (r != 0 || sf_birth_cmp(&held, &f->birth) == 0)
+		return RP_POS_HOME_HERE;
+	rp_birth_str(&held, a, sizeof a);
+	rp_birth_str(&f->birth, b, sizeof b);
+	snprintf(why, cap, "topic %s/%s here is another one of that name "
+		 "(%s) than the one sent (%s)", v->path, f->name, a, b);
+	return RP_POS_REFUSED;
 }
 
 /* Where f's topic is here: its status (RP_POS_*), reason, state, ino.
@@ -229,8 +403,7 @@ static int topic_place(struct recv *v, const struct topic_frame *f,
 	if (r == -ENOENT) {
 		if (f->home == v->self)
 			return RP_POS_HOME_HERE;        /* removed here */
-		r = make_topic(v, f, &in);
-		*ino = in.ino;
+		r = take_new_name(v, f, ino);
 	} else if (r == 0) {
 		r = store_get_inode(fs.store, *ino, &in);
 		if (r == 0 && (!S_ISREG(in.mode) || in.kind == SF_KIND_BLOB)) {
@@ -241,7 +414,7 @@ static int topic_place(struct recv *v, const struct topic_frame *f,
 		if (r == 0)
 			r = store_topic_home(fs.store, *ino, &home);
 		if (r == 0 && home == v->self && f->home == v->self)
-			return RP_POS_HOME_HERE;
+			return home_here(v, f, *ino, why, cap);
 		if (r == 0)
 			r = rp_topic_state(*ino, t);
 		bool never = r == 0 && t->size == 0 && t->next_msg == 0;
@@ -252,22 +425,16 @@ static int topic_place(struct recv *v, const struct topic_frame *f,
 		bool handing = home == v->sender && f->home == v->self;
 		if (r == 0 && handing)
 			return RP_POS_OK;
-		if (r == 0 && home != f->home && !never) {
-			snprintf(why, cap, "topic %s/%s is homed at replica "
-				 "%016" PRIx64 " here, at %016" PRIx64 " there",
-				 v->path, f->name, home, f->home);
-			return RP_POS_REFUSED;
-		}
-		if (r == 0 && home != f->home) {
-			/* Made here and never written: it takes the home of
-			 * the one that holds records. */
-			if (in.kind != SF_KIND_TOPIC) {
-				in.kind = SF_KIND_TOPIC;
-				r = kind_save(&in);
-			}
-			if (r == 0)
-				r = store_topic_set_home(fs.store, *ino,
-							 f->home);
+		if (r == 0 && !never) {
+			int x = same_name(v, f, ino, home, why, cap);
+			if (x > 0)
+				return x;
+			r = x;
+		} else if (r == 0) {
+			/* Never written: it takes the home and birth of the
+			 * one that holds records (a topic made here too, or
+			 * an older one of the name at the same home). */
+			r = reborn(v, f, *ino, home, &in);
 		}
 	}
 	if (r == 0)
@@ -289,13 +456,15 @@ static int topic(struct recv *v)
 	f.mode = rb_u32(r);
 	f.uid = rb_u32(r);
 	f.gid = rb_u32(r);
-	f.ctime_ns = (int64_t)rb_u64(r);
+	f.birth.replica = rb_u64(r);
+	f.birth.ns = (int64_t)rb_u64(r);
 	f.start = rb_u64(r);
 	f.first_msg = rb_u64(r);
 	f.end = rb_u64(r);
 	f.next_msg = rb_u64(r);
 	rb_str(r, f.name, sizeof f.name);
-	if (!rb_done(r) || rp_name_check(f.name) < 0 || f.home == 0)
+	if (!rb_done(r) || rp_name_check(f.name) < 0 || f.home == 0 ||
+	    f.birth.replica == 0)
 		return malformed(v, "a TOPIC that does not decode");
 	if (find_tid(v, f.tid))
 		return malformed(v, "a TOPIC number used twice");
@@ -318,6 +487,7 @@ static int topic(struct recv *v)
 	if (st == RP_POS_REFUSED)
 		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
 			why);
+	why[RP_STR_MAX] = 0;
 	if (st == RP_POS_OK || (st == RP_POS_HOME_HERE && ino)) {
 		struct rtopic *e = &v->t[v->nt++];
 		e->tid = f.tid;
@@ -685,11 +855,26 @@ static int handover(struct recv *v)
 
 /* ---- DELETE, PING ---- */
 
+/* DELETE's birth is that of topic ino here (a copy from before births,
+ * none kept, is taken to be it; so is any topic for a birth of 0, which
+ * names a topic whose birth the sender was not told).  fs.lock held. */
+static bool born_as(uint64_t ino, const struct sf_birth *b)
+{
+	struct sf_birth held;
+	if (b->replica == 0)
+		return true;
+	int r = store_topic_birth(fs.store, ino, &held);
+	return r == 1 || (r == 0 && sf_birth_cmp(&held, b) == 0);
+}
+
 static int delete_topic(struct recv *v)
 {
 	struct rbuf *r = &v->c->body;
 	char name[NAME_MAX_BYTES + 1];
 	uint64_t home = rb_u64(r), ino, here;
+	struct sf_birth b;
+	b.replica = rb_u64(r);
+	b.ns = (int64_t)rb_u64(r);
 	rb_str(r, name, sizeof name);
 	if (!rb_done(r) || rp_name_check(name) < 0)
 		return malformed(v, "a DELETE that does not decode");
@@ -704,7 +889,7 @@ static int delete_topic(struct recv *v)
 		e = -ENOENT;
 	if (e == 0)
 		e = store_topic_home(fs.store, ino, &here);
-	if (e == 0 && (here != home || here == v->self))
+	if (e == 0 && (here != home || here == v->self || !born_as(ino, &b)))
 		e = -EPERM;
 	if (e == 0)
 		e = ns_remove_as(&root, v->stream, name, false);

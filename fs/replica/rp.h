@@ -2,8 +2,8 @@
  * codec and frame I/O over TLS (wire.c, docs/replication.md), addresses
  * (wire.c), the callers and checks both ends make (access.c), the
  * receiving end of a connection (receive.c), the link table and its
- * wake-ups (replica.c), a link's thread (link.c) and the hand-overs of
- * topics' homes (handover.c).  Locks: see
+ * wake-ups (replica.c), a link's thread (link.c), the hand-overs of
+ * topics' homes (handover.c) and topics' births (births.c).  Locks: see
  * replica.h. */
 #ifndef STREAMFS_RP_H
 #define STREAMFS_RP_H
@@ -22,7 +22,7 @@
 
 /* ---- the protocol (docs/replication.md) ---- */
 #define RP_MAGIC "SFRP"
-#define RP_VERSION 1
+#define RP_VERSION 2
 #define RP_FRAME_MAX (80u << 20)
 #define RP_STR_MAX 1024
 #define RP_RECORDS_MAX 4096
@@ -54,7 +54,10 @@ enum {
 	RP_E_MALFORMED = 1, RP_E_VERSION, RP_E_DENIED, RP_E_NO_STREAM,
 	RP_E_SELF, RP_E_STORAGE, RP_E_BUSY,
 };
-enum { RP_POS_OK = 0, RP_POS_HOME_HERE = 1, RP_POS_REFUSED = 2 };
+enum {
+	RP_POS_OK = 0, RP_POS_HOME_HERE = 1, RP_POS_REFUSED = 2,
+	RP_POS_TAKEN = 3,
+};
 enum { RP_ACK_OK = 0, RP_ACK_GAP = 1, RP_ACK_GONE = 2 };
 enum {
 	RP_HANDED_OK = 0, RP_HANDED_DENIED = 1, RP_HANDED_NO_TOPIC = 2,
@@ -255,6 +258,24 @@ void rp_handover_answer(uint64_t stream, uint64_t peer, const char *name,
 int rp_handover_finish(uint64_t stream, uint64_t self);
 /* rp.lock: the replica id link l's peer said in WELCOME. */
 void rp_status_peer(struct rp_link *l, uint64_t peer_id);
+
+/* ---- births.c: topics' births (fs.lock held) ---- */
+/* "born at replica ID at SECS.NS", for reasons and log lines. */
+void rp_birth_str(const struct sf_birth *b, char *buf, size_t cap);
+/* The name the topic born b takes when it loses name (NAME~ID, its
+ * birth replica's id in 16 hex digits, NAME cut short to keep it within
+ * 255 bytes, and -2, -3 ... after it while that is taken in stream):
+ * 0, or -errno. */
+int rp_loser_name(uint64_t stream, const char *name,
+		  const struct sf_birth *b, char *out, size_t cap);
+/* Rename topic name of stream (path, for the log) born b to its loser's
+ * name, with one info line saying why: 0, or -errno (a warning line). */
+int rp_rename_aside(uint64_t stream, const char *path, const char *name,
+		    const struct sf_birth *b, const char *why);
+/* A topic of stream homed at home whose kept birth is b: 1 with its ino
+ * and name, 0 when there is none, -errno. */
+int rp_find_birth(uint64_t stream, uint64_t home, const struct sf_birth *b,
+		  uint64_t *ino, char *name, size_t cap);
 
 /* ---- link.c: a link's thread (arg: its struct rp_link) ---- */
 void *rp_link_main(void *arg);

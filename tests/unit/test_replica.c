@@ -6,10 +6,12 @@
  * topic's end is the high-water mark of what was stored; expired heads
  * are not brought back, and a skip to a source's start past the end
  * continues the topic there; the
- * replica id and the homes survive a reopen; links are kept, listed,
- * paused and removed, and go with their stream; hand-overs of homes
- * asked are kept, replaced, dropped, and go with their topic.
+ * replica id, the homes and the births survive a reopen, and a rename
+ * keeps a topic's birth; links are kept, listed, paused and removed,
+ * and go with their stream; hand-overs of homes asked are kept,
+ * replaced, dropped, and go with their topic.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,77 @@ static void test_homes(const char *dir)
 	EQ(store_purge_inode(st, fx.ino), 0);
 	EQ(store_topic_home(st, fx.ino, &home), 0);
 	EQ(home, id);
+	store_close(st);
+}
+
+/* A birth is kept once and read back as kept, through a reopen and a
+ * rename; a topic from before births reads a derived one (its home and
+ * ctime) until one is kept; and it goes with the topic. */
+static void test_births(const char *dir)
+{
+	struct fx fx, fy;
+	struct sf_birth b = { 0 }, got = { 0 };
+	struct sf_birth born = { 0x1234abcdull, 1700000000123456789ll };
+	struct sf_inode in;
+	uint64_t id, ino;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)) ||
+	    !CHECK(make_topic_in(st, "s", "u", &fy)) ||
+	    !EQ(store_replica_id(st, &id), 0) ||
+	    !EQ(store_get_inode(st, fy.ino, &in), 0))
+		return;
+	/* None kept: derived from the home and the ctime, not kept. */
+	EQ(store_topic_birth(st, fy.ino, &got), 1);
+	EQ(got.replica, id);
+	EQ(got.ns, (int64_t)in.ctime.tv_sec * 1000000000ll + in.ctime.tv_nsec);
+	/* Born here now, in the batch that makes it a topic. */
+	struct store_batch *bt = store_batch_new();
+	EQ(store_put_birth_new(st, bt, fy.ino), 0);
+	EQ(store_commit(st, bt, false), 0);
+	store_batch_free(bt);
+	EQ(store_topic_birth(st, fy.ino, &b), 0);
+	EQ(b.replica, id);
+	CHECK(b.ns > 0);
+	/* A second one changes nothing: a birth is set once. */
+	bt = store_batch_new();
+	EQ(store_put_birth_new(st, bt, fy.ino), 0);
+	EQ(store_commit(st, bt, false), 0);
+	store_batch_free(bt);
+	EQ(store_topic_birth(st, fy.ino, &got), 0);
+	EQ(sf_birth_cmp(&got, &b), 0);
+	/* A copy's home and birth, together. */
+	struct sf_birth zero = { 0, 5 };
+	EQ(store_topic_set_origin(st, fx.ino, 0x1234abcdull, &zero), -EINVAL);
+	EQ(store_topic_set_origin(st, fx.ino, 0, &born), -EINVAL);
+	EQ(store_topic_set_origin(st, fx.ino, 0x1234abcdull, &born), 0);
+	store_close(st);
+	st = open_store(dir);
+	if (!st)
+		return;
+	EQ(store_topic_birth(st, fx.ino, &got), 0);
+	EQ(got.replica, born.replica);
+	EQ(got.ns, born.ns);
+	EQ(store_topic_home(st, fx.ino, &ino), 0);
+	EQ(ino, 0x1234abcdull);
+	/* A rename (the entry moves, the inode stays) keeps it. */
+	bt = store_batch_new();
+	store_del_dirent(bt, fx.stream, "t");
+	store_put_dirent(bt, fx.stream, "t2", fx.ino, DT_REG);
+	EQ(store_commit(st, bt, false), 0);
+	store_batch_free(bt);
+	EQ(store_lookup(st, fx.stream, "t2", &ino), 0);
+	EQ(ino, fx.ino);
+	EQ(store_topic_birth(st, ino, &got), 0);
+	EQ(sf_birth_cmp(&got, &born), 0);
+	EQ(store_topic_birth(st, fy.ino, &got), 0);
+	EQ(sf_birth_cmp(&got, &b), 0);
+	/* Ordered by time, then replica id. */
+	struct sf_birth e1 = { 9, 10 }, e2 = { 1, 11 }, e3 = { 2, 11 };
+	CHECK(sf_birth_cmp(&e1, &e2) < 0 && sf_birth_cmp(&e2, &e3) < 0 &&
+	      sf_birth_cmp(&e3, &e1) > 0);
+	/* The birth goes with the topic (none kept, none to derive). */
+	EQ(store_purge_inode(st, fx.ino), 0);
+	EQ(store_topic_birth(st, fx.ino, &got), -ENOENT);
 	store_close(st);
 }
 
@@ -712,6 +785,7 @@ static const struct test tests[] = {
 	T(test_raw_read),
 	T(test_links),
 	T(test_handovers),
+	T(test_births),
 };
 
 int main(int argc, char **argv)
