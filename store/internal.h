@@ -199,6 +199,8 @@ int ino_count(struct store *st);
                             * ns (replica.c) */
 #define KEY_LINK     'N'   /* N link_id              -> replication link
                             * (link.c) */
+#define KEY_FEED     'F'   /* F stream sender        -> the sender's stream
+                            * it receives (feed.c) */
 #define KEY_HANDOVER 'V'   /* V topic                -> hand-over of its
                             * home asked here (replica.c) */
 

@@ -426,6 +426,8 @@ int store_purge_inode(struct store *st, uint64_t ino)
 				  false);
 	if (r == 0)     /* replication links of a stream (link.c) */
 		r = link_purge_stream(st, ino);
+	if (r == 0)     /* ... and the streams it receives (feed.c) */
+		r = delete_prefix(st, k, key_u64(k, KEY_FEED, ino), false);
 	if (r < 0)
 		return r;
 	store_blob_unlink(st, ino);

@@ -638,6 +638,17 @@ int store_link_set_flags(struct store *st, uint64_t id, uint32_t flags);
  * than max), or -errno. */
 int store_link_list(struct store *st, struct sf_link *out, size_t max);
 
+/* ---- the streams another replica's links push in (feed.c) ----
+ * Local stream `stream` receives the stream with id `source` (that
+ * replica's own number for it) of replica `sender`. */
+/* 0 with *source, or -ENOENT when none is noted. */
+int store_feed_get(struct store *st, uint64_t stream, uint64_t sender,
+		   uint64_t *source);
+/* Note it (replacing the one noted), durably before it returns.
+ * -EINVAL for a sender or source of 0. */
+int store_feed_set(struct store *st, uint64_t stream, uint64_t sender,
+		   uint64_t source);
+
 /* ---- what the store reports (report.c) ----
  * Log lines and exceptional events go to hooks the caller sets once,
  * before store_open (recovery reports during it) and before any thread

@@ -448,6 +448,51 @@ def test_paused_link_holds_then_catches_up(mount_factory, pki):
     assert info(os.path.join(b.mnt, "plant", "t"))["messages"] == 30
 
 
+FED = r"stream /plant receives another stream of replica [0-9a-f]{16} " \
+      r"and holds its topics"
+
+
+def test_second_stream_of_a_replica_into_one_stream_refused(mount_factory,
+                                                            pki):
+    """A stream takes one stream of each replica: A's second stream linked
+    into B's plant is refused (both sides say why) and B's copies of the
+    first stay; renaming A's first stream does not make it another one;
+    once B holds none of A's topics the other stream may come in."""
+    a = replica(mount_factory, pki, expect=[FED])
+    b = replica(mount_factory, pki, expect=[FED])
+    append_lines(os.path.join(a.mnt, "plant", "t"), 5, "x")
+    os.mkdir(os.path.join(a.mnt, "other"))
+    append_lines(os.path.join(a.mnt, "other", "u"), 3, "y")
+    one = link(a, b)
+    assert agree(a, b)
+    two = link(a, b, stream="other")
+    assert wait_for(lambda: re.search(FED + r".*\(code 8\)",
+                                      links(a, "other")[0]["last_error"]),
+                    timeout=CONVERGE), links(a, "other")
+    assert wait_for(lambda: re.search(r"replica: refused 127\.0\.0\.1:\d+: "
+                                      r"replica [0-9a-f]{16}: " + FED,
+                                      b.log_text()), timeout=CONVERGE)
+    assert sorted(os.listdir(os.path.join(b.mnt, "plant"))) == ["t"]
+    assert read(os.path.join(b.mnt, "plant", "t")) == \
+        read(os.path.join(a.mnt, "plant", "t"))
+    # The same stream under a new name is still the one B receives.
+    os.rename(os.path.join(a.mnt, "plant"), os.path.join(a.mnt, "crops"))
+    ctl("replica", "pause", os.path.join(a.mnt, "crops"), one)
+    ctl("replica", "resume", os.path.join(a.mnt, "crops"), one)
+    append_lines(os.path.join(a.mnt, "crops", "t"), 5, "z", start=5)
+    assert wait_for(lambda: info(os.path.join(b.mnt, "plant", "t"))[
+        "messages"] == 10, timeout=CONVERGE)
+    # Without A's topics at B, the other stream is taken.
+    ctl("replica", "remove", os.path.join(a.mnt, "crops"), one)
+    os.unlink(os.path.join(b.mnt, "plant", "t"))
+    ctl("replica", "pause", os.path.join(a.mnt, "other"), two)
+    ctl("replica", "resume", os.path.join(a.mnt, "other"), two)
+    assert wait_for(lambda: os.listdir(os.path.join(b.mnt, "plant")) ==
+                    ["u"], timeout=CONVERGE)
+    assert read(os.path.join(b.mnt, "plant", "u")) == \
+        read(os.path.join(a.mnt, "other", "u"))
+
+
 def test_topic_deletion_replicates(mount_factory, pki):
     a = replica(mount_factory, pki)
     b = replica(mount_factory, pki)

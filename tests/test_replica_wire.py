@@ -95,11 +95,11 @@ class Peer:
         except socket.timeout:
             return False
 
-    def hello(self, dest, src="plant", version=2):
+    def hello(self, dest, src="plant", version=2, source=1):
         """WELCOME (and the names of HOLDS in self.holds, their births
         in self.births) or ERROR."""
         self.send(HELLO, b"SFRP" + struct.pack(">HQ", version, self.id) +
-                  s16(dest) + s16(src))
+                  s16(dest) + s16(src) + struct.pack(">Q", source))
         t, w = self.frame()
         if t == WELCOME:
             h, p = self.frame()
@@ -203,6 +203,9 @@ def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
            s16("x"))
     t, w = p.frame()
     assert t == ERROR and error_of(w)[0] == 1
+    assert p.closed()
+    p = Peer(b.port, pki, pki.root)
+    assert p.hello("plant", source=0)[0] == ERROR      # no source stream
     assert p.closed()
     p = Peer(b.port, pki, pki.root)
     assert p.hello("plant")[0] == WELCOME

@@ -382,6 +382,7 @@ static int hello(struct lstate *s)
 	wb_u64(&s->out, s->self);
 	wb_str(&s->out, s->l->conf.peer_stream);
 	wb_str(&s->out, src);
+	wb_u64(&s->out, s->l->conf.stream);
 	/* With TLS 1.3 the server checks our certificate after our side of
 	 * the handshake is over: its refusal is an alert here. */
 	int r = rc_send(&s->c, &s->out);

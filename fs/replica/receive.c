@@ -83,12 +83,23 @@ static int queue(struct recv *v, bool stored)
  * births (0 for a copy from before births), after WELCOME: the source
  * removes those it no longer has (removed while it was not running, so
  * it could not say so then). */
+/* Whether entry ino (type) of the stream is a topic homed at the
+ * sender.  fs.lock held. */
+static bool senders(struct recv *v, uint64_t ino, uint32_t type)
+{
+	struct sf_inode in;
+	uint64_t home;
+	return type == DT_REG && store_get_inode(fs.store, ino, &in) == 0 &&
+	       is_topic(&in) && store_topic_home(fs.store, ino, &home) == 0 &&
+	       home == v->sender;
+}
+
 static int holds(struct recv *v)
 {
 	struct store_dirit *it;
 	const char *name;
 	size_t len;
-	uint64_t ino, home;
+	uint64_t ino;
 	uint32_t type, n = 0;
 	wb_begin(&v->out, RP_HOLDS);
 	wb_u32(&v->out, 0);             /* the count, patched below */
@@ -96,13 +107,9 @@ static int holds(struct recv *v)
 	it = store_dirit_open(fs.store, v->stream);
 	while (it && n < RP_HOLDS_MAX &&
 	       store_dirit_next(it, &name, &len, &ino, &type) == 1) {
-		struct sf_inode in;
 		struct sf_birth b;
 		char buf[NAME_MAX_BYTES + 1];
-		if (type != DT_REG || len > NAME_MAX_BYTES ||
-		    store_get_inode(fs.store, ino, &in) < 0 || !is_topic(&in) ||
-		    store_topic_home(fs.store, ino, &home) < 0 ||
-		    home != v->sender)
+		if (len > NAME_MAX_BYTES || !senders(v, ino, type))
 			continue;
 		if (store_topic_birth(fs.store, ino, &b) != 0)
 			b = (struct sf_birth){ 0, 0 };
@@ -124,6 +131,40 @@ static int holds(struct recv *v)
 
 /* ---- HELLO ---- */
 
+/* The stream takes the topics of one stream per sending replica (its
+ * HOLDS lists every topic homed at the sender: a second stream of it
+ * would remove the first one's copies).  Source is the sender's id of
+ * the stream it pushes: noted at the first HELLO, and a HELLO from
+ * another stream of the sender is refused while the stream holds a
+ * topic homed at the sender.  0, 1 refused, or -errno.  fs.lock held. */
+static int one_feed(struct recv *v, uint64_t stream, uint64_t source)
+{
+	uint64_t fed;
+	int r = store_feed_get(fs.store, stream, v->sender, &fed);
+	if (r == 0 && fed == source)
+		return 0;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0) {
+		struct store_dirit *it = store_dirit_open(fs.store, stream);
+		const char *name;
+		size_t len;
+		uint64_t ino;
+		uint32_t type;
+		bool held = false;
+		while (it && !held && store_dirit_next(it, &name, &len, &ino,
+						       &type) == 1)
+			held = senders(v, ino, type);
+		if (it)
+			store_dirit_close(it);
+		if (!it)
+			return -EIO;
+		if (held)
+			return 1;
+	}
+	return store_feed_set(fs.store, stream, v->sender, source);
+}
+
 static int hello(struct recv *v)
 {
 	struct rbuf *r = &v->c->body;
@@ -133,8 +174,9 @@ static int hello(struct recv *v)
 	v->sender = rb_u64(r);
 	rb_str(r, dest, sizeof dest);
 	rb_str(r, src, sizeof src);
+	uint64_t source = rb_u64(r);
 	if (v->c->type != RP_HELLO || !rb_done(r) ||
-	    memcmp(magic, RP_MAGIC, 4) != 0 || v->sender == 0)
+	    memcmp(magic, RP_MAGIC, 4) != 0 || v->sender == 0 || source == 0)
 		return malformed(v, "expected HELLO");
 	if (version != RP_VERSION) {
 		snprintf(msg, sizeof msg, "protocol version %u is not served "
@@ -170,6 +212,21 @@ static int hello(struct recv *v)
 		snprintf(msg, sizeof msg, "replica %016" PRIx64 " is the "
 			 "sender itself", v->self);
 		return refuse(v, RP_E_SELF, msg);
+	}
+	pthread_mutex_lock(&fs.lock);
+	e = one_feed(v, dir.ino, source);
+	pthread_mutex_unlock(&fs.lock);
+	if (e == 1) {
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 ": stream %s "
+			 "receives another stream of replica %016" PRIx64
+			 " and holds its topics: remove that link, or those "
+			 "topics here, first", v->self, v->path, v->sender);
+		return refuse(v, RP_E_FED, msg);
+	}
+	if (e < 0) {
+		snprintf(msg, sizeof msg, "replica %016" PRIx64 ": %s",
+			 v->self, strerror(-e));
+		return refuse(v, RP_E_STORAGE, msg);
 	}
 	v->stream = dir.ino;
 	log_msg(SF_LOG_INFO, "replica: %s (replica %016" PRIx64 ", user "

@@ -771,6 +771,37 @@ static void test_handovers(const char *dir)
 	store_close(st);
 }
 
+/* The stream of each sending replica a stream receives: noted, replaced,
+ * kept over a reopen, and gone with the stream. */
+static void test_feeds(const char *dir)
+{
+	struct fx fx;
+	uint64_t src = 0;
+	struct store *st = open_store(dir);
+	if (!st || !CHECK(make_topic(st, &fx)))
+		return;
+	EQ(store_feed_get(st, fx.stream, 0x77, &src), -ENOENT);
+	EQ(store_feed_set(st, fx.stream, 0, 5), -EINVAL);
+	EQ(store_feed_set(st, fx.stream, 0x77, 0), -EINVAL);
+	EQ(store_feed_set(st, fx.stream, 0x77, 5), 0);
+	EQ(store_feed_set(st, fx.stream, 0x88, 6), 0);
+	EQ(store_feed_set(st, fx.stream, 0x77, 9), 0);  /* replaced */
+	store_close(st);
+	st = open_store(dir);
+	if (!st)
+		return;
+	EQ(store_feed_get(st, fx.stream, 0x77, &src), 0);
+	EQ(src, 9);
+	EQ(store_feed_get(st, fx.stream, 0x88, &src), 0);
+	EQ(src, 6);
+	EQ(store_feed_get(st, fx.ino, 0x77, &src), -ENOENT);
+	EQ(store_purge_inode(st, fx.ino), 0);
+	EQ(store_purge_inode(st, fx.stream), 0);
+	EQ(store_feed_get(st, fx.stream, 0x77, &src), -ENOENT);
+	EQ(store_feed_get(st, fx.stream, 0x88, &src), -ENOENT);
+	store_close(st);
+}
+
 static const struct test tests[] = {
 	T(test_replica_id),
 	T(test_homes),
@@ -785,6 +816,7 @@ static const struct test tests[] = {
 	T(test_raw_read),
 	T(test_links),
 	T(test_handovers),
+	T(test_feeds),
 	T(test_births),
 };
 
