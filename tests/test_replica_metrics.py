@@ -171,11 +171,14 @@ def test_failing_link_says_when_it_last_failed(mount_factory, pki):
     nobody = source(mount_factory, pki)     # its port: nothing listens
     append_lines(os.path.join(a.mnt, "plant", "t"), 3, "x")
     lid = link(a, nobody)
-    # (msgs_behind stays 0 here: a link learns which topics the peer
-    # lacks only once it has talked to it.)
-    r = wait_link(a, lid, lambda r: r["last_error_ns"] > 0)
+    # As far as the link knows, its peer lacks all three messages.
+    r = wait_link(a, lid, lambda r: r["last_error_ns"] > 0 and
+                  r["msgs_behind"] == 3 and r["secs_behind"] > 0)
     assert r, "link %d never failed: %r" % (lid, newest_link(a, lid))
     assert r["state"] in ("connecting", "error") and r["sent_msgs"] == 0
+    append_lines(os.path.join(a.mnt, "plant", "u"), 2, "y")
+    assert wait_link(a, lid, lambda r: r["msgs_behind"] == 5), \
+        newest_link(a, lid)
     assert r["last_error"] != ""
     assert r["peer"] == target(nobody)
     text = prom_text(a.mnt)

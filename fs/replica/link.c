@@ -1045,6 +1045,56 @@ static void status(struct lstate *s, bool force)
 			   s->sent_bytes);
 }
 
+/* The same with no connection (paused, or the peer out of reach): what
+ * the peer lacks as far as this link knows, from where each topic stood
+ * there when last heard of, and the whole of each topic not heard of on
+ * this link (a link that never reached its peer counts every message),
+ * so the figures grow while the link is down.  Not the topics homed at
+ * the peer, nor those it refused.  At most every STATUS_MS unless
+ * forced. */
+static void status_offline(struct lstate *s, bool force)
+{
+	struct found *f;
+	size_t n;
+	uint64_t behind = 0;
+	int64_t oldest = 0, now = rp_now_ms();
+	if (!force && now - s->last_status < STATUS_MS)
+		return;
+	s->last_status = now;
+	pthread_mutex_lock(&fs.lock);
+	int r = list_topics(s, &f, &n);
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		struct ltopic *t = NULL;
+		for (size_t i = 0; i < s->nt && !t; i++)
+			if (s->t[i].ino == f[k].ino)
+				t = &s->t[i];
+		struct sf_topic st;
+		struct sf_record rec;
+		if ((s->peer_id && f[k].home == s->peer_id) ||
+		    (t && (t->st == T_HOME || t->st == T_REFUSED)) ||
+		    rp_topic_state(f[k].ino, &st) < 0)
+			continue;
+		uint64_t msg = st.first_msg, off = st.start;
+		if (t && t->acked > off) {
+			msg = t->acked_msg;
+			off = t->acked;
+		}
+		if (st.next_msg <= msg)
+			continue;
+		behind += st.next_msg - msg;
+		if (store_topic_records(fs.store, f[k].ino, &st, off, &rec,
+					1) == 1 && (!oldest || rec.ns < oldest))
+			oldest = rec.ns;
+	}
+	pthread_mutex_unlock(&fs.lock);
+	free(f);
+	if (r < 0)
+		return;
+	double secs = oldest ? (double)(rp_real_ns() - oldest) / 1e9 : 0;
+	rp_status_progress(s->l, behind, secs < 0 ? 0 : secs, s->sent_msgs,
+			   s->sent_bytes);
+}
+
 /* ---- a connection ---- */
 
 /* The link's settings changed: -1 to end the connection. */
@@ -1180,7 +1230,7 @@ void *rp_link_main(void *arg)
 			/* What the peer lacks goes on growing: said as the
 			 * appends come. */
 			rp_status_set_state(s.l, "paused");
-			status(&s, true);
+			status_offline(&s, false);
 			rp_link_poll(s.l, &s.seq, -1, 1000, true);
 			continue;
 		}
@@ -1194,7 +1244,7 @@ void *rp_link_main(void *arg)
 		if (s.l->conf.flags & SF_LINK_PAUSED)
 			continue;
 		rp_status_set_state(s.l, "error");
-		status(&s, true);       /* what the peer lacks grows on */
+		status_offline(&s, true);
 		backoff(&s, delay);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}
