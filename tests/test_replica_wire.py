@@ -115,13 +115,14 @@ class Peer:
         return t, w
 
     def topic(self, tid, name, home, end=0, next_msg=0, birth=None,
-              why=False):
+              why=False, former=""):
         """POSITION's status, end, next and start (and reason, with
-        why); birth (replica id, ns) is (home, 1) unless given."""
+        why); birth (replica id, ns) is (home, 1) unless given; former:
+        the name it had before a rename."""
         born = birth or (home, 1)
         self.send(TOPIC, struct.pack(">IQIIIQqQQQQ", tid, home, 0o644, 0, 0,
                                      born[0], born[1], 0, 0, end, next_msg)
-                  + s16(name))
+                  + s16(name) + s16(former))
         t, p = self.frame()
         assert t == POSITION, (t, p)
         tid2, status, end, nxt, start = struct.unpack(">IBQQQ", p[:29])
@@ -221,10 +222,13 @@ def test_a_malformed_frame_closes_the_connection(mount_factory, pki):
     # connection, and nothing of them is stored.
     bad = [(TOPIC, "a TOPIC that does not decode",
             struct.pack(">IQIIIQqQQQQ", 2, 5, 0o644, 0, 0, 5, 1, 0, 0, 0, 0)
-            + s16("a/b")),
+            + s16("a/b") + s16("")),
            (TOPIC, "a TOPIC that does not decode",      # a birth of 0
             struct.pack(">IQIIIQqQQQQ", 2, 5, 0o644, 0, 0, 0, 1, 0, 0, 0, 0)
-            + s16("u")),
+            + s16("u") + s16("")),
+           (TOPIC, "a TOPIC that does not decode",      # a bad former name
+            struct.pack(">IQIIIQqQQQQ", 2, 5, 0o644, 0, 0, 5, 1, 0, 0, 0, 0)
+            + s16("u") + s16("..")),
            (RECORDS, "RECORDS that do not decode",
             struct.pack(">II", 1, 0)),
            (RECORDS, "RECORDS of a topic never accepted",

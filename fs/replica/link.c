@@ -61,6 +61,10 @@ struct lcursor {
 struct ltopic {
 	uint64_t ino;
 	char name[NAME_MAX_BYTES + 1];
+	/* The name it had, when the peer may hold it under that one (a
+	 * rename seen by a scan or found through HOLDS): sent in its next
+	 * TOPIC, so the peer renames its copy without a search. */
+	char former[NAME_MAX_BYTES + 1];
 	uint64_t home;
 	uint32_t mode, uid, gid;
 	struct sf_birth birth;
@@ -84,9 +88,18 @@ struct expect {
 	int64_t sent_ms;
 };
 
+/* A topic of the stream the peer holds under the name it had (found
+ * through HOLDS on this connection). */
+struct lformer {
+	uint64_t ino;
+	char name[NAME_MAX_BYTES + 1];
+};
+
 struct lstate {
 	struct rp_link *l;
 	bool removed;
+	struct lformer *fm;     /* this connection's, from HOLDS */
+	size_t nfm;
 	struct ltopic *t;       /* across connections */
 	size_t nt, capt;
 	uint64_t sent_msgs, sent_bytes;
@@ -323,7 +336,7 @@ static int malformed(struct lstate *s, const char *what)
  * (renamed: its TOPIC renames the copy), or has the name and the peer
  * does not know the birth.  fs.lock held. */
 static bool held_gone(struct lstate *s, const char *name,
-		      const struct sf_birth *b)
+		      const struct sf_birth *b, uint64_t *renamed)
 {
 	struct sf_birth here;
 	char other[NAME_MAX_BYTES + 1];
@@ -335,9 +348,26 @@ static bool held_gone(struct lstate *s, const char *name,
 		return false;
 	if (r < 0 && r != -ENOENT)
 		return false;
-	return b->replica == 0 ||
-	       rp_find_birth(s->l->conf.stream, s->self, b, &ino, other,
-			     sizeof other) == 0;
+	if (b->replica == 0)
+		return true;
+	if (rp_find_birth(s->l->conf.stream, s->self, b, &ino, other,
+			  sizeof other) != 1)
+		return true;
+	*renamed = ino;
+	return false;
+}
+
+/* Note that the peer holds topic ino as name (a rename while no link
+ * ran): its TOPIC says so. */
+static void note_former(struct lstate *s, uint64_t ino, const char *name)
+{
+	struct lformer *fm = realloc(s->fm, (s->nfm + 1) * sizeof *fm);
+	if (!fm)
+		return;         /* the peer then makes a new copy: nothing lost */
+	s->fm = fm;
+	fm[s->nfm].ino = ino;
+	snprintf(fm[s->nfm].name, sizeof fm[s->nfm].name, "%s", name);
+	s->nfm++;
 }
 
 /* HOLDS: the peer's topics homed here.  One this stream no longer has
@@ -357,9 +387,12 @@ static int holds(struct lstate *s)
 		born.ns = (int64_t)rb_u64(b);
 		if (!ok || b->bad || rp_name_check(name) < 0)
 			return malformed(s, "a HOLDS that does not decode");
+		uint64_t renamed = 0;
 		pthread_mutex_lock(&fs.lock);
-		bool gone = held_gone(s, name, &born);
+		bool gone = held_gone(s, name, &born, &renamed);
 		pthread_mutex_unlock(&fs.lock);
+		if (renamed)
+			note_former(s, renamed, name);
 		if (!gone)
 			continue;
 		wb_begin(&s->out, RP_DELETE);
@@ -543,14 +576,23 @@ static int scan(struct lstate *s)
 		struct ltopic *t = NULL;
 		if (f[k].unborn)
 			continue;       /* announced once its birth is known */
+		const char *was = NULL;
 		for (size_t i = 0; i < s->nt && !t; i++)
-			if (s->t[i].ino == f[k].ino &&
-			    strcmp(s->t[i].name, f[k].name) == 0)
-				t = &s->t[i];
+			if (s->t[i].ino == f[k].ino) {
+				if (strcmp(s->t[i].name, f[k].name) == 0)
+					t = &s->t[i];
+				else
+					was = s->t[i].name;
+			}
+		char former[NAME_MAX_BYTES + 1] = "";
+		if (!t && was)
+			snprintf(former, sizeof former, "%s", was);
 		if (!t)
 			t = add_topic(s, &f[k]);
 		if (!t)
 			break;
+		if (*former)
+			snprintf(t->former, sizeof t->former, "%s", former);
 		t->seen = true;
 		if (t->home != f[k].home)
 			t->st = T_NEW;  /* handed over: announced again */
@@ -592,6 +634,12 @@ static int announce(struct lstate *s, struct ltopic *t)
 	wb_u64(&s->out, st.size);
 	wb_u64(&s->out, st.next_msg);
 	wb_str(&s->out, t->name);
+	for (size_t i = 0; i < s->nfm && !*t->former; i++)
+		if (s->fm[i].ino == t->ino)
+			snprintf(t->former, sizeof t->former, "%s",
+				 s->fm[i].name);
+	wb_str(&s->out, t->former);
+	t->former[0] = 0;
 	if (expect(s, RP_POSITION, t->tid, 0, 0) < 0)
 		return -1;
 	return send_out(s);
@@ -1183,6 +1231,9 @@ static void session(struct lstate *s, bool *up)
 	s->inflight = 0;
 	s->inflight_bytes = 0;
 	s->next_tid = 1;
+	free(s->fm);
+	s->fm = NULL;
+	s->nfm = 0;
 	pthread_mutex_lock(&fs.lock);
 	s->token = rp_handover_token();
 	pthread_mutex_unlock(&fs.lock);
@@ -1252,6 +1303,7 @@ void *rp_link_main(void *arg)
 		free(s.t[i].cur);
 	free(s.t);
 	free(s.q);
+	free(s.fm);
 	wb_free(&s.out);
 	if (s.removed)
 		rp_link_ended(s.l);

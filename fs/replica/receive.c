@@ -246,6 +246,7 @@ struct topic_frame {
 	uint64_t home, start, first_msg, end, next_msg;
 	struct sf_birth birth;
 	char name[NAME_MAX_BYTES + 1];
+	char former[NAME_MAX_BYTES + 1];        /* "": none */
 };
 
 static struct rtopic *find_tid(struct recv *v, uint32_t tid)
@@ -299,20 +300,32 @@ static int held_birth(struct recv *v, const struct topic_frame *f,
 	return store_topic_set_birth(fs.store, ino, b);
 }
 
-/* f->name is missing here: a topic of f's home with f's birth under
- * another name is f's topic renamed at its home, renamed here too;
- * else a new one is made (fs.lock held). */
+/* Whether topic `name` of the stream is f's under the name it had: of
+ * f's home, with f's birth.  fs.lock held. */
+static bool is_former(struct recv *v, const struct topic_frame *f,
+		      const char *name, uint64_t *ino)
+{
+	struct sf_inode in;
+	struct sf_birth b;
+	uint64_t home;
+	return *name && store_lookup(fs.store, v->stream, name, ino) == 0 &&
+	       store_get_inode(fs.store, *ino, &in) == 0 && is_topic(&in) &&
+	       store_topic_home(fs.store, *ino, &home) == 0 &&
+	       home == f->home && store_topic_birth(fs.store, *ino, &b) == 0 &&
+	       sf_birth_cmp(&b, &f->birth) == 0;
+}
+
+/* f->name is missing here: the topic of f's home with f's birth under
+ * the name the source says it had is f's topic renamed at its home,
+ * renamed here too; else a new one is made (fs.lock held). */
 static int take_new_name(struct recv *v, const struct topic_frame *f,
 			 uint64_t *ino)
 {
-	char old[NAME_MAX_BYTES + 1];
+	const char *old = f->former;
 	struct sf_inode in;
 	struct caller root;
-	int r = rp_find_birth(v->stream, f->home, &f->birth, ino, old,
-			      sizeof old);
-	if (r < 0)
-		return r;
-	if (r == 0) {
+	int r;
+	if (!is_former(v, f, old, ino)) {
 		r = make_topic(v, f, &in);
 		*ino = in.ino;
 		return r;
@@ -520,8 +533,10 @@ static int topic(struct recv *v)
 	f.end = rb_u64(r);
 	f.next_msg = rb_u64(r);
 	rb_str(r, f.name, sizeof f.name);
+	rb_str(r, f.former, sizeof f.former);
 	if (!rb_done(r) || rp_name_check(f.name) < 0 || f.home == 0 ||
-	    f.birth.replica == 0)
+	    f.birth.replica == 0 ||
+	    (*f.former && rp_name_check(f.former) < 0))
 		return malformed(v, "a TOPIC that does not decode");
 	if (find_tid(v, f.tid))
 		return malformed(v, "a TOPIC number used twice");
