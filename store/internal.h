@@ -171,6 +171,14 @@ int ino_load(struct store *st);
 /* Count the inode records (st->ninodes), once recovery is done. */
 int ino_count(struct store *st);
 
+/* Call fn for each record whose key starts with the byte kind, in key
+ * order; stops at fn's first non-zero and returns it.  A read error is
+ * store_db_error's, naming what (kind_walk.c). */
+int db_each_kind(struct store *st, char kind,
+		 int (*fn)(const char *k, size_t klen, const char *v,
+			   size_t vlen, void *arg),
+		 void *arg, const char *what);
+
 /* ---- keys (keys.c) ----
  * One prefix byte per kind of record, numbers big-endian so that LevelDB's
  * byte order is numeric order; see docs/format.md. */

@@ -62,33 +62,26 @@ static int link_decode(const char *k, size_t klen, const char *v,
 	return 0;
 }
 
+struct link_walk {
+	int (*fn)(const struct sf_link *, void *);
+	void *arg;
+};
+
+static int link_one(const char *k, size_t klen, const char *v, size_t vlen,
+		    void *arg)
+{
+	struct link_walk *w = arg;
+	struct sf_link l;
+	int r = link_decode(k, klen, v, vlen, &l);
+	return r ? r : w->fn(&l, w->arg);
+}
+
 /* Call fn for every link in id order; stops at fn's first non-zero. */
 static int link_each(struct store *st,
 		     int (*fn)(const struct sf_link *, void *), void *arg)
 {
-	char p[1] = { KEY_LINK };
-	int r = db_ready(st);
-	if (r < 0)
-		return r;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = leveldb_iter_key(it, &klen);
-		if (klen < 1 || k[0] != KEY_LINK)
-			break;
-		const char *v = leveldb_iter_value(it, &vlen);
-		struct sf_link l;
-		r = link_decode(k, klen, v, vlen, &l);
-		if (r == 0)
-			r = fn(&l, arg);
-	}
-	char *err = NULL;
-	leveldb_iter_get_error(it, &err);
-	leveldb_iter_destroy(it);
-	if (err)
-		return store_db_error("link scan", err);
-	return r;
+	struct link_walk w = { fn, arg };
+	return db_each_kind(st, KEY_LINK, link_one, &w, "link scan");
 }
 
 static int get_link(struct store *st, uint64_t id, struct sf_link *l)

@@ -179,33 +179,27 @@ int store_handover_del(struct store *st, uint64_t ino)
 	return r;
 }
 
+struct handover_walk {
+	int (*fn)(const struct sf_handover *h, void *arg);
+	void *arg;
+};
+
+static int handover_one(const char *k, size_t klen, const char *v,
+			size_t vlen, void *arg)
+{
+	struct handover_walk *w = arg;
+	struct sf_handover h;
+	int r = handover_decode(k, klen, v, vlen, &h);
+	return r ? r : w->fn(&h, w->arg);
+}
+
 int store_handover_list(struct store *st,
 			int (*fn)(const struct sf_handover *h, void *arg),
 			void *arg)
 {
-	char p[1] = { KEY_HANDOVER };
-	int r = db_ready(st);
-	if (r < 0)
-		return r;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = leveldb_iter_key(it, &klen);
-		if (klen < 1 || k[0] != KEY_HANDOVER)
-			break;
-		const char *v = leveldb_iter_value(it, &vlen);
-		struct sf_handover h;
-		r = handover_decode(k, klen, v, vlen, &h);
-		if (r == 0)
-			r = fn(&h, arg);
-	}
-	char *err = NULL;
-	leveldb_iter_get_error(it, &err);
-	leveldb_iter_destroy(it);
-	if (err)
-		return store_db_error("hand-over scan", err);
-	return r;
+	struct handover_walk w = { fn, arg };
+	return db_each_kind(st, KEY_HANDOVER, handover_one, &w,
+			    "hand-over scan");
 }
 
 /* ---- births ---- */

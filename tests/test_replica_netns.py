@@ -124,14 +124,14 @@ class Net:
         in_ns(self.ns["b"], ["nft", "delete", "table", "inet", "sfr"])
 
 
-@pytest.fixture
-def pair(tmp_path):
-    """(net, a, b): a daemon in each namespace, listening for
-    replication on its veth address, with a stream plant."""
+def daemons(net, nodes, tmp_path, expect=()):
+    """Bring net up, start a daemon in each (namespace, address, tag) of
+    nodes, listening for replication on its address, with a stream
+    plant, and yield (the mounts, the CA); then stop them all and take
+    net down, whatever happened."""
     if os.geteuid() != 0 or not shutil.which("ip") or \
             not shutil.which("nsenter"):
         pytest.skip("needs root, ip(8) and nsenter(1)")
-    net = Net()
     made = []
     failures = []
     try:
@@ -142,22 +142,23 @@ def pair(tmp_path):
         d = tmp_path / "pki"
         d.mkdir()
         pki = PKI(d)
-        for s in "ab":
-            cert, key = pki.issue("/CN=root", server=True, ip=net.addr[s])
-            top = tempfile.mkdtemp(prefix="netns-%s-" % s, dir=base_dir())
+        for ns, addr, tag in nodes:
+            cert, key = pki.issue("/CN=root", server=True, ip=addr)
+            top = tempfile.mkdtemp(prefix="netns-%s-" % tag, dir=base_dir())
             os.chmod(top, 0o755)
             mnt = os.path.join(top, "mnt")
             os.mkdir(mnt)
-            m = NsMount(net.ns[s], net.addr[s], tmp_path / ("data-" + s),
-                        mnt, ["replica_listen=%s:%d" % (net.addr[s], PORT),
-                              "tls_cert=" + cert, "tls_key=" + key,
-                              "tls_ca=" + pki.ca],
-                        log_path=tmp_path / ("streamfs-%s.log" % s))
-            m.expect_log(DROPPED)
+            m = NsMount(ns, addr, tmp_path / ("data-%s" % tag), mnt,
+                        ["replica_listen=%s:%d" % (addr, PORT),
+                         "tls_cert=" + cert, "tls_key=" + key,
+                         "tls_ca=" + pki.ca],
+                        log_path=tmp_path / ("streamfs-%s.log" % tag))
+            for pattern in (DROPPED,) + tuple(expect):
+                m.expect_log(pattern)
             made.append(m)
             m.start()
             os.mkdir(os.path.join(m.mnt, "plant"))
-        yield net, made[0], made[1]
+        yield made, pki
     finally:
         for m in made:
             try:
@@ -167,6 +168,16 @@ def pair(tmp_path):
         net.down()
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """(net, a, b): a daemon in each namespace, listening for
+    replication on its veth address, with a stream plant."""
+    net = Net()
+    for (a, b), _ in daemons(net, [(net.ns[s], net.addr[s], s)
+                                   for s in "ab"], tmp_path):
+        yield net, a, b
 
 
 def link(src, dst):
@@ -380,46 +391,10 @@ BAD_CERT = r"replica: refused a TLS connection from 10\.215\.\d+\.\d+:\d+: "
 def ring(tmp_path):
     """(hub, [m0, m1, m2], pki): a daemon in each node's namespace,
     listening for replication on its address, with a stream plant."""
-    if os.geteuid() != 0 or not shutil.which("ip") or \
-            not shutil.which("nsenter"):
-        pytest.skip("needs root, ip(8) and nsenter(1)")
     hub = Hub(3)
-    made = []
-    failures = []
-    try:
-        try:
-            hub.up()
-        except RuntimeError as e:
-            pytest.skip("cannot set up network namespaces: %s" % e)
-        d = tmp_path / "pki"
-        d.mkdir()
-        pki = PKI(d)
-        for i, ns in enumerate(hub.ns):
-            cert, key = pki.issue("/CN=root", server=True, ip=hub.addr[i])
-            top = tempfile.mkdtemp(prefix="ring-%d-" % i, dir=base_dir())
-            os.chmod(top, 0o755)
-            mnt = os.path.join(top, "mnt")
-            os.mkdir(mnt)
-            m = NsMount(ns, hub.addr[i], tmp_path / ("data-%d" % i), mnt,
-                        ["replica_listen=%s:%d" % (hub.addr[i], PORT),
-                         "tls_cert=" + cert, "tls_key=" + key,
-                         "tls_ca=" + pki.ca],
-                        log_path=tmp_path / ("streamfs-%d.log" % i))
-            m.expect_log(DROPPED)
-            m.expect_log(BAD_CERT)
-            made.append(m)
-            m.start()
-            os.mkdir(os.path.join(m.mnt, "plant"))
-        yield hub, made, pki
-    finally:
-        for m in made:
-            try:
-                m.finish()
-            except BaseException as e:  # report every mount, clean up all
-                failures.append(str(e))
-        hub.down()
-    if failures:
-        pytest.fail("\n\n".join(failures), pytrace=False)
+    nodes = [(ns, hub.addr[i], str(i)) for i, ns in enumerate(hub.ns)]
+    for ms, pki in daemons(hub, nodes, tmp_path, expect=[BAD_CERT]):
+        yield hub, ms, pki
 
 
 def converge_all(ms, writers, what):
