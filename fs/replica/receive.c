@@ -236,10 +236,12 @@ static int held_birth(struct recv *v, const struct topic_frame *f,
 	int r = topic_birth(ino, b);
 	if (r != 1)
 		return r;
-	if (home != f->home)
-		return store_topic_set_birth(fs.store, ino, b);
-	*b = f->birth;
-	return store_topic_set_birth(fs.store, ino, b);
+	if (home == f->home)
+		*b = f->birth;
+	r = store_topic_set_birth(fs.store, ino, b);
+	if (r == 0)
+		replica_names_changed(v->stream);       /* born: announced */
+	return r;
 }
 
 /* f->name is missing here: a topic of f's home with f's birth under
@@ -724,8 +726,10 @@ static void cursor_gone_take(struct recv *v, struct rtopic *e,
 	    (store_cursor_gone_get(fs.store, e->ino, group, &gone) == 0 &&
 	     gone >= ns))
 		return;
-	if (store_cursor_remove_at(fs.store, e->ino, group, ns, false) == 0 &&
-	    held == 0)
+	if (store_cursor_remove_at(fs.store, e->ino, group, ns, false) < 0)
+		return;
+	replica_cursors_changed(v->stream);
+	if (held == 0)
 		metrics_cursor(e->ino, group, NULL);
 }
 
@@ -752,8 +756,10 @@ static void cursor_take(struct recv *v, struct rtopic *e, const char *group,
 	    (store_topic_boundary(fs.store, e->ino, &t, c->off, &msg) < 0 ||
 	     msg != c->msg))
 		return;
-	if (store_cursor_set(fs.store, e->ino, group, c, false) == 0)
-		metrics_cursor(e->ino, group, c);
+	if (store_cursor_set(fs.store, e->ino, group, c, false) < 0)
+		return;
+	replica_cursors_changed(v->stream);
+	metrics_cursor(e->ino, group, c);
 }
 
 static int cursor(struct recv *v)

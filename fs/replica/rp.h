@@ -240,6 +240,14 @@ bool rp_link_quit(struct rp_link *l);
 /* l's thread ends for good (its link was removed). */
 void rp_link_ended(struct rp_link *l);
 uint64_t rp_link_seq(void);
+/* The generations of stream's names and cursors now: they grow with
+ * each replica_names_changed, replica_cursors_changed of it (or of a
+ * stream sharing its slot). */
+void rp_link_gens(uint64_t stream, uint64_t *names, uint64_t *cursors);
+/* How often l's thread looked at its stream's topics, and at their
+ * cursors, since the mount (for the listing and the tests). */
+void rp_status_looks(struct rp_link *l, uint64_t scans,
+		     uint64_t cursor_looks);
 
 /* ---- handover.c: moving a topic's home here (fs.lock held) ---- */
 /* A token for a new connection (never 0). */
