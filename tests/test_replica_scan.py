@@ -2,9 +2,9 @@
 make it look at every topic of its stream again, nor at their cursors
 (the link's figures "scans" and "cursor_looks" in the metrics line's
 "replicas" entries say how often it looked); a new topic, a rename, a
-removal and a cursor commit still reach the peer, through the
-generations their changes bump, long before the link's slow safety-net
-look (30 s) would have found them.
+removal, a chmod, a chown and a cursor commit still reach the peer,
+through the generations their changes bump, long before the link's slow
+safety-net look (30 s) would have found them.
 
 Every wait is a bounded poll: no pass or fail depends on how long
 anything took (the waits for a change at the peer are bounded by half
@@ -98,6 +98,16 @@ def test_changes_reach_the_peer_promptly(mount_factory, pki):
     # A removal.
     os.unlink(os.path.join(src, "t2"))
     assert at_b(b, lambda d: not os.path.exists(os.path.join(d, "t2")))
+
+    # A chmod and a chown at the home: the copy takes them.
+    os.chmod(os.path.join(src, "t3"), 0o600)
+    os.chown(os.path.join(src, "t3"), 4242, 4343)
+
+    def attrs(d):
+        st = os.stat(os.path.join(d, "t3"))
+        return (st.st_mode & 0o7777, st.st_uid, st.st_gid)
+    assert at_b(b, lambda d: attrs(d) == (0o600, 4242, 4343))
+    assert attrs(src) == (0o600, 4242, 4343)
 
     # A cursor commit (at the end of the topic's records).
     end = os.path.getsize(os.path.join(src, "t4"))

@@ -595,8 +595,10 @@ static int scan(struct lstate *s)
 		if (!t)
 			break;
 		t->seen = true;
-		if (t->home != f[k].home)
-			t->st = T_NEW;  /* handed over: announced again */
+		if (t->home != f[k].home || t->mode != f[k].mode ||
+		    t->uid != f[k].uid || t->gid != f[k].gid)
+			t->st = T_NEW;  /* handed over, or a chmod or chown:
+					 * announced again */
 		t->home = f[k].home;
 		t->mode = f[k].mode;
 		t->uid = f[k].uid;

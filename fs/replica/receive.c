@@ -449,6 +449,27 @@ static int topic_place(struct recv *v, const struct topic_frame *f,
 	return RP_POS_OK;
 }
 
+/* A copy takes the mode, owner and group its home's TOPIC says, when
+ * they changed there (a chmod or chown at the home): fs.lock held.  Not
+ * a topic homed here, nor one being handed over to here. */
+static void copy_attrs(struct recv *v, const struct topic_frame *f,
+		       uint64_t ino)
+{
+	struct sf_inode in;
+	uint64_t home;
+	if (f->home == v->self || store_topic_home(fs.store, ino, &home) < 0 ||
+	    home != f->home || store_get_inode(fs.store, ino, &in) < 0 ||
+	    ((in.mode & 07777) == (f->mode & 07777) && in.uid == f->uid &&
+	     in.gid == f->gid))
+		return;
+	in.mode = (in.mode & ~07777u) | (f->mode & 07777);
+	in.uid = f->uid;
+	in.gid = f->gid;
+	touch_ctime(&in);
+	if (inode_save(&in) == 0)
+		replica_names_changed(v->stream);       /* sent on */
+}
+
 static int topic(struct recv *v)
 {
 	struct rbuf *r = &v->c->body;
@@ -485,6 +506,8 @@ static int topic(struct recv *v)
 	char why[2600] = "";
 	pthread_mutex_lock(&fs.lock);
 	int st = topic_place(v, &f, &t, &ino, why, sizeof why);
+	if (st == RP_POS_OK && ino)
+		copy_attrs(v, &f, ino);
 	pthread_mutex_unlock(&fs.lock);
 	if (st == RP_POS_REFUSED)
 		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
