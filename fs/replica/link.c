@@ -113,6 +113,8 @@ struct lstate {
 	bool cursors_owed;      /* a cursor waits for its records' ACK, or
 				 * a topic for its first look */
 	uint64_t scans, cursor_looks;
+	bool status_owed;       /* a status was skipped: STATUS_MS after
+				 * the last one, it is made */
 	struct sf_rread rr;
 	size_t rr_next;         /* round robin over the topics */
 };
@@ -1075,9 +1077,12 @@ static int read_answer(struct lstate *s, int ms)
 static void status(struct lstate *s, bool force)
 {
 	int64_t now = rp_now_ms();
-	if (!force && now - s->last_status < STATUS_MS)
+	if (!force && now - s->last_status < STATUS_MS) {
+		s->status_owed = true;
 		return;
+	}
 	s->last_status = now;
+	s->status_owed = false;
 	uint64_t behind = 0;
 	int64_t oldest = 0;
 	pthread_mutex_lock(&fs.lock);
@@ -1145,6 +1150,8 @@ static int idle(struct lstate *s, bool more)
 		wait = look;    /* a change not yet looked at (paced) */
 	if (cur < wait)
 		wait = cur;
+	if (s->status_owed && STATUS_MS - (now - s->last_status) < wait)
+		wait = STATUS_MS - (now - s->last_status);
 	if (s->held)
 		wait = RP_COALESCE_MS;
 	/* An append, or a change of names or cursors, wakes us; run()
@@ -1176,7 +1183,8 @@ static void run(struct lstate *s)
 		while (rc_readable(&s->c))
 			if (read_answer(s, 200) < 0)
 				return;
-		status(s, s->qn == 0);
+		/* Paced: it reads every topic's state. */
+		status(s, false);
 		if (idle(s, more) < 0)
 			return;
 	}
