@@ -75,6 +75,8 @@ struct ltopic {
 	uint64_t acked, acked_msg;      /* where the peer's copy ends */
 	bool lost_said;         /* the lost range was reported */
 	bool seen;              /* in the last scan */
+	bool owed;              /* may have bytes past pos: appended to,
+				 * positioned, or not all sent yet */
 	int64_t sent_ms;        /* when its last batch left */
 	struct lcursor *cur;    /* cursors sent on this connection */
 	size_t ncur;
@@ -597,6 +599,7 @@ static int scan(struct lstate *s)
 		if (!t)
 			break;
 		t->seen = true;
+		t->owed = true;         /* a missed append: found here */
 		if (t->home != f[k].home || t->mode != f[k].mode ||
 		    t->uid != f[k].uid || t->gid != f[k].gid)
 			t->st = T_NEW;  /* handed over, or a chmod or chown:
@@ -682,6 +685,7 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	}
 	if (r < 0 || t->pos >= st.size) {
 		pthread_mutex_unlock(&fs.lock);
+		t->owed = false;
 		return 0;
 	}
 	if (s->inflight && st.size - t->pos < RP_BATCH_SMALL &&
@@ -723,10 +727,13 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 				" here: %s", s->src, t->name, t->pos,
 				strerror(-r));
 		t->st = T_STALLED;
+		t->owed = false;
 		return 0;
 	}
-	if (end == t->pos)
+	if (end == t->pos) {
+		t->owed = false;
 		return 0;
+	}
 	t->pos = end;
 	t->sent_ms = rp_now_ms();
 	s->inflight++;
@@ -736,12 +743,29 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	return send_out(s) < 0 ? -1 : 1;
 }
 
+/* The topics appended to since the last call: owed a look. */
+static void take_appended(struct lstate *s)
+{
+	uint64_t ino[RP_APPENDED_MAX];
+	int n = rp_link_appended(s->l, ino, RP_APPENDED_MAX);
+	for (size_t i = 0; i < s->nt; i++) {
+		bool hit = n < 0;       /* more than were kept: all */
+		for (int k = 0; k < n && !hit; k++)
+			hit = s->t[i].ino == ino[k];
+		if (hit)
+			s->t[i].owed = true;
+	}
+}
+
 /* Announce new topics and send batches while the window allows: 0, or
- * -1.  *more: a topic has more to send than the window let go. */
+ * -1.  *more: a topic has more to send than the window let go.  Only
+ * topics owed a look are read: a steady producer to one topic of many
+ * costs one topic's state per wake, not every one's. */
 static int send_some(struct lstate *s, bool *more)
 {
 	*more = false;
 	s->held = false;
+	take_appended(s);
 	for (size_t i = 0; i < s->nt; i++)
 		if (s->t[i].st == T_NEW && announce(s, &s->t[i]) < 0)
 			return -1;
@@ -753,7 +777,7 @@ static int send_some(struct lstate *s, bool *more)
 			return 0;
 		}
 		struct ltopic *t = &s->t[s->rr_next++ % s->nt];
-		int r = t->st == T_SENDING ? send_batch(s, t) : 0;
+		int r = t->st == T_SENDING && t->owed ? send_batch(s, t) : 0;
 		if (r < 0)
 			return -1;
 		idle = r ? 0 : idle + 1;
@@ -960,6 +984,7 @@ static int position(struct lstate *s)
 		t->st = T_SENDING;
 		t->pos = t->acked = end;
 		t->acked_msg = next;
+		t->owed = true;
 		s->cursors_owed = true; /* its cursors, at the next look */
 	} else if (status == RP_POS_HOME_HERE) {
 		t->st = T_HOME;
@@ -984,6 +1009,7 @@ static void gap(struct ltopic *t, uint64_t end, uint64_t next)
 	t->acked_msg = next;
 	if (t->pos > end)
 		t->pos = end;
+	t->owed = true;
 }
 
 static int ack(struct lstate *s)

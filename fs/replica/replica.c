@@ -55,17 +55,44 @@ static void wake(struct rp_link *l)
 	}
 }
 
+/* Note that l's thread has ino to look at (rp.lock held). */
+static void note_appended(struct rp_link *l, uint64_t ino)
+{
+	for (unsigned i = 0; i < l->nappended; i++)
+		if (l->appended[i] == ino)
+			return;
+	if (l->nappended < RP_APPENDED_MAX)
+		l->appended[l->nappended++] = ino;
+	else
+		l->appended_all = true;
+}
+
 void replica_topic_appended(uint64_t ino)
 {
-	(void)ino;
 	if (atomic_load_explicit(&rp.nlinks, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&rp.lock);
 	rp.seq++;
-	for (struct rp_link *l = rp.links; l; l = l->next)
+	for (struct rp_link *l = rp.links; l; l = l->next) {
+		if (!l->appended_all)
+			note_appended(l, ino);
 		if (l->wake_appends)
 			wake(l);
+	}
 	pthread_mutex_unlock(&rp.lock);
+}
+
+int rp_link_appended(struct rp_link *l, uint64_t *out, unsigned cap)
+{
+	pthread_mutex_lock(&rp.lock);
+	int n = l->appended_all || l->nappended > cap ? -1
+		: (int)l->nappended;
+	for (int i = 0; i < n; i++)
+		out[i] = l->appended[i];
+	l->nappended = 0;
+	l->appended_all = false;
+	pthread_mutex_unlock(&rp.lock);
+	return n;
 }
 
 static unsigned slot(uint64_t stream)
