@@ -77,6 +77,9 @@ struct ltopic {
 	bool seen;              /* in the last scan */
 	bool owed;              /* may have bytes past pos: appended to,
 				 * positioned, or not all sent yet */
+	bool caught;            /* the last status found the peer had it
+				 * all, acknowledged up to caught_at */
+	uint64_t caught_at;
 	int64_t sent_ms;        /* when its last batch left */
 	struct lcursor *cur;    /* cursors sent on this connection */
 	size_t ncur;
@@ -1100,6 +1103,16 @@ static int read_answer(struct lstate *s, int ms)
 
 /* ---- status ---- */
 
+/* t was caught up at the last status, and nothing was appended to it or
+ * acknowledged of it since: still caught up, without reading it. */
+static bool still_caught(const struct ltopic *t)
+{
+	return t->st == T_SENDING && t->caught && !t->owed &&
+	       t->caught_at == t->acked;
+}
+
+/* The link's figures (while it is up, paced; force: paused or down,
+ * when appends are not taken and every topic is read). */
 static void status(struct lstate *s, bool force)
 {
 	int64_t now = rp_now_ms();
@@ -1117,8 +1130,12 @@ static void status(struct lstate *s, bool force)
 		struct sf_topic st;
 		struct sf_record rec;
 		if ((t->st != T_SENDING && t->st != T_STALLED) ||
-		    rp_topic_state(t->ino, &st) < 0 ||
-		    st.next_msg <= t->acked_msg)
+		    (!force && still_caught(t)) ||
+		    rp_topic_state(t->ino, &st) < 0)
+			continue;
+		t->caught = st.next_msg <= t->acked_msg;
+		t->caught_at = t->acked;
+		if (t->caught)
 			continue;
 		behind += st.next_msg - t->acked_msg;
 		if (store_topic_records(fs.store, t->ino, &st, t->acked, &rec,
