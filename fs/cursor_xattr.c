@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "replica/replica.h"
 
 #define CURSOR_PFX "cursor."
 #define CURSOR_PFX_LEN (sizeof(CURSOR_PFX) - 1)
@@ -191,8 +192,10 @@ int cursor_commit(const struct sf_inode *in, const char *group,
 		return r;
 	cur->ns = now_ns();
 	r = store_cursor_set(fs.store, in->ino, group, cur, sync);
-	if (r == 0)
+	if (r == 0) {
 		metrics_cursor(in->ino, group, cur);
+		replica_cursors_changed(in->parent);
+	}
 	if (r == 0 && batch)
 		group_commit_mark();
 	return r;
@@ -224,8 +227,10 @@ int cursor_xattr_remove(struct caller *c, const struct sf_inode *in,
 		r = durability_of(in, &sync, &batch);
 	if (r == 0)
 		r = store_cursor_delete(fs.store, in->ino, group, sync);
-	if (r == 0)
+	if (r == 0) {
 		metrics_cursor(in->ino, group, NULL);
+		replica_cursors_changed(in->parent);
+	}
 	if (r == 0 && batch)
 		group_commit_mark();
 	return r;

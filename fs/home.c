@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "replica/replica.h"
 
 /* The last refusal logged, so that a writer retrying in a loop does not
  * flood the log: one line per topic per second.  Under fs.lock. */
@@ -62,8 +63,11 @@ int topic_home_set(uint64_t ino, uint64_t home)
 {
 	int r = store_topic_set_home(fs.store, ino, home);
 	struct node *n = node_find(ino);
+	struct sf_inode in;
 	if (n)
 		n->home = r == 0 ? home : 0;
+	if (r == 0 && store_get_inode(fs.store, ino, &in) == 0)
+		replica_names_changed(in.parent);
 	return r;
 }
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "replica/replica.h"
 
 static size_t slot(uint64_t ino, size_t size)
 {
@@ -207,5 +208,7 @@ int kind_save(const struct sf_inode *in)
 	if (r == 0)
 		r = store_commit(fs.store, b, false);
 	store_batch_free(b);
+	if (r == 0 && is_topic(in))
+		replica_names_changed(in->parent);      /* a topic now */
 	return r;
 }

@@ -550,6 +550,8 @@ static void snap_link_states(struct metrics_snap *sn)
 		m->secs_behind = st.secs_behind;
 		m->sent_msgs = st.sent_msgs;
 		m->sent_bytes = st.sent_bytes;
+		m->scans = st.scans;
+		m->cursor_looks = st.cursor_looks;
 		snprintf(m->last_error, sizeof(m->last_error), "%s",
 			 st.last_error);
 		m->last_error_ns = st.last_error[0] ? st.last_error_ns : 0;

@@ -86,6 +86,8 @@ struct metrics_replica {
 	uint64_t msgs_behind;
 	double secs_behind;
 	uint64_t sent_msgs, sent_bytes; /* acknowledged since the mount */
+	uint64_t scans, cursor_looks;   /* looks at the stream's topics and
+					 * at their cursors since the mount */
 	char last_error[METRICS_REPLICA_ERROR]; /* "" when none yet */
 	int64_t last_error_ns;          /* when, ns since the epoch; 0: none */
 };

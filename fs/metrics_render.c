@@ -377,9 +377,12 @@ static void json_replicas(struct mbuf *b, const struct metrics_snap *c)
 		mbuf_json_str(b, r->state, strlen(r->state));
 		mbuf_printf(b, ",\"msgs_behind\":%llu,\"secs_behind\":%.3f,"
 			    "\"sent_msgs\":%llu,\"sent_bytes\":%llu,"
+			    "\"scans\":%llu,\"cursor_looks\":%llu,"
 			    "\"last_error\":", (unsigned long long)r->msgs_behind,
 			    r->secs_behind, (unsigned long long)r->sent_msgs,
-			    (unsigned long long)r->sent_bytes);
+			    (unsigned long long)r->sent_bytes,
+			    (unsigned long long)r->scans,
+			    (unsigned long long)r->cursor_looks);
 		mbuf_json_str(b, r->last_error, strlen(r->last_error));
 		mbuf_printf(b, ",\"last_error_ns\":%lld}",
 			    (long long)r->last_error_ns);

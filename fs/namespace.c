@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "replica/replica.h"
 
 /* ---- small helpers ---- */
 
@@ -393,6 +394,9 @@ void ns_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	 * cached for long: the kernel must ask again. */
 	if (r == 0 && was_open && !searchable_by_all(in.mode))
 		notify_inval_dir(ino);
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+				 FUSE_SET_ATTR_GID)))
+		replica_names_changed(in.parent);
 	struct stat st;
 	if (r == 0)
 		r = attr_of(ino, &in, &st);
@@ -515,8 +519,10 @@ int ns_make_as(struct caller *cp, fuse_ino_t parent, const char *name,
 	put_inode(b, &dir);
 	r = store_commit(fs.store, b, false);
 	store_batch_free(b);
-	if (r == 0)
+	if (r == 0) {
 		store_inode_added(fs.store);
+		replica_names_changed(parent);
+	}
 	return r;
 }
 
@@ -675,6 +681,11 @@ int ns_remove_as(struct caller *cp, fuse_ino_t parent, const char *name,
 	store_batch_free(b);
 	if (r == 0 && purge_now)
 		purge(ino);
+	if (r == 0) {
+		replica_names_changed(parent);
+		if (want_dir)
+			replica_names_changed(ino);     /* a stream gone */
+	}
 	return r;
 }
 
@@ -846,6 +857,9 @@ int ns_rename_as(struct caller *cp, fuse_ino_t parent, const char *name,
 	if (r == 0) {
 		moved_in(newparent, np, newname, o.src_ino);
 		metrics_renamed();
+		replica_names_changed(parent);
+		if (newparent != parent)
+			replica_names_changed(newparent);
 	}
 	return r;
 }

@@ -3,9 +3,13 @@
  * may copy the local stream, says HELLO, announces every topic of the
  * stream (TOPIC) and learns where the peer's copy ends (POSITION), then
  * sends the records from there (RECORDS, at most RP_WINDOW batches or
- * RP_WINDOW_BYTES unacknowledged), woken by appends; a topic gone from
- * the stream is sent as DELETE (a renamed one is announced under its new
- * name, and the peer renames its copy); a topic the peer holds an
+ * RP_WINDOW_BYTES unacknowledged), woken by appends.  It looks at the
+ * stream's topics again, and at their cursors, when their generations
+ * (replica.c) say they changed, and else only every SCAN_MS and
+ * CURSORS_MS: the hooks make it prompt, the slow looks keep it right
+ * should one be missed.  A topic gone from the stream is sent as
+ * DELETE (a renamed one is announced under its new name, and the peer
+ * renames its copy); a topic the peer holds an
  * earlier one of the name of is renamed aside here when it is homed
  * here.  Idle, it sends PING every RP_PING_MS.
  * For a topic to be homed here that the peer homes, it sends HANDOVER,
@@ -39,10 +43,11 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_MS 10000
-#define SCAN_MS 2000            /* look for new and removed topics */
-#define SCAN_WAKE_MS 200        /* at most this often on appends */
+#define SCAN_MS 30000           /* look for new and removed topics */
+#define SCAN_WAKE_MS 200        /* at most this often on changes */
 #define STATUS_MS 200
-#define CURSORS_MS 500          /* look for cursors committed */
+#define CURSORS_MS 30000        /* look for cursors committed */
+#define CURSORS_WAKE_MS 500     /* at most this often on commits */
 #define CURSORS_MAX 1024        /* of a topic, sent per look */
 
 /* A topic on this connection: not yet announced, waiting for its
@@ -74,6 +79,11 @@ struct ltopic {
 	uint64_t acked, acked_msg;      /* where the peer's copy ends */
 	bool lost_said;         /* the lost range was reported */
 	bool seen;              /* in the last scan */
+	bool owed;              /* may have bytes past pos: appended to,
+				 * positioned, or not all sent yet */
+	bool caught;            /* the last status found the peer had it
+				 * all, acknowledged up to caught_at */
+	uint64_t caught_at;
 	int64_t sent_ms;        /* when its last batch left */
 	struct lcursor *cur;    /* cursors sent on this connection */
 	size_t ncur;
@@ -117,6 +127,12 @@ struct lstate {
 	uint64_t token;         /* this connection's, for hand-overs */
 	char src[SF_LINK_PATH_MAX];     /* the stream's path here */
 	int64_t last_sent, last_scan, last_status, last_cursors;
+	uint64_t names_seen, cursors_seen;      /* generations looked at */
+	bool cursors_owed;      /* a cursor waits for its records' ACK, or
+				 * a topic for its first look */
+	uint64_t scans, cursor_looks;
+	bool status_owed;       /* a status was skipped: STATUS_MS after
+				 * the last one, it is made */
 	struct sf_rread rr;
 	size_t rr_next;         /* round robin over the topics */
 };
@@ -556,19 +572,54 @@ static bool listed(const struct found *f, size_t n, uint64_t ino)
 	return false;
 }
 
+/* ms until the next look (0: now) at what changes by generation gen
+ * (seen: as last looked at), made last at last, paced by pace, at
+ * least every every ms; owed: look as if it changed. */
+static int64_t look_in(uint64_t gen, uint64_t seen, bool owed, int64_t last,
+		       int64_t pace, int64_t every)
+{
+	int64_t since = rp_now_ms() - last;
+	int64_t left = every - since;
+	if ((gen != seen || owed) && pace - since < left)
+		left = pace - since;
+	return left < 0 ? 0 : left;
+}
+
+static int64_t scan_in(struct lstate *s)
+{
+	uint64_t names, cursors;
+	rp_link_gens(s->l->conf.stream, &names, &cursors);
+	return look_in(names, s->names_seen, false, s->last_scan,
+		       SCAN_WAKE_MS, SCAN_MS);
+}
+
+static int64_t cursors_in(struct lstate *s)
+{
+	uint64_t names, cursors;
+	rp_link_gens(s->l->conf.stream, &names, &cursors);
+	return look_in(cursors, s->cursors_seen, s->cursors_owed,
+		       s->last_cursors, CURSORS_WAKE_MS, CURSORS_MS);
+}
+
 static int scan(struct lstate *s)
 {
 	struct found *f;
 	size_t n;
+	uint64_t cursors;
+	/* Read before the look: a change made during it is looked at
+	 * again. */
+	rp_link_gens(s->l->conf.stream, &s->names_seen, &cursors);
 	pthread_mutex_lock(&fs.lock);
 	int r = list_topics(s, &f, &n);
 	pthread_mutex_unlock(&fs.lock);
 	s->last_scan = rp_now_ms();
+	rp_status_looks(s->l, ++s->scans, s->cursor_looks);
 	if (r == -ENOENT)
 		s->removed = true;
 	if (r < 0) {
 		free(f);
-		return r == -ENOENT ? -1 : 0;   /* else: the next scan */
+		s->names_seen--;        /* look again soon */
+		return r == -ENOENT ? -1 : 0;
 	}
 	for (size_t i = 0; i < s->nt; i++)
 		s->t[i].seen = false;
@@ -594,8 +645,11 @@ static int scan(struct lstate *s)
 		if (*former)
 			snprintf(t->former, sizeof t->former, "%s", former);
 		t->seen = true;
-		if (t->home != f[k].home)
-			t->st = T_NEW;  /* handed over: announced again */
+		t->owed = true;         /* a missed append: found here */
+		if (t->home != f[k].home || t->mode != f[k].mode ||
+		    t->uid != f[k].uid || t->gid != f[k].gid)
+			t->st = T_NEW;  /* handed over, or a chmod or chown:
+					 * announced again */
 		t->home = f[k].home;
 		t->mode = f[k].mode;
 		t->uid = f[k].uid;
@@ -683,6 +737,7 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	}
 	if (r < 0 || t->pos >= st.size) {
 		pthread_mutex_unlock(&fs.lock);
+		t->owed = false;
 		return 0;
 	}
 	if (s->inflight && st.size - t->pos < RP_BATCH_SMALL &&
@@ -724,10 +779,13 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 				" here: %s", s->src, t->name, t->pos,
 				strerror(-r));
 		t->st = T_STALLED;
+		t->owed = false;
 		return 0;
 	}
-	if (end == t->pos)
+	if (end == t->pos) {
+		t->owed = false;
 		return 0;
+	}
 	t->pos = end;
 	t->sent_ms = rp_now_ms();
 	s->inflight++;
@@ -737,12 +795,29 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 	return send_out(s) < 0 ? -1 : 1;
 }
 
+/* The topics appended to since the last call: owed a look. */
+static void take_appended(struct lstate *s)
+{
+	uint64_t ino[RP_APPENDED_MAX];
+	int n = rp_link_appended(s->l, ino, RP_APPENDED_MAX);
+	for (size_t i = 0; i < s->nt; i++) {
+		bool hit = n < 0;       /* more than were kept: all */
+		for (int k = 0; k < n && !hit; k++)
+			hit = s->t[i].ino == ino[k];
+		if (hit)
+			s->t[i].owed = true;
+	}
+}
+
 /* Announce new topics and send batches while the window allows: 0, or
- * -1.  *more: a topic has more to send than the window let go. */
+ * -1.  *more: a topic has more to send than the window let go.  Only
+ * topics owed a look are read: a steady producer to one topic of many
+ * costs one topic's state per wake, not every one's. */
 static int send_some(struct lstate *s, bool *more)
 {
 	*more = false;
 	s->held = false;
+	take_appended(s);
 	for (size_t i = 0; i < s->nt; i++)
 		if (s->t[i].st == T_NEW && announce(s, &s->t[i]) < 0)
 			return -1;
@@ -754,7 +829,7 @@ static int send_some(struct lstate *s, bool *more)
 			return 0;
 		}
 		struct ltopic *t = &s->t[s->rr_next++ % s->nt];
-		int r = t->st == T_SENDING ? send_batch(s, t) : 0;
+		int r = t->st == T_SENDING && t->owed ? send_batch(s, t) : 0;
 		if (r < 0)
 			return -1;
 		idle = r ? 0 : idle + 1;
@@ -807,10 +882,13 @@ static int send_changed(struct lstate *s, struct ltopic *t,
 	for (size_t i = 0; i < l->n; i++) {
 		const struct lcursor *c = &l->c[i];
 		struct lcursor *was = sent_cursor(t, c->group);
-		if ((c->off != RP_CURSOR_GONE && t->st == T_SENDING &&
-		     c->off > t->acked) ||
-		    (was && was->off == c->off && was->ns == c->ns))
+		if (was && was->off == c->off && was->ns == c->ns)
 			continue;
+		if (c->off != RP_CURSOR_GONE && t->st == T_SENDING &&
+		    c->off > t->acked) {
+			s->cursors_owed = true;  /* once the peer holds it */
+			continue;
+		}
 		if (!was) {
 			struct lcursor *v = realloc(t->cur, (t->ncur + 1) *
 						    sizeof *v);
@@ -850,12 +928,17 @@ static int topic_cursors(struct lstate *s, struct ltopic *t,
 	return send_changed(s, t, l);
 }
 
-/* Every so often: the cursors of the topics the peer holds. */
+/* When they changed (or every CURSORS_MS): the cursors of the topics
+ * the peer holds. */
 static int send_cursors(struct lstate *s)
 {
-	if (rp_now_ms() - s->last_cursors < CURSORS_MS)
+	uint64_t names;
+	if (cursors_in(s) > 0)
 		return 0;
+	rp_link_gens(s->l->conf.stream, &names, &s->cursors_seen);
+	s->cursors_owed = false;
 	s->last_cursors = rp_now_ms();
+	rp_status_looks(s->l, s->scans, ++s->cursor_looks);
 	struct cursors *l = malloc(sizeof *l);
 	int r = l ? 0 : -1;
 	for (size_t i = 0; r == 0 && i < s->nt; i++)
@@ -953,8 +1036,11 @@ static int position(struct lstate *s)
 		t->st = T_SENDING;
 		t->pos = t->acked = end;
 		t->acked_msg = next;
+		t->owed = true;
+		s->cursors_owed = true; /* its cursors, at the next look */
 	} else if (status == RP_POS_HOME_HERE) {
 		t->st = T_HOME;
+		s->cursors_owed = true;
 	} else if (status == RP_POS_TAKEN) {
 		t->st = T_REFUSED;
 		lost_name(s, t, why);
@@ -975,6 +1061,7 @@ static void gap(struct ltopic *t, uint64_t end, uint64_t next)
 	t->acked_msg = next;
 	if (t->pos > end)
 		t->pos = end;
+	t->owed = true;
 }
 
 static int ack(struct lstate *s)
@@ -1065,12 +1152,25 @@ static int read_answer(struct lstate *s, int ms)
 
 /* ---- status ---- */
 
+/* t was caught up at the last status, and nothing was appended to it or
+ * acknowledged of it since: still caught up, without reading it. */
+static bool still_caught(const struct ltopic *t)
+{
+	return t->st == T_SENDING && t->caught && !t->owed &&
+	       t->caught_at == t->acked;
+}
+
+/* The link's figures (while it is up, paced; force: paused or down,
+ * when appends are not taken and every topic is read). */
 static void status(struct lstate *s, bool force)
 {
 	int64_t now = rp_now_ms();
-	if (!force && now - s->last_status < STATUS_MS)
+	if (!force && now - s->last_status < STATUS_MS) {
+		s->status_owed = true;
 		return;
+	}
 	s->last_status = now;
+	s->status_owed = false;
 	uint64_t behind = 0;
 	int64_t oldest = 0;
 	pthread_mutex_lock(&fs.lock);
@@ -1079,8 +1179,12 @@ static void status(struct lstate *s, bool force)
 		struct sf_topic st;
 		struct sf_record rec;
 		if ((t->st != T_SENDING && t->st != T_STALLED) ||
-		    rp_topic_state(t->ino, &st) < 0 ||
-		    st.next_msg <= t->acked_msg)
+		    (!force && still_caught(t)) ||
+		    rp_topic_state(t->ino, &st) < 0)
+			continue;
+		t->caught = st.next_msg <= t->acked_msg;
+		t->caught_at = t->acked;
+		if (t->caught)
 			continue;
 		behind += st.next_msg - t->acked_msg;
 		if (store_topic_records(fs.store, t->ino, &st, t->acked, &rec,
@@ -1183,16 +1287,19 @@ static int idle(struct lstate *s, bool more)
 		       ? -1 : 0;
 	}
 	int64_t wait = h ? 200 : RP_PING_MS - (now - s->last_sent);
-	if (wait > CURSORS_MS)
-		wait = CURSORS_MS;      /* cursors commit without appends */
+	int64_t look = scan_in(s), cur = cursors_in(s);
+	if (look < wait)
+		wait = look;    /* a change not yet looked at (paced) */
+	if (cur < wait)
+		wait = cur;
+	if (s->status_owed && STATUS_MS - (now - s->last_status) < wait)
+		wait = STATUS_MS - (now - s->last_status);
 	if (s->held)
 		wait = RP_COALESCE_MS;
-	uint64_t seq = s->seq;
+	/* An append, or a change of names or cursors, wakes us; run()
+	 * looks at them when due. */
 	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
 			     !more && !s->held);
-	if ((w & RP_WOKEN) && seq != s->seq &&
-	    rp_now_ms() - s->last_scan >= SCAN_WAKE_MS && scan(s) < 0)
-		return -1;
 	if ((w & RP_READABLE) && read_answer(s, 200) < 0)
 		return -1;
 	return 0;
@@ -1210,7 +1317,7 @@ static void run(struct lstate *s)
 	s->last_cursors = 0;
 	while (reload(s) == 0) {
 		bool more;
-		if (rp_now_ms() - s->last_scan >= SCAN_MS && scan(s) < 0)
+		if (scan_in(s) == 0 && scan(s) < 0)
 			return;
 		if (send_some(s, &more) < 0 || send_cursors(s) < 0 ||
 		    handovers(s) < 0)
@@ -1218,7 +1325,8 @@ static void run(struct lstate *s)
 		while (rc_readable(&s->c))
 			if (read_answer(s, 200) < 0)
 				return;
-		status(s, s->qn == 0);
+		/* Paced: it reads every topic's state. */
+		status(s, false);
 		if (idle(s, more) < 0)
 			return;
 	}

@@ -294,10 +294,12 @@ static int held_birth(struct recv *v, const struct topic_frame *f,
 	int r = topic_birth(ino, b);
 	if (r != 1)
 		return r;
-	if (home != f->home)
-		return store_topic_set_birth(fs.store, ino, b);
-	*b = f->birth;
-	return store_topic_set_birth(fs.store, ino, b);
+	if (home == f->home)
+		*b = f->birth;
+	r = store_topic_set_birth(fs.store, ino, b);
+	if (r == 0)
+		replica_names_changed(v->stream);       /* born: announced */
+	return r;
 }
 
 /* Whether topic `name` of the stream is f's under the name it had: of
@@ -517,6 +519,27 @@ static int topic_place(struct recv *v, const struct topic_frame *f,
 	return RP_POS_OK;
 }
 
+/* A copy takes the mode, owner and group its home's TOPIC says, when
+ * they changed there (a chmod or chown at the home): fs.lock held.  Not
+ * a topic homed here, nor one being handed over to here. */
+static void copy_attrs(struct recv *v, const struct topic_frame *f,
+		       uint64_t ino)
+{
+	struct sf_inode in;
+	uint64_t home;
+	if (f->home == v->self || store_topic_home(fs.store, ino, &home) < 0 ||
+	    home != f->home || store_get_inode(fs.store, ino, &in) < 0 ||
+	    ((in.mode & 07777) == (f->mode & 07777) && in.uid == f->uid &&
+	     in.gid == f->gid))
+		return;
+	in.mode = (in.mode & ~07777u) | (f->mode & 07777);
+	in.uid = f->uid;
+	in.gid = f->gid;
+	touch_ctime(&in);
+	if (inode_save(&in) == 0)
+		replica_names_changed(v->stream);       /* sent on */
+}
+
 static int topic(struct recv *v)
 {
 	struct rbuf *r = &v->c->body;
@@ -555,6 +578,8 @@ static int topic(struct recv *v)
 	char why[2600] = "";
 	pthread_mutex_lock(&fs.lock);
 	int st = topic_place(v, &f, &t, &ino, why, sizeof why);
+	if (st == RP_POS_OK && ino)
+		copy_attrs(v, &f, ino);
 	pthread_mutex_unlock(&fs.lock);
 	if (st == RP_POS_REFUSED)
 		log_msg(SF_LOG_WARNING, "replica: %s: %s", v->c->peer,
@@ -796,8 +821,10 @@ static void cursor_gone_take(struct recv *v, struct rtopic *e,
 	    (store_cursor_gone_get(fs.store, e->ino, group, &gone) == 0 &&
 	     gone >= ns))
 		return;
-	if (store_cursor_remove_at(fs.store, e->ino, group, ns, false) == 0 &&
-	    held == 0)
+	if (store_cursor_remove_at(fs.store, e->ino, group, ns, false) < 0)
+		return;
+	replica_cursors_changed(v->stream);
+	if (held == 0)
 		metrics_cursor(e->ino, group, NULL);
 }
 
@@ -824,8 +851,10 @@ static void cursor_take(struct recv *v, struct rtopic *e, const char *group,
 	    (store_topic_boundary(fs.store, e->ino, &t, c->off, &msg) < 0 ||
 	     msg != c->msg))
 		return;
-	if (store_cursor_set(fs.store, e->ino, group, c, false) == 0)
-		metrics_cursor(e->ino, group, c);
+	if (store_cursor_set(fs.store, e->ino, group, c, false) < 0)
+		return;
+	replica_cursors_changed(v->stream);
+	metrics_cursor(e->ino, group, c);
 }
 
 static int cursor(struct recv *v)

@@ -1,7 +1,9 @@
 /* replica.c - the replication front end's own state: the table of link
  * threads (one per stored link) and each link's status, the wake-ups
- * appends give the link threads, and the start and stop of everything
- * under fs/replica/ (the listener is listener.c's).
+ * appends give the link threads, the generations of streams' names and
+ * cursors that tell a link when to look at them again, and the start
+ * and stop of everything under fs/replica/ (the listener is
+ * listener.c's).
  *
  * rp.lock guards every field marked so in struct rp_link (rp.h) and in
  * rp below; it is taken after fs.lock (replica_topic_appended) or alone,
@@ -22,12 +24,17 @@
 #include "tls.h"
 
 #define LINKS_MAX 4096
+/* Streams share this many generation slots, by inode: two streams in one
+ * slot only make each other's links look once more than needed. */
+#define GEN_SLOTS 256
 
 static struct {
 	pthread_mutex_t lock;           /* rp.lock */
 	/* Guarded by rp.lock: */
 	struct rp_link *links;
-	uint64_t seq;                   /* appends so far */
+	uint64_t seq;                   /* appends and changes so far */
+	uint64_t names[GEN_SLOTS];      /* changes of streams' names */
+	uint64_t cursors[GEN_SLOTS];    /* commits and removals of cursors */
 	bool stopping;
 	bool started;
 	/* Link threads running, read without the lock by appends: */
@@ -48,16 +55,81 @@ static void wake(struct rp_link *l)
 	}
 }
 
+/* Note that l's thread has ino to look at (rp.lock held). */
+static void note_appended(struct rp_link *l, uint64_t ino)
+{
+	for (unsigned i = 0; i < l->nappended; i++)
+		if (l->appended[i] == ino)
+			return;
+	if (l->nappended < RP_APPENDED_MAX)
+		l->appended[l->nappended++] = ino;
+	else
+		l->appended_all = true;
+}
+
 void replica_topic_appended(uint64_t ino)
 {
-	(void)ino;
 	if (atomic_load_explicit(&rp.nlinks, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&rp.lock);
 	rp.seq++;
+	for (struct rp_link *l = rp.links; l; l = l->next) {
+		if (!l->appended_all)
+			note_appended(l, ino);
+		if (l->wake_appends)
+			wake(l);
+	}
+	pthread_mutex_unlock(&rp.lock);
+}
+
+int rp_link_appended(struct rp_link *l, uint64_t *out, unsigned cap)
+{
+	pthread_mutex_lock(&rp.lock);
+	int n = l->appended_all || l->nappended > cap ? -1
+		: (int)l->nappended;
+	for (int i = 0; i < n; i++)
+		out[i] = l->appended[i];
+	l->nappended = 0;
+	l->appended_all = false;
+	pthread_mutex_unlock(&rp.lock);
+	return n;
+}
+
+static unsigned slot(uint64_t stream)
+{
+	return (unsigned)((stream * 0x9e3779b97f4a7c15ull) >> 56) % GEN_SLOTS;
+}
+
+/* One more change in gen's slot of stream, and the link threads woken
+ * as an append wakes them. */
+static void changed(uint64_t *gen, uint64_t stream)
+{
+	if (atomic_load_explicit(&rp.nlinks, memory_order_relaxed) == 0)
+		return;         /* a link that starts looks at everything */
+	pthread_mutex_lock(&rp.lock);
+	gen[slot(stream)]++;
+	rp.seq++;
 	for (struct rp_link *l = rp.links; l; l = l->next)
 		if (l->wake_appends)
 			wake(l);
+	pthread_mutex_unlock(&rp.lock);
+}
+
+void replica_names_changed(uint64_t stream)
+{
+	changed(rp.names, stream);
+}
+
+void replica_cursors_changed(uint64_t stream)
+{
+	changed(rp.cursors, stream);
+}
+
+void rp_link_gens(uint64_t stream, uint64_t *names, uint64_t *cursors)
+{
+	pthread_mutex_lock(&rp.lock);
+	*names = rp.names[slot(stream)];
+	*cursors = rp.cursors[slot(stream)];
 	pthread_mutex_unlock(&rp.lock);
 }
 
@@ -195,6 +267,15 @@ void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
 	l->st.secs_behind = secs_behind;
 	l->st.sent_msgs = sent_msgs;
 	l->st.sent_bytes = sent_bytes;
+	pthread_mutex_unlock(&rp.lock);
+}
+
+void rp_status_looks(struct rp_link *l, uint64_t scans,
+		     uint64_t cursor_looks)
+{
+	pthread_mutex_lock(&rp.lock);
+	l->st.scans = scans;
+	l->st.cursor_looks = cursor_looks;
 	pthread_mutex_unlock(&rp.lock);
 }
 

@@ -52,6 +52,8 @@ struct replica_status {
 	uint64_t sent_msgs, sent_bytes; /* acknowledged since the start */
 	uint64_t peer_id;               /* the peer's replica id, 0 until
 					 * it was first reached */
+	uint64_t scans;                 /* looks at the stream's topics */
+	uint64_t cursor_looks;          /* ... and at their cursors */
 };
 /* 0, or -ENOENT when no thread runs link id.  Any lock but rp.lock. */
 int replica_link_status(uint64_t id, struct replica_status *out);
@@ -60,6 +62,16 @@ int replica_link_status(uint64_t id, struct replica_status *out);
  * marks it and wakes the link threads; costs one atomic load when no
  * link runs. */
 void replica_topic_appended(uint64_t ino);
+
+/* The names of stream's topics or what a link sends of them changed: a
+ * topic made (also a file made a topic), removed, renamed into or out
+ * of stream, its mode, owner, home or birth.  Its links look at the
+ * stream again (soon: paced) and are woken.  Any lock but rp.lock;
+ * costs one atomic load when no link runs. */
+void replica_names_changed(uint64_t stream);
+/* A cursor of a topic of stream was committed or removed: its links
+ * look at the cursors again.  As replica_names_changed. */
+void replica_cursors_changed(uint64_t stream);
 
 /* Moving a topic's home here (fs/replica/handover.c; fs.lock held for
  * each).  Ask that topic ino of stream, homed now at replica home, be

@@ -196,6 +196,7 @@ void rp_listen_stop(void);
 bool rp_stopping(void);
 
 /* ---- replica.c: the link table ---- */
+#define RP_APPENDED_MAX 64
 struct rp_link {
 	uint64_t id;                    /* set at creation, then read-only */
 	struct sf_link conf;            /* its thread's copy: only it writes */
@@ -207,6 +208,10 @@ struct rp_link {
 	int efd;                        /* an eventfd: written to wake it */
 	bool sleeping;                  /* it waits in rp_link_poll */
 	bool wake_appends;              /* ... and appends should wake it */
+	uint64_t appended[RP_APPENDED_MAX]; /* topics appended to since its
+					 * thread last asked ... */
+	unsigned nappended;
+	bool appended_all;              /* ... or more than fit */
 	struct replica_status st;
 	struct rp_link *next;
 };
@@ -240,6 +245,17 @@ bool rp_link_quit(struct rp_link *l);
 /* l's thread ends for good (its link was removed). */
 void rp_link_ended(struct rp_link *l);
 uint64_t rp_link_seq(void);
+/* The topics appended to since the last call (at most cap, into out):
+ * how many, or -1 when more were (any topic may have been). */
+int rp_link_appended(struct rp_link *l, uint64_t *out, unsigned cap);
+/* The generations of stream's names and cursors now: they grow with
+ * each replica_names_changed, replica_cursors_changed of it (or of a
+ * stream sharing its slot). */
+void rp_link_gens(uint64_t stream, uint64_t *names, uint64_t *cursors);
+/* How often l's thread looked at its stream's topics, and at their
+ * cursors, since the mount (for the listing and the tests). */
+void rp_status_looks(struct rp_link *l, uint64_t scans,
+		     uint64_t cursor_looks);
 
 /* ---- handover.c: moving a topic's home here (fs.lock held) ---- */
 /* A token for a new connection (never 0). */
