@@ -165,7 +165,8 @@ static void make_snaps(struct metrics_snap *a, struct metrics_snap *b)
 	rl[0] = (struct metrics_replica){ .id = 3, .ino = 5,
 		.path = path_dup("/pl\"ant\n"), .peer = "b:9411/pl\"ant",
 		.state = "up", .msgs_behind = 4, .secs_behind = 0.25,
-		.sent_msgs = 10, .sent_bytes = 80,
+		.sent_msgs = 10, .sent_bytes = 80, .scans = 7,
+		.cursor_looks = 2,
 		.last_error = "peer \"b\" refused", .last_error_ns =
 		1500000000LL * 1000000000LL };
 	rl[1] = (struct metrics_replica){ .id = 4, .ino = 9,
@@ -209,7 +210,8 @@ static void test_json(void)
 		     "\"replicas\":[{\"id\":3,\"ino\":5,\"stream\":"
 		     "\"/pl\\\"ant\\u000a\",\"peer\":\"b:9411/pl\\\"ant\","
 		     "\"state\":\"up\",\"msgs_behind\":4,\"secs_behind\":0.250,"
-		     "\"sent_msgs\":10,\"sent_bytes\":80,\"last_error\":"
+		     "\"sent_msgs\":10,\"sent_bytes\":80,\"scans\":7,"
+		     "\"cursor_looks\":2,\"last_error\":"
 		     "\"peer \\\"b\\\" refused\",\"last_error_ns\":"
 		     "1500000000000000000},{\"id\":4,\"ino\":9,\"peer\":") != NULL);
 	if (getenv("TEST_METRICS_DUMP"))
