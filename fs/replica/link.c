@@ -108,6 +108,7 @@ struct lformer {
 struct lstate {
 	struct rp_link *l;
 	bool removed;
+	const char *gone;       /* why removed, for the log */
 	struct lformer *fm;     /* this connection's, from HOLDS */
 	size_t nfm;
 	struct ltopic *t;       /* across connections */
@@ -321,8 +322,10 @@ static int check_peer(struct lstate *s)
 		rp_status_error(s->l, "refused %s", msg);
 		return -1;
 	}
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
 		s->removed = true;      /* the stream went, and its links */
+		s->gone = "its stream is gone";
+	}
 	else if (r < 0)
 		rp_status_error(s->l, "stream %s: %s", s->src, strerror(-r));
 	return r < 0 ? -1 : 0;
@@ -614,8 +617,10 @@ static int scan(struct lstate *s)
 	pthread_mutex_unlock(&fs.lock);
 	s->last_scan = rp_now_ms();
 	rp_status_looks(s->l, ++s->scans, s->cursor_looks);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
 		s->removed = true;
+		s->gone = "its stream is gone";
+	}
 	if (r < 0) {
 		free(f);
 		s->names_seen--;        /* look again soon */
@@ -1256,6 +1261,7 @@ static int reload(struct lstate *s)
 	int r = rp_link_reload(s->l, &conf);
 	if (r == -ENOENT) {
 		s->removed = true;
+		s->gone = "it was removed";
 		return -1;
 	}
 	if (r == 0) {
@@ -1413,7 +1419,10 @@ void *rp_link_main(void *arg)
 	free(s.q);
 	free(s.fm);
 	wb_free(&s.out);
-	if (s.removed)
+	if (s.removed) {
+		log_msg(SF_LOG_INFO, "replica: link %llu: ends: %s",
+			(unsigned long long)s.l->id, s.gone);
 		rp_link_ended(s.l);
+	}
 	return NULL;
 }
