@@ -183,6 +183,8 @@ def test_links_added_listed_paused_resumed_removed(mount_factory, pki):
     assert links(a)[1]["state"] == "paused"
     ctl("replica", "remove", plant, two)
     assert [l["id"] for l in links(a)] == [one]
+    assert wait_for(lambda: re.search(r"replica: link %s: ends: it was "
+                                      r"removed" % two, a.log_text()))
     os.setxattr(plant, PFX + "replica.remove", target(a, "other").encode())
     assert links(a) == []
     # ids are not reused
