@@ -422,6 +422,18 @@ int store_sync_end(struct store *st, struct store_flush *f)
 				close(f->items[i].fd);
 		r = store_sync_data(st);
 	} else {
+		/* Appends made since the plan moved the states' ends past
+		 * entries that still wait in memory: those go to LevelDB
+		 * first, or a state written with such an end would make
+		 * recovery take their records for indexed. */
+		r = index_flush(st, false);
+		if (r < 0) {
+			for (int i = 0; i < f->n; i++)
+				if (f->items[i].fd >= 0)
+					close(f->items[i].fd);
+			free(f);
+			return r;
+		}
 		leveldb_writebatch_t *b = leveldb_writebatch_create();
 		r = seg_flush_done(st, f->items, f->n, b);
 		st->writing_index = true;

@@ -1323,6 +1323,45 @@ static bool crashed_three(const char *dir, struct fx *fx, struct sf_topic *t,
 	return true;
 }
 
+/* A sync planned before an append and ended after it (the replication
+ * receiver's and the group commit's, which flush off the lock), then a
+ * crash: the states that sync wrote must not cover the record whose
+ * entry still waited in memory, or recovery takes it for indexed and
+ * the record (acknowledged to its writer) is lost. */
+static int sync_around_append(struct store *st, const struct fx *fx,
+			      struct sf_topic *t, const void *arg)
+{
+	(void)arg;
+	struct store_flush *f;
+	int e = append_all(st, fx, t, three, 1);
+	if (e == 0)             /* nothing but entries and states unsynced */
+		e = store_sync(st);
+	if (e == 0)
+		e = append_all(st, fx, t, three + 1, 1);
+	if (e == 0)
+		e = store_sync_begin(st, &f);
+	if (e == 0) {
+		e = append_all(st, fx, t, three + 2, 1);
+		store_sync_flush(f);
+		int r = store_sync_end(st, f);
+		e = e ? e : r;
+	}
+	return e;
+}
+
+static void test_recover_append_during_sync(const char *dir)
+{
+	struct fx fx;
+	struct sf_topic t;
+	if (!setup_closed(dir, &fx, three, 0, &t) ||
+	    !CHECK(crash_after(dir, &fx, sync_around_append, NULL)))
+		return;
+	struct store *st = RECOVERED(dir, &fx, &t, "a\nbb\nccc\n",
+				     recs_end(three, 3));
+	if (st)
+		expect_appends_after(st, dir, &fx, &t, "a\nbb\nccc\nz\n");
+}
+
 /* The index got ahead of the segment: the last indexed record is torn.
  * Its entry is dropped and the topic ends at its last whole message. */
 static void test_recover_torn_indexed_record(const char *dir)
@@ -2300,6 +2339,7 @@ static const struct test tests[] = {
 	T(test_cursor_clamp),
 	T(test_cursor_purged),
 	T(test_cursor_tombstones),
+	T(test_recover_append_during_sync),
 	T(test_topic_boundary),
 	T(test_topic_boundary_one_message),
 };
