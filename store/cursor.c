@@ -143,25 +143,15 @@ int store_cursor_remove_at(struct store *st, uint64_t ino, const char *group,
 int store_cursor_gone_get(struct store *st, uint64_t ino, const char *group,
 			  int64_t *ns)
 {
-	char k[KEY_MAX], *err = NULL;
-	size_t len;
+	char k[KEY_MAX];
+	uint64_t v;
 	int r = store_cursor_name_check(group);
 	if (r == 0)
-		r = db_ready(st);
-	if (r < 0)
-		return r;
-	char *v = leveldb_get(st->db, st->ropts, k,
-			      key_u64_name(k, KEY_CURSOR_GONE, ino, group),
-			      &len, &err);
-	if (err)
-		return store_db_error("get", err);
-	if (!v)
-		return -ENODATA;
-	r = len == 8 ? 0 : -EIO;
+		r = db_get_u64(st, k, key_u64_name(k, KEY_CURSOR_GONE, ino,
+						   group), &v);
 	if (r == 0)
-		*ns = (int64_t)get_le64(v);
-	leveldb_free(v);
-	return r;
+		*ns = (int64_t)v;
+	return r == -ENOENT ? -ENODATA : r;
 }
 
 /* Call each(group, value, arg) for every key of kind on topic ino in

@@ -13,24 +13,9 @@
 int store_feed_get(struct store *st, uint64_t stream, uint64_t sender,
 		   uint64_t *source)
 {
-	char k[KEY_MAX], *err = NULL;
-	size_t len;
-	int r = db_ready(st);
-	if (r < 0)
-		return r;
-	char *v = leveldb_get(st->db, st->ropts, k,
-			      key_u64_u64(k, KEY_FEED, stream, sender), &len,
-			      &err);
-	if (err)
-		return store_db_error("get", err);
-	if (!v)
-		return -ENOENT;
-	if (len != 8)
-		r = -EIO;
-	else
-		*source = get_le64(v);
-	leveldb_free(v);
-	return r;
+	char k[KEY_MAX];
+	return db_get_u64(st, k, key_u64_u64(k, KEY_FEED, stream, sender),
+			  source);
 }
 
 int store_feed_set(struct store *st, uint64_t stream, uint64_t sender,
@@ -40,10 +25,6 @@ int store_feed_set(struct store *st, uint64_t stream, uint64_t sender,
 	if (sender == 0 || source == 0)
 		return -EINVAL;
 	put_le64(v, source);
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	leveldb_writebatch_put(b, k, key_u64_u64(k, KEY_FEED, stream, sender),
-			       v, 8);
-	int r = db_write(st, b, true);
-	leveldb_writebatch_destroy(b);
-	return r;
+	return db_put_one(st, k, key_u64_u64(k, KEY_FEED, stream, sender), v,
+			  8, true);
 }

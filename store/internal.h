@@ -171,9 +171,20 @@ int ino_load(struct store *st);
 /* Count the inode records (st->ninodes), once recovery is done. */
 int ino_count(struct store *st);
 
+/* ---- single records and walks (records.c) ---- */
+/* The value of key k, which must be size bytes, into out: 0, -ENOENT
+ * when there is none, -EIO when it has another size, or a read error. */
+int db_get_fixed(struct store *st, const char *k, size_t klen, void *out,
+		 size_t size);
+/* The same for a little-endian u64 value. */
+int db_get_u64(struct store *st, const char *k, size_t klen, uint64_t *out);
+/* Put v (vlen bytes) at key k, or delete k when v is NULL, in a write of
+ * its own (synced with sync). */
+int db_put_one(struct store *st, const char *k, size_t klen, const void *v,
+	       size_t vlen, bool sync);
 /* Call fn for each record whose key starts with the byte kind, in key
  * order; stops at fn's first non-zero and returns it.  A read error is
- * store_db_error's, naming what (kind_walk.c). */
+ * store_db_error's, naming what. */
 int db_each_kind(struct store *st, char kind,
 		 int (*fn)(const char *k, size_t klen, const char *v,
 			   size_t vlen, void *arg),

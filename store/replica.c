@@ -76,23 +76,9 @@ int store_replica_id(struct store *st, uint64_t *id)
 
 int store_topic_home(struct store *st, uint64_t ino, uint64_t *home)
 {
-	char k[KEY_MAX], *err = NULL;
-	size_t len;
-	int r = db_ready(st);
-	if (r < 0)
-		return r;
-	char *v = leveldb_get(st->db, st->ropts, k, key_u64(k, KEY_HOME, ino),
-			      &len, &err);
-	if (err)
-		return store_db_error("get", err);
-	if (v && len != 8)
-		r = -EIO;
-	else if (v)
-		*home = get_le64(v);
-	leveldb_free(v);
-	if (r == 0 && !v)
-		r = store_replica_id(st, home);
-	return r;
+	char k[KEY_MAX];
+	int r = db_get_u64(st, k, key_u64(k, KEY_HOME, ino), home);
+	return r == -ENOENT ? store_replica_id(st, home) : r;
 }
 
 int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home)
@@ -101,11 +87,7 @@ int store_topic_set_home(struct store *st, uint64_t ino, uint64_t home)
 	if (home == 0)
 		return -EINVAL;
 	put_le64(v, home);
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	leveldb_writebatch_put(b, k, key_u64(k, KEY_HOME, ino), v, 8);
-	int r = db_write(st, b, true);
-	leveldb_writebatch_destroy(b);
-	return r;
+	return db_put_one(st, k, key_u64(k, KEY_HOME, ino), v, 8, true);
 }
 
 /* ---- hand-overs of homes asked here ---- */
@@ -159,24 +141,16 @@ int store_handover_put(struct store *st, const struct sf_handover *h)
 	if (r < 0)
 		return r;
 	size_t vl = handover_encode(v, h);
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	leveldb_writebatch_put(b, k, key_u64(k, KEY_HANDOVER, h->ino), v, vl);
-	r = db_write(st, b, true);
-	leveldb_writebatch_destroy(b);
-	return r;
+	return db_put_one(st, k, key_u64(k, KEY_HANDOVER, h->ino), v, vl,
+			  true);
 }
 
 int store_handover_del(struct store *st, uint64_t ino)
 {
 	char k[KEY_MAX];
 	int r = store_writable(st);
-	if (r < 0)
-		return r;
-	leveldb_writebatch_t *b = leveldb_writebatch_create();
-	leveldb_writebatch_delete(b, k, key_u64(k, KEY_HANDOVER, ino));
-	r = db_write(st, b, true);
-	leveldb_writebatch_destroy(b);
-	return r;
+	return r < 0 ? r : db_put_one(st, k, key_u64(k, KEY_HANDOVER, ino),
+				      NULL, 0, true);
 }
 
 struct handover_walk {
@@ -224,23 +198,11 @@ static void birth_encode(char *v, const struct sf_birth *b)
 /* The kept birth of ino: 0, 1 none kept, -errno. */
 static int birth_get(struct store *st, uint64_t ino, struct sf_birth *b)
 {
-	char k[KEY_MAX], *err = NULL;
-	size_t len;
-	int r = db_ready(st);
-	if (r < 0)
-		return r;
-	char *v = leveldb_get(st->db, st->ropts, k, key_u64(k, KEY_BIRTH, ino),
-			      &len, &err);
-	if (err)
-		return store_db_error("get", err);
-	if (!v)
-		r = 1;
-	else if (len != BIRTH_SIZE)
-		r = -EIO;
-	else
+	char k[KEY_MAX], v[BIRTH_SIZE];
+	int r = db_get_fixed(st, k, key_u64(k, KEY_BIRTH, ino), v, sizeof v);
+	if (r == 0)
 		*b = (struct sf_birth){ get_le64(v), (int64_t)get_le64(v + 8) };
-	leveldb_free(v);
-	return r;
+	return r == -ENOENT ? 1 : r;
 }
 
 int store_topic_birth(struct store *st, uint64_t ino, struct sf_birth *b)
