@@ -1165,41 +1165,58 @@ static bool still_caught(const struct ltopic *t)
 	       t->caught_at == t->acked;
 }
 
-/* The link's figures (while it is up, paced; force: paused or down,
- * when appends are not taken and every topic is read). */
-static void status(struct lstate *s, bool force)
+/* What the peer lacks, summed over topics: messages, and the arrival
+ * time of the oldest of them (0: none). */
+struct lag {
+	uint64_t behind;
+	int64_t oldest;
+};
+
+/* Topic ino (state st) lacks everything from byte off, message msg, on
+ * at the peer (fs.lock held). */
+static void lag_add(struct lag *g, uint64_t ino, const struct sf_topic *st,
+		    uint64_t off, uint64_t msg)
+{
+	struct sf_record rec;
+	if (st->next_msg <= msg)
+		return;
+	g->behind += st->next_msg - msg;
+	if (store_topic_records(fs.store, ino, st, off, &rec, 1) == 1 &&
+	    (!g->oldest || rec.ns < g->oldest))
+		g->oldest = rec.ns;
+}
+
+static void lag_report(struct lstate *s, const struct lag *g)
+{
+	double secs = g->oldest ? (double)(rp_real_ns() - g->oldest) / 1e9 : 0;
+	rp_status_progress(s->l, g->behind, secs < 0 ? 0 : secs, s->sent_msgs,
+			   s->sent_bytes);
+}
+
+/* The link's figures while it is up, at most every STATUS_MS. */
+static void status(struct lstate *s)
 {
 	int64_t now = rp_now_ms();
-	if (!force && now - s->last_status < STATUS_MS) {
+	if (now - s->last_status < STATUS_MS) {
 		s->status_owed = true;
 		return;
 	}
 	s->last_status = now;
 	s->status_owed = false;
-	uint64_t behind = 0;
-	int64_t oldest = 0;
+	struct lag g = { 0, 0 };
 	pthread_mutex_lock(&fs.lock);
 	for (size_t i = 0; i < s->nt; i++) {
 		struct ltopic *t = &s->t[i];
 		struct sf_topic st;
-		struct sf_record rec;
 		if ((t->st != T_SENDING && t->st != T_STALLED) ||
-		    (!force && still_caught(t)) ||
-		    rp_topic_state(t->ino, &st) < 0)
+		    still_caught(t) || rp_topic_state(t->ino, &st) < 0)
 			continue;
 		t->caught = st.next_msg <= t->acked_msg;
 		t->caught_at = t->acked;
-		if (t->caught)
-			continue;
-		behind += st.next_msg - t->acked_msg;
-		if (store_topic_records(fs.store, t->ino, &st, t->acked, &rec,
-					1) == 1 && (!oldest || rec.ns < oldest))
-			oldest = rec.ns;
+		lag_add(&g, t->ino, &st, t->acked, t->acked_msg);
 	}
 	pthread_mutex_unlock(&fs.lock);
-	double secs = oldest ? (double)(rp_real_ns() - oldest) / 1e9 : 0;
-	rp_status_progress(s->l, behind, secs < 0 ? 0 : secs, s->sent_msgs,
-			   s->sent_bytes);
+	lag_report(s, &g);
 }
 
 /* The same with no connection (paused, or the peer out of reach): what
@@ -1213,8 +1230,8 @@ static void status_offline(struct lstate *s, bool force)
 {
 	struct found *f;
 	size_t n;
-	uint64_t behind = 0;
-	int64_t oldest = 0, now = rp_now_ms();
+	struct lag g = { 0, 0 };
+	int64_t now = rp_now_ms();
 	if (!force && now - s->last_status < STATUS_MS)
 		return;
 	s->last_status = now;
@@ -1226,30 +1243,19 @@ static void status_offline(struct lstate *s, bool force)
 			if (s->t[i].ino == f[k].ino)
 				t = &s->t[i];
 		struct sf_topic st;
-		struct sf_record rec;
 		if ((s->peer_id && f[k].home == s->peer_id) ||
 		    (t && (t->st == T_HOME || t->st == T_REFUSED)) ||
 		    rp_topic_state(f[k].ino, &st) < 0)
 			continue;
-		uint64_t msg = st.first_msg, off = st.start;
-		if (t && t->acked > off) {
-			msg = t->acked_msg;
-			off = t->acked;
-		}
-		if (st.next_msg <= msg)
-			continue;
-		behind += st.next_msg - msg;
-		if (store_topic_records(fs.store, f[k].ino, &st, off, &rec,
-					1) == 1 && (!oldest || rec.ns < oldest))
-			oldest = rec.ns;
+		if (t && t->acked > st.start)
+			lag_add(&g, f[k].ino, &st, t->acked, t->acked_msg);
+		else
+			lag_add(&g, f[k].ino, &st, st.start, st.first_msg);
 	}
 	pthread_mutex_unlock(&fs.lock);
 	free(f);
-	if (r < 0)
-		return;
-	double secs = oldest ? (double)(rp_real_ns() - oldest) / 1e9 : 0;
-	rp_status_progress(s->l, behind, secs < 0 ? 0 : secs, s->sent_msgs,
-			   s->sent_bytes);
+	if (r == 0)
+		lag_report(s, &g);
 }
 
 /* ---- a connection ---- */
@@ -1332,7 +1338,7 @@ static void run(struct lstate *s)
 			if (read_answer(s, 200) < 0)
 				return;
 		/* Paced: it reads every topic's state. */
-		status(s, false);
+		status(s);
 		if (idle(s, more) < 0)
 			return;
 	}
