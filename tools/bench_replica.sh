@@ -36,46 +36,15 @@ cleanup() {
 	done
 }
 trap cleanup EXIT INT TERM
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-free_port() {
-	local p
-	for p in $(seq 19300 19400); do
-		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-	done
-}
+. "$REPO/tools/bench/replica_lib.sh"
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
-pem() {         # pem NAME: a key and a certificate CN=root signed by ca
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 \
-		-out "$DIR/$1.key" 2>/dev/null
-	openssl req -new -key "$DIR/$1.key" -subj /CN=root -out "$DIR/$1.csr"
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$DIR/$1.ext"
-	openssl x509 -req -in "$DIR/$1.csr" -CA "$DIR/ca.pem" \
-		-CAkey "$DIR/ca.key" -CAcreateserial -days 2 \
-		-extfile "$DIR/$1.ext" -out "$DIR/$1.pem" 2>/dev/null
-}
-mount_one() {   # mount_one NAME [OPTIONS]
-	local name=$1
-	shift
-	mkdir -p "$DIR/$name"
-	"$BUILD/fs/streamfs" -f -o "tls_cert=$DIR/$name.pem,tls_key=$DIR/$name.key,tls_ca=$DIR/ca.pem" \
-		"$@" "$DIR/data-$name" "$DIR/$name" 2> "$DIR/streamfs-$name.log" &
-	PIDS+=($!)
-	for _ in $(seq 100); do mountpoint -q "$DIR/$name" && return; sleep 0.1; done
-	echo "bench_replica.sh: $name did not mount" >&2
-	exit 1
-}
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 \
-	-out "$DIR/ca.key" 2>/dev/null
-openssl req -x509 -new -key "$DIR/ca.key" -out "$DIR/ca.pem" -days 2 \
-	-subj "/CN=bench ca"
-pem a
-pem b
-PORT=$(free_port)
-mount_one a
-mount_one b -o "replica_listen=127.0.0.1:$PORT"
+certs
+PORT=$(free_port 19300)
+mount_one "$BUILD" a
+mount_one "$BUILD" b -o "replica_listen=127.0.0.1:$PORT"
 mkdir "$DIR/a/solo" "$DIR/a/bench" "$DIR/b/bench"
 log "$("$BUILD/fs/streamfs" -V 2>&1 | grep ^streamfs), B listens on 127.0.0.1:$PORT"
 

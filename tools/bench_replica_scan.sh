@@ -34,34 +34,7 @@ cleanup() {
 	[ -d "$DIR/before" ] && git -C "$REPO" worktree remove --force "$DIR/before"
 }
 trap cleanup EXIT INT TERM
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-free_port() {
-	local p
-	for p in $(seq 19400 19500); do
-		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-	done
-}
-pem() {         # pem NAME: a key and a certificate CN=root signed by ca
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 \
-		-out "$DIR/$1.key" 2>/dev/null
-	openssl req -new -key "$DIR/$1.key" -subj /CN=root -out "$DIR/$1.csr"
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$DIR/$1.ext"
-	openssl x509 -req -in "$DIR/$1.csr" -CA "$DIR/ca.pem" \
-		-CAkey "$DIR/ca.key" -CAcreateserial -days 2 \
-		-extfile "$DIR/$1.ext" -out "$DIR/$1.pem" 2>/dev/null
-}
-mount_one() {   # mount_one BUILD NAME [OPTIONS]: the daemon's pid in MPID
-	local build=$1 name=$2
-	shift 2
-	mkdir -p "$DIR/$name"
-	"$build/fs/streamfs" -f -o "tls_cert=$DIR/$name.pem,tls_key=$DIR/$name.key,tls_ca=$DIR/ca.pem" \
-		"$@" "$DIR/data-$name" "$DIR/$name" 2> "$DIR/streamfs-$name.log" &
-	MPID=$!
-	PIDS+=($MPID)
-	for _ in $(seq 100); do mountpoint -q "$DIR/$name" && return; sleep 0.1; done
-	echo "bench_replica_scan.sh: $name did not mount" >&2
-	exit 1
-}
+. "$REPO/tools/bench/replica_lib.sh"
 unmount_all() {
 	for m in a b; do fusermount3 -u "$DIR/$m"; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
@@ -74,7 +47,7 @@ cpu_ms() {      # cpu_ms PID: its utime+stime so far, in ms
 # One build's two figures, "IDLE_MS APPEND_MS", in RES; nolink: no link.
 measure() {     # measure BUILD [nolink]
 	local build=$1 port a c0 c1 c2
-	port=$(free_port)
+	port=$(free_port 19400)
 	mount_one "$build" a
 	a=$MPID
 	mount_one "$build" b -o "replica_listen=127.0.0.1:$port"
@@ -120,12 +93,7 @@ mkdir -p "$DIR"
 log "building $BEFORE in a worktree"
 git -C "$REPO" worktree add --detach "$DIR/before" "$BEFORE" > /dev/null 2>&1 || exit 1
 (cd "$DIR/before" && meson setup build > /dev/null && meson compile -C build > /dev/null) || exit 1
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 \
-	-out "$DIR/ca.key" 2>/dev/null
-openssl req -x509 -new -key "$DIR/ca.key" -out "$DIR/ca.pem" -days 2 \
-	-subj "/CN=bench ca"
-pem a
-pem b
+certs
 log "before: $N topics, $SECS s idle, $SECS s of 100 appends/s"
 measure "$DIR/before/build"
 read -r bi ba <<< "$RES"
