@@ -159,6 +159,16 @@ def append_lines(path, n, tag, start=0):
         append(path, b"%s %d\n" % (tag.encode(), i))
 
 
+def copied_topic(a, b, n=10):
+    """Topic plant/t with n messages at A, copied to B over a link made
+    already: its paths at A and at B."""
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    append_lines(ta, n, "a")
+    assert agree(a, b)
+    return ta, tb
+
+
 # ---------------------------------------------------------------- control
 
 def test_links_added_listed_paused_resumed_removed(mount_factory, pki):

@@ -13,7 +13,7 @@ import os
 import struct
 
 import kafka_wire as kw
-from test_replica import (CONVERGE, agree, append_lines, ctl, link,  # noqa
+from test_replica import (CONVERGE, copied_topic, ctl, link,  # noqa
                           pki, replica)
 from util import PFX, errno_of, sh, wait_for
 
@@ -87,10 +87,7 @@ def test_a_removal_reaches_the_replica(mount_factory, pki):
     kport = kw.free_port()
     b = replica(mount_factory, pki, extra=["kafka=127.0.0.1:%d" % kport])
     link(a, b)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 10, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b)
     commit(ta, "etl", 20)
     commit(ta, "keep", 8)
     commit(ta, "tool", 32)
@@ -119,10 +116,7 @@ def test_a_commit_after_the_removal_survives_it(mount_factory, pki):
     b = replica(mount_factory, pki)
     ab = link(a, b)
     ba = link(b, a)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 10, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b)
     for g in ("etl", "old", "zz"):
         commit(ta, g, 20)
     assert settled(tb, {"etl": 20, "old": 20, "zz": 20})
@@ -147,10 +141,7 @@ def test_a_removal_while_the_link_is_down_arrives_later(mount_factory, pki):
     a = replica(mount_factory, pki)
     b = replica(mount_factory, pki)
     link(a, b)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 10, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b)
     commit(ta, "etl", 20)
     commit(ta, "keep", 8)
     assert settled(tb, {"etl": 20, "keep": 8})

@@ -12,8 +12,8 @@ import os
 import struct
 
 from test_replica import (CONVERGE, EROFS_LINE, STREAMCTL, agree,  # noqa
-                          allow_other, append_lines, ctl, info_text, link,
-                          lines, pki, replica)
+                          allow_other, append_lines, copied_topic, ctl,
+                          info_text, link, lines, pki, replica)
 from test_replica_wire import Peer, error_of, listener, s16
 from util import PFX, append, errno_of, read, sh, wait_for
 
@@ -161,10 +161,7 @@ def test_home_waits_for_the_records_the_old_home_still_sends(
     b = replica(mount_factory, pki)
     ab = link(a, b)
     link(b, a)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 3, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b, 3)
     ctl("replica", "pause", os.path.join(a.mnt, "plant"), ab)
     append_lines(ta, 4, "late")
     os.setxattr(tb, PFX + "replica.home", b"1")
@@ -196,10 +193,7 @@ def test_the_old_home_refuses_a_peer_without_admin(mount_factory, pki):
     os.setxattr(plant, PFX + "ace.copy", b"u:nobody")
     link(a, b)
     link(b, a)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 3, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b, 3)
     r = ctl("replica", "home", tb, check=False)
     assert r.returncode == 1
     assert "its home refused to hand it over: user nobody may not take " \
@@ -271,10 +265,7 @@ def test_a_restart_resumes_the_hand_over(mount_factory, pki):
     b = replica(mount_factory, pki)
     ab = link(a, b)
     link(b, a)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 3, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b, 3)
     ctl("replica", "pause", os.path.join(a.mnt, "plant"), ab)
     append_lines(ta, 2, "late")
     os.setxattr(tb, PFX + "replica.home", b"1")
@@ -311,10 +302,7 @@ def test_a_kill_before_the_answer_resumes_the_request(mount_factory, pki):
     b = replica(mount_factory, pki)
     link(a, b)
     ba = link(b, a)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 3, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b, 3)
     ctl("replica", "pause", os.path.join(b.mnt, "plant"), ba)
     os.setxattr(tb, PFX + "replica.home", b"1")
     asking = b"asking " + rid(a)
@@ -341,10 +329,7 @@ def test_asking_again_after_a_restart_is_harmless(mount_factory, pki):
     b = replica(mount_factory, pki)
     ab = link(a, b)
     link(b, a)
-    ta = os.path.join(a.mnt, "plant", "t")
-    tb = os.path.join(b.mnt, "plant", "t")
-    append_lines(ta, 3, "a")
-    assert agree(a, b)
+    ta, tb = copied_topic(a, b, 3)
     ctl("replica", "pause", os.path.join(a.mnt, "plant"), ab)
     append_lines(ta, 2, "late")
     os.setxattr(tb, PFX + "replica.home", b"1")
