@@ -22,6 +22,7 @@ from certs import PKI, leave_mid_handshake
 from util import BUILD, PFX, append, errno_of, info, read, run, sh, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
+import faults                          # noqa: E402
 import kafka_wire as kw                 # noqa: E402
 
 STREAMCTL = BUILD / "tools" / "streamctl"
@@ -62,13 +63,14 @@ def tls_options(pki, cert=None, ca=None):
     return ["tls_cert=" + cert, "tls_key=" + key, "tls_ca=" + (ca or pki.ca)]
 
 
-def replica(mount_factory, pki, cert=None, extra=(), expect=(), ca=None):
+def replica(mount_factory, pki, cert=None, extra=(), expect=(), ca=None,
+            data=None, env=None):
     """A mount listening for replication on a free loopback port
     (m.port); its stream plant exists."""
     port = kw.free_port()
     m = mount_factory(["replica_listen=127.0.0.1:%d" % port] +
                       tls_options(pki, cert, ca) + list(extra),
-                      expect=list(expect) + [DROPPED])
+                      expect=list(expect) + [DROPPED], data=data, env=env)
     m.port = port
     os.makedirs(os.path.join(m.mnt, "plant"), exist_ok=True)
     return m
@@ -438,6 +440,67 @@ def test_restart_and_kill_resume_without_loss_or_doubles(mount_factory,
             lines(50, "three") + lines(50, "four"))
     assert read(os.path.join(b.mnt, "plant", "t")) == want
     assert info(os.path.join(b.mnt, "plant", "t"))["messages"] == 400
+
+
+def test_power_cut_at_the_home_leaves_no_copy_ahead_of_it(mount_factory,
+                                                          pki, tmp_path):
+    """Under durability=os an append is durable only once something
+    syncs it.  A link sends only records durable at the home, so a power
+    cut there cannot take records a copy already holds: the home would
+    append other records at their offsets, which the copy would skip as
+    held, and the two would differ from there on.  A's data folder runs
+    under the fault shim's journal, which makes the cut lose exactly
+    what was not synced."""
+    data = tmp_path / "data-home"
+    env = faults.fault_env(data, None, log=tmp_path / "home.faultlog",
+                           journal=tmp_path / "home.journal")
+    a = replica(mount_factory, pki, data=data, env=env,
+                expect=[DROPPED, r"recover"])
+    b = replica(mount_factory, pki, expect=[DROPPED])
+    ta = os.path.join(a.mnt, "plant", "t")
+    tb = os.path.join(b.mnt, "plant", "t")
+    link(a, b)
+    append_lines(ta, 1, "before")
+    fd = os.open(ta, os.O_RDONLY)
+    os.fsync(fd)                # the topic and its first line
+    os.close(fd)
+    append_lines(ta, 99, "before", 1)
+    assert agree(a, b)
+    a.power_cut()
+    a.start()
+    assert read(ta) == lines(100, "before")
+    append_lines(ta, 20, "after")
+    assert agree(a, b)
+    assert read(tb) == lines(100, "before") + lines(20, "after")
+
+
+def test_copy_ahead_of_its_home_is_said_and_left_alone(mount_factory, pki,
+                                                      tmp_path):
+    """A home whose data folder is put back from an older copy holds less
+    than its copies.  The link says so instead of sending the home's new
+    records, which would take offsets the copy holds other records at."""
+    data = tmp_path / "data-home"
+    a = replica(mount_factory, pki, data=data,
+                expect=[DROPPED, LINK + "topic /plant/t: the copy at .* "
+                        "past its end here"])
+    b = replica(mount_factory, pki, expect=[DROPPED])
+    link(a, b)
+    ta, tb = copied_topic(a, b, 10)
+    a.unmount()
+    shutil.copytree(data, tmp_path / "backup")
+    a.start()
+    append_lines(ta, 10, "a", 10)
+    assert agree(a, b)
+    a.unmount()
+    shutil.rmtree(data)
+    shutil.copytree(tmp_path / "backup", data)
+    a.start()
+    append_lines(ta, 15, "new")
+    assert wait_for(lambda: "past its end here" in links(a)[0]["last_error"],
+                    timeout=CONVERGE), links(a)
+    assert "topic /plant/t: the copy at 127.0.0.1:%d/plant ends at byte 90" \
+        % b.port in links(a)[0]["last_error"]
+    assert read(tb) == lines(20, "a")
 
 
 def test_paused_link_holds_then_catches_up(mount_factory, pki):

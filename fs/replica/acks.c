@@ -9,14 +9,11 @@
  * system's journal busy for little gain.
  * Answers that need no sync wait only for those before them.
  *
- * Everything but the fields under a.m is the connection thread's own;
- * a.m is a leaf, taken alone (the sync thread drops it before it takes
- * fs.lock). */
+ * The syncs are a syncer's (syncer.c); everything here is the
+ * connection thread's own. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "rp.h"
 
@@ -32,19 +29,9 @@ struct rp_acks {
 	uint64_t started;       /* syncs begun */
 	uint64_t done;          /* the last of them that ended */
 	bool dirty;             /* records stored since the last begin */
-	bool busy;              /* a sync is under way */
 	int64_t last_start;     /* when the last sync began (ms) */
 	int err;                /* a sync failed: -errno */
-	int efd;                /* readable when a sync ended */
-	bool th_started;
-	pthread_t th;
-	pthread_mutex_t m;
-	pthread_cond_t cv;
-	/* Guarded by m: */
-	struct store_flush *f;  /* for the thread to flush */
-	bool finished;          /* it did, with result */
-	int result;
-	bool quit;
+	struct rp_syncer *sy;
 };
 
 struct rp_acks *acks_new(void)
@@ -52,81 +39,33 @@ struct rp_acks *acks_new(void)
 	struct rp_acks *a = calloc(1, sizeof *a);
 	if (!a)
 		return NULL;
-	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->efd < 0) {
+	a->sy = syncer_new();
+	if (!a->sy) {
 		free(a);
 		return NULL;
 	}
-	pthread_mutex_init(&a->m, NULL);
-	pthread_cond_init(&a->cv, NULL);
 	return a;
 }
 
 int acks_fd(const struct rp_acks *a)
 {
-	return a->efd;
-}
-
-static void *sync_main(void *arg)
-{
-	struct rp_acks *a = arg;
-	pthread_mutex_lock(&a->m);
-	for (;;) {
-		while (!a->f && !a->quit)
-			pthread_cond_wait(&a->cv, &a->m);
-		if (!a->f)
-			break;
-		struct store_flush *f = a->f;
-		a->f = NULL;
-		pthread_mutex_unlock(&a->m);
-		store_sync_flush(f);
-		pthread_mutex_lock(&fs.lock);
-		int r = store_sync_end(fs.store, f);
-		pthread_mutex_unlock(&fs.lock);
-		pthread_mutex_lock(&a->m);
-		a->result = r;
-		a->finished = true;
-		uint64_t one = 1;
-		if (write(a->efd, &one, sizeof one) < 0)
-			a->result = -errno;
-	}
-	pthread_mutex_unlock(&a->m);
-	return NULL;
+	return syncer_fd(a->sy);
 }
 
 /* Begin a sync of what was stored, if nothing is under way. */
 static void maybe_start(struct rp_acks *a)
 {
-	if (a->busy || !a->dirty || a->err ||
+	if (syncer_busy(a->sy) || !a->dirty || a->err ||
 	    rp_now_ms() - a->last_start < RP_SYNC_GAP_MS)
 		return;
 	a->last_start = rp_now_ms();
-	struct store_flush *f = NULL;
-	pthread_mutex_lock(&fs.lock);
-	int r = store_sync_begin(fs.store, &f);
-	if (r < 0 && f)
-		store_sync_end(fs.store, f);
-	pthread_mutex_unlock(&fs.lock);
-	if (r == 0 && !a->th_started) {
-		r = -pthread_create(&a->th, NULL, sync_main, a);
-		a->th_started = r == 0;
-		if (r < 0) {
-			pthread_mutex_lock(&fs.lock);
-			store_sync_end(fs.store, f);
-			pthread_mutex_unlock(&fs.lock);
-		}
-	}
+	int r = syncer_begin(a->sy);
 	if (r < 0) {
 		a->err = r;
 		return;
 	}
 	a->started++;
 	a->dirty = false;
-	a->busy = true;
-	pthread_mutex_lock(&a->m);
-	a->f = f;
-	pthread_cond_signal(&a->cv);
-	pthread_mutex_unlock(&a->m);
 }
 
 int acks_push(struct rp_acks *a, struct wbuf *b, bool stored)
@@ -157,7 +96,8 @@ int acks_push(struct rp_acks *a, struct wbuf *b, bool stored)
 	/* Records stored since the last begin wait for the next sync; a
 	 * batch held already waits for the one that may be making it
 	 * durable. */
-	e->need = a->dirty ? a->started + 1 : a->busy ? a->started : 0;
+	e->need = a->dirty ? a->started + 1
+		  : syncer_busy(a->sy) ? a->started : 0;
 	a->n++;
 	maybe_start(a);
 	return 0;
@@ -165,17 +105,9 @@ int acks_push(struct rp_acks *a, struct wbuf *b, bool stored)
 
 void acks_event(struct rp_acks *a)
 {
-	uint64_t v;
-	if (read(a->efd, &v, sizeof v) < 0 && errno != EAGAIN)
-		a->err = -errno;
-	pthread_mutex_lock(&a->m);
-	bool fin = a->finished;
-	int r = a->result;
-	a->finished = false;
-	pthread_mutex_unlock(&a->m);
-	if (!fin)
+	int r;
+	if (!syncer_ended(a->sy, &r))
 		return;
-	a->busy = false;
 	if (r < 0)
 		a->err = r;
 	else
@@ -186,7 +118,7 @@ void acks_event(struct rp_acks *a)
 int acks_due(struct rp_acks *a)
 {
 	maybe_start(a);
-	if (a->busy || !a->dirty || a->err)
+	if (syncer_busy(a->sy) || !a->dirty || a->err)
 		return -1;
 	int64_t left = a->last_start + RP_SYNC_GAP_MS - rp_now_ms();
 	return left < 1 ? 1 : (int)left;
@@ -215,18 +147,9 @@ void acks_free(struct rp_acks *a)
 {
 	if (!a)
 		return;
-	if (a->th_started) {
-		pthread_mutex_lock(&a->m);
-		a->quit = true;
-		pthread_cond_signal(&a->cv);
-		pthread_mutex_unlock(&a->m);
-		pthread_join(a->th, NULL);
-	}
+	syncer_free(a->sy);
 	for (size_t i = 0; i < a->n; i++)
 		free(a->q[(a->h + i) % a->cap].p);
 	free(a->q);
-	close(a->efd);
-	pthread_mutex_destroy(&a->m);
-	pthread_cond_destroy(&a->cv);
 	free(a);
 }

@@ -14,6 +14,12 @@
  * here.  Idle, it sends PING every RP_PING_MS.
  * For a topic to be homed here that the peer homes, it sends HANDOVER,
  * and takes the home once the copy here reaches the end HANDED says.
+ * Only records durable here are sent: a copy must never hold what a
+ * power cut here could take, since the home would then append other
+ * records at their offsets.  Records past what is known durable wait
+ * for a sync of the link's own (syncer.c, off fs.lock), begun at most
+ * every SYNC_GAP_MS while some wait; the next batch goes as soon as it
+ * ends.
  * A connection that fails is made again after 0.2 s, doubling to 5 s.
  *
  * Everything here is the thread's own, but the struct rp_link fields
@@ -49,6 +55,8 @@
 #define CURSORS_MS 30000        /* look for cursors committed */
 #define CURSORS_WAKE_MS 500     /* at most this often on commits */
 #define CURSORS_MAX 1024        /* of a topic, sent per look */
+#define SYNC_GAP_MS 5           /* between the link's syncs */
+#define SYNC_RETRY_MS 1000      /* after a sync failed */
 
 /* A topic on this connection: not yet announced, waiting for its
  * POSITION, being sent, homed at the peer (its cursors only), refused,
@@ -76,6 +84,12 @@ struct ltopic {
 	int st;                 /* T_* on this connection */
 	uint32_t tid;
 	uint64_t pos;           /* the next byte to send */
+	/* Across connections: the end of what is known durable here (only
+	 * bytes before it are sent), and the topic's size when the sync
+	 * under way began (durable once it ends); unsynced: it has bytes
+	 * past `durable` that no sync began after. */
+	uint64_t durable, syncing;
+	bool unsynced;
 	uint64_t acked, acked_msg;      /* where the peer's copy ends */
 	bool lost_said;         /* the lost range was reported */
 	bool seen;              /* in the last scan */
@@ -136,6 +150,10 @@ struct lstate {
 				 * the last one, it is made */
 	struct sf_rread rr;
 	size_t rr_next;         /* round robin over the topics */
+	/* Syncs that make records durable before they are sent: */
+	struct rp_syncer *sy;
+	bool sync_wanted;       /* a topic is unsynced */
+	int64_t sync_next;      /* no sync begins before (ms) */
 };
 
 static const char *peer_of(const struct lstate *s)
@@ -745,6 +763,17 @@ static int send_batch(struct lstate *s, struct ltopic *t)
 		t->owed = false;
 		return 0;
 	}
+	if (st.size > t->durable) {
+		/* Bytes not known durable: the next sync covers them. */
+		t->unsynced = true;
+		s->sync_wanted = true;
+	}
+	if (t->pos >= t->durable) {
+		pthread_mutex_unlock(&fs.lock);
+		t->owed = false;        /* until the sync ends */
+		return 0;
+	}
+	st.size = t->durable < st.size ? t->durable : st.size;
 	if (s->inflight && st.size - t->pos < RP_BATCH_SMALL &&
 	    rp_now_ms() - t->sent_ms < RP_COALESCE_MS) {
 		/* Records are on their way: a little more time gathers
@@ -840,6 +869,66 @@ static int send_some(struct lstate *s, bool *more)
 		idle = r ? 0 : idle + 1;
 	}
 	return 0;
+}
+
+/* ---- syncs: what is sent is durable here ---- */
+
+/* The sync under way ended with result r: what it covers may be sent,
+ * or, when it failed, waits for the next (the store writes again what
+ * a failed sync may have lost, so a later one that succeeds covers it). */
+static void sync_ended(struct lstate *s, int r)
+{
+	if (r < 0) {
+		rp_status_error(s->l, "cannot make %s durable here: %s; its "
+				"records are sent once a sync succeeds",
+				s->src, strerror(-r));
+		s->sync_next = rp_now_ms() + SYNC_RETRY_MS;
+	}
+	for (size_t i = 0; i < s->nt; i++) {
+		struct ltopic *t = &s->t[i];
+		if (t->syncing <= t->durable)
+			continue;
+		if (r < 0) {
+			t->unsynced = true;
+			s->sync_wanted = true;
+		} else {
+			t->durable = t->syncing;
+			t->owed = true;
+		}
+	}
+}
+
+/* Collect the sync that ended, and begin the next when topics wait for
+ * one and it is time: the sizes are taken before the sync begins, so
+ * it covers them.  The ms until one is due (-1: none waits). */
+static int64_t syncs(struct lstate *s)
+{
+	int r;
+	if (syncer_busy(s->sy)) {
+		if (!syncer_ended(s->sy, &r))
+			return -1;      /* its end wakes the link */
+		sync_ended(s, r);
+	}
+	if (!s->sync_wanted)
+		return -1;
+	int64_t now = rp_now_ms();
+	if (now < s->sync_next)
+		return s->sync_next - now;
+	s->sync_wanted = false;
+	s->sync_next = now + SYNC_GAP_MS;
+	pthread_mutex_lock(&fs.lock);
+	for (size_t i = 0; i < s->nt; i++) {
+		struct ltopic *t = &s->t[i];
+		struct sf_topic st;
+		if (t->unsynced && rp_topic_state(t->ino, &st) == 0)
+			t->syncing = st.size;
+		t->unsynced = false;
+	}
+	pthread_mutex_unlock(&fs.lock);
+	r = syncer_begin(s->sy);
+	if (r < 0)
+		sync_ended(s, r);
+	return -1;
 }
 
 /* ---- cursors ---- */
@@ -1021,6 +1110,29 @@ static void lost_name(struct lstate *s, struct ltopic *t, const char *why)
 	s->last_scan = 0;
 }
 
+/* The peer's copy of t, homed here, ends at byte end, past the end of
+ * the topic here: it holds records this replica lost (they reached the
+ * peer durable from here, so only a loss underneath, or data put back
+ * from an older copy, does this).  Appending here would put other
+ * records at their offsets; the link says so and sends t no more. */
+static bool ahead_of_home(struct lstate *s, struct ltopic *t, uint64_t end)
+{
+	struct sf_topic st;
+	if (t->home != s->self)
+		return false;
+	pthread_mutex_lock(&fs.lock);
+	int r = rp_topic_state(t->ino, &st);
+	pthread_mutex_unlock(&fs.lock);
+	if (r < 0 || end <= st.size)
+		return false;
+	rp_status_error(s->l, "topic %s/%s: the copy at %s/%s ends at byte %"
+			PRIu64 ", past its end here (byte %" PRIu64 "), its "
+			"home: it holds records this replica lost, and the "
+			"topic is sent there no more", s->src, t->name,
+			peer_of(s), s->l->conf.peer_stream, end, st.size);
+	return true;
+}
+
 static int position(struct lstate *s)
 {
 	struct rbuf *b = &s->c.body;
@@ -1037,7 +1149,9 @@ static int position(struct lstate *s)
 	struct ltopic *t = by_tid(s, tid);
 	if (!t)
 		return 0;
-	if (status == RP_POS_OK) {
+	if (status == RP_POS_OK && ahead_of_home(s, t, end)) {
+		t->st = T_STALLED;
+	} else if (status == RP_POS_OK) {
 		t->st = T_SENDING;
 		t->pos = t->acked = end;
 		t->acked_msg = next;
@@ -1308,10 +1422,13 @@ static int idle(struct lstate *s, bool more)
 		wait = STATUS_MS - (now - s->last_status);
 	if (s->held)
 		wait = RP_COALESCE_MS;
-	/* An append, or a change of names or cursors, wakes us; run()
-	 * looks at them when due. */
-	int w = rp_link_poll(s->l, &s->seq, s->c.fd, wait < 1 ? 1 : (int)wait,
-			     !more && !s->held);
+	int64_t sync = syncs(s);
+	if (sync >= 0 && sync < wait)
+		wait = sync;
+	/* An append, a change of names or cursors, or a sync's end wakes
+	 * us; run() looks at them when due. */
+	int w = rp_link_poll(s->l, &s->seq, s->c.fd, syncer_fd(s->sy),
+			     wait < 1 ? 1 : (int)wait, !more && !s->held);
 	if ((w & RP_READABLE) && read_answer(s, 200) < 0)
 		return -1;
 	return 0;
@@ -1331,6 +1448,7 @@ static void run(struct lstate *s)
 		bool more;
 		if (scan_in(s) == 0 && scan(s) < 0)
 			return;
+		syncs(s);
 		if (send_some(s, &more) < 0 || send_cursors(s) < 0 ||
 		    handovers(s) < 0)
 			return;
@@ -1385,7 +1503,7 @@ static void backoff(struct lstate *s, int ms)
 	int64_t end = rp_now_ms() + ms;
 	int64_t left;
 	while (!rp_link_quit(s->l) && (left = end - rp_now_ms()) > 0)
-		if (rp_link_poll(s->l, &s->seq, -1, (int)left, false))
+		if (rp_link_poll(s->l, &s->seq, -1, -1, (int)left, false))
 			break;
 }
 
@@ -1394,6 +1512,13 @@ void *rp_link_main(void *arg)
 	struct lstate s = { .l = arg };
 	int delay = BACKOFF_MIN_MS;
 	s.seq = rp_link_seq();
+	while (!s.sy && !rp_link_quit(s.l)) {
+		if (!(s.sy = syncer_new())) {
+			rp_status_error(s.l, "cannot start the link's syncs: "
+					"out of memory");
+			backoff(&s, BACKOFF_MAX_MS);
+		}
+	}
 	while (!rp_link_quit(s.l) && !s.removed) {
 		if (reload(&s) < 0 && (s.removed || rp_link_quit(s.l)))
 			break;
@@ -1402,7 +1527,7 @@ void *rp_link_main(void *arg)
 			 * appends come. */
 			rp_status_set_state(s.l, "paused");
 			status_offline(&s, false);
-			rp_link_poll(s.l, &s.seq, -1, 1000, true);
+			rp_link_poll(s.l, &s.seq, -1, -1, 1000, true);
 			continue;
 		}
 		rp_status_set_state(s.l, "connecting");
@@ -1425,6 +1550,7 @@ void *rp_link_main(void *arg)
 	free(s.q);
 	free(s.fm);
 	wb_free(&s.out);
+	syncer_free(s.sy);
 	if (s.removed) {
 		log_msg(SF_LOG_INFO, "replica: link %llu: ends: %s",
 			(unsigned long long)s.l->id, s.gone);

@@ -141,8 +141,8 @@ uint64_t rp_link_seq(void)
 	return s;
 }
 
-int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
-		 bool appends)
+int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int sync_fd,
+		 int ms, bool appends)
 {
 	pthread_mutex_lock(&rp.lock);
 	bool now = (appends && rp.seq != *seq) || l->changed || rp.stopping;
@@ -151,13 +151,16 @@ int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
 	pthread_mutex_unlock(&rp.lock);
 	int got = 0;
 	if (!now) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = l->efd, .events = POLLIN },
 			{ .fd = fd, .events = POLLIN },
+			{ .fd = sync_fd, .events = POLLIN },
 		};
-		int n = poll(p, fd >= 0 ? 2 : 1, ms);
-		if (n > 0 && fd >= 0 && p[1].revents)
+		int n = poll(p, 3, ms);         /* a -1 fd is skipped */
+		if (n > 0 && p[1].revents)
 			got |= RP_READABLE;
+		if (n > 0 && p[2].revents)
+			got |= RP_SYNCED;
 		uint64_t v;
 		if (n > 0 && p[0].revents && read(l->efd, &v, sizeof v) < 0) {
 			/* nothing to drain */

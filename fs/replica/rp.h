@@ -3,7 +3,8 @@
  * (wire.c), the callers and checks both ends make (access.c), the
  * receiving end of a connection (receive.c), the link table and its
  * wake-ups (replica.c), a link's thread (link.c), the hand-overs of
- * topics' homes (handover.c) and topics' births (births.c).  Locks: see
+ * topics' homes (handover.c), topics' births (births.c) and the syncs
+ * both ends make without fs.lock (syncer.c).  Locks: see
  * replica.h. */
 #ifndef STREAMFS_RP_H
 #define STREAMFS_RP_H
@@ -165,6 +166,20 @@ int rp_name_in(uint64_t dir, uint64_t ino, char *buf, size_t cap);
 /* A login name for uid, for log lines. */
 void rp_user_name(uid_t uid, char *buf, size_t cap);
 
+/* ---- syncer.c: syncs of the store made without fs.lock ---- */
+struct rp_syncer;
+struct rp_syncer *syncer_new(void);
+/* Waits for the sync under way to end, stops the thread, frees s. */
+void syncer_free(struct rp_syncer *s);
+/* Begin a sync that makes every append made so far durable (takes
+ * fs.lock): 0, or -errno (none began; -EBUSY while one is under way). */
+int syncer_begin(struct rp_syncer *s);
+bool syncer_busy(const struct rp_syncer *s);
+/* Readable when a sync ended: then call syncer_ended. */
+int syncer_fd(const struct rp_syncer *s);
+/* True when the sync under way ended, with *result 0 or -errno. */
+bool syncer_ended(struct rp_syncer *s, int *result);
+
 /* ---- acks.c: the receiver's answers in order, and its syncs ---- */
 struct rp_acks;
 struct rp_acks *acks_new(void);
@@ -232,13 +247,15 @@ void rp_status_progress(struct rp_link *l, uint64_t msgs_behind,
  * 1 as before, 0 changed (in *out), -ENOENT removed.  No lock held. */
 int rp_link_reload(struct rp_link *l, struct sf_link *out);
 /* Wait up to ms for a change of the link, the stop, with appends an
- * append, and with fd (not -1) bytes to read on it: RP_WOKEN when one
- * of the first three happened, RP_READABLE for the last, 0 when the
+ * append, with fd (not -1) bytes to read on it, and with sync_fd (not
+ * -1, a syncer's) the end of a sync: RP_WOKEN when one of the first
+ * three happened, RP_READABLE, RP_SYNCED for the others, 0 when the
  * time passed.  *seq: the appends seen so far. */
 #define RP_WOKEN 1
 #define RP_READABLE 2
-int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int ms,
-		 bool appends);
+#define RP_SYNCED 4
+int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int sync_fd,
+		 int ms, bool appends);
 /* The socket of l's connection (-1: none), shut down by replica_stop. */
 void rp_link_set_fd(struct rp_link *l, int fd);
 bool rp_link_quit(struct rp_link *l);
