@@ -44,7 +44,8 @@ struct settings {
 	struct tls_settings tls;
 };
 
-enum { KEY_KAFKA = 1, KEY_KAFKA_TLS, KEY_REPLICA_LISTEN };
+enum { KEY_KAFKA = 1, KEY_KAFKA_TLS, KEY_REPLICA_LISTEN,
+       KEY_REPLICA_RESCAN };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
@@ -56,6 +57,7 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_KEY("kafka=", KEY_KAFKA),
 	FUSE_OPT_KEY("kafka_tls=", KEY_KAFKA_TLS),
 	FUSE_OPT_KEY("replica_listen=", KEY_REPLICA_LISTEN),
+	FUSE_OPT_KEY("replica_rescan=", KEY_REPLICA_RESCAN),
 	{ "tls_cert=%s", offsetof(struct settings, tls.cert), 0 },
 	{ "tls_key=%s", offsetof(struct settings, tls.key), 0 },
 	{ "tls_ca=%s", offsetof(struct settings, tls.ca), 0 },
@@ -74,6 +76,9 @@ static int option_proc(void *data, const char *arg, int key,
 		       < 0 ? -1 : 0;
 	if (key == KEY_REPLICA_LISTEN)
 		return replica_add_listener(arg + strlen("replica_listen="))
+		       < 0 ? -1 : 0;
+	if (key == KEY_REPLICA_RESCAN)
+		return replica_set_rescan(arg + strlen("replica_rescan="))
 		       < 0 ? -1 : 0;
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
@@ -128,6 +133,12 @@ static void usage(const char *prog)
 	       "other mounts here\n"
 	       "                           (repeatable; TLS with the tls_ "
 	       "options below)\n"
+	       "    -o replica_rescan=SECONDS\n"
+	       "                           links look at all topics and "
+	       "cursors this often,\n"
+	       "                           should a change not have woken "
+	       "them (default 30;\n"
+	       "                           0: never)\n"
 	       "    -o tls_cert=FILE       the daemon's TLS certificate "
 	       "(PEM, with its chain)\n"
 	       "    -o tls_key=FILE        its private key (PEM, "

@@ -3,23 +3,25 @@ make it look at every topic of its stream again, nor at their cursors
 (the link's figures "scans" and "cursor_looks" in the metrics line's
 "replicas" entries say how often it looked); a new topic, a rename, a
 removal, a chmod, a chown and a cursor commit still reach the peer,
-through the generations their changes bump, long before the link's slow
-safety-net look (30 s) would have found them.
+through the generations their changes bump.  The source runs with
+replica_rescan=0, so its link never looks on its own (the slow
+safety-net look, every 30 s by default, is off): only a change's own
+hook can carry it to the peer.
 
 Every wait is a bounded poll: no pass or fail depends on how long
-anything took (the waits for a change at the peer are bounded by half
-the safety-net period, so that only the change's own hook can meet
-them)."""
+anything took."""
 import os
+import subprocess
 import time
 
+import pytest
+
 from test_metrics import fresh
-from test_replica import agree, append_lines, link, pki, replica, topics
-from util import PFX, wait_for
+from test_replica import (CONVERGE, agree, append_lines, link, pki, replica,
+                          topics)
+from util import DAEMON, PFX, is_mounted, wait_for
 
 assert pki                      # a fixture, used by name
-
-PROMPT = 15     # the bound of a wait for a change: half the slow look
 
 
 def figures(m, lid):
@@ -47,7 +49,7 @@ def settled(m, lid):
 def pair(mount_factory, pki, n=20):
     """Mounts a and b, a's stream plant with n topics linked to b's and
     copied whole; the link's id."""
-    a = replica(mount_factory, pki)
+    a = replica(mount_factory, pki, extra=["replica_rescan=0"])
     b = replica(mount_factory, pki)
     for i in range(n):
         append_lines(os.path.join(a.mnt, "plant", "t%d" % i), 2, "x")
@@ -68,15 +70,13 @@ def test_appends_alone_do_not_make_the_link_look_again(mount_factory, pki):
     assert agree(a, b)
     after = figures(a, lid)
     assert after["sent_msgs"] >= before["sent_msgs"] + 30
-    # One look at most: the slow safety net may fall in the window.
-    assert after["scans"] - before["scans"] <= 1, (before, after)
-    assert after["cursor_looks"] - before["cursor_looks"] <= 1, \
-        (before, after)
+    assert after["scans"] == before["scans"], (before, after)
+    assert after["cursor_looks"] == before["cursor_looks"], (before, after)
 
 
 def at_b(b, pred):
     return wait_for(lambda: pred(os.path.join(b.mnt, "plant")),
-                    timeout=PROMPT, interval=0.05)
+                    timeout=CONVERGE, interval=0.05)
 
 
 def test_changes_reach_the_peer_promptly(mount_factory, pki):
@@ -126,3 +126,17 @@ def test_changes_reach_the_peer_promptly(mount_factory, pki):
     after = figures(a, lid)
     assert after["scans"] > before["scans"]
     assert after["cursor_looks"] > before["cursor_looks"]
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "", "86401", "30s"])
+def test_bad_rescan_is_refused(tmp_path, value):
+    data, mnt = tmp_path / "data", tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([str(DAEMON), "-f", "-o", "replica_rescan=" + value,
+                        str(data), str(mnt)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert "invalid replica_rescan=%s (seconds, 0 to 86400" % value \
+        in r.stderr
+    assert not is_mounted(str(mnt))
+    assert not data.exists(), "a refused mount made its data folder"

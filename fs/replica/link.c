@@ -5,8 +5,8 @@
  * sends the records from there (RECORDS, at most RP_WINDOW batches or
  * RP_WINDOW_BYTES unacknowledged), woken by appends.  It looks at the
  * stream's topics again, and at their cursors, when their generations
- * (replica.c) say they changed, and else only every SCAN_MS and
- * CURSORS_MS: the hooks make it prompt, the slow looks keep it right
+ * (replica.c) say they changed, and else only every replica_rescan
+ * seconds: the hooks make it prompt, the slow looks keep it right
  * should one be missed.  A topic gone from the stream is sent as
  * DELETE (a renamed one is announced under its new name, and the peer
  * renames its copy); a topic the peer holds an
@@ -49,11 +49,11 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_MS 10000
-#define SCAN_MS 30000           /* look for new and removed topics */
-#define SCAN_WAKE_MS 200        /* at most this often on changes */
+#define SCAN_WAKE_MS 200        /* look for new and removed topics at
+				 * most this often on changes */
 #define STATUS_MS 200
-#define CURSORS_MS 30000        /* look for cursors committed */
-#define CURSORS_WAKE_MS 500     /* at most this often on commits */
+#define CURSORS_WAKE_MS 500     /* look for cursors committed at most
+				 * this often on commits */
 #define CURSORS_MAX 1024        /* of a topic, sent per look */
 #define SYNC_GAP_MS 5           /* between the link's syncs */
 #define SYNC_RETRY_MS 1000      /* after a sync failed */
@@ -595,12 +595,13 @@ static bool listed(const struct found *f, size_t n, uint64_t ino)
 
 /* ms until the next look (0: now) at what changes by generation gen
  * (seen: as last looked at), made last at last, paced by pace, at
- * least every every ms; owed: look as if it changed. */
+ * least every replica_rescan (unless 0); owed: look as if it changed. */
 static int64_t look_in(uint64_t gen, uint64_t seen, bool owed, int64_t last,
-		       int64_t pace, int64_t every)
+		       int64_t pace)
 {
 	int64_t since = rp_now_ms() - last;
-	int64_t left = every - since;
+	int64_t every = rp_rescan_ms();
+	int64_t left = last == 0 ? 0 : every ? every - since : INT32_MAX;
 	if ((gen != seen || owed) && pace - since < left)
 		left = pace - since;
 	return left < 0 ? 0 : left;
@@ -611,7 +612,7 @@ static int64_t scan_in(struct lstate *s)
 	uint64_t names, cursors;
 	rp_link_gens(s->l->conf.stream, &names, &cursors);
 	return look_in(names, s->names_seen, false, s->last_scan,
-		       SCAN_WAKE_MS, SCAN_MS);
+		       SCAN_WAKE_MS);
 }
 
 static int64_t cursors_in(struct lstate *s)
@@ -619,7 +620,7 @@ static int64_t cursors_in(struct lstate *s)
 	uint64_t names, cursors;
 	rp_link_gens(s->l->conf.stream, &names, &cursors);
 	return look_in(cursors, s->cursors_seen, s->cursors_owed,
-		       s->last_cursors, CURSORS_WAKE_MS, CURSORS_MS);
+		       s->last_cursors, CURSORS_WAKE_MS);
 }
 
 static int scan(struct lstate *s)

@@ -39,9 +39,32 @@ static struct {
 	bool started;
 	/* Link threads running, read without the lock by appends: */
 	atomic_uint nlinks;
+	/* Set from the command line before any link starts: */
+	int64_t rescan_ms;
 } rp = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.rescan_ms = RP_RESCAN_DEFAULT * 1000,
 };
+
+int replica_set_rescan(const char *secs)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(secs, &end, 10);
+	if (errno || end == secs || *end || v < 0 || v > RP_RESCAN_MAX) {
+		log_msg(SF_LOG_ERROR, "invalid replica_rescan=%s (seconds, "
+			"0 to %d; 0: only when a change wakes a link)", secs,
+			RP_RESCAN_MAX);
+		return -1;
+	}
+	rp.rescan_ms = (int64_t)v * 1000;
+	return 0;
+}
+
+int64_t rp_rescan_ms(void)
+{
+	return rp.rescan_ms;
+}
 
 /* Wake l's thread if it waits (rp.lock held). */
 static void wake(struct rp_link *l)

@@ -24,6 +24,10 @@
 /* -o replica_listen=ADDR:PORT ([IPV6]:PORT for IPv6), repeatable: 0, or
  * -1 after an error line (a malformed address). */
 int replica_add_listener(const char *addr);
+/* -o replica_rescan=SECONDS: how often a link looks at every topic and
+ * cursor of its stream should a change not have woken it (default
+ * RP_RESCAN_DEFAULT; 0: never).  0, or -1 after an error line. */
+int replica_set_rescan(const char *secs);
 /* A replica_listen was given (it needs the tls_ options). */
 bool replica_configured(void);
 /* After the store is open and the mount live: listen, and start a

@@ -45,6 +45,8 @@
 #define RP_IDLE_MS 30000            /* the receiver waits for a frame */
 #define RP_HANDSHAKE_MS 10000
 #define RP_SYNC_GAP_MS 20           /* between the receiver's syncs */
+#define RP_RESCAN_DEFAULT 30        /* s, replica_rescan */
+#define RP_RESCAN_MAX 86400
 
 enum {
 	RP_HELLO = 1, RP_WELCOME, RP_ERROR, RP_TOPIC, RP_POSITION,
@@ -209,6 +211,8 @@ void rp_receive(struct rconn *c, uid_t uid, gid_t gid);
 int rp_listen_start(void);
 void rp_listen_stop(void);
 bool rp_stopping(void);
+/* replica_rescan in ms (0: never); set before the links start. */
+int64_t rp_rescan_ms(void);
 
 /* ---- replica.c: the link table ---- */
 #define RP_APPENDED_MAX 64
