@@ -77,7 +77,7 @@ void topic_appended(struct node *n, const struct sf_policy *p)
 		group_commit_mark();
 	notify_pollers(n);
 	kafka_topic_appended(n->ino);
-	replica_topic_appended(n->ino);
+	replica_topic_appended(n->ino, n->known ? n->parent : 0);
 	if (p->retention_bytes && n->topic &&
 	    n->topic->size - n->topic->start > p->retention_bytes)
 		retention_note(n->ino);

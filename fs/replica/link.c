@@ -1512,7 +1512,7 @@ void *rp_link_main(void *arg)
 {
 	struct lstate s = { .l = arg };
 	int delay = BACKOFF_MIN_MS;
-	s.seq = rp_link_seq();
+	s.seq = rp_link_seq(s.l);
 	while (!s.sy && !rp_link_quit(s.l)) {
 		if (!(s.sy = syncer_new())) {
 			rp_status_error(s.l, "cannot start the link's syncs: "

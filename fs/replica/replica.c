@@ -32,7 +32,6 @@ static struct {
 	pthread_mutex_t lock;           /* rp.lock */
 	/* Guarded by rp.lock: */
 	struct rp_link *links;
-	uint64_t seq;                   /* appends and changes so far */
 	uint64_t names[GEN_SLOTS];      /* changes of streams' names */
 	uint64_t cursors[GEN_SLOTS];    /* commits and removals of cursors */
 	bool stopping;
@@ -90,13 +89,15 @@ static void note_appended(struct rp_link *l, uint64_t ino)
 		l->appended_all = true;
 }
 
-void replica_topic_appended(uint64_t ino)
+void replica_topic_appended(uint64_t ino, uint64_t stream)
 {
 	if (atomic_load_explicit(&rp.nlinks, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&rp.lock);
-	rp.seq++;
 	for (struct rp_link *l = rp.links; l; l = l->next) {
+		if (stream && l->stream != stream)
+			continue;
+		l->seq++;
 		if (!l->appended_all)
 			note_appended(l, ino);
 		if (l->wake_appends)
@@ -131,10 +132,13 @@ static void changed(uint64_t *gen, uint64_t stream)
 		return;         /* a link that starts looks at everything */
 	pthread_mutex_lock(&rp.lock);
 	gen[slot(stream)]++;
-	rp.seq++;
-	for (struct rp_link *l = rp.links; l; l = l->next)
+	for (struct rp_link *l = rp.links; l; l = l->next) {
+		if (l->stream != stream)
+			continue;
+		l->seq++;
 		if (l->wake_appends)
 			wake(l);
+	}
 	pthread_mutex_unlock(&rp.lock);
 }
 
@@ -156,10 +160,10 @@ void rp_link_gens(uint64_t stream, uint64_t *names, uint64_t *cursors)
 	pthread_mutex_unlock(&rp.lock);
 }
 
-uint64_t rp_link_seq(void)
+uint64_t rp_link_seq(struct rp_link *l)
 {
 	pthread_mutex_lock(&rp.lock);
-	uint64_t s = rp.seq;
+	uint64_t s = l->seq;
 	pthread_mutex_unlock(&rp.lock);
 	return s;
 }
@@ -168,7 +172,7 @@ int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int sync_fd,
 		 int ms, bool appends)
 {
 	pthread_mutex_lock(&rp.lock);
-	bool now = (appends && rp.seq != *seq) || l->changed || rp.stopping;
+	bool now = (appends && l->seq != *seq) || l->changed || rp.stopping;
 	l->sleeping = !now;
 	l->wake_appends = appends;
 	pthread_mutex_unlock(&rp.lock);
@@ -191,9 +195,9 @@ int rp_link_poll(struct rp_link *l, uint64_t *seq, int fd, int sync_fd,
 	}
 	pthread_mutex_lock(&rp.lock);
 	l->sleeping = false;
-	if ((appends && rp.seq != *seq) || l->changed || rp.stopping)
+	if ((appends && l->seq != *seq) || l->changed || rp.stopping)
 		got |= RP_WOKEN;
-	*seq = rp.seq;
+	*seq = l->seq;
 	pthread_mutex_unlock(&rp.lock);
 	return got;
 }
@@ -337,6 +341,7 @@ static int start_link(const struct sf_link *c)
 	if (!l)
 		return -ENOMEM;
 	l->id = c->id;
+	l->stream = c->stream;
 	l->conf = *c;
 	l->fd = -1;
 	l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

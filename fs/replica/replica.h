@@ -62,10 +62,11 @@ struct replica_status {
 /* 0, or -ENOENT when no thread runs link id.  Any lock but rp.lock. */
 int replica_link_status(uint64_t id, struct replica_status *out);
 
-/* Topic ino was appended to (called by topic_appended, fs.lock held):
- * marks it and wakes the link threads; costs one atomic load when no
- * link runs. */
-void replica_topic_appended(uint64_t ino);
+/* Topic ino of stream (0: not known) was appended to (called by
+ * topic_appended, fs.lock held): marks it for the links of its stream
+ * (of every stream when not known) and wakes them; costs one atomic
+ * load when no link runs. */
+void replica_topic_appended(uint64_t ino, uint64_t stream);
 
 /* The names of stream's topics or what a link sends of them changed: a
  * topic made (also a file made a topic), removed, renamed into or out

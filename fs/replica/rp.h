@@ -218,6 +218,7 @@ int64_t rp_rescan_ms(void);
 #define RP_APPENDED_MAX 64
 struct rp_link {
 	uint64_t id;                    /* set at creation, then read-only */
+	uint64_t stream;                /* the same */
 	struct sf_link conf;            /* its thread's copy: only it writes */
 	pthread_t th;
 	/* Guarded by rp.lock: */
@@ -227,6 +228,8 @@ struct rp_link {
 	int efd;                        /* an eventfd: written to wake it */
 	bool sleeping;                  /* it waits in rp_link_poll */
 	bool wake_appends;              /* ... and appends should wake it */
+	uint64_t seq;                   /* appends to its stream and changes
+					 * of it so far */
 	uint64_t appended[RP_APPENDED_MAX]; /* topics appended to since its
 					 * thread last asked ... */
 	unsigned nappended;
@@ -265,7 +268,7 @@ void rp_link_set_fd(struct rp_link *l, int fd);
 bool rp_link_quit(struct rp_link *l);
 /* l's thread ends for good (its link was removed). */
 void rp_link_ended(struct rp_link *l);
-uint64_t rp_link_seq(void);
+uint64_t rp_link_seq(struct rp_link *l);
 /* The topics appended to since the last call (at most cap, into out):
  * how many, or -1 when more were (any topic may have been). */
 int rp_link_appended(struct rp_link *l, uint64_t *out, unsigned cap);
