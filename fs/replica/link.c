@@ -899,16 +899,19 @@ static void sync_ended(struct lstate *s, int r)
 	}
 }
 
-/* Collect the sync that ended, and begin the next when topics wait for
- * one and it is time: the sizes are taken before the sync begins, so
- * it covers them.  The ms until one is due (-1: none waits). */
-static int64_t syncs(struct lstate *s)
+/* Collect the sync that ended (*ended: it did, and topics may have
+ * records to send now), and begin the next when topics wait for one
+ * and it is time: the sizes are taken before the sync begins, so it
+ * covers them.  The ms until one is due (-1: none waits). */
+static int64_t syncs(struct lstate *s, bool *ended)
 {
 	int r;
+	*ended = false;
 	if (syncer_busy(s->sy)) {
 		if (!syncer_ended(s->sy, &r))
 			return -1;      /* its end wakes the link */
 		sync_ended(s, r);
+		*ended = true;
 	}
 	if (!s->sync_wanted)
 		return -1;
@@ -1423,7 +1426,10 @@ static int idle(struct lstate *s, bool more)
 		wait = STATUS_MS - (now - s->last_status);
 	if (s->held)
 		wait = RP_COALESCE_MS;
-	int64_t sync = syncs(s);
+	bool ended;
+	int64_t sync = syncs(s, &ended);
+	if (ended)
+		return 0;       /* records to send: run() sends them */
 	if (sync >= 0 && sync < wait)
 		wait = sync;
 	/* An append, a change of names or cursors, or a sync's end wakes
@@ -1449,7 +1455,8 @@ static void run(struct lstate *s)
 		bool more;
 		if (scan_in(s) == 0 && scan(s) < 0)
 			return;
-		syncs(s);
+		bool ended;
+		syncs(s, &ended);
 		if (send_some(s, &more) < 0 || send_cursors(s) < 0 ||
 		    handovers(s) < 0)
 			return;
