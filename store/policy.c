@@ -10,11 +10,13 @@
 #include "internal.h"
 
 const char *const sf_policy_names[] = {
-	"framing", "max_message", "ttl", "retention_bytes", "durability", NULL,
+	"framing", "max_message", "ttl", "retention_bytes", "durability",
+	"autocreate", NULL,
 };
 
 static const char *const framing_names[] = { "line", "write" };
 static const char *const durability_names[] = { "os", "batch", "always" };
+static const char *const yes_no[] = { "no", "yes" };
 
 void policy_defaults(struct sf_policy *p)
 {
@@ -22,6 +24,7 @@ void policy_defaults(struct sf_policy *p)
 	p->framing = SF_FRAMING_LINE;
 	p->durability = SF_DUR_OS;
 	p->max_message = SF_MAX_MESSAGE_DEFAULT;
+	p->autocreate = 1;
 }
 
 /* A decimal number (any number of digits, leading zeros included) with an
@@ -97,6 +100,10 @@ int policy_parse(const char *name, const char *val, size_t len,
 		if (parse_word(val, len, durability_names, 3, &w) < 0)
 			return -EINVAL;
 		p->durability = w;
+	} else if (strcmp(name, "autocreate") == 0) {
+		if (parse_word(val, len, yes_no, 2, &w) < 0)
+			return -EINVAL;
+		p->autocreate = w;
 	} else if (strcmp(name, "max_message") == 0) {
 		if (parse_number(val, len, size_units, &n) < 0 || n < 1 ||
 		    n > SF_MAX_MESSAGE_LIMIT)
@@ -124,6 +131,8 @@ int policy_format(const char *name, const struct sf_policy *p, char *buf,
 	if (strcmp(name, "durability") == 0)
 		return snprintf(buf, cap, "%s",
 				durability_names[p->durability % 3]);
+	if (strcmp(name, "autocreate") == 0)
+		return snprintf(buf, cap, "%s", yes_no[p->autocreate & 1]);
 	if (strcmp(name, "max_message") == 0)
 		return snprintf(buf, cap, "%" PRIu64, p->max_message);
 	if (strcmp(name, "retention_bytes") == 0)

@@ -76,6 +76,7 @@ struct sf_policy {
 	uint64_t max_message;
 	uint64_t ttl_s;
 	uint64_t retention_bytes;
+	uint32_t autocreate;    /* 1: Kafka clients make missing topics */
 };
 
 #define SF_POLICY_PREFIX "user.streamfs."

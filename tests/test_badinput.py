@@ -9,7 +9,7 @@ from util import (PFX, append, assert_errno, getx, info, read, run, sh,
                   wait_for)
 
 POLICIES = {"framing": "line", "max_message": "1048576", "ttl": "0",
-            "retention_bytes": "0", "durability": "os"}
+            "retention_bytes": "0", "durability": "os", "autocreate": "yes"}
 
 
 def test_default_policies_are_listed(mount):
@@ -43,13 +43,15 @@ def test_unknown_streamfs_attribute(mount):
     ("ttl", ["5x", "-1", "", "d", "1.5h"]),
     ("retention_bytes", ["-1", "lots", "1q"]),
     ("durability", ["sometimes", "", "OS"]),
+    ("autocreate", ["true", "", "YES", "1", "no2"]),
 ])
 def test_bad_policy_value_is_einval_and_keeps_old_value(mount, name, bad):
     d = mount.mnt + "/s"
     os.mkdir(d)
     good = {"framing": ("write", "write"), "max_message": ("2k", "2048"),
             "ttl": ("90s", "90"), "retention_bytes": ("1m", "1048576"),
-            "durability": ("batch", "batch")}[name]
+            "durability": ("batch", "batch"),
+            "autocreate": ("no", "no")}[name]
     sh("setfattr -n %s%s -v %s %s" % (PFX, name, good[0], d))
     assert getx(d, name) == good[1]
     for value in bad:
@@ -67,7 +69,9 @@ def test_policy_values_accepted(mount):
                                ("retention_bytes", "0", "0"),
                                ("retention_bytes", "5g", str(5 << 30)),
                                ("durability", "always", "always"),
-                               ("framing", "write", "write")]:
+                               ("framing", "write", "write"),
+                               ("autocreate", "no", "no"),
+                               ("autocreate", "yes\n", "yes")]:
         if shown is None:       # above the 64 MiB limit
             assert_errno(errno.EINVAL, os.setxattr, d, PFX + name,
                          value.encode())

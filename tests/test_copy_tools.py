@@ -15,7 +15,8 @@ import pytest
 from util import PFX, append, getx, kind, read, run, sh
 
 TOOLS = ("rsync", "tar", "setfattr", "getfattr")
-POLICIES = ("framing", "max_message", "ttl", "retention_bytes", "durability")
+POLICIES = ("framing", "max_message", "ttl", "retention_bytes", "durability",
+            "autocreate")
 
 
 @pytest.fixture(autouse=True)

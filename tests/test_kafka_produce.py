@@ -14,11 +14,12 @@ import threading
 
 import pytest
 
-from util import BUILD, append, getx, read, run, wait_for
+from util import BUILD, PFX, append, getx, read, run, wait_for
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kafka_wire as kw                 # noqa: E402
 from kafka_util import SEED, need, seeded_mount  # noqa: E402
+from test_kafka_idempotence import batch, produce  # noqa: E402
 
 STREAMCTL = str(BUILD / "tools" / "streamctl")
 
@@ -248,6 +249,42 @@ def test_produce_old_versions_unsupported(km):
     assert r.i16() == 35                        # UNSUPPORTED_VERSION
     c.close()
     assert read(km.topic) == SEED
+
+
+def test_produce_makes_a_missing_topic(km):
+    """A Produce for a topic no Metadata request asked for makes it, as
+    MapR does and as `echo >>` would; never its stream."""
+    c = kw.Conn(km.port)
+    assert produce(c, batch([b"first"]), topic="plant.made") == (0, 0)
+    path = os.path.join(km.mnt, "plant", "made")
+    assert read(path) == b"first\n"
+    assert getx(path, "kind") == "topic"
+    assert produce(c, batch([b"x"]), topic="nostream.t")[0] == 3
+    assert not os.path.exists(os.path.join(km.mnt, "nostream"))
+
+
+def test_autocreate_no_keeps_clients_from_making_topics(km):
+    """With the stream's autocreate policy at no, neither Metadata nor
+    Produce makes a missing topic (UNKNOWN_TOPIC_OR_PARTITION, as a
+    Kafka broker with auto.create.topics.enable=false answers); topics
+    that exist take produce as before, the mount still makes topics, a
+    new stream copies the policy, and yes lets clients make them again."""
+    plant = os.path.join(km.mnt, "plant")
+    os.setxattr(plant, PFX + "autocreate", b"no")
+    os.mkdir(os.path.join(plant, "sub"))
+    assert getx(os.path.join(plant, "sub"), "autocreate") == "no"
+    c = kw.Conn(km.port)
+    assert kw.metadata(c, ["plant.new"], version=4) == {"plant.new": 3}
+    assert kw.metadata(c, ["plant.new"], version=1) == {"plant.new": 3}
+    assert produce(c, batch([b"x"]), topic="plant.new")[0] == 3
+    assert sorted(os.listdir(plant)) == ["sub", "temp"]
+    assert produce(c, batch([b"y"]), topic="plant.temp") == (0, 1)
+    append(os.path.join(plant, "byhand"), b"z\n")
+    assert getx(os.path.join(plant, "byhand"), "kind") == "topic"
+    os.setxattr(plant, PFX + "autocreate", b"yes")
+    assert kw.metadata(c, ["plant.new"], version=4) == {"plant.new": 0}
+    assert produce(c, batch([b"w"]), topic="plant.new2") == (0, 0)
+    assert read(km.topic) == SEED + b"y\n"
 
 
 # ---------------------------------------------------------------- fetch

@@ -14,7 +14,7 @@ from util import BUILD, PFX, append, getx, info, kind, read, run, sh
 STREAMCTL = BUILD / "tools" / "streamctl"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEFAULTS = ["framing=line", "max_message=1048576", "ttl=0",
-            "retention_bytes=0", "durability=os"]
+            "retention_bytes=0", "durability=os", "autocreate=yes"]
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ def test_info_on_an_empty_topic_stream_blob_and_several_paths(mount):
     assert empty["first_time"] == "-"
     assert st == dict(path=s, kind="stream", framing="line",
                       max_message="1048576", ttl="0", retention_bytes="0",
-                      durability="os")
+                      durability="os", autocreate="yes")
     assert blob == dict(path=s + "/blob", kind="blob", size="6")
 
 
@@ -148,10 +148,10 @@ def test_policy_set_and_list_round_trip(mount):
     s = stream(mount)
     assert ctl("policy", s).stdout.splitlines() == DEFAULTS
     r = ctl("policy", s, "ttl=90s", "framing=write", "max_message=2k",
-            "retention_bytes=1m", "durability=batch")
+            "retention_bytes=1m", "durability=batch", "autocreate=no")
     assert r.stdout == "" and r.stderr == ""
     want = ["framing=write", "max_message=2048", "ttl=90",
-            "retention_bytes=1048576", "durability=batch"]
+            "retention_bytes=1048576", "durability=batch", "autocreate=no"]
     assert ctl("policy", s).stdout.splitlines() == want
     assert ctl("policy", s, "ttl", "framing").stdout == "ttl=90\nframing=write\n"
     assert getx(s, "ttl") == "90"
@@ -167,6 +167,7 @@ def test_policy_set_and_list_round_trip(mount):
 @pytest.mark.parametrize("arg", [
     "ttl=banana", "ttl=-1", "ttl=", "max_message=0", "max_message=65m",
     "framing=lines", "durability=never", "retention_bytes=1x",
+    "autocreate=maybe", "autocreate=Yes",
 ])
 def test_policy_bad_value_changes_nothing(mount, arg):
     s = stream(mount)

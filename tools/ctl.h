@@ -22,7 +22,7 @@ int ctl_stats(int argc, char **argv);
 int ctl_replica(int argc, char **argv);
 
 /* The stream policies, in the order they are listed. */
-#define CTL_POLICY_COUNT 5
+#define CTL_POLICY_COUNT 6
 extern const char *const ctl_policy_names[CTL_POLICY_COUNT];
 
 /* Read every policy of stream PATH into VALUES, in the order of

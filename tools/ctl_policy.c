@@ -68,6 +68,11 @@ static int valid_durability(const char *s)
 	return !strcmp(s, "os") || !strcmp(s, "batch") || !strcmp(s, "always");
 }
 
+static int valid_autocreate(const char *s)
+{
+	return !strcmp(s, "yes") || !strcmp(s, "no");
+}
+
 static int valid_max_message(const char *s)
 {
 	uint64_t v;
@@ -108,10 +113,12 @@ static const struct policy policies[CTL_POLICY_COUNT] = {
 	{ "retention_bytes", valid_retention,
 	  "bytes, optional suffix k, m, g or t; 0 = no cap" },
 	{ "durability", valid_durability, "os, batch or always" },
+	{ "autocreate", valid_autocreate, "yes or no" },
 };
 
 const char *const ctl_policy_names[CTL_POLICY_COUNT] = {
 	"framing", "max_message", "ttl", "retention_bytes", "durability",
+	"autocreate",
 };
 
 static const struct policy *find_policy(const char *name, size_t len)
@@ -142,7 +149,8 @@ static int parse_spec(const char *path, const char *arg, struct spec *sp)
 	sp->value = eq ? eq + 1 : NULL;
 	if (!sp->pol) {
 		tool_error(path, "unknown policy '%.*s' (known: framing, "
-			   "max_message, ttl, retention_bytes, durability)",
+			   "max_message, ttl, retention_bytes, durability, "
+			   "autocreate)",
 			   (int)len, arg);
 		return TOOL_USAGE;
 	}
@@ -312,6 +320,7 @@ static const char usage_text[] =
 	"  ttl=SECONDS                   messages expire after this; 0 = never\n"
 	"  retention_bytes=BYTES         per-topic size cap; 0 = none\n"
 	"  durability=os|batch|always    when appends reach the disk\n"
+	"  autocreate=yes|no             Kafka clients make missing topics\n"
 	"BYTES may end in k, m, g or t (powers of 1024), SECONDS in s, m, h,\n"
 	"d or w (seconds, minutes, hours, days, weeks); either case.\n"
 	"\n"

@@ -10,7 +10,9 @@
 #include "kafka.h"
 
 /* The topic Kafka name `name` (len bytes) names, into *in, checked for
- * the caller: a Kafka error code (KERR_NONE; UNKNOWN_TOPIC_OR_PARTITION
+ * the caller; for produce, a missing topic is made when its stream's
+ * autocreate policy allows (ktopic_autocreate): a Kafka error code
+ * (KERR_NONE; UNKNOWN_TOPIC_OR_PARTITION
  * for a name the mapping does not make, a missing path or one that is
  * not a topic; TOPIC_AUTHORIZATION_FAILED when a directory on the way
  * may not be searched, or the topic may not be produced to (produce) or

@@ -358,6 +358,11 @@ int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out);
  * -EACCES, -EPERM, -errno.  Call with fs.lock held. */
 #define KAFKA_TOPIC_MODE 0644
 int ktopic_create(struct caller *c, const char *path, struct sf_inode *out);
+/* ktopic_create for a client that named a missing topic (Metadata,
+ * Produce), when the stream's autocreate policy allows it: else
+ * -ENOENT, as for a missing stream.  Call with fs.lock held. */
+int ktopic_autocreate(struct caller *c, const char *path,
+		      struct sf_inode *out);
 /* The topic's current state (the open node's, else the store's).  Call
  * with fs.lock held. */
 int ktopic_state(uint64_t ino, struct sf_topic *t);

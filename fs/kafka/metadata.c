@@ -3,8 +3,9 @@
  * the topics: every topic the caller may describe, or those it asked
  * for, each with one partition 0 led by node 0.  A topic asked for that
  * does not exist is made (topics.c) when the request allows it (v4 on:
- * allow_auto_topic_creation; before v4 always, as Kafka's default) and
- * its stream exists; else it gets UNKNOWN_TOPIC_OR_PARTITION.  A name
+ * allow_auto_topic_creation; before v4 always, as Kafka's default), its
+ * stream exists and the stream's autocreate policy says yes; else it
+ * gets UNKNOWN_TOPIC_OR_PARTITION.  A name
  * that is not one the mapping makes gets INVALID_TOPIC_EXCEPTION, a topic
  * the caller may not describe or make TOPIC_AUTHORIZATION_FAILED. */
 #include <errno.h>
@@ -67,7 +68,7 @@ static int16_t asked_error(struct caller *c, struct kstr name, bool create)
 	pthread_mutex_lock(&fs.lock);
 	int r = ktopic_lookup(c, path, &in);
 	if (r == -ENOENT && create) {
-		r = ktopic_create(c, path, &in);
+		r = ktopic_autocreate(c, path, &in);
 		if (r == -EEXIST)       /* a file that is no topic */
 			r = -ENOENT;
 	}

@@ -1,6 +1,8 @@
 /* topics.c - the topics a Kafka caller names or may see: a path walked
  * from the root with the caller's search permission, a topic made on
- * request (as `echo >> PATH` would make it), a topic's current state, and
+ * request (as `echo >> PATH` would make it; for a client that only named
+ * it, if its stream's autocreate policy says yes), a topic's current
+ * state, and
  * the walk of the whole tree for Metadata (directories the caller may
  * read and search, topics it may describe). */
 #include <errno.h>
@@ -78,6 +80,20 @@ int ktopic_create(struct caller *c, const char *path, struct sf_inode *out)
 		notify_inval_name(dir.ino, name);
 	}
 	return r;
+}
+
+int ktopic_autocreate(struct caller *c, const char *path,
+		      struct sf_inode *out)
+{
+	struct sf_inode dir;
+	struct sf_policy p;
+	const char *name;
+	int r = walk_dirs(c, path, &dir, &name);
+	if (r == 0)
+		r = ns_policy(dir.ino, &p);
+	if (r == 0 && !p.autocreate)
+		r = -ENOENT;
+	return r < 0 ? r : ktopic_create(c, path, out);
 }
 
 int ktopic_state(uint64_t ino, struct sf_topic *t)
