@@ -44,8 +44,8 @@ struct settings {
 	struct tls_settings tls;
 };
 
-enum { KEY_KAFKA = 1, KEY_KAFKA_TLS, KEY_REPLICA_LISTEN,
-       KEY_REPLICA_RESCAN };
+enum { KEY_KAFKA = 1, KEY_KAFKA_TLS, KEY_KAFKA_REMOTE_USER,
+       KEY_REPLICA_LISTEN, KEY_REPLICA_RESCAN };
 
 static const struct fuse_opt option_spec[] = {
 	{ "threads", offsetof(struct settings, threads), 1 },
@@ -56,6 +56,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "metrics_top=%s", offsetof(struct settings, metrics_top), 0 },
 	FUSE_OPT_KEY("kafka=", KEY_KAFKA),
 	FUSE_OPT_KEY("kafka_tls=", KEY_KAFKA_TLS),
+	FUSE_OPT_KEY("kafka_remote_user=", KEY_KAFKA_REMOTE_USER),
 	FUSE_OPT_KEY("replica_listen=", KEY_REPLICA_LISTEN),
 	FUSE_OPT_KEY("replica_rescan=", KEY_REPLICA_RESCAN),
 	{ "tls_cert=%s", offsetof(struct settings, tls.cert), 0 },
@@ -73,6 +74,10 @@ static int option_proc(void *data, const char *arg, int key,
 		return kafka_add_listener(arg + strlen("kafka=")) < 0 ? -1 : 0;
 	if (key == KEY_KAFKA_TLS)
 		return kafka_add_tls_listener(arg + strlen("kafka_tls="))
+		       < 0 ? -1 : 0;
+	if (key == KEY_KAFKA_REMOTE_USER)
+		return kafka_set_remote_user(arg +
+					     strlen("kafka_remote_user="))
 		       < 0 ? -1 : 0;
 	if (key == KEY_REPLICA_LISTEN)
 		return replica_add_listener(arg + strlen("replica_listen="))
@@ -128,6 +133,10 @@ static void usage(const char *prog)
 	       "certificate of\n"
 	       "                           tls_ca, whose CN (or tls_usermap) "
 	       "names their user\n"
+	       "    -o kafka_remote_user=USER\n"
+	       "                           clients of kafka= on other hosts "
+	       "act as USER\n"
+	       "                           (default: refused)\n"
 	       "    -o replica_listen=ADDR:PORT\n"
 	       "                           take replication pushes from "
 	       "other mounts here\n"

@@ -32,6 +32,7 @@
 
 #include "fs.h"
 #include "tls.h"
+#include "users.h"
 
 #define USERMAP_LINE_MAX 1024
 #define USERMAP_MAX 100000
@@ -211,25 +212,6 @@ static int make_client_ctx(const struct tls_settings *s)
 }
 
 /* ---- the user map ---- */
-
-/* A user name or decimal uid: 0, or -1. */
-static int user_uid(const char *user, uid_t *uid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) == 0 && res) {
-		*uid = pw.pw_uid;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(user, &end, 10);
-	if (errno || end == user || *end || *user == '-' ||
-	    v >= (unsigned long)(uid_t)-1)
-		return -1;
-	*uid = (uid_t)v;
-	return 0;
-}
 
 /* One line (no newline) into the map: 0, 1 (blank or comment), or -1
  * with why. */
@@ -413,12 +395,7 @@ static int cert_user(X509 *x, uid_t *uid, gid_t *gid, char *why, size_t cap)
 		}
 		*uid = pw.pw_uid;
 	}
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	if (getpwuid_r(*uid, &pw, buf, sizeof buf, &res) == 0 && res)
-		*gid = pw.pw_gid;
-	else
-		*gid = (gid_t)-1;       /* no such user: in no group */
+	*gid = user_gid(*uid);
 	return 0;
 }
 

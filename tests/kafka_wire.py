@@ -71,9 +71,8 @@ class Reader:
 
 
 class Conn:
-    def __init__(self, port, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port),
-                                          timeout=timeout)
+    def __init__(self, port, timeout=10, host="127.0.0.1"):
+        self.s = socket.create_connection((host, port), timeout=timeout)
         self.corr = 0
 
     def close(self):

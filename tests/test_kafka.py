@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from util import BUILD, PYTHON, append, info, run
+from util import BUILD, OTHER_UID, PYTHON, append, info, read, run
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kafka_wire as kw                 # noqa: E402
@@ -465,6 +465,47 @@ def netns():
     finally:
         subprocess.run(["ip", "link", "del", here], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_remote_peer_acts_as_the_remote_user(mount_factory, netns):
+    """With -o kafka_remote_user=USER a client on another host, which has
+    no identity here, acts as USER: it sees and may do what USER may."""
+    run_there, here, there = netns
+    port = kw.free_port()
+    m = mount_factory(["kafka=%s:%d" % (here, port),
+                       "kafka_remote_user=%d" % OTHER_UID])
+    for stream, mode in (("open", 0o755), ("closed", 0o700)):
+        os.mkdir(os.path.join(m.mnt, stream))
+        os.chmod(os.path.join(m.mnt, stream), mode)
+        append(os.path.join(m.mnt, stream, "t"), b"x\n")
+    prog = ("import sys\n"
+            "sys.path.insert(0, %r)\n"
+            "import kafka_wire as kw\n"
+            "from test_kafka_idempotence import batch, produce\n"
+            "c = kw.Conn(%d, host=%r)\n"
+            "print(sorted(kw.metadata(c, None)))\n"
+            "print(kw.metadata(c, ['open.t', 'closed.t'], create=False))\n"
+            "print(produce(c, batch([b'y']), topic='open.t')[0])\n"
+            % (HERE, port, here))
+    r = run_there([PYTHON, "-c", prog])
+    assert r.returncode == 0, r.stderr
+    listed, named, produced = r.stdout.splitlines()
+    assert listed == "['open.t']"               # closed/ is not searchable
+    assert named == "{'open.t': 0, 'closed.t': 29}"
+    assert produced == "29"                     # 0644: no write for others
+    assert read(os.path.join(m.mnt, "open", "t")) == b"x\n"
+
+
+@pytest.mark.parametrize("value", ["", "no-such-user-here", "-1"])
+def test_bad_remote_user_is_refused(tmp_path, value):
+    data, mnt = tmp_path / "data", tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([str(BUILD / "fs" / "streamfs"), "-f", "-o",
+                        "kafka_remote_user=" + value, str(data), str(mnt)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "invalid kafka_remote_user=%s (no such user" % value in r.stderr
+    assert not data.exists(), "a refused mount made its data folder"
 
 
 def test_remote_peer_refused(mount_factory, netns):

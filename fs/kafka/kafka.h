@@ -314,6 +314,10 @@ int kafka_add_listener(const char *spec);
 int kafka_add_tls_listener(const char *spec);
 bool kafka_configured(void);
 bool kafka_tls_configured(void);
+/* -o kafka_remote_user=USER (peer.c): a plain listener's client on
+ * another host, which it would refuse, acts as USER (a login name or a
+ * decimal uid).  0, or -1 after an error line. */
+int kafka_set_remote_user(const char *user);
 /* Bind every configured listener and start the thread: 0, or -1 after a
  * log line (the mount then fails). */
 int kafka_start(void);

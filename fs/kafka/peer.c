@@ -1,7 +1,8 @@
 /* peer.c - who is at the other end of a Kafka connection: the owner of
  * the peer's socket, found in this host's socket table by the
  * connection's four-tuple (NETLINK_SOCK_DIAG, as `ss -tep` does); a peer
- * whose socket is not in the table is not on this host and is refused.
+ * whose socket is not in the table is not on this host and is refused,
+ * or acts as the user -o kafka_remote_user names.
  * The gid and supplementary groups are the user's, from the user
  * database (the socket table knows only the uid).  Also the struct
  * caller of a request, for fs/permission.c's checks. */
@@ -19,6 +20,26 @@
 
 #include "fs.h"
 #include "kafka.h"
+#include "users.h"
+
+/* -o kafka_remote_user: set before the listener starts, then read-only. */
+static struct {
+	bool set;
+	uid_t uid;
+	gid_t gid;
+} remote;
+
+int kafka_set_remote_user(const char *user)
+{
+	if (user_uid(user, &remote.uid) < 0) {
+		log_msg(SF_LOG_ERROR, "invalid kafka_remote_user=%s (no such "
+			"user: a login name or a decimal uid)", user);
+		return -1;
+	}
+	remote.gid = user_gid(remote.uid);
+	remote.set = true;
+	return 0;
+}
 
 /* Copy an address and port of a sockaddr into the diag id's fields. */
 static void put_addr(const struct sockaddr_storage *ss, __be16 *port,
@@ -102,14 +123,14 @@ int kafka_peer_cred(int fd, uid_t *uid, gid_t *gid)
 		return -errno;
 	/* The peer's socket: from the peer to us. */
 	int r = diag_uid(&peer, &me, uid);
+	if (r == -EPERM && remote.set) {
+		*uid = remote.uid;      /* another host's: the named user */
+		*gid = remote.gid;
+		return 0;
+	}
 	if (r < 0)
 		return r;
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	if (getpwuid_r(*uid, &pw, buf, sizeof buf, &res) == 0 && res)
-		*gid = pw.pw_gid;
-	else
-		*gid = (gid_t)-1;       /* no such user: in no group */
+	*gid = user_gid(*uid);
 	return 0;
 }
 
