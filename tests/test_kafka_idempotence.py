@@ -58,14 +58,19 @@ def varint(v):
         z >>= 7
 
 
-def batch(values, pid=-1, epoch=-1, seq=-1, attributes=0):
-    """One uncompressed RecordBatch v2 of values (bytes), CreateTime."""
+def batch(values, pid=-1, epoch=-1, seq=-1, attributes=0, gzip=False):
+    """One RecordBatch v2 of values (bytes), CreateTime; uncompressed, or
+    with gzip its records gzipped (codec 1)."""
     ts = 1700000000000
     recs = b""
     for i, v in enumerate(values):
         body = (b"\0" + varint(0) + varint(i) + varint(-1) +
                 varint(len(v)) + v + varint(0))
         recs += varint(len(body)) + body
+    if gzip:
+        import gzip as gz
+        recs = gz.compress(recs)
+        attributes |= 1
     after_crc = struct.pack(">hiqqqhii", attributes, len(values) - 1, ts, ts,
                             pid, epoch, seq, len(values)) + recs
     head = struct.pack(">ib", -1, 2) + struct.pack(">I", crc32c(after_crc))

@@ -251,6 +251,21 @@ def test_produce_old_versions_unsupported(km):
     assert read(km.topic) == SEED
 
 
+def test_plain_and_compressed_batches_in_one_request(km):
+    """A record set whose batches come plain, then gzipped, then plain:
+    every message stored once, in order (the listener keeps plain
+    batches' messages in the request and copies them out when a
+    compressed one follows)."""
+    c = kw.Conn(km.port)
+    records = (batch([b"p1", b"p2"]) + batch([b"g1", b"g2"], gzip=True) +
+               batch([b"p3"]))
+    assert produce(c, records) == (0, 1)
+    assert read(km.topic) == SEED + b"p1\np2\ng1\ng2\np3\n"
+    got = kcat(km, "-C", "-t", "plant.temp", "-o", "1", "-e", "-q",
+               "-f", "%k:%s\n").stdout
+    assert got == b":p1\n:p2\n:g1\n:g2\n:p3\n"
+
+
 def test_produce_makes_a_missing_topic(km):
     """A Produce for a topic no Metadata request asked for makes it, as
     MapR does and as `echo >>` would; never its stream."""

@@ -27,11 +27,15 @@
 
 #define APPEND_MAX 65536        /* messages per store record */
 
-/* The records of one partition, copied out of the (maybe inflated)
- * batches: pointers are offsets into arena until fixed. */
+/* The records of one partition.  While every batch so far came plain,
+ * the messages point into the request, which outlives the append; once
+ * one comes compressed (its inflated records are freed after they are
+ * decoded), every message is copied into arena, and the pointers are
+ * offsets into arena until fixed. */
 struct pset {
 	struct sf_kmsg *m;
 	size_t n, cap;
+	bool copied;                    /* the messages live in arena */
 	char *arena;
 	size_t alen, acap;
 	bool lines;
@@ -75,6 +79,30 @@ static int keep(struct pset *s, const void *p, int32_t len, size_t *at)
 	return 0;
 }
 
+/* Keep m's bytes in arena, m pointing at their offsets. */
+static int keep_msg(struct pset *s, struct sf_kmsg *m)
+{
+	size_t v, k, h;
+	if (keep(s, m->value, (int32_t)m->value_len, &v) < 0 ||
+	    keep(s, m->key, m->key_len, &k) < 0 ||
+	    keep(s, m->headers, (int32_t)m->headers_len, &h) < 0)
+		return -ENOMEM;
+	m->value = (void *)v;
+	m->key = (void *)k;
+	m->headers = (void *)h;
+	return 0;
+}
+
+/* The first compressed batch: the messages kept so far move to arena. */
+static int start_copying(struct pset *s)
+{
+	s->copied = true;
+	for (size_t i = 0; i < s->n; i++)
+		if (keep_msg(s, &s->m[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 /* Check one record against the stream's framing, and keep it. */
 static int each_record(void *arg, const struct krecord *r)
 {
@@ -105,26 +133,26 @@ static int each_record(void *arg, const struct krecord *r)
 		s->m = nm;
 		s->cap = c;
 	}
-	struct sf_kmsg *m = &s->m[s->n];
-	size_t v, k, h;
-	if (keep(s, r->value, vl, &v) < 0 ||
-	    keep(s, r->key, r->key_len, &k) < 0 ||
-	    keep(s, r->headers, (int32_t)r->headers_len, &h) < 0)
+	if (!s->copied && s->info->codec != KCODEC_NONE &&
+	    start_copying(s) < 0)
 		return -ENOMEM;
+	struct sf_kmsg *m = &s->m[s->n];
 	*m = (struct sf_kmsg){
-		.ts = r->timestamp, .value = (void *)v,
-		.value_len = (uint32_t)vl, .key = (void *)k,
-		.key_len = r->key_len, .headers = (void *)h,
+		.ts = r->timestamp, .value = (void *)r->value,
+		.value_len = (uint32_t)vl, .key = (void *)r->key,
+		.key_len = r->key_len, .headers = (void *)r->headers,
 		.headers_len = (uint32_t)r->headers_len,
 		.nheaders = r->nheaders, .null_value = r->value_len < 0,
 	};
+	if (s->copied && keep_msg(s, m) < 0)
+		return -ENOMEM;
 	s->n++;
 	return 0;
 }
 
 static void fix_pointers(struct pset *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; s->copied && i < s->n; i++) {
 		s->m[i].value = s->arena + (size_t)s->m[i].value;
 		s->m[i].key = s->arena + (size_t)s->m[i].key;
 		s->m[i].headers = s->arena + (size_t)s->m[i].headers;
