@@ -56,10 +56,16 @@ repl=$($RB count "$DIR/b/bench/t" "$N")
 log "replication of $N: $repl"
 rate=$(field "$local" rate)
 half=$((rate / 2))
+# The lag topic exists at B before the load starts: the time the link
+# takes to find a new topic (its names are looked at every 0.2 s at most)
+# is not the lag of a steady load.  The followers start at its end.
+$RB append "$DIR/a/bench/lat" 1 > /dev/null
+$RB count "$DIR/b/bench/lat" 1 > /dev/null
 $RB follow "$DIR/b/bench/lat" $((half * SECS)) > "$DIR/follow.out" &
 FOLLOW=$!
 $RB follow "$DIR/a/bench/lat" $((half * SECS)) > "$DIR/follow-local.out" &
 FOLLOW_LOCAL=$!
+sleep 0.5                       # both followers at the end, waiting
 sent=$($RB paced "$DIR/a/bench/lat" "$half" "$SECS")
 wait $FOLLOW $FOLLOW_LOCAL
 lag=$(cat "$DIR/follow.out")

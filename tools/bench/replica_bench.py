@@ -6,7 +6,8 @@
                             SECONDS; each starts with the CLOCK_REALTIME
                             ns it was written at; prints "sent=N"
   follow PATH N             wait for PATH, read N messages as they come
-                            (poll(2) on the topic), and print the lag of
+                            after what it held (poll(2) on the topic),
+                            and print the lag of
                             each (now - the time it holds) as
                             "p50_ms=... p99_ms=... max_ms=... n=N"
   count PATH N              wait until PATH's user.streamfs.info says N
@@ -61,6 +62,7 @@ def wait_path(path):
 def follow(path, n):
     wait_path(path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    os.lseek(fd, 0, os.SEEK_END)    # what came before is no lag of ours
     p = select.poll()
     p.register(fd, select.POLLIN)
     lags, buf = [], b""
