@@ -295,29 +295,30 @@ static int load_stream(struct store *st, uint64_t stream, uint64_t active)
 	return r;
 }
 
+struct stream_walk {
+	struct store *st;
+	int (*fn)(struct store *, uint64_t stream, struct seg_state *, void *);
+	void *arg;
+};
+
+static int stream_one(const char *k, size_t klen, const char *v, size_t vlen,
+		      void *arg)
+{
+	struct stream_walk *w = arg;
+	struct seg_state s;
+	if (klen != 9)
+		return -EIO;            /* no key this store writes */
+	int r = segstate_decode(v, vlen, &s);
+	return r < 0 ? r : w->fn(w->st, get_be64(k + 1), &s, w->arg);
+}
+
 int segtab_each_stream(struct store *st,
 		       int (*fn)(struct store *, uint64_t stream,
 				 struct seg_state *, void *), void *arg)
 {
-	char p[1] = { KEY_SEGSTATE };
-	int r = db_ready(st);
-	if (r < 0)
-		return r;
-	leveldb_iterator_t *it = leveldb_create_iterator(st->db, st->ropts);
-	for (leveldb_iter_seek(it, p, 1); r == 0 && leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t kl, vl;
-		const char *k = leveldb_iter_key(it, &kl);
-		const char *v = leveldb_iter_value(it, &vl);
-		struct seg_state s;
-		if (kl != 9 || k[0] != KEY_SEGSTATE)
-			break;
-		r = segstate_decode(v, vl, &s);
-		if (r == 0)
-			r = fn(st, get_be64(k + 1), &s, arg);
-	}
-	leveldb_iter_destroy(it);
-	return r;
+	struct stream_walk w = { st, fn, arg };
+	return db_each_kind(st, KEY_SEGSTATE, stream_one, &w,
+			    "segment state scan");
 }
 
 int segtab_add_stream(struct store *st, uint64_t stream,
