@@ -26,17 +26,6 @@ size_t kr_left(const struct kreader *r)
 	return r->bad ? 0 : (size_t)(r->end - r->p);
 }
 
-const uint8_t *kr_skip(struct kreader *r, size_t n)
-{
-	if (r->bad || (size_t)(r->end - r->p) < n) {
-		r->bad = true;
-		return NULL;
-	}
-	const uint8_t *at = r->p;
-	r->p += n;
-	return at;
-}
-
 static uint64_t be(struct kreader *r, size_t n)
 {
 	const uint8_t *p = kr_skip(r, n);
@@ -46,11 +35,6 @@ static uint64_t be(struct kreader *r, size_t n)
 	for (size_t i = 0; i < n; i++)
 		v = v << 8 | p[i];
 	return v;
-}
-
-int8_t kr_i8(struct kreader *r)
-{
-	return (int8_t)be(r, 1);
 }
 
 int16_t kr_i16(struct kreader *r)
@@ -68,15 +52,12 @@ int64_t kr_i64(struct kreader *r)
 	return (int64_t)be(r, 8);
 }
 
-/* An unsigned varint of at most max bytes (7 bits each). */
-/* At most max bytes of a varint, read in place (records hold several
- * each): short or longer than max sets bad. */
-static inline uint64_t uvar(struct kreader *r, unsigned max)
+/* The varints kr_uvar does not read in place: at most max bytes (7 bits
+ * each); short or longer than max sets bad. */
+uint64_t kr_uvar_long(struct kreader *r, unsigned max)
 {
 	if (r->bad)
 		return 0;
-	if (r->p < r->end && !(r->p[0] & 0x80))
-		return *r->p++;                 /* the common one-byte case */
 	size_t left = (size_t)(r->end - r->p);
 	if (left > max)
 		left = max;
@@ -90,28 +71,6 @@ static inline uint64_t uvar(struct kreader *r, unsigned max)
 	}
 	r->bad = true;
 	return 0;
-}
-
-uint32_t kr_uvarint(struct kreader *r)
-{
-	uint64_t v = uvar(r, 5);
-	if (v > UINT32_MAX) {
-		r->bad = true;
-		return 0;
-	}
-	return (uint32_t)v;
-}
-
-int32_t kr_varint(struct kreader *r)
-{
-	uint32_t v = kr_uvarint(r);
-	return (int32_t)((v >> 1) ^ (~(v & 1) + 1));
-}
-
-int64_t kr_varlong(struct kreader *r)
-{
-	uint64_t v = uvar(r, 10);
-	return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
 }
 
 static struct kstr take(struct kreader *r, int64_t len)

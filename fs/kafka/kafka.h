@@ -45,13 +45,75 @@ struct kstr {
 
 void kr_init(struct kreader *r, const void *p, size_t len);
 size_t kr_left(const struct kreader *r);
-int8_t kr_i8(struct kreader *r);
 int16_t kr_i16(struct kreader *r);
 int32_t kr_i32(struct kreader *r);
 int64_t kr_i64(struct kreader *r);
-uint32_t kr_uvarint(struct kreader *r);         /* unsigned, at most 5 bytes */
-int32_t kr_varint(struct kreader *r);           /* zigzag, at most 5 bytes */
-int64_t kr_varlong(struct kreader *r);          /* zigzag, at most 10 bytes */
+
+/* Skip n raw bytes; point at them (NULL when short). */
+static inline const uint8_t *kr_skip(struct kreader *r, size_t n)
+{
+	const uint8_t *at = r->p;
+	if (r->bad || (size_t)(r->end - at) < n) {
+		r->bad = true;
+		return NULL;
+	}
+	r->p = at + n;
+	return at;
+}
+
+static inline int8_t kr_i8(struct kreader *r)
+{
+	const uint8_t *p = kr_skip(r, 1);
+	return p ? (int8_t)*p : 0;
+}
+
+/* An unsigned varint of at most max bytes, read in place: one and two
+ * bytes (every length under 8 KiB; a record has seven varints) here,
+ * the rest, and every short or overlong one, by kr_uvar_long. */
+uint64_t kr_uvar_long(struct kreader *r, unsigned max);
+static inline uint64_t kr_uvar(struct kreader *r, unsigned max)
+{
+	const uint8_t *p = r->p;
+	ptrdiff_t left = r->end - p;
+	if (!r->bad && left >= 1 && !(p[0] & 0x80)) {
+		r->p = p + 1;
+		return p[0];
+	}
+	if (!r->bad && left >= 2 && !(p[1] & 0x80)) {
+		r->p = p + 2;
+		return (p[0] & 0x7fu) | (uint64_t)p[1] << 7;
+	}
+	return kr_uvar_long(r, max);
+}
+
+static inline int64_t kr_unzigzag(uint64_t v)
+{
+	return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
+}
+
+/* unsigned, at most 5 bytes */
+static inline uint32_t kr_uvarint(struct kreader *r)
+{
+	uint64_t v = kr_uvar(r, 5);
+	if (v > UINT32_MAX) {
+		r->bad = true;
+		return 0;
+	}
+	return (uint32_t)v;
+}
+
+/* zigzag, at most 5 bytes */
+static inline int32_t kr_varint(struct kreader *r)
+{
+	return (int32_t)kr_unzigzag(kr_uvarint(r));
+}
+
+/* zigzag, at most 10 bytes */
+static inline int64_t kr_varlong(struct kreader *r)
+{
+	return kr_unzigzag(kr_uvar(r, 10));
+}
+
 struct kstr kr_string(struct kreader *r);       /* int16 length, -1 null */
 struct kstr kr_bytes(struct kreader *r);        /* int32 length, -1 null */
 struct kstr kr_cstring(struct kreader *r);      /* uvarint length+1, 0 null */
@@ -61,8 +123,6 @@ struct kstr kr_cbytes(struct kreader *r);       /* uvarint length+1, 0 null */
  * left (each element takes at least one byte) sets bad. */
 int32_t kr_array(struct kreader *r);
 int32_t kr_carray(struct kreader *r);
-/* Skip n raw bytes; point at them (NULL when short). */
-const uint8_t *kr_skip(struct kreader *r, size_t n);
 /* Skip a tagged-field section (uvarint count, then tag, size, data). */
 void kr_tags(struct kreader *r);
 

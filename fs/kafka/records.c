@@ -12,76 +12,23 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "records.h"
 #include "store.h"
 
-/* The readers of a record's fields, in place and without a call for
- * the common cases (a produce decodes seven fields a message): a varint
- * of one or two bytes (every length under 8 KiB), a byte, a span that
- * fits.  Anything else, and the end of the input, goes to the codec's
- * readers, which also set bad. */
-static inline int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
-}
-
-static inline int32_t rec_varint(struct kreader *r)
-{
-	const uint8_t *p = r->p;
-	ptrdiff_t left = r->end - p;
-	if (!r->bad && left >= 1 && !(p[0] & 0x80)) {
-		r->p = p + 1;
-		return (int32_t)unzigzag(p[0]);
-	}
-	if (!r->bad && left >= 2 && !(p[1] & 0x80)) {
-		r->p = p + 2;
-		return (int32_t)unzigzag((p[0] & 0x7fu) | (uint32_t)p[1] << 7);
-	}
-	return kr_varint(r);
-}
-
-static inline int64_t rec_varlong(struct kreader *r)
-{
-	const uint8_t *p = r->p;
-	if (!r->bad && r->end - p >= 1 && !(p[0] & 0x80)) {
-		r->p = p + 1;
-		return unzigzag(p[0]);
-	}
-	return kr_varlong(r);
-}
-
-static inline int8_t rec_i8(struct kreader *r)
-{
-	if (!r->bad && r->p < r->end)
-		return (int8_t)*r->p++;
-	return kr_i8(r);
-}
-
-static inline const uint8_t *rec_skip(struct kreader *r, size_t n)
-{
-	const uint8_t *p = r->p;
-	if (!r->bad && (size_t)(r->end - p) >= n) {
-		r->p = p + n;
-		return p;
-	}
-	return kr_skip(r, n);
-}
-
 /* A varint length and that many bytes (-1: null, when allowed). */
 static const uint8_t *rd_field(struct kreader *r, int32_t *len, bool null_ok)
 {
-	int32_t n = rec_varint(r);
+	int32_t n = kr_varint(r);
 
 	*len = n;
 	if (r->bad || n < -1 || (n == -1 && !null_ok)) {
 		r->bad = true;
 		return NULL;
 	}
-	return n == -1 ? NULL : rec_skip(r, (size_t)n);
+	return n == -1 ? NULL : kr_skip(r, (size_t)n);
 }
 
 /* ---- decoding ---- */
@@ -89,7 +36,7 @@ static const uint8_t *rd_field(struct kreader *r, int32_t *len, bool null_ok)
 /* The header count and headers of a record, checked pair by pair. */
 static void rd_headers(struct kreader *r, struct krecord *rec)
 {
-	int32_t n = rec_varint(r), len;
+	int32_t n = kr_varint(r), len;
 
 	rec->nheaders = n;
 	rec->headers = r->p;
@@ -106,16 +53,16 @@ static void rd_headers(struct kreader *r, struct krecord *rec)
 static bool rd_record(struct kreader *r, const struct kbatch *b,
 		      struct krecord *rec)
 {
-	int32_t len = rec_varint(r);
-	const uint8_t *body = len >= 0 ? rec_skip(r, (size_t)len) : NULL;
+	int32_t len = kr_varint(r);
+	const uint8_t *body = len >= 0 ? kr_skip(r, (size_t)len) : NULL;
 	struct kreader in;
 
 	if (r->bad || !body)
 		return false;
 	kr_init(&in, body, (size_t)len);
-	rec->attributes = rec_i8(&in);
-	int64_t tsd = rec_varlong(&in);
-	rec->offset_delta = rec_varint(&in);
+	rec->attributes = kr_i8(&in);
+	int64_t tsd = kr_varlong(&in);
+	rec->offset_delta = kr_varint(&in);
 	rec->key = rd_field(&in, &rec->key_len, true);
 	rec->value = rd_field(&in, &rec->value_len, true);
 	rd_headers(&in, rec);
