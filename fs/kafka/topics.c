@@ -61,14 +61,21 @@ int ktopic_lookup(struct caller *c, const char *path, struct sf_inode *out)
 	return is_topic(out) ? 0 : -ENOENT;
 }
 
-int ktopic_create(struct caller *c, const char *path, struct sf_inode *out)
+/* Make the topic at path; named: only if its stream's autocreate policy
+ * allows a topic a client merely names (else -ENOENT). */
+static int create(struct caller *c, const char *path, bool named,
+		  struct sf_inode *out)
 {
 	struct sf_inode dir;
+	struct sf_policy p;
 	const char *name;
 	double timeout;
 	int r = walk_dirs(c, path, &dir, &name);
 	if (r == 0)
 		r = may_mode(c, &dir, PERM_X);
+	if (r == 0 && named && (r = ns_policy(dir.ino, &p)) == 0 &&
+	    !p.autocreate)
+		r = -ENOENT;
 	if (r == 0)
 		r = ns_make_as(c, dir.ino, name, S_IFREG | KAFKA_TOPIC_MODE, 0,
 			       NULL, true, out, &timeout);
@@ -82,18 +89,15 @@ int ktopic_create(struct caller *c, const char *path, struct sf_inode *out)
 	return r;
 }
 
+int ktopic_create(struct caller *c, const char *path, struct sf_inode *out)
+{
+	return create(c, path, false, out);
+}
+
 int ktopic_autocreate(struct caller *c, const char *path,
 		      struct sf_inode *out)
 {
-	struct sf_inode dir;
-	struct sf_policy p;
-	const char *name;
-	int r = walk_dirs(c, path, &dir, &name);
-	if (r == 0)
-		r = ns_policy(dir.ino, &p);
-	if (r == 0 && !p.autocreate)
-		r = -ENOENT;
-	return r < 0 ? r : ktopic_create(c, path, out);
+	return create(c, path, true, out);
 }
 
 int ktopic_state(uint64_t ino, struct sf_topic *t)
