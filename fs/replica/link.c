@@ -601,7 +601,9 @@ static int64_t look_in(uint64_t gen, uint64_t seen, bool owed, int64_t last,
 {
 	int64_t since = rp_now_ms() - last;
 	int64_t every = rp_rescan_ms();
-	int64_t left = last == 0 ? 0 : every ? every - since : INT32_MAX;
+	int64_t left = every ? every - since : INT32_MAX;
+	if (last == 0)
+		left = 0;               /* never looked: now */
 	if ((gen != seen || owed) && pace - since < left)
 		left = pace - since;
 	return left < 0 ? 0 : left;
@@ -1455,8 +1457,6 @@ static void run(struct lstate *s)
 		bool more;
 		if (scan_in(s) == 0 && scan(s) < 0)
 			return;
-		bool ended;
-		syncs(s, &ended);
 		if (send_some(s, &more) < 0 || send_cursors(s) < 0 ||
 		    handovers(s) < 0)
 			return;
