@@ -195,6 +195,20 @@ def is_mounted(path):
     return any(m == path for _, m, _ in mounts())
 
 
+def refused_mount(top, option):
+    """Start the daemon with -o option on a fresh data folder and mount
+    point below top; it must refuse to mount, mount nothing and make no
+    data folder.  Its stderr."""
+    data, mnt = os.path.join(top, "data"), os.path.join(top, "mnt")
+    os.mkdir(mnt)
+    r = subprocess.run([str(DAEMON), "-f", "-o", option, data, mnt],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, r.stderr
+    assert not is_mounted(mnt)
+    assert not os.path.exists(data), "a refused mount made its data folder"
+    return r.stderr
+
+
 def mounts_under(top):
     """Mount points below top, deepest first, with their type."""
     top = os.path.realpath(top).rstrip("/") + "/"
