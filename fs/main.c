@@ -348,6 +348,12 @@ static int check_settings(const struct settings *s, uint64_t *segment_size,
 			s->metrics_top, METRICS_TOP_MAX);
 		return -1;
 	}
+	if (kafka_remote_user_set() && !kafka_plain_configured()) {
+		log_msg(SF_LOG_ERROR, "kafka_remote_user needs a "
+			"kafka=ADDR:PORT listener (TLS clients act as the "
+			"users their certificates name)");
+		return -1;
+	}
 	fs.multithread = s->threads;
 	return 0;
 }

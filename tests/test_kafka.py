@@ -503,6 +503,11 @@ def test_bad_remote_user_is_refused(tmp_path, value):
     assert "invalid kafka_remote_user=%s (no such user" % value in err
 
 
+def test_remote_user_needs_a_plain_listener(tmp_path):
+    err = refused_mount(str(tmp_path), "kafka_remote_user=%d" % OTHER_UID)
+    assert "kafka_remote_user needs a kafka=ADDR:PORT listener" in err
+
+
 def test_remote_peer_refused(mount_factory, netns):
     run_there, here, there = netns
     port = kw.free_port()

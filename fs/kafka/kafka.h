@@ -373,11 +373,13 @@ int kafka_add_listener(const char *spec);
  * certificates name, from any host. */
 int kafka_add_tls_listener(const char *spec);
 bool kafka_configured(void);
+bool kafka_plain_configured(void);     /* a kafka= listener */
 bool kafka_tls_configured(void);
 /* -o kafka_remote_user=USER (peer.c): a plain listener's client on
  * another host, which it would refuse, acts as USER (a login name or a
  * decimal uid).  0, or -1 after an error line. */
 int kafka_set_remote_user(const char *user);
+bool kafka_remote_user_set(void);
 /* Bind every configured listener and start the thread: 0, or -1 after a
  * log line (the mount then fails). */
 int kafka_start(void);

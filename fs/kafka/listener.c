@@ -237,6 +237,14 @@ int kafka_add_tls_listener(const char *spec)
 	return add_listener("kafka_tls", spec, true);
 }
 
+bool kafka_plain_configured(void)
+{
+	for (int i = 0; i < kl.nl; i++)
+		if (!kl.l[i].tls)
+			return true;
+	return false;
+}
+
 bool kafka_tls_configured(void)
 {
 	for (int i = 0; i < kl.nl; i++)

@@ -41,6 +41,11 @@ int kafka_set_remote_user(const char *user)
 	return 0;
 }
 
+bool kafka_remote_user_set(void)
+{
+	return remote.set;
+}
+
 /* Copy an address and port of a sockaddr into the diag id's fields. */
 static void put_addr(const struct sockaddr_storage *ss, __be16 *port,
 		     __be32 *addr)
